@@ -1,0 +1,268 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { Clock } from '../shared/clock.js';
+import { type DashScopeClient, parseDashScopeTime, toSubmitBody } from '../shared/dashscope/client.js';
+import { NoImagesPersistedError, StorageUnavailableError, TaskExpiredError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { PersistResult, TaskInput } from '../shared/workflow-state.js';
+import { type CopiedImage, copyImage, IMAGE_TYPES, ImageCopyError } from './copy-image.js';
+import {
+  type FailedImage,
+  generationPrefix,
+  type Manifest,
+  manifestKey,
+  manifestSchema,
+  type StoredImage,
+} from './manifest.js';
+import { checkResultUrl, type ResultUrlPolicy } from './result-url.js';
+
+export interface PersistDeps {
+  readonly dashscope: DashScopeClient;
+  readonly s3: S3Client;
+  readonly bucket: string;
+  readonly fetch: typeof fetch;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly resultUrls: ResultUrlPolicy;
+  readonly maxImageBytes: number;
+  readonly downloadTimeoutMs: number;
+  /** Tries per image for transient download failures. @default 3 */
+  readonly downloadAttempts?: number;
+}
+
+/**
+ * Copies every image of a succeeded task into S3 and writes the manifest last.
+ *
+ * Idempotent: if the manifest exists, it is returned as is; images already stored by an earlier,
+ * interrupted run (same key, same task id in their metadata) are reused, not downloaded again,
+ * so a retry works even after DashScope's URLs expired. Result URLs are fetched fresh from
+ * DashScope here rather than carried in the workflow state.
+ *
+ * Throws {@link StorageUnavailableError} (retryable) when S3 fails, {@link TaskExpiredError} when
+ * DashScope forgot the task, and {@link NoImagesPersistedError} when not a single image was stored.
+ */
+export async function persistGeneration(input: TaskInput, deps: PersistDeps): Promise<PersistResult> {
+  const key = manifestKey(input.id);
+  const existing = await readManifest(deps, key);
+  if (existing) {
+    deps.logger.info('Manifest already present: nothing to do', { generationId: input.id, manifestKey: key });
+    return summarize(existing, key);
+  }
+
+  const response = await deps.dashscope.getTask(input.task.taskId);
+  const out = response.output;
+  if (out.task_status === 'UNKNOWN') {
+    throw new TaskExpiredError(`DashScope no longer knows task ${input.task.taskId}: its results are gone`, {
+      requestId: response.request_id,
+    });
+  }
+  const results = out.results ?? [];
+  const already = await storedImages(deps, input);
+  const images: StoredImage[] = [];
+  const failed: FailedImage[] = [];
+
+  for (const [index, result] of results.entries()) {
+    const seed = input.task.seed + index;
+    if ('code' in result) {
+      const type = result.code === 'DataInspectionFailed' ? 'content_policy' : 'upstream_error';
+      failed.push({
+        index,
+        seed,
+        error: { type, code: result.code, message: result.message || result.code },
+      });
+      continue;
+    }
+    const reused = already.get(index);
+    if (reused) {
+      images.push({ index, seed, ...reused });
+      continue;
+    }
+    const checked = checkResultUrl(result.url, deps.resultUrls);
+    if ('reason' in checked) {
+      failed.push({ index, seed, error: { type: 'result_rejected', message: checked.reason } });
+      continue;
+    }
+    try {
+      const copied = await copyWithRetries(checked.url, input, index, seed, deps);
+      images.push({ index, seed, ...copied });
+    } catch (error) {
+      if (!(error instanceof ImageCopyError)) throw error;
+      failed.push({ index, seed, error: { type: error.type, message: error.message } });
+    }
+  }
+
+  for (const failure of failed) {
+    deps.logger.warn('Image not stored', { generationId: input.id, taskId: input.task.taskId, ...failure });
+  }
+  if (images.length === 0) {
+    const reasons =
+      failed.map((f) => `image ${f.index}: ${f.error.message}`).join('; ') || 'the task returned no results';
+    throw new NoImagesPersistedError(`No image of task ${input.task.taskId} could be stored (${reasons})`);
+  }
+
+  const body = toSubmitBody(input.request, input.task.seed);
+  const manifest: Manifest = {
+    version: 1,
+    id: input.id,
+    status: failed.length === 0 ? 'complete' : 'partial',
+    request: input.request,
+    parameters: { model: body.model, ...body.parameters },
+    images,
+    failed,
+    dashscope: {
+      taskId: input.task.taskId,
+      submitRequestId: input.task.submitRequestId,
+      queryRequestId: response.request_id,
+    },
+    times: {
+      submittedAt: input.task.submittedAt,
+      dashscopeSubmit: parseDashScopeTime(out.submit_time) ?? input.task.times.submit,
+      dashscopeScheduled: parseDashScopeTime(out.scheduled_time) ?? input.task.times.scheduled,
+      dashscopeEnd: parseDashScopeTime(out.end_time) ?? input.task.times.end,
+      persistedAt: new Date(deps.clock.now()).toISOString(),
+    },
+    usage: { imageCount: response.usage?.image_count ?? images.length },
+  };
+  await s3Call(`write ${key}`, () =>
+    deps.s3.send(
+      new PutObjectCommand({
+        Bucket: deps.bucket,
+        Key: key,
+        Body: `${JSON.stringify(manifest, null, 2)}\n`,
+        ContentType: 'application/json',
+      }),
+    ),
+  );
+  deps.logger.info('Generation persisted', {
+    generationId: input.id,
+    taskId: input.task.taskId,
+    stored: images.length,
+    failed: failed.length,
+    bytes: images.reduce((sum, image) => sum + image.bytes, 0),
+  });
+  return summarize(manifest, key);
+}
+
+function summarize(manifest: Manifest, key: string): PersistResult {
+  return {
+    manifestKey: key,
+    status: manifest.status,
+    images: manifest.images.map(({ index, key: imageKey, bytes, sha256 }) => ({
+      index,
+      key: imageKey,
+      bytes,
+      sha256,
+    })),
+    failed: manifest.failed.map(({ index, error }) => ({ index, type: error.type, message: error.message })),
+  };
+}
+
+async function copyWithRetries(
+  url: URL,
+  input: TaskInput,
+  index: number,
+  seed: number,
+  deps: PersistDeps,
+): Promise<CopiedImage> {
+  const attempts = deps.downloadAttempts ?? 3;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await copyImage(
+        url,
+        {
+          s3: deps.s3,
+          bucket: deps.bucket,
+          keyStem: `${generationPrefix(input.id)}${index}`,
+          metadata: {
+            'generation-id': input.id,
+            'task-id': input.task.taskId,
+            seed: String(seed),
+            model: input.request.model,
+          },
+        },
+        { maxBytes: deps.maxImageBytes, timeoutMs: deps.downloadTimeoutMs, fetch: deps.fetch },
+      );
+    } catch (error) {
+      if (!(error instanceof ImageCopyError && error.retryable && attempt < attempts)) throw error;
+      deps.logger.info('Image download failed, retrying', {
+        generationId: input.id,
+        index,
+        attempt,
+        reason: error.message,
+      });
+      await sleep(250 * 2 ** (attempt - 1));
+    }
+  }
+}
+
+/**
+ * Images an interrupted earlier run already stored for this task, keyed by index, with their
+ * size and hash re-read from S3 (the manifest needs them).
+ */
+async function storedImages(deps: PersistDeps, input: TaskInput): Promise<Map<number, CopiedImage>> {
+  const prefix = generationPrefix(input.id);
+  const listed = await s3Call(`list ${prefix}`, () =>
+    deps.s3.send(new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: prefix })),
+  );
+  const found = new Map<number, CopiedImage>();
+  const extensions = Object.values(IMAGE_TYPES).join('|');
+  const pattern = new RegExp(`^${prefix}(\\d+)\\.(${extensions})$`);
+  for (const object of listed.Contents ?? []) {
+    const match = object.Key ? pattern.exec(object.Key) : null;
+    if (!match || !object.Key) continue;
+    const key = object.Key;
+    const head = await s3Call(`head ${key}`, () =>
+      deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key })),
+    );
+    if (head.Metadata?.['task-id'] !== input.task.taskId) continue;
+    const hashed = await s3Call(`read ${key}`, async () => {
+      const object = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
+      return hashStream(object.Body as Readable);
+    });
+    found.set(Number(match[1]), {
+      key,
+      contentType: head.ContentType ?? 'application/octet-stream',
+      ...hashed,
+    });
+  }
+  return found;
+}
+
+async function hashStream(stream: Readable): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of stream) {
+    bytes += (chunk as Buffer).length;
+    hash.update(chunk as Buffer);
+  }
+  return { bytes, sha256: hash.digest('hex') };
+}
+
+async function readManifest(deps: PersistDeps, key: string): Promise<Manifest | undefined> {
+  try {
+    const object = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
+    const text = await object.Body?.transformToString();
+    return manifestSchema.parse(JSON.parse(text ?? ''));
+  } catch (error) {
+    if ((error as Error).name === 'NoSuchKey') return undefined;
+    throw new StorageUnavailableError(`S3 read of ${key} failed: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+async function s3Call<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw new StorageUnavailableError(`S3 ${what} failed: ${(error as Error).message}`, { cause: error });
+  }
+}

@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { DEFAULT_DASHSCOPE_BASE_URL } from './dashscope/client.js';
+import { HOST_PATTERN_MESSAGE, isHostPattern, isSecureOrLoopback } from './host-pattern.js';
+
+/** DashScope's result hosts: pre-signed OSS URLs on regional buckets under aliyuncs.com. */
+export const DEFAULT_RESULT_HOSTS = ['*.aliyuncs.com'];
+
+/** Largest result image persist accepts, in bytes. A 1024×1024 PNG is a few MB. */
+export const DEFAULT_MAX_IMAGE_BYTES = 50 * 1024 * 1024;
+
+/** The overall time a generation may take from submit to the last poll, in seconds. */
+export const DEFAULT_DEADLINE_SECONDS = 3600;
+
+const list = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(z.string().refine(isHostPattern, HOST_PATTERN_MESSAGE)).min(1));
+
+const positiveInt = z.coerce.number().int().positive();
+
+const dashscopeEnvSchema = z.object({
+  // The key travels in a header: https, or plain http only to the local emulator on loopback.
+  DASHSCOPE_BASE_URL: z
+    .url()
+    .refine(isSecureOrLoopback, 'must be an https URL (http only for 127.0.0.1 or localhost)')
+    .default(DEFAULT_DASHSCOPE_BASE_URL),
+  DASHSCOPE_WORKSPACE: z.string().min(1).optional(),
+  /** On Lambda: the Secrets Manager secret holding the key. */
+  DASHSCOPE_API_KEY_SECRET_ID: z.string().min(1).optional(),
+  /** Locally: the key itself. Never logged. */
+  DASHSCOPE_API_KEY: z.string().min(1).optional(),
+  DASHSCOPE_TIMEOUT_MS: positiveInt.default(10_000),
+});
+
+const submitEnvSchema = dashscopeEnvSchema.extend({
+  DEADLINE_SECONDS: positiveInt.default(DEFAULT_DEADLINE_SECONDS),
+});
+
+const pollEnvSchema = dashscopeEnvSchema;
+
+const persistEnvSchema = dashscopeEnvSchema.extend({
+  BUCKET_NAME: z.string().min(3),
+  RESULT_HOSTS: list.default(DEFAULT_RESULT_HOSTS),
+  MAX_IMAGE_BYTES: positiveInt.default(DEFAULT_MAX_IMAGE_BYTES),
+  DOWNLOAD_TIMEOUT_MS: positiveInt.default(60_000),
+});
+
+export type DashScopeEnv = z.infer<typeof dashscopeEnvSchema>;
+export type SubmitConfig = z.infer<typeof submitEnvSchema>;
+export type PollConfig = z.infer<typeof pollEnvSchema>;
+export type PersistConfig = z.infer<typeof persistEnvSchema>;
+
+const schemas = { submit: submitEnvSchema, poll: pollEnvSchema, persist: persistEnvSchema };
+type Schemas = typeof schemas;
+
+/** Raised at cold start when a variable is missing or malformed; names the variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * Parses the environment variables one function needs. The only place that reads `process.env`
+ * (handlers pass it in). Fails at cold start with a message naming each bad variable.
+ */
+export function loadConfig<K extends keyof Schemas>(
+  fn: K,
+  env: Record<string, string | undefined>,
+): z.infer<Schemas[K]> {
+  const blankAsUnset = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = schemas[fn].safeParse(blankAsUnset);
+  if (!parsed.success) {
+    const problems = parsed.error.issues
+      .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
+      .join('; ');
+    throw new ConfigError(`Invalid configuration for the ${fn} function: ${problems}`);
+  }
+  const config = parsed.data as z.infer<Schemas[K]>;
+  if (!config.DASHSCOPE_API_KEY_SECRET_ID && !config.DASHSCOPE_API_KEY) {
+    throw new ConfigError(
+      `Invalid configuration for the ${fn} function: set DASHSCOPE_API_KEY_SECRET_ID (on AWS) or DASHSCOPE_API_KEY (locally)`,
+    );
+  }
+  return config;
+}

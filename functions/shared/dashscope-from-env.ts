@@ -1,0 +1,14 @@
+import { apiKeyProvider } from './api-key.js';
+import type { DashScopeEnv } from './config.js';
+import { createDashScopeClient, type DashScopeClient } from './dashscope/client.js';
+
+/** The DashScope client a function builds once per container from its parsed configuration. */
+export function dashscopeFromConfig(config: DashScopeEnv, fetchImpl?: typeof fetch): DashScopeClient {
+  return createDashScopeClient({
+    baseUrl: config.DASHSCOPE_BASE_URL,
+    workspace: config.DASHSCOPE_WORKSPACE,
+    apiKey: apiKeyProvider(config),
+    timeoutMs: config.DASHSCOPE_TIMEOUT_MS,
+    fetch: fetchImpl,
+  });
+}

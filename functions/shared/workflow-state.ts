@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import type { TaskStatus } from './dashscope/schemas.js';
+import type { ErrorType } from './errors.js';
+import { generationRequestSchema } from './generation-request.js';
+
+/**
+ * The data that travels through the state machine. Each Lambda reads the parts it needs from the
+ * whole state and returns only its own part (placed by `ResultPath`):
+ *
+ *   { id, request }            execution input, shaped by the `Init` Pass state
+ *   + task                     written by Submit, replaced by every Poll
+ *   + result                   written by Persist
+ *
+ * Result URLs are deliberately not kept in the state: they are bearer links, and Persist fetches
+ * fresh ones from DashScope instead.
+ */
+
+/** Our normalized view of DashScope's task states. */
+export const GENERATION_STATUSES = [
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'canceled',
+  'expired',
+] as const;
+export const generationStatusSchema = z.enum(GENERATION_STATUSES);
+export type GenerationStatus = z.infer<typeof generationStatusSchema>;
+
+/** Maps DashScope's status: SUSPENDED waits like PENDING; UNKNOWN means the record is gone. */
+export function normalizeStatus(status: TaskStatus): GenerationStatus {
+  switch (status) {
+    case 'PENDING':
+    case 'SUSPENDED':
+      return 'queued';
+    case 'RUNNING':
+      return 'running';
+    case 'SUCCEEDED':
+      return 'succeeded';
+    case 'FAILED':
+      return 'failed';
+    case 'CANCELED':
+      return 'canceled';
+    case 'UNKNOWN':
+      return 'expired';
+  }
+}
+
+/** A generation id: also the execution name and the S3 prefix, so it must be safe in both. */
+export const generationIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,80}$/, 'must be 1-80 letters, digits, "-" or "_"');
+
+export const progressSchema = z.object({
+  total: z.number().int().nonnegative(),
+  succeeded: z.number().int().nonnegative(),
+  failed: z.number().int().nonnegative(),
+});
+
+export const taskStateSchema = z.object({
+  taskId: z.string().min(1),
+  /** The seed actually sent (chosen at random when the request had none); image i used seed + i. */
+  seed: z.number().int().nonnegative(),
+  submitRequestId: z.string(),
+  /** When our submit got its answer, ISO 8601. */
+  submittedAt: z.iso.datetime(),
+  /** After this instant the generation fails with DeadlineExceeded, ISO 8601. */
+  deadline: z.iso.datetime(),
+  status: generationStatusSchema,
+  dashscopeStatus: z.string(),
+  progress: progressSchema.optional(),
+  /** DashScope's own times, converted to ISO 8601 UTC. */
+  times: z
+    .object({
+      submit: z.string().optional(),
+      scheduled: z.string().optional(),
+      end: z.string().optional(),
+    })
+    .default({}),
+  pollCount: z.number().int().nonnegative(),
+  /** Seconds the Wait state sleeps before the next poll (an integer, as Wait requires). */
+  nextPollSeconds: z.number().int().min(1),
+  deadlineExceeded: z.boolean(),
+  error: z
+    .object({
+      type: z.string() as z.ZodType<ErrorType>,
+      code: z.string().optional(),
+      message: z.string(),
+    })
+    .optional(),
+  lastRequestId: z.string().optional(),
+});
+export type TaskState = z.infer<typeof taskStateSchema>;
+
+/** Input of Submit. */
+export const submitInputSchema = z.object({ id: generationIdSchema, request: generationRequestSchema });
+/** Input of Poll and Persist. */
+export const taskInputSchema = submitInputSchema.extend({ task: taskStateSchema });
+export type TaskInput = z.infer<typeof taskInputSchema>;
+
+/** What Persist returns (placed at `$.result`): small, the manifest holds the details. */
+export const persistResultSchema = z.object({
+  manifestKey: z.string(),
+  status: z.enum(['complete', 'partial']),
+  images: z.array(
+    z.object({ index: z.number().int(), key: z.string(), bytes: z.number().int(), sha256: z.string() }),
+  ),
+  failed: z.array(z.object({ index: z.number().int(), type: z.string(), message: z.string() })),
+});
+export type PersistResult = z.infer<typeof persistResultSchema>;

@@ -1,0 +1,61 @@
+import { randomInt } from 'node:crypto';
+import type { z } from 'zod';
+import type { Clock } from '../shared/clock.js';
+import { type DashScopeClient, toSubmitBody } from '../shared/dashscope/client.js';
+import { MAX_SEED } from '../shared/generation-request.js';
+import type { Logger } from '../shared/logger.js';
+import { nextPollSeconds } from '../shared/poll-policy.js';
+import { normalizeStatus, type submitInputSchema, type TaskState } from '../shared/workflow-state.js';
+
+export interface SubmitDeps {
+  readonly dashscope: DashScopeClient;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Seconds from submit until the generation fails with DeadlineExceeded. */
+  readonly deadlineSeconds: number;
+  /** Picks a seed when the request has none. @default a random integer in [0, MAX_SEED - 4] */
+  readonly randomSeed?: () => number;
+}
+
+/**
+ * Creates the DashScope task for a validated request and returns the first task state.
+ * A request without a seed gets a random one here, so every stored image records the seed that
+ * reproduces it (image i of a batch uses seed + i, hence the headroom below MAX_SEED).
+ * Throws the client's named errors; the workflow retries the retryable ones.
+ */
+export async function submitGeneration(
+  input: z.infer<typeof submitInputSchema>,
+  deps: SubmitDeps,
+): Promise<TaskState> {
+  const { request } = input;
+  const seed = request.seed ?? (deps.randomSeed ?? (() => randomInt(0, MAX_SEED - 3)))();
+  const response = await deps.dashscope.submit(toSubmitBody(request, seed));
+  const now = deps.clock.now();
+  const deadlineMs = now + deps.deadlineSeconds * 1000;
+  const status = normalizeStatus(response.output.task_status);
+  deps.logger.info('DashScope task created', {
+    generationId: input.id,
+    taskId: response.output.task_id,
+    dashscopeRequestId: response.request_id,
+    model: request.model,
+    n: request.n,
+  });
+  return {
+    taskId: response.output.task_id,
+    seed,
+    submitRequestId: response.request_id,
+    submittedAt: new Date(now).toISOString(),
+    deadline: new Date(deadlineMs).toISOString(),
+    status,
+    dashscopeStatus: response.output.task_status,
+    times: {},
+    pollCount: 0,
+    nextPollSeconds: nextPollSeconds({
+      status: status === 'running' ? 'running' : 'queued',
+      pollCount: 0,
+      secondsUntilDeadline: deps.deadlineSeconds,
+    }),
+    deadlineExceeded: false,
+    lastRequestId: response.request_id,
+  };
+}

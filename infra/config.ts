@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import {
+  DEFAULT_DEADLINE_SECONDS,
+  DEFAULT_MAX_IMAGE_BYTES,
+  DEFAULT_RESULT_HOSTS,
+} from '../functions/shared/config.js';
+import { DEFAULT_DASHSCOPE_BASE_URL } from '../functions/shared/dashscope/client.js';
+import { HOST_PATTERN_MESSAGE, isHostPattern } from '../functions/shared/host-pattern.js';
+
+/** Room left after the deadline for Persist, before the execution itself times out. */
+export const PERSIST_ALLOWANCE_SECONDS = 900;
+
+/**
+ * The stack's configuration, read from the `generation` context key (cdk.json or `-c`).
+ * Every field has a default; a bad value fails synth with a message naming the field.
+ */
+export const stackConfigSchema = z.strictObject({
+  /** DashScope API root. @default the mainland endpoint (the only region serving SD 3.5) */
+  dashscopeBaseUrl: z
+    .url({ protocol: /^https$/, error: 'must be an https URL' })
+    .default(DEFAULT_DASHSCOPE_BASE_URL),
+  /** `X-DashScope-WorkSpace`; required for sub-account keys. @default none */
+  dashscopeWorkspace: z.string().min(1).optional(),
+  /** Secrets Manager secret (plain string) holding the DashScope API key. @default "sd35/dashscope-api-key" */
+  dashscopeApiKeySecretName: z.string().min(1).default('sd35/dashscope-api-key'),
+  /** Seconds from submit after which a generation fails with DeadlineExceeded. @default 3600 */
+  deadlineSeconds: z.int().min(60).max(86_400).default(DEFAULT_DEADLINE_SECONDS),
+  /**
+   * Most polls per execution. Each poll adds about 9 history events; 2,500 keeps an execution
+   * under the 25,000-event limit. @default 1000
+   */
+  maxPolls: z.int().min(10).max(2500).default(1000),
+  /** Hosts persist downloads results from; `*.domain` matches subdomains. @default ["*.aliyuncs.com"] */
+  resultHosts: z
+    .array(z.string().refine(isHostPattern, HOST_PATTERN_MESSAGE))
+    .min(1)
+    .default(DEFAULT_RESULT_HOSTS),
+  /** Largest image persist stores, in bytes. @default 52428800 (50 MiB) */
+  maxImageBytes: z.int().positive().default(DEFAULT_MAX_IMAGE_BYTES),
+});
+export type StackConfig = z.infer<typeof stackConfigSchema>;
+
+/** Validates raw context; throws an Error that names each bad field. */
+export function parseStackConfig(raw: unknown): StackConfig {
+  const parsed = stackConfigSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (issue) => `generation.${issue.path.join('.')}: ${issue.message}`,
+    );
+    throw new Error(`Invalid stack configuration (cdk.json context "generation"): ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}

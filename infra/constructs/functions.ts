@@ -1,0 +1,61 @@
+import path from 'node:path';
+import { Duration } from 'aws-cdk-lib';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import type { StackConfig } from '../config.js';
+import { GenerationFunction } from './generation-function.js';
+
+const FUNCTIONS_DIR = path.join(import.meta.dirname, '..', '..', 'functions');
+
+export interface FunctionsProps {
+  readonly config: StackConfig;
+  readonly bucket: IBucket;
+}
+
+/** The three workflow Lambdas, each granted only what it uses. */
+export class Functions extends Construct {
+  readonly submit: GenerationFunction;
+  readonly poll: GenerationFunction;
+  readonly persist: GenerationFunction;
+
+  constructor(scope: Construct, id: string, props: FunctionsProps) {
+    super(scope, id);
+    const { config } = props;
+    const apiKey = Secret.fromSecretNameV2(this, 'DashScopeApiKey', config.dashscopeApiKeySecretName);
+    const dashscopeEnv = {
+      DASHSCOPE_BASE_URL: config.dashscopeBaseUrl,
+      DASHSCOPE_API_KEY_SECRET_ID: config.dashscopeApiKeySecretName,
+      ...(config.dashscopeWorkspace ? { DASHSCOPE_WORKSPACE: config.dashscopeWorkspace } : {}),
+    };
+
+    this.submit = new GenerationFunction(this, 'Submit', {
+      entry: path.join(FUNCTIONS_DIR, 'submit', 'handler.ts'),
+      // A submit waits up to 30 s for DashScope: a lost answer is costly (see ARCHITECTURE.md).
+      timeout: Duration.seconds(45),
+      environment: { ...dashscopeEnv, DEADLINE_SECONDS: String(config.deadlineSeconds) },
+    });
+    this.poll = new GenerationFunction(this, 'Poll', {
+      entry: path.join(FUNCTIONS_DIR, 'poll', 'handler.ts'),
+      timeout: Duration.seconds(30),
+      environment: dashscopeEnv,
+    });
+    this.persist = new GenerationFunction(this, 'Persist', {
+      entry: path.join(FUNCTIONS_DIR, 'persist', 'handler.ts'),
+      // Four images of a few MB each, streamed; generous for slow cross-region downloads.
+      timeout: Duration.minutes(5),
+      memorySize: 512,
+      environment: {
+        ...dashscopeEnv,
+        BUCKET_NAME: props.bucket.bucketName,
+        RESULT_HOSTS: config.resultHosts.join(','),
+        MAX_IMAGE_BYTES: String(config.maxImageBytes),
+      },
+    });
+
+    for (const fn of [this.submit, this.poll, this.persist]) apiKey.grantRead(fn);
+    // Persist reads back what an interrupted run stored (idempotent retry) and writes new objects,
+    // only under generations/.
+    props.bucket.grantReadWrite(this.persist, 'generations/*');
+  }
+}

@@ -1,0 +1,156 @@
+import { Duration } from 'aws-cdk-lib';
+import {
+  Choice,
+  Condition,
+  DefinitionBody,
+  Fail,
+  JitterType,
+  Pass,
+  StateMachine,
+  StateMachineType,
+  Succeed,
+  Wait,
+  WaitTime,
+} from 'aws-cdk-lib/aws-stepfunctions';
+import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { RETRYABLE_ERROR_NAMES, WORKFLOW_ERROR } from '../../functions/shared/errors.js';
+import { PERSIST_ALLOWANCE_SECONDS, type StackConfig } from '../config.js';
+import type { Functions } from './functions.js';
+
+/** State names: the local runner and the tests address states by these. */
+export const STATE = {
+  init: 'Init',
+  submit: 'Submit',
+  wait: 'Wait',
+  poll: 'Poll',
+  check: 'Check status',
+  persist: 'Persist',
+  done: 'Done',
+  failed: 'Failed',
+} as const;
+
+/** Errors on which the ambiguous submit is retried once at most (see ARCHITECTURE.md). */
+const SUBMIT_AMBIGUOUS_ERRORS = ['DashScopeTimeoutError'];
+/** Errors after which DashScope certainly created no task: safe to submit again. */
+const SUBMIT_RETRYABLE_ERRORS = RETRYABLE_ERROR_NAMES.filter(
+  (name) => name.startsWith('DashScope') && !SUBMIT_AMBIGUOUS_ERRORS.includes(name),
+);
+
+export interface WorkflowProps {
+  readonly config: StackConfig;
+  readonly functions: Functions;
+}
+
+/**
+ * Submit → Wait → Poll → Check: back to Wait while queued or running; Persist on success;
+ * a Fail state with a named error otherwise. JSONPath only (no JSONata, no variables), so the
+ * same definition runs on AWS and in aws-local-stepfunctions.
+ */
+export class Workflow extends Construct {
+  readonly stateMachine: StateMachine;
+
+  constructor(scope: Construct, id: string, props: WorkflowProps) {
+    super(scope, id);
+    const { config, functions } = props;
+
+    const init = new Pass(this, STATE.init, {
+      comment: 'The execution input is the request; the execution name is the generation id.',
+      parameters: { 'id.$': '$$.Execution.Name', 'request.$': '$' },
+    });
+
+    const failed = new Fail(this, STATE.failed, { errorPath: '$.error.Error', causePath: '$.error.Cause' });
+    const catchAll = { errors: ['States.ALL'], resultPath: '$.error' };
+
+    const submit = new LambdaInvoke(this, STATE.submit, {
+      lambdaFunction: functions.submit,
+      payloadResponseOnly: true,
+      resultPath: '$.task',
+    })
+      .addRetry({
+        errors: SUBMIT_AMBIGUOUS_ERRORS,
+        maxAttempts: 1,
+        interval: Duration.seconds(5),
+      })
+      .addRetry({
+        errors: SUBMIT_RETRYABLE_ERRORS,
+        maxAttempts: 6,
+        interval: Duration.seconds(2),
+        backoffRate: 2,
+        maxDelay: Duration.seconds(60),
+        jitterStrategy: JitterType.FULL,
+      })
+      .addCatch(failed, catchAll);
+
+    const wait = new Wait(this, STATE.wait, { time: WaitTime.secondsPath('$.task.nextPollSeconds') });
+
+    const poll = new LambdaInvoke(this, STATE.poll, {
+      lambdaFunction: functions.poll,
+      payloadResponseOnly: true,
+      resultPath: '$.task',
+    })
+      .addRetry({
+        errors: [...RETRYABLE_ERROR_NAMES],
+        maxAttempts: 8,
+        interval: Duration.seconds(2),
+        backoffRate: 2,
+        maxDelay: Duration.seconds(60),
+        jitterStrategy: JitterType.FULL,
+      })
+      .addCatch(failed, catchAll);
+
+    const persist = new LambdaInvoke(this, STATE.persist, {
+      lambdaFunction: functions.persist,
+      payloadResponseOnly: true,
+      resultPath: '$.result',
+    })
+      .addRetry({
+        errors: [...RETRYABLE_ERROR_NAMES],
+        maxAttempts: 6,
+        interval: Duration.seconds(5),
+        backoffRate: 2,
+        maxDelay: Duration.seconds(120),
+        jitterStrategy: JitterType.FULL,
+      })
+      .addCatch(failed, catchAll);
+
+    const failWith = (name: string, error: string) =>
+      new Fail(this, name, { error, causePath: '$.task.error.message' });
+
+    const check = new Choice(this, STATE.check)
+      .when(Condition.stringEquals('$.task.status', 'succeeded'), persist.next(new Succeed(this, STATE.done)))
+      .when(
+        Condition.booleanEquals('$.task.deadlineExceeded', true),
+        failWith('Deadline exceeded', WORKFLOW_ERROR.deadlineExceeded),
+      )
+      .when(
+        Condition.stringEquals('$.task.status', 'failed'),
+        failWith('Task failed', WORKFLOW_ERROR.taskFailed),
+      )
+      .when(
+        Condition.stringEquals('$.task.status', 'canceled'),
+        failWith('Task canceled', WORKFLOW_ERROR.taskCanceled),
+      )
+      .when(
+        Condition.stringEquals('$.task.status', 'expired'),
+        failWith('Task expired', WORKFLOW_ERROR.taskExpired),
+      )
+      .when(
+        Condition.numberGreaterThanEquals('$.task.pollCount', config.maxPolls),
+        new Fail(this, 'Poll limit reached', {
+          error: WORKFLOW_ERROR.pollLimitExceeded,
+          cause: `No result after ${config.maxPolls} polls`,
+        }),
+      )
+      .otherwise(wait);
+
+    const definition = init.next(submit).next(wait).next(poll).next(check);
+
+    this.stateMachine = new StateMachine(this, 'StateMachine', {
+      stateMachineType: StateMachineType.STANDARD,
+      definitionBody: DefinitionBody.fromChainable(definition),
+      timeout: Duration.seconds(config.deadlineSeconds + PERSIST_ALLOWANCE_SECONDS),
+      tracingEnabled: true,
+    });
+  }
+}

@@ -1,0 +1,108 @@
+import type { Clock } from '../../functions/shared/clock.js';
+
+/** The two Stable Diffusion 3.5 models the service accepts. */
+export const SD_MODELS = ['stable-diffusion-3.5-large', 'stable-diffusion-3.5-large-turbo'] as const;
+
+/** One of {@link SD_MODELS}. */
+export type SdModel = (typeof SD_MODELS)[number];
+
+/** Every state a task can report, UNKNOWN included (gone or never existed). */
+export type TaskStatus = 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELED' | 'UNKNOWN';
+
+/** Knobs of one emulator instance; every field has a default. */
+export interface EmulatorOptions {
+  /** Source of all time; default the machine clock. */
+  clock?: Clock;
+  /** The only API key accepted; default `sk-local-emulator`. */
+  apiKey?: string;
+  /** Divides every run time, so 10 makes tasks finish ten times sooner; default 1. */
+  speed?: number;
+  /** Accepted submits allowed in any 1-second window; default 2 (the documented SD limit). */
+  submitsPerSecond?: number;
+  /** Tasks-API calls (query, cancel, list together) allowed in any 1-second window; default 20. */
+  queriesPerSecond?: number;
+  /** How long task records and result URLs live after the task ends; default 24 h. */
+  resultTtlMs?: number;
+  /**
+   * Origin that result-image URLs point at, e.g. `http://127.0.0.1:4010`. A function is read on
+   * every query, so a server can supply its address once it is listening. Without it, the origin
+   * of the query request itself is used.
+   */
+  publicOrigin?: string | (() => string);
+}
+
+/** {@link EmulatorOptions} with the defaults applied. */
+export type ResolvedOptions = Required<Omit<EmulatorOptions, 'publicOrigin'>> &
+  Pick<EmulatorOptions, 'publicOrigin'>;
+
+/** Error answered for a whole task or a single image. */
+export interface TaskError {
+  code: string;
+  message: string;
+}
+
+/** Script for the next accepted submit, queued with {@link EmulatorControl.planNextTask}. */
+export interface TaskPlan {
+  /** Zero-based image indexes that fail with `InternalError.Timeout`; out-of-range ones are ignored. */
+  failImages?: number[];
+  /** Makes the whole task end FAILED with this code and message. */
+  fail?: TaskError;
+  /** Exact run time in ms, used as is (not divided by `speed`). */
+  durationMs?: number;
+}
+
+/** API operations that faults can be injected into. */
+export type EmulatorOp = 'submit' | 'get' | 'cancel' | 'list' | 'download';
+
+/** Error answered instead of doing the work, see {@link EmulatorControl.injectFault}. */
+export interface InjectedFault {
+  status: number;
+  code: string;
+  /** Defaults to the service's usual message for well-known codes, else to the code. */
+  message?: string;
+}
+
+/** Read-only view of one task, as the emulator sees it at the time of the call. */
+export interface TaskSnapshot {
+  readonly taskId: string;
+  readonly status: TaskStatus;
+  readonly model: SdModel;
+  readonly prompt: string;
+  readonly negativePrompt: string | undefined;
+  readonly initImage: string | undefined;
+  readonly width: number;
+  readonly height: number;
+  readonly n: number;
+  readonly steps: number;
+  readonly cfg: number;
+  readonly seed: number;
+  readonly shift: number;
+  readonly durationMs: number;
+  readonly submittedAt: number;
+  readonly scheduledAt: number | undefined;
+  readonly endedAt: number | undefined;
+}
+
+/** Calls received since creation or the last reset. */
+export interface EmulatorCounts {
+  /** Authenticated submit calls, whatever their outcome. */
+  submits: number;
+  /** Authenticated tasks-API calls (get, cancel, list), whatever their outcome. */
+  queries: number;
+  /** Calls answered 429 by the rate limiters (injected faults not included). */
+  throttled: number;
+}
+
+/** Test-side handle on an emulator: scripting, inspection and reset. */
+export interface EmulatorControl {
+  /** Queues a plan for the next accepted submit (plans are consumed first in, first out). */
+  planNextTask(plan: TaskPlan): void;
+  /** Makes the next `times` calls of `op` answer `fault`; checked right after authentication. */
+  injectFault(op: EmulatorOp, fault: InjectedFault, times?: number): void;
+  /** Snapshot of every task still known, oldest first. */
+  tasks(): TaskSnapshot[];
+  /** Snapshot of the call counters. */
+  readonly counts: EmulatorCounts;
+  /** Forgets every task, plan, fault and counter. */
+  reset(): void;
+}

@@ -1,0 +1,63 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import S3rver from 's3rver';
+
+/** The bucket the local pipeline writes to. */
+export const LOCAL_BUCKET = 'sd35-local-images';
+
+export interface LocalS3 {
+  /** `http://127.0.0.1:PORT` */
+  readonly endpoint: string;
+  readonly bucket: string;
+  /** Where s3rver keeps the objects on disk. */
+  readonly directory: string;
+  /** A client configured for s3rver (path-style, static credentials, no streaming checksums). */
+  readonly client: S3Client;
+  /** Path of the file s3rver stores an object's bytes in. */
+  objectPath(key: string): string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts s3rver on 127.0.0.1 with its data in `directory` and the bucket created.
+ * The client disables the SDK's default flexible checksums: with them, s3rver would store a
+ * streamed upload with its aws-chunked framing inside the object (see toolchain.md).
+ */
+export async function startLocalS3(options: {
+  directory: string;
+  port?: number;
+  bucket?: string;
+}): Promise<LocalS3> {
+  const bucket = options.bucket ?? LOCAL_BUCKET;
+  await mkdir(options.directory, { recursive: true });
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: options.port ?? 0,
+    directory: options.directory,
+    silent: true,
+    configureBuckets: [{ name: bucket }],
+  });
+  const address = await server.run();
+  const endpoint = `http://127.0.0.1:${address.port}`;
+  const client = new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  return {
+    endpoint,
+    bucket,
+    directory: options.directory,
+    client,
+    objectPath: (key) => path.join(options.directory, bucket, `${key}._S3rver_object`),
+    async close() {
+      client.destroy();
+      server.httpServer?.closeAllConnections();
+      await server.close();
+    },
+  };
+}

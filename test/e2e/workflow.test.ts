@@ -1,0 +1,251 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { manifestSchema } from '../../functions/persist/manifest.js';
+import { AdjustableClock } from '../../functions/shared/clock.js';
+import { WORKFLOW_ERROR } from '../../functions/shared/errors.js';
+import type { TaskState } from '../../functions/shared/workflow-state.js';
+import { renderPng } from '../../local/dashscope-emulator/png.js';
+import { type RunningEmulator, startEmulator } from '../../local/dashscope-emulator/server.js';
+import { createLocalRunner, type ExecutionOutcome, type LocalRunner } from '../../local/runner.js';
+import { type LocalS3, startLocalS3 } from '../../local/s3.js';
+
+/**
+ * The whole pipeline: the state machine synthesized from the CDK stack, run by
+ * aws-local-stepfunctions, the real handlers in-process, the DashScope emulator over HTTP and
+ * s3rver. Wait states pass in virtual time on a clock shared with the emulator.
+ */
+let dir: string;
+let s3: LocalS3;
+let emulator: RunningEmulator;
+let clock: AdjustableClock;
+let runner: LocalRunner;
+
+function makeRunner(generation: Record<string, unknown> = {}): LocalRunner {
+  return createLocalRunner({
+    dashscope: {
+      baseUrl: emulator.url,
+      apiKey: emulator.apiKey,
+      resultHosts: ['127.0.0.1'],
+      allowHttpResults: true,
+    },
+    s3: { client: s3.client, bucket: s3.bucket },
+    virtualWaits: clock,
+    retryIntervalMs: 5,
+    generation,
+  });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'e2e-'));
+  s3 = await startLocalS3({ directory: dir });
+  clock = new AdjustableClock();
+  emulator = await startEmulator({ clock });
+  runner = makeRunner();
+});
+
+afterAll(async () => {
+  await emulator?.close();
+  await s3?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  emulator.control.reset();
+  // Leave the rate-limit windows of the previous test behind.
+  clock.advance(5_000);
+});
+
+let sequence = 0;
+const nextId = () => `e2e-${++sequence}`;
+
+async function objectKeys(id: string): Promise<string[]> {
+  const listed = await s3.client.send(
+    new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `generations/${id}/` }),
+  );
+  return (listed.Contents ?? []).map((object) => object.Key ?? '').sort();
+}
+
+async function objectBytes(key: string): Promise<Buffer> {
+  const object = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
+  return Buffer.from(await object.Body!.transformToByteArray());
+}
+
+function succeeded(outcome: ExecutionOutcome) {
+  if (outcome.status !== 'SUCCEEDED')
+    throw new Error(`expected success, got ${outcome.error}: ${outcome.cause}`);
+  return outcome.output;
+}
+
+describe('the synthesized workflow, locally', () => {
+  it('generates n=4 images and stores exactly the bytes DashScope rendered, manifest included', async () => {
+    const id = nextId();
+    const request = {
+      prompt: 'Eagle flying freely in the blue sky and white clouds',
+      n: 4,
+      size: '768*512',
+      seed: 7,
+    };
+
+    const output = succeeded(await runner.run(id, request));
+
+    expect(output.result.status).toBe('complete');
+    expect(await objectKeys(id)).toEqual(
+      [0, 1, 2, 3]
+        .map((i) => `generations/${id}/${i}.png`)
+        .concat(`generations/${id}/manifest.json`)
+        .sort(),
+    );
+    for (let i = 0; i < 4; i++) {
+      const stored = await objectBytes(`generations/${id}/${i}.png`);
+      expect(stored.equals(renderPng(request.prompt, 7 + i, 768, 512))).toBe(true);
+      const png = PNG.sync.read(stored);
+      expect([png.width, png.height]).toEqual([768, 512]);
+    }
+    const manifest = manifestSchema.parse(
+      JSON.parse((await objectBytes(output.result.manifestKey)).toString()),
+    );
+    expect(manifest.images.map((image) => image.seed)).toEqual([7, 8, 9, 10]);
+    expect(manifest.dashscope.taskId).toBe(output.task.taskId);
+    expect(manifest.usage.imageCount).toBe(4);
+  });
+
+  it('records a partial failure: the good images stored, the failed ones named in the manifest', async () => {
+    const id = nextId();
+    emulator.control.planNextTask({ failImages: [1, 3] });
+
+    const output = succeeded(await runner.run(id, { prompt: 'a red fox', n: 4, size: '512*512', seed: 1 }));
+
+    expect(output.result.status).toBe('partial');
+    expect(output.result.images.map((image) => image.index)).toEqual([0, 2]);
+    expect(output.result.failed).toEqual([
+      { index: 1, type: 'upstream_error', message: expect.stringMatching(/timeout/i) },
+      { index: 3, type: 'upstream_error', message: expect.stringMatching(/timeout/i) },
+    ]);
+    expect(await objectKeys(id)).toEqual([
+      `generations/${id}/0.png`,
+      `generations/${id}/2.png`,
+      `generations/${id}/manifest.json`,
+    ]);
+  });
+
+  it('fails with DashScopeTaskFailed and the upstream code when the task FAILED, storing nothing', async () => {
+    const id = nextId();
+    emulator.control.planNextTask({
+      fail: { code: 'InvalidParameter', message: 'The image source is invalid.' },
+    });
+
+    const outcome = await runner.run(id, { prompt: 'a blue whale', size: '512*512' });
+
+    expect(outcome).toEqual({
+      status: 'FAILED',
+      error: WORKFLOW_ERROR.taskFailed,
+      cause: 'DashScope task failed: InvalidParameter: The image source is invalid.',
+    });
+    expect(await objectKeys(id)).toEqual([]);
+  });
+
+  it('retries a throttled submit and then succeeds with a single task', async () => {
+    const id = nextId();
+    emulator.control.injectFault('submit', { status: 429, code: 'Throttling.RateQuota' }, 2);
+
+    const output = succeeded(await runner.run(id, { prompt: 'a lighthouse at dusk', size: '512*512' }));
+
+    expect(output.result.images).toHaveLength(1);
+    expect(emulator.control.counts.submits).toBe(3);
+    expect(emulator.control.tasks()).toHaveLength(1);
+  });
+
+  it('fails at once, without a retry, on a permanent submit error', async () => {
+    const id = nextId();
+    emulator.control.injectFault('submit', {
+      status: 400,
+      code: 'DataInspectionFailed',
+      message: 'Input data may contain inappropriate content.',
+    });
+
+    const outcome = await runner.run(id, { prompt: 'something refused', size: '512*512' });
+
+    expect(outcome).toMatchObject({
+      status: 'FAILED',
+      error: 'ContentPolicyError',
+      cause: expect.stringContaining('DataInspectionFailed'),
+    });
+    expect(emulator.control.counts.submits).toBe(1);
+  });
+
+  it('waits in the queue behind a running task, then runs and succeeds', async () => {
+    const first = nextId();
+    const second = nextId();
+    const seen: TaskState[] = [];
+    emulator.control.planNextTask({ durationMs: 60_000 });
+
+    const firstRun = runner.run(first, { prompt: 'the first job', size: '512*512' });
+    // Let the first task be submitted before the second.
+    await waitFor(() => emulator.control.tasks().length === 1);
+    const secondRun = runner.run(
+      second,
+      { prompt: 'the second job', size: '512*512' },
+      { onTaskState: (s) => seen.push(s) },
+    );
+    const [a, b] = await Promise.all([firstRun, secondRun]);
+
+    succeeded(a);
+    const output = succeeded(b);
+    expect(seen.some((state) => state.status === 'queued' && state.pollCount > 0)).toBe(true);
+    expect(seen.at(-1)?.status).toBe('succeeded');
+    const firstTask = succeeded(a).task;
+    expect(Date.parse(output.task.times.scheduled ?? '')).toBeGreaterThanOrEqual(
+      Date.parse(firstTask.times.end ?? ''),
+    );
+  });
+
+  it('past the deadline, cancels a task still PENDING and fails with DeadlineExceeded', async () => {
+    const shortDeadline = makeRunner({ deadlineSeconds: 120 });
+    const blocker = nextId();
+    const late = nextId();
+    emulator.control.planNextTask({ durationMs: 30 * 60_000 });
+
+    const blockerRun = shortDeadline.run(blocker, { prompt: 'a very long job', size: '512*512' });
+    await waitFor(() => emulator.control.tasks().length === 1);
+    const lateRun = shortDeadline.run(late, { prompt: 'stuck in the queue', size: '512*512' });
+    const [blocked, waited] = await Promise.all([blockerRun, lateRun]);
+
+    expect(waited).toMatchObject({
+      status: 'FAILED',
+      error: WORKFLOW_ERROR.deadlineExceeded,
+      cause: expect.stringContaining('PENDING'),
+    });
+    expect(blocked).toMatchObject({
+      status: 'FAILED',
+      error: WORKFLOW_ERROR.deadlineExceeded,
+      cause: expect.stringContaining('RUNNING'),
+    });
+    const [running, pending] = emulator.control.tasks();
+    expect(pending?.status).toBe('CANCELED');
+    expect(running?.status).not.toBe('CANCELED');
+    expect(await objectKeys(late)).toEqual([]);
+  });
+
+  it('rejects a bad request in the first state, naming the field', async () => {
+    const outcome = await runner.run(nextId(), { prompt: 'ok', n: 9 });
+
+    expect(outcome).toMatchObject({
+      status: 'FAILED',
+      error: 'InvalidRequestError',
+      cause: expect.stringContaining('request.n'),
+    });
+    expect(emulator.control.counts.submits).toBe(0);
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > timeoutMs) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

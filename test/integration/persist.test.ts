@@ -1,0 +1,372 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { manifestSchema } from '../../functions/persist/manifest.js';
+import { type PersistDeps, persistGeneration } from '../../functions/persist/persist.js';
+import type { DashScopeClient } from '../../functions/shared/dashscope/client.js';
+import type { TaskResponse } from '../../functions/shared/dashscope/schemas.js';
+import { NoImagesPersistedError } from '../../functions/shared/errors.js';
+import { generationRequestSchema } from '../../functions/shared/generation-request.js';
+import { silentLogger } from '../../functions/shared/logger.js';
+import type { TaskInput } from '../../functions/shared/workflow-state.js';
+import { type LocalS3, startLocalS3 } from '../../local/s3.js';
+
+/** Real S3 (s3rver) and a real HTTP server standing in for DashScope's result host. */
+let s3: LocalS3;
+let dir: string;
+let server: Server;
+let origin: string;
+const files = new Map<
+  string,
+  { body: Buffer; type: string; chunked?: boolean; truncate?: boolean; status?: number }
+>();
+
+const imageBytes = (seed: number, size = 200_000) => {
+  const body = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) body[i] = (i * 31 + seed * 7) % 251;
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47]), body]);
+};
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'persist-test-'));
+  s3 = await startLocalS3({ directory: dir });
+  server = createServer((req, res) => {
+    const file = files.get(req.url?.split('?')[0] ?? '');
+    if (!file) return void res.writeHead(404).end();
+    if (file.status) return void res.writeHead(file.status).end('denied');
+    if (file.truncate) {
+      res.writeHead(200, { 'content-type': file.type, 'content-length': String(file.body.length) });
+      res.write(file.body.subarray(0, 1000));
+      setTimeout(() => res.destroy(), 10);
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': file.type,
+      ...(file.chunked ? {} : { 'content-length': String(file.body.length) }),
+    });
+    res.end(file.body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+  await s3.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+beforeEach(() => files.clear());
+
+let counter = 0;
+function input(n: number): TaskInput {
+  counter += 1;
+  return {
+    id: `persist-${counter}`,
+    request: generationRequestSchema.parse({ prompt: 'a lighthouse', n, seed: 100 }),
+    task: {
+      taskId: `task-${counter}`,
+      seed: 100,
+      submitRequestId: 'req-submit',
+      submittedAt: '2026-01-01T00:00:00.000Z',
+      deadline: '2026-01-01T01:00:00.000Z',
+      status: 'succeeded',
+      dashscopeStatus: 'SUCCEEDED',
+      times: {},
+      pollCount: 3,
+      nextPollSeconds: 1,
+      deadlineExceeded: false,
+    },
+  };
+}
+
+function fakeDashScope(
+  results: TaskResponse['output']['results'],
+  status: TaskResponse['output']['task_status'] = 'SUCCEEDED',
+) {
+  const calls: string[] = [];
+  const client: DashScopeClient = {
+    submit: async () => {
+      throw new Error('not used');
+    },
+    cancel: async () => {},
+    listTasks: async () => ({ request_id: 'r', data: [], total: 0 }),
+    getTask: async (taskId) => {
+      calls.push(taskId);
+      return {
+        request_id: 'req-query',
+        output: { task_id: taskId, task_status: status, results, submit_time: '2026-01-01 08:00:01.000' },
+        usage: { image_count: results?.filter((r) => 'url' in r).length ?? 0 },
+      };
+    },
+  };
+  return { client, calls };
+}
+
+function deps(dashscope: DashScopeClient, overrides: Partial<PersistDeps> = {}): PersistDeps {
+  return {
+    dashscope,
+    s3: s3.client,
+    bucket: s3.bucket,
+    fetch: globalThis.fetch,
+    clock: { now: () => Date.parse('2026-01-01T00:05:00.000Z') },
+    logger: silentLogger,
+    resultUrls: { hosts: ['127.0.0.1'], allowHttp: true },
+    maxImageBytes: 10 * 1024 * 1024,
+    downloadTimeoutMs: 5000,
+    downloadAttempts: 2,
+    ...overrides,
+  };
+}
+
+async function read(client: S3Client, key: string): Promise<Buffer> {
+  const object = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
+  return Buffer.from(await object.Body!.transformToByteArray());
+}
+
+async function keys(prefix: string): Promise<string[]> {
+  const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix }));
+  return (listed.Contents ?? []).map((o) => o.Key ?? '').sort();
+}
+
+function serve(
+  name: string,
+  body: Buffer,
+  extra: Partial<{ type: string; chunked: boolean; truncate: boolean; status: number }> = {},
+) {
+  files.set(`/${name}`, { body, type: 'image/png', ...extra });
+  return `${origin}/${name}?Expires=1&Signature=x`;
+}
+
+describe('persistGeneration', () => {
+  it('stores every image byte for byte under deterministic keys, with content type and metadata', async () => {
+    const job = input(2);
+    const images = [imageBytes(1), imageBytes(2)];
+    const { client } = fakeDashScope([
+      { url: serve('a.png', images[0]!) },
+      { url: serve('b.png', images[1]!) },
+    ]);
+
+    const result = await persistGeneration(job, deps(client));
+
+    expect(result.status).toBe('complete');
+    for (const [index, bytes] of images.entries()) {
+      const key = `generations/${job.id}/${index}.png`;
+      expect(await read(s3.client, key)).toEqual(bytes);
+      const head = await s3.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }));
+      expect(head.ContentType).toBe('image/png');
+      expect(head.Metadata).toMatchObject({
+        'task-id': job.task.taskId,
+        seed: String(100 + index),
+        model: 'stable-diffusion-3.5-large',
+      });
+      expect(result.images[index]).toMatchObject({ key, bytes: bytes.length, sha256: sha256(bytes) });
+    }
+  });
+
+  it('writes the manifest last, listing each image, the request, ids and usage', async () => {
+    const job = input(2);
+    const { client } = fakeDashScope([
+      { url: serve('a.png', imageBytes(3)) },
+      { url: serve('b.png', imageBytes(4)) },
+    ]);
+    const order: string[] = [];
+    const recording = new Proxy(s3.client, {
+      get(target, prop, receiver) {
+        if (prop !== 'send') return Reflect.get(target, prop, receiver);
+        return (command: { constructor: { name: string }; input: { Key?: string } }, ...rest: unknown[]) => {
+          if (command.constructor.name === 'PutObjectCommand') order.push(command.input.Key ?? '');
+          return (target.send as (...args: unknown[]) => unknown)(command, ...rest);
+        };
+      },
+    });
+
+    await persistGeneration(job, deps(client, { s3: recording }));
+
+    expect(order.at(-1)).toBe(`generations/${job.id}/manifest.json`);
+    expect(order).toHaveLength(3);
+    const manifest = manifestSchema.parse(JSON.parse((await read(s3.client, order.at(-1)!)).toString()));
+    expect(manifest).toMatchObject({
+      id: job.id,
+      status: 'complete',
+      request: { prompt: 'a lighthouse', n: 2 },
+      parameters: { model: 'stable-diffusion-3.5-large', seed: 100, n: 2, size: '1024*1024' },
+      dashscope: { taskId: job.task.taskId, submitRequestId: 'req-submit', queryRequestId: 'req-query' },
+      usage: { imageCount: 2 },
+      times: { dashscopeSubmit: '2026-01-01T00:00:01.000Z', persistedAt: '2026-01-01T00:05:00.000Z' },
+    });
+    expect(manifest.images.map((i) => i.seed)).toEqual([100, 101]);
+  });
+
+  it('records a partial failure from DashScope instead of hiding it', async () => {
+    const job = input(2);
+    const { client } = fakeDashScope([
+      { url: serve('a.png', imageBytes(5)) },
+      { code: 'InternalError.Timeout', message: 'An internal timeout error has occured during execution.' },
+    ]);
+
+    const result = await persistGeneration(job, deps(client));
+
+    expect(result.status).toBe('partial');
+    expect(result.failed).toEqual([
+      { index: 1, type: 'upstream_error', message: expect.stringContaining('timeout') },
+    ]);
+    expect(await keys(`generations/${job.id}/`)).toEqual([
+      `generations/${job.id}/0.png`,
+      `generations/${job.id}/manifest.json`,
+    ]);
+  });
+
+  it('refuses a result host that is not on the allow-list', async () => {
+    const job = input(2);
+    const { client } = fakeDashScope([
+      { url: serve('a.png', imageBytes(6)) },
+      { url: 'https://attacker.example.com/x.png' },
+    ]);
+
+    const result = await persistGeneration(job, deps(client));
+
+    expect(result.failed[0]).toMatchObject({
+      index: 1,
+      type: 'result_rejected',
+      message: expect.stringContaining('allow-list'),
+    });
+  });
+
+  it('refuses plain http unless the policy allows it', async () => {
+    const job = input(1);
+    const { client } = fakeDashScope([{ url: serve('a.png', imageBytes(7)) }]);
+
+    await expect(
+      persistGeneration(job, deps(client, { resultUrls: { hosts: ['127.0.0.1'] } })),
+    ).rejects.toThrow(/https only/);
+  });
+
+  it('stops a download over the size cap and stores nothing for it', async () => {
+    const job = input(2);
+    const { client } = fakeDashScope([
+      { url: serve('small.png', imageBytes(8, 1000)) },
+      { url: serve('big.png', imageBytes(9, 300_000), { chunked: true }) },
+    ]);
+
+    const result = await persistGeneration(job, deps(client, { maxImageBytes: 100_000 }));
+
+    expect(result.failed).toEqual([
+      { index: 1, type: 'result_rejected', message: expect.stringContaining('cap') },
+    ]);
+    expect(await keys(`generations/${job.id}/1`)).toEqual([]);
+  });
+
+  it('refuses a response that is not an image', async () => {
+    const job = input(2);
+    const { client } = fakeDashScope([
+      { url: serve('a.png', imageBytes(10)) },
+      { url: serve('page.html', Buffer.from('<html></html>'), { type: 'text/html' }) },
+    ]);
+
+    const result = await persistGeneration(job, deps(client));
+
+    expect(result.failed[0]).toMatchObject({
+      index: 1,
+      type: 'result_rejected',
+      message: expect.stringContaining('text/html'),
+    });
+  });
+
+  it('records an expired URL (403) as expired', async () => {
+    const job = input(2);
+    const { client } = fakeDashScope([
+      { url: serve('a.png', imageBytes(11)) },
+      { url: serve('gone.png', imageBytes(12), { status: 403 }) },
+    ]);
+
+    const result = await persistGeneration(job, deps(client));
+
+    expect(result.failed[0]).toMatchObject({ index: 1, type: 'expired' });
+  });
+
+  it('leaves no object behind when the download breaks mid-body', async () => {
+    const job = input(2);
+    const { client } = fakeDashScope([
+      { url: serve('a.png', imageBytes(13)) },
+      { url: serve('cut.png', imageBytes(14), { truncate: true }) },
+    ]);
+
+    const result = await persistGeneration(job, deps(client));
+
+    expect(result.failed[0]).toMatchObject({ index: 1, type: 'upstream_error' });
+    expect(await keys(`generations/${job.id}/1`)).toEqual([]);
+  });
+
+  it('streams a response without Content-Length through a multipart upload, bytes intact', async () => {
+    const job = input(1);
+    const bytes = imageBytes(15, 9 * 1024 * 1024);
+    const { client } = fakeDashScope([{ url: serve('chunked.png', bytes, { chunked: true }) }]);
+
+    const result = await persistGeneration(job, deps(client, { maxImageBytes: 20 * 1024 * 1024 }));
+
+    expect(result.images[0]).toMatchObject({ bytes: bytes.length, sha256: sha256(bytes) });
+    expect(sha256(await read(s3.client, `generations/${job.id}/0.png`))).toBe(sha256(bytes));
+  });
+
+  it('fails with NoImagesPersistedError and writes no manifest when no image could be stored', async () => {
+    const job = input(1);
+    const { client } = fakeDashScope([
+      { code: 'DataInspectionFailed', message: 'Output data may contain inappropriate content.' },
+    ]);
+
+    await expect(persistGeneration(job, deps(client))).rejects.toBeInstanceOf(NoImagesPersistedError);
+    expect(await keys(`generations/${job.id}/`)).toEqual([]);
+  });
+
+  it('returns the same result without touching DashScope when run again', async () => {
+    const job = input(2);
+    const { client, calls } = fakeDashScope([
+      { url: serve('a.png', imageBytes(16)) },
+      { url: serve('b.png', imageBytes(17)) },
+    ]);
+    const first = await persistGeneration(job, deps(client));
+    const before = await keys(`generations/${job.id}/`);
+
+    const second = await persistGeneration(job, deps(client));
+
+    expect(second).toEqual(first);
+    expect(calls).toHaveLength(1);
+    expect(await keys(`generations/${job.id}/`)).toEqual(before);
+  });
+
+  it('reuses images an interrupted run stored, even after their URLs expired', async () => {
+    const job = input(2);
+    const first = imageBytes(18);
+    const second = imageBytes(19);
+    // The interrupted run: image 0 stored, then the process died before image 1 and the manifest.
+    const interrupted = fakeDashScope([
+      { url: serve('a.png', first) },
+      { url: `${origin}/missing-before-crash.png` },
+    ]);
+    await persistGeneration(job, deps(interrupted.client)).catch(() => undefined);
+    await s3.client.send(
+      new (await import('@aws-sdk/client-s3')).DeleteObjectCommand({
+        Bucket: s3.bucket,
+        Key: `generations/${job.id}/manifest.json`,
+      }),
+    );
+    files.set('/a.png', { body: first, type: 'image/png', status: 403 });
+    const retry = fakeDashScope([
+      { url: serve('a-expired.png', first, { status: 403 }) },
+      { url: serve('b.png', second) },
+    ]);
+
+    const result = await persistGeneration(job, deps(retry.client));
+
+    expect(result.status).toBe('complete');
+    expect(result.images.map((i) => i.sha256)).toEqual([sha256(first), sha256(second)]);
+  });
+});
