@@ -37,6 +37,22 @@ export const stackConfigSchema = z.strictObject({
     .default(DEFAULT_RESULT_HOSTS),
   /** Largest image persist stores, in bytes. @default 52428800 (50 MiB) */
   maxImageBytes: z.int().positive().default(DEFAULT_MAX_IMAGE_BYTES),
+  /**
+   * Who may call the HTTP API. `iam` (SigV4 with IAM credentials) or `jwt` with an OIDC issuer and
+   * audience (e.g. Cognito or Auth0). `GET /healthz` is always open. @default { mode: "iam" }
+   */
+  apiAuth: z
+    .discriminatedUnion('mode', [
+      z.strictObject({ mode: z.literal('iam') }),
+      z.strictObject({
+        mode: z.literal('jwt'),
+        issuer: z.url({ protocol: /^https$/, error: 'must be an https URL' }),
+        audience: z.array(z.string().min(1)).min(1),
+      }),
+    ])
+    .default({ mode: 'iam' }),
+  /** Lifetime of the presigned image URLs the API returns, in seconds (at most 7 days). @default 3600 */
+  urlExpirySeconds: z.int().min(60).max(604_800).default(3600),
 });
 export type StackConfig = z.infer<typeof stackConfigSchema>;
 

@@ -1,12 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { newGenerationId } from '../functions/api/generations.js';
 import { DEFAULT_DASHSCOPE_BASE_URL } from '../functions/shared/dashscope/client.js';
 import { formatIssues, generationRequestSchema } from '../functions/shared/generation-request.js';
 import type { TaskState } from '../functions/shared/workflow-state.js';
 import { startEmulator } from './dashscope-emulator/server.js';
+import { REQUEST_FLAG_OPTIONS, REQUEST_FLAGS_HELP, requestFromFlags } from './request-flags.js';
 import { createLocalRunner, type ExecutionOutcome } from './runner.js';
 import { startLocalS3 } from './s3.js';
 
@@ -20,15 +21,7 @@ Runs the generation workflow locally: the state machine synthesized from the CDK
 Lambda handlers in-process, s3rver as S3 and, unless DASHSCOPE_API_KEY is set, the DashScope emulator.
 
 Options:
-  --negative <text>      negative prompt
-  --size <W*H>           e.g. 1024*1024 (W, H in 512..1024, step 128)   [default 1024*1024]
-  --n <1-4>              number of images                                [default 1]
-  --steps <1-500>        denoising steps                                 [default 40]
-  --cfg <number>         guidance scale                                  [default 4.5]
-  --seed <int>           seed; image i uses seed + i                     [default random]
-  --shift <number>       shift                                           [default 3.0]
-  --model <name>         stable-diffusion-3.5-large | stable-diffusion-3.5-large-turbo
-  --init-image <url>     reference image URL
+${REQUEST_FLAGS_HELP}
   --out <dir>            where to copy the images from the local S3      [default .local/generations]
   --json                 print one JSON document on stdout
   -h, --help             this text`;
@@ -63,17 +56,14 @@ async function main(): Promise<number> {
     return 0;
   }
   const json = args.values.json ?? false;
-  const request = generationRequestSchema.safeParse(toRequest(args));
+  const request = generationRequestSchema.safeParse(requestFromFlags(args.values, args.positionals));
   if (!request.success)
     return fail(json, 'invalid_request', `invalid request: ${formatIssues(request.error)}`, 2);
 
   const realKey = process.env.DASHSCOPE_API_KEY;
   const s3 = await startLocalS3({ directory: path.join(LOCAL_DIR, 's3') });
   const emulator = realKey ? undefined : await startEmulator({ speed: 4 });
-  const id = `gen-${new Date()
-    .toISOString()
-    .replace(/[-:.TZ]/g, '')
-    .slice(0, 14)}-${randomBytes(3).toString('hex')}`;
+  const id = newGenerationId(Date.now());
   const progress = new ProgressLine(json);
 
   try {
@@ -113,43 +103,12 @@ function parse() {
   return parseArgs({
     allowPositionals: true,
     options: {
-      negative: { type: 'string' },
-      size: { type: 'string' },
-      n: { type: 'string' },
-      steps: { type: 'string' },
-      cfg: { type: 'string' },
-      seed: { type: 'string' },
-      shift: { type: 'string' },
-      model: { type: 'string' },
-      'init-image': { type: 'string' },
+      ...REQUEST_FLAG_OPTIONS,
       out: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-}
-
-/** Maps flags to the request body; numbers stay strings when unreadable so the schema names them. */
-function toRequest({ values, positionals }: ReturnType<typeof parse>): Record<string, unknown> {
-  const number = (value: string | undefined) =>
-    value === undefined
-      ? undefined
-      : value.trim() !== '' && Number.isFinite(Number(value))
-        ? Number(value)
-        : value;
-  const body: Record<string, unknown> = {
-    prompt: positionals.join(' ') || undefined,
-    negative_prompt: values.negative,
-    model: values.model,
-    size: values.size,
-    n: number(values.n),
-    steps: number(values.steps),
-    cfg: number(values.cfg),
-    seed: number(values.seed),
-    shift: number(values.shift),
-    init_image: values['init-image'],
-  };
-  return Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined));
 }
 
 function describe(state: TaskState, started: number): string {
@@ -181,26 +140,19 @@ async function report(
     const object = await ctx.s3.client.send(new GetObjectCommand({ Bucket: ctx.s3.bucket, Key: key }));
     const file = path.join(dir, path.basename(key));
     await writeFile(file, (await object.Body?.transformToByteArray()) ?? new Uint8Array());
-    return { file, contentType: object.ContentType ?? '', seed: Number(object.Metadata?.seed ?? Number.NaN) };
+    return file;
   };
   const images: CliImage[] = [];
   for (const image of outcome.output.result.images) {
-    const copied = await copy(image.key);
-    images.push({
-      key: image.key,
-      path: copied.file,
-      bytes: image.bytes,
-      sha256: image.sha256,
-      contentType: copied.contentType,
-      seed: copied.seed,
-    });
+    const { key, bytes, sha256, contentType, seed } = image;
+    images.push({ key, path: await copy(key), bytes, sha256, contentType, seed });
   }
   const manifest = await copy(outcome.output.result.manifestKey);
   const result: CliResult = {
     id: ctx.id,
     status: outcome.output.result.status === 'complete' ? 'succeeded' : 'partial',
     images,
-    manifest: { key: outcome.output.result.manifestKey, path: manifest.file },
+    manifest: { key: outcome.output.result.manifestKey, path: manifest },
   };
   if (ctx.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);

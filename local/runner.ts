@@ -3,13 +3,18 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CfnElement } from 'aws-cdk-lib';
-import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import {
+  ExecutionAbortedError,
+  ExecutionError,
+  StateMachine,
+  type StateMachineDefinition,
+} from 'aws-local-stepfunctions';
 import { createPersistHandler, persistDeps } from '../functions/persist/handler.js';
 import { createPollHandler, pollDeps } from '../functions/poll/handler.js';
 import { type AdjustableClock, type Clock, systemClock } from '../functions/shared/clock.js';
 import { loadConfig } from '../functions/shared/config.js';
 import { type Logger, silentLogger } from '../functions/shared/logger.js';
-import { type TaskState, taskStateSchema } from '../functions/shared/workflow-state.js';
+import { type PersistResult, type TaskState, taskStateSchema } from '../functions/shared/workflow-state.js';
 import { createSubmitHandler, submitDeps } from '../functions/submit/handler.js';
 import { createApp, STACK_ID } from '../infra/app.js';
 import type { StackConfig } from '../infra/config.js';
@@ -52,12 +57,7 @@ export type ExecutionOutcome =
 export interface ExecutionOutput {
   readonly id: string;
   readonly task: TaskState;
-  readonly result: {
-    readonly manifestKey: string;
-    readonly status: 'complete' | 'partial';
-    readonly images: Array<{ index: number; key: string; bytes: number; sha256: string }>;
-    readonly failed: Array<{ index: number; type: string; message: string }>;
-  };
+  readonly result: PersistResult;
 }
 
 export interface RunObserver {
@@ -70,8 +70,15 @@ export interface LocalRunner {
   readonly definition: StateMachineDefinition;
   /** The synthesized CloudFormation template. */
   readonly template: CloudFormationTemplate;
+  /** Starts one execution named `id` with the request as input; `abort()` stops it (ABORTED). */
+  start(id: string, request: unknown, observer?: RunObserver): RunningExecution;
   /** Runs one execution named `id` with the request as input, to its end. */
   run(id: string, request: unknown, observer?: RunObserver): Promise<ExecutionOutcome>;
+}
+
+export interface RunningExecution {
+  readonly outcome: Promise<ExecutionOutcome | { readonly status: 'ABORTED' }>;
+  abort(): void;
 }
 
 interface CloudFormationTemplate {
@@ -116,7 +123,7 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
   return {
     definition,
     template,
-    async run(id, request, observer = {}) {
+    start(id, request, observer = {}) {
       const taskHandlers = taskStateHandlers(definition, handlers, options.virtualWaits, observer);
       const retryIntervalOverrides =
         options.retryIntervalMs === undefined
@@ -137,18 +144,25 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
           },
         },
       });
-      try {
-        const output = (await execution.result) as unknown as ExecutionOutput;
-        return { status: 'SUCCEEDED', output };
-      } catch (error) {
-        if (!(error instanceof ExecutionError)) throw error;
-        const failure = error.cause as { name?: string; message?: string } | undefined;
-        return {
-          status: 'FAILED',
-          error: failure?.name ?? 'Error',
-          cause: failure?.message ?? error.message,
-        };
-      }
+      const outcome = execution.result.then(
+        (output) => ({ status: 'SUCCEEDED', output: output as unknown as ExecutionOutput }) as const,
+        (error: unknown) => {
+          if (error instanceof ExecutionAbortedError) return { status: 'ABORTED' } as const;
+          if (!(error instanceof ExecutionError)) throw error;
+          const failure = error.cause as { name?: string; message?: string } | undefined;
+          return {
+            status: 'FAILED',
+            error: failure?.name ?? 'Error',
+            cause: failure?.message ?? error.message,
+          } as const;
+        },
+      );
+      return { outcome, abort: () => execution.abort() };
+    },
+    async run(id, request, observer) {
+      const outcome = await this.start(id, request, observer).outcome;
+      if (outcome.status === 'ABORTED') throw new Error(`Execution ${id} was aborted`);
+      return outcome;
     },
   };
 }

@@ -155,12 +155,7 @@ function summarize(manifest: Manifest, key: string): PersistResult {
   return {
     manifestKey: key,
     status: manifest.status,
-    images: manifest.images.map(({ index, key: imageKey, bytes, sha256 }) => ({
-      index,
-      key: imageKey,
-      bytes,
-      sha256,
-    })),
+    images: manifest.images,
     failed: manifest.failed.map(({ index, error }) => ({ index, type: error.type, message: error.message })),
   };
 }

@@ -50,12 +50,27 @@ const persistEnvSchema = dashscopeEnvSchema.extend({
   DOWNLOAD_TIMEOUT_MS: positiveInt.default(60_000),
 });
 
+const apiEnvSchema = dashscopeEnvSchema.extend({
+  STATE_MACHINE_ARN: z
+    .string()
+    .regex(/^arn:aws[\w-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/, 'must be a state machine ARN'),
+  BUCKET_NAME: z.string().min(3),
+  /** Lifetime of the presigned image URLs the API hands out. */
+  URL_EXPIRY_SECONDS: positiveInt.max(7 * 24 * 3600).default(3600),
+});
+
 export type DashScopeEnv = z.infer<typeof dashscopeEnvSchema>;
 export type SubmitConfig = z.infer<typeof submitEnvSchema>;
 export type PollConfig = z.infer<typeof pollEnvSchema>;
 export type PersistConfig = z.infer<typeof persistEnvSchema>;
+export type ApiConfig = z.infer<typeof apiEnvSchema>;
 
-const schemas = { submit: submitEnvSchema, poll: pollEnvSchema, persist: persistEnvSchema };
+const schemas = {
+  submit: submitEnvSchema,
+  poll: pollEnvSchema,
+  persist: persistEnvSchema,
+  api: apiEnvSchema,
+};
 type Schemas = typeof schemas;
 
 /** Raised at cold start when a variable is missing or malformed; names the variable. */

@@ -16,7 +16,8 @@ export type ErrorType =
   | 'expired'
   | 'canceled'
   | 'storage_error'
-  | 'result_rejected';
+  | 'result_rejected'
+  | 'internal_error';
 
 interface ErrorDetails {
   /** The upstream (DashScope) error code, when there is one. */
@@ -159,6 +160,30 @@ export const WORKFLOW_ERROR = {
   deadlineExceeded: 'DeadlineExceeded',
   pollLimitExceeded: 'PollLimitExceeded',
 } as const;
+
+/**
+ * The stable type of each error name a failed execution can carry: the Lambdas' named errors,
+ * the workflow's own Fail states, and Step Functions' timeout. Anything else is `internal_error`.
+ */
+export const ERROR_TYPE_BY_NAME: Readonly<Record<string, ErrorType>> = {
+  DashScopeThrottledError: 'rate_limited',
+  DashScopeUnavailableError: 'upstream_error',
+  DashScopeTimeoutError: 'timeout',
+  StorageUnavailableError: 'storage_error',
+  InvalidRequestError: 'invalid_request',
+  ContentPolicyError: 'content_policy',
+  DashScopeAuthError: 'auth',
+  QuotaExhaustedError: 'quota_exhausted',
+  DashScopeRejectedError: 'upstream_error',
+  NoImagesPersistedError: 'result_rejected',
+  TaskExpiredError: 'expired',
+  [WORKFLOW_ERROR.taskFailed]: 'upstream_error',
+  [WORKFLOW_ERROR.taskCanceled]: 'canceled',
+  [WORKFLOW_ERROR.taskExpired]: 'expired',
+  [WORKFLOW_ERROR.deadlineExceeded]: 'timeout',
+  [WORKFLOW_ERROR.pollLimitExceeded]: 'timeout',
+  'States.Timeout': 'timeout',
+};
 
 /** Turns any thrown value into a message that is safe to log: no stack, no secrets we know of. */
 export function describeError(error: unknown): string {

@@ -103,7 +103,14 @@ export const persistResultSchema = z.object({
   manifestKey: z.string(),
   status: z.enum(['complete', 'partial']),
   images: z.array(
-    z.object({ index: z.number().int(), key: z.string(), bytes: z.number().int(), sha256: z.string() }),
+    z.object({
+      index: z.number().int(),
+      key: z.string(),
+      bytes: z.number().int(),
+      sha256: z.string(),
+      contentType: z.string(),
+      seed: z.number().int(),
+    }),
   ),
   failed: z.array(z.object({ index: z.number().int(), type: z.string(), message: z.string() })),
 });

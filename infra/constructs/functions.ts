@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
-import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { StackConfig } from '../config.js';
 import { GenerationFunction } from './generation-function.js';
@@ -18,12 +18,17 @@ export class Functions extends Construct {
   readonly submit: GenerationFunction;
   readonly poll: GenerationFunction;
   readonly persist: GenerationFunction;
+  /** The DashScope API key secret; each function that calls DashScope is granted read. */
+  readonly apiKeySecret: ISecret;
+  /** Environment every DashScope-calling function gets. */
+  readonly dashscopeEnvironment: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: FunctionsProps) {
     super(scope, id);
     const { config } = props;
     const apiKey = Secret.fromSecretNameV2(this, 'DashScopeApiKey', config.dashscopeApiKeySecretName);
-    const dashscopeEnv = {
+    this.apiKeySecret = apiKey;
+    const dashscopeEnv: Record<string, string> = {
       DASHSCOPE_BASE_URL: config.dashscopeBaseUrl,
       DASHSCOPE_API_KEY_SECRET_ID: config.dashscopeApiKeySecretName,
       ...(config.dashscopeWorkspace ? { DASHSCOPE_WORKSPACE: config.dashscopeWorkspace } : {}),
@@ -53,6 +58,7 @@ export class Functions extends Construct {
       },
     });
 
+    this.dashscopeEnvironment = dashscopeEnv;
     for (const fn of [this.submit, this.poll, this.persist]) apiKey.grantRead(fn);
     // Persist reads back what an interrupted run stored (idempotent retry) and writes new objects,
     // only under generations/.

@@ -15,20 +15,12 @@ import {
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { RETRYABLE_ERROR_NAMES, WORKFLOW_ERROR } from '../../functions/shared/errors.js';
+import { STATE_NAMES } from '../../functions/shared/state-names.js';
 import { PERSIST_ALLOWANCE_SECONDS, type StackConfig } from '../config.js';
 import type { Functions } from './functions.js';
 
-/** State names: the local runner and the tests address states by these. */
-export const STATE = {
-  init: 'Init',
-  submit: 'Submit',
-  wait: 'Wait',
-  poll: 'Poll',
-  check: 'Check status',
-  persist: 'Persist',
-  done: 'Done',
-  failed: 'Failed',
-} as const;
+/** State names: the local runner, the API and the tests address states by these. */
+export const STATE = STATE_NAMES;
 
 /** Errors on which the ambiguous submit is retried once at most (see ARCHITECTURE.md). */
 const SUBMIT_AMBIGUOUS_ERRORS = ['DashScopeTimeoutError'];

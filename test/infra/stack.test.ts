@@ -181,7 +181,7 @@ describe('bucket', () => {
 describe('functions', () => {
   it('run on the newest Node runtime, arm64, with tracing and a log group each', () => {
     const functions = template.findResources('AWS::Lambda::Function');
-    expect(Object.keys(functions)).toHaveLength(3);
+    expect(Object.keys(functions)).toHaveLength(4);
     for (const fn of Object.values(functions)) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs24.x',

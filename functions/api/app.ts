@@ -1,0 +1,219 @@
+import { timingSafeEqual } from 'node:crypto';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { methodNotAllowed } from 'hono/method-not-allowed';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { z } from 'zod';
+import { describeError } from '../shared/errors.js';
+import { generationRequestSchema } from '../shared/generation-request.js';
+import { generationIdSchema } from '../shared/workflow-state.js';
+import { InvalidPageTokenError } from './execution-service.js';
+import {
+  cancelGeneration,
+  createGeneration,
+  type GenerationsDeps,
+  getGeneration,
+  IdempotencyConflictError,
+  linksFor,
+  listGenerations,
+} from './generations.js';
+import { openApiDocument } from './openapi.js';
+import { type ErrorBody, idempotencyKeySchema, listQuerySchema } from './schemas.js';
+
+/** Largest request body accepted: a request is well under 8 KB. */
+export const MAX_BODY_BYTES = 16 * 1024;
+
+export interface ApiOptions {
+  /**
+   * When set, every request but `/healthz` needs `Authorization: Bearer <token>` (the local server;
+   * on AWS, API Gateway authenticates with IAM before the Lambda runs).
+   */
+  readonly apiToken?: string;
+}
+
+/** An error answer with the one error shape. Thrown inside handlers, rendered by `onError`. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly type: string,
+    message: string,
+    readonly details?: ErrorBody['error']['details'],
+  ) {
+    super(message);
+  }
+}
+
+/** Each problem in a zod error as `{field, message}`; unknown keys are named one by one. */
+export function detailsOf(error: z.ZodError, prefix = ''): NonNullable<ErrorBody['error']['details']> {
+  return error.issues.flatMap((issue) => {
+    const path = issue.path.map(String).join('.');
+    const field = prefix + (path || '(body)');
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({
+        field: prefix + [path, key].filter(Boolean).join('.'),
+        message: 'is not a known field',
+      }));
+    }
+    return [{ field, message: issue.message }];
+  });
+}
+
+function invalid(error: z.ZodError, what: string, prefix = ''): ApiError {
+  const details = detailsOf(error, prefix);
+  return new ApiError(
+    400,
+    'invalid_request',
+    `Invalid ${what}: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`,
+    details,
+  );
+}
+
+/**
+ * The HTTP API as a Hono app over its dependencies: the same app runs on Lambda (`handle(app)`)
+ * and in the local server (`@hono/node-server`).
+ */
+export function createApiApp(deps: GenerationsDeps, options: ApiOptions = {}): Hono {
+  const app = new Hono();
+
+  app.use(
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, methods) =>
+        c.json<ErrorBody>(
+          {
+            error: {
+              type: 'method_not_allowed',
+              message: `${c.req.method} is not allowed here; use ${methods.join(', ')}`,
+            },
+          },
+          405,
+          { Allow: methods.join(', ') },
+        ),
+    }),
+  );
+
+  if (options.apiToken) {
+    const expected = Buffer.from(`Bearer ${options.apiToken}`);
+    app.use('*', async (c, next) => {
+      if (c.req.path === '/healthz') return next();
+      const given = Buffer.from(c.req.header('authorization') ?? '');
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        throw new ApiError(
+          401,
+          'unauthorized',
+          'Missing or wrong bearer token (Authorization: Bearer <API_TOKEN>)',
+        );
+      }
+      return next();
+    });
+  }
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/openapi.json', (c) => c.json(openApiDocument()));
+
+  app.post(
+    '/v1/generations',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new ApiError(413, 'payload_too_large', `The request body is over ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+    async (c) => {
+      const contentType = c.req.header('content-type') ?? '';
+      if (!/^application\/json\s*(;|$)/i.test(contentType)) {
+        throw new ApiError(415, 'unsupported_media_type', 'Send the request body as application/json');
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(await c.req.text());
+      } catch {
+        throw new ApiError(400, 'invalid_request', 'The request body is not valid JSON', [
+          { field: '(body)', message: 'is not valid JSON' },
+        ]);
+      }
+      const request = generationRequestSchema.safeParse(body);
+      if (!request.success) throw invalid(request.error, 'request');
+      const keyHeader = c.req.header('idempotency-key');
+      const key = keyHeader === undefined ? undefined : idempotencyKeySchema.safeParse(keyHeader);
+      if (key && !key.success) throw invalid(key.error, 'header', 'Idempotency-Key');
+
+      try {
+        const created = await createGeneration(request.data, key?.data, deps);
+        return c.json(
+          {
+            id: created.id,
+            status: created.status,
+            createdAt: created.createdAt,
+            links: linksFor(created.id),
+          },
+          created.replayed ? 200 : 202,
+          created.replayed ? { 'Idempotent-Replayed': 'true' } : {},
+        );
+      } catch (error) {
+        if (error instanceof IdempotencyConflictError) throw new ApiError(409, 'conflict', error.message);
+        throw error;
+      }
+    },
+  );
+
+  app.get('/v1/generations', async (c) => {
+    const query = listQuerySchema.safeParse(c.req.query());
+    if (!query.success) throw invalid(query.error, 'query');
+    try {
+      return c.json(await listGenerations(query.data, deps));
+    } catch (error) {
+      if (!(error instanceof InvalidPageTokenError)) throw error;
+      throw new ApiError(400, 'invalid_request', 'Invalid query: cursor: is not a cursor this API issued', [
+        { field: 'cursor', message: 'is not a cursor this API issued' },
+      ]);
+    }
+  });
+
+  app.get('/v1/generations/:id', async (c) => {
+    const id = c.req.param('id');
+    const generation = generationIdSchema.safeParse(id).success ? await getGeneration(id, deps) : undefined;
+    if (!generation) throw notFound(id);
+    return c.json(generation);
+  });
+
+  app.post('/v1/generations/:id/cancel', async (c) => {
+    const id = c.req.param('id');
+    const generation = generationIdSchema.safeParse(id).success
+      ? await cancelGeneration(id, deps)
+      : undefined;
+    if (!generation) throw notFound(id);
+    return c.json(generation, 202);
+  });
+
+  app.notFound((c) =>
+    c.json<ErrorBody>(
+      { error: { type: 'not_found', message: `No route ${c.req.method} ${c.req.path}` } },
+      404,
+    ),
+  );
+
+  app.onError((error, c) => {
+    if (error instanceof ApiError) {
+      return c.json<ErrorBody>(
+        {
+          error: {
+            type: error.type,
+            message: error.message,
+            ...(error.details ? { details: error.details } : {}),
+          },
+        },
+        error.status,
+      );
+    }
+    // Anything else is ours: log it, answer without internals.
+    deps.logger.error('Unhandled API error', { path: c.req.path, reason: describeError(error) });
+    return c.json<ErrorBody>({ error: { type: 'internal_error', message: 'Internal error' } }, 500);
+  });
+
+  return app;
+}
+
+function notFound(id: string): ApiError {
+  return new ApiError(404, 'not_found', `No generation ${JSON.stringify(id.slice(0, 100))}`);
+}

@@ -1,0 +1,35 @@
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { Hono } from 'hono';
+import { handle } from 'hono/aws-lambda';
+import { systemClock } from '../shared/clock.js';
+import { loadConfig } from '../shared/config.js';
+import { dashscopeFromConfig } from '../shared/dashscope-from-env.js';
+import { createLambdaLogger } from '../shared/logger.js';
+import { createApiApp } from './app.js';
+import { createSfnExecutionService } from './sfn-execution-service.js';
+
+/** Builds the API over Step Functions and S3 from the Lambda's environment. */
+function createLambdaApp(): Hono {
+  const config = loadConfig('api', process.env);
+  const s3 = new S3Client({});
+  return createApiApp({
+    executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
+    presign: (key) =>
+      getSignedUrl(s3, new GetObjectCommand({ Bucket: config.BUCKET_NAME, Key: key }), {
+        expiresIn: config.URL_EXPIRY_SECONDS,
+      }),
+    dashscope: dashscopeFromConfig(config),
+    clock: systemClock,
+    logger: createLambdaLogger('api'),
+  });
+}
+
+let lambdaHandler: ReturnType<typeof handle> | undefined;
+
+/** Lambda entry behind API Gateway (HTTP API, payload 2.0); API Gateway authenticates first. */
+export const handler: ReturnType<typeof handle> = (event, context) => {
+  lambdaHandler ??= handle(createLambdaApp());
+  return lambdaHandler(event, context);
+};

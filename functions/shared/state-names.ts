@@ -1,0 +1,14 @@
+/**
+ * The state machine's state names. The CDK workflow names its states with these, the local runner
+ * addresses its overrides by them, and the API finds the last poll in an execution's history by them.
+ */
+export const STATE_NAMES = {
+  init: 'Init',
+  submit: 'Submit',
+  wait: 'Wait',
+  poll: 'Poll',
+  check: 'Check status',
+  persist: 'Persist',
+  done: 'Done',
+  failed: 'Failed',
+} as const;

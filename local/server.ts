@@ -1,0 +1,42 @@
+import { startLocalApi } from './local-api.js';
+
+/**
+ * `npm start`: the HTTP API on 127.0.0.1:$PORT (default 3000) over the local workflow, s3rver and
+ * the DashScope emulator (or DashScope itself when DASHSCOPE_API_KEY is set).
+ */
+async function main(): Promise<void> {
+  const port = Number(process.env.PORT ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new Error(`PORT must be a port number, got ${JSON.stringify(process.env.PORT)}`);
+  }
+  const apiToken = process.env.API_TOKEN || undefined;
+  const api = await startLocalApi({
+    port,
+    apiToken,
+    dashscopeApiKey: process.env.DASHSCOPE_API_KEY || undefined,
+    dashscopeBaseUrl: process.env.DASHSCOPE_BASE_URL || undefined,
+  });
+  const upstream = api.emulator
+    ? `DashScope emulator at ${api.emulator.url}`
+    : 'DashScope (DASHSCOPE_API_KEY is set)';
+  process.stdout.write(`SD 3.5 API listening on ${api.url}  (try ${api.url}/openapi.json)\n`);
+  process.stdout.write(
+    `  workflow: synthesized from the CDK stack, run locally; S3: ${api.s3.endpoint}; ${upstream}\n`,
+  );
+  process.stdout.write(
+    apiToken
+      ? '  auth: every request but /healthz needs "Authorization: Bearer $API_TOKEN"\n'
+      : '  auth: none (API_TOKEN is not set) — the server is open, and listens on 127.0.0.1 only\n',
+  );
+  const stop = async () => {
+    await api.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});

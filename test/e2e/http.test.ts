@@ -1,0 +1,118 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GenerationView } from '../../functions/api/schemas.js';
+import { AdjustableClock } from '../../functions/shared/clock.js';
+import { renderPng } from '../../local/dashscope-emulator/png.js';
+import { type LocalApi, startLocalApi } from '../../local/local-api.js';
+
+/**
+ * The HTTP API over real HTTP, as `npm start` serves it: the local server running the whole
+ * pipeline (synthesized workflow, emulator, s3rver), with the same requests a user sends with curl.
+ */
+let dir: string;
+let api: LocalApi;
+const token = 'test-token-for-http-e2e';
+const auth = { authorization: `Bearer ${token}` };
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'http-e2e-'));
+  api = await startLocalApi({
+    port: 0,
+    apiToken: token,
+    s3Directory: path.join(dir, 's3'),
+    virtualWaits: new AdjustableClock(),
+    retryIntervalMs: 5,
+  });
+});
+
+afterAll(async () => {
+  await api?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function getJson(url: string): Promise<GenerationView> {
+  const response = await fetch(url, { headers: auth });
+  expect(response.status).toBe(200);
+  return (await response.json()) as GenerationView;
+}
+
+async function untilEnded(id: string): Promise<GenerationView> {
+  for (let i = 0; i < 500; i++) {
+    const view = await getJson(`${api.url}/v1/generations/${id}`);
+    if (view.status !== 'queued' && view.status !== 'running') return view;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`generation ${id} did not end`);
+}
+
+describe('the local HTTP API', () => {
+  it('creates, follows and serves a generation whose downloaded bytes equal what is in S3', async () => {
+    const body = {
+      prompt: 'Eagle flying freely in the blue sky and white clouds',
+      n: 2,
+      size: '512*768',
+      seed: 5,
+    };
+
+    const created = await fetch(`${api.url}/v1/generations`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(created.status).toBe(202);
+    const { id, links } = (await created.json()) as { id: string; links: { self: string } };
+    const view = await untilEnded(id);
+
+    expect(links.self).toBe(`/v1/generations/${id}`);
+    expect(view.status).toBe('succeeded');
+    expect(view.progress).toEqual({ done: 2, failed: 0, total: 2 });
+    expect(view.images).toHaveLength(2);
+    for (const image of view.images ?? []) {
+      const downloaded = Buffer.from(await (await fetch(image.url)).arrayBuffer());
+      const object = await api.s3.client.send(
+        new GetObjectCommand({ Bucket: api.s3.bucket, Key: image.key }),
+      );
+      const stored = Buffer.from(await object.Body!.transformToByteArray());
+      expect(downloaded.equals(stored)).toBe(true);
+      expect(downloaded.equals(renderPng(body.prompt, image.seed, 512, 768))).toBe(true);
+      expect(image).toMatchObject({ bytes: stored.length, contentType: 'image/png', seed: 5 + image.index });
+    }
+  });
+
+  it('refuses a request without the bearer token, but not the health check', async () => {
+    expect((await fetch(`${api.url}/v1/generations`)).status).toBe(401);
+    expect((await fetch(`${api.url}/healthz`)).status).toBe(200);
+  });
+
+  it('runs the sd35 CLI end to end: create, progress, download', async () => {
+    const out = path.join(dir, 'cli-out');
+
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [
+        'bin/sd35.js',
+        'generate',
+        'a lighthouse at dusk',
+        '--n',
+        '1',
+        '--size',
+        '512*512',
+        '--api',
+        api.url,
+        '--out',
+        out,
+      ],
+      { cwd: path.join(import.meta.dirname, '..', '..'), env: { ...process.env, API_TOKEN: token } },
+    );
+
+    const file = stdout.trim().split('  (')[0] ?? '';
+    expect(file.startsWith(out)).toBe(true);
+    const bytes = await readFile(file);
+    expect(bytes.subarray(1, 4).toString()).toBe('PNG');
+  }, 60_000);
+});

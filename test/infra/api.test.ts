@@ -1,0 +1,105 @@
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { createApp } from '../../infra/app.js';
+
+type Json = Record<string, any>;
+
+function synth(generation: Record<string, unknown> = {}): Template {
+  const { stack } = createApp({ context: { 'aws:cdk:bundling-stacks': [], generation } });
+  return Template.fromStack(stack);
+}
+
+function apiStatements(template: Template): Json[] {
+  const fn = Object.entries(template.findResources('AWS::Lambda::Function')).find(([id]) =>
+    id.startsWith('ApiHandler'),
+  );
+  if (!fn) throw new Error('no API function');
+  const roleId = fn[1].Properties.Role['Fn::GetAtt'][0];
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((policy) => policy.Properties.Roles.some((role: Json) => role.Ref === roleId))
+    .flatMap((policy) => policy.Properties.PolicyDocument.Statement);
+}
+
+const actionsOf = (statement: Json): string[] => [statement.Action].flat();
+
+describe('HTTP API', () => {
+  const template = synth();
+
+  it('is an API Gateway HTTP API in front of one Lambda', () => {
+    template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Integration', { IntegrationType: 'AWS_PROXY' });
+  });
+
+  it('requires IAM (SigV4) on every route by default, leaving only GET /healthz open', () => {
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['ANY /{proxy+}', 'GET /healthz']);
+    for (const route of routes) {
+      expect(route.AuthorizationType).toBe(route.RouteKey === 'GET /healthz' ? 'NONE' : 'AWS_IAM');
+    }
+  });
+
+  it('uses a JWT authorizer when configured', () => {
+    const jwt = synth({ apiAuth: { mode: 'jwt', issuer: 'https://issuer.example.com', audience: ['sd35'] } });
+    jwt.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'JWT',
+      JwtConfiguration: { Issuer: 'https://issuer.example.com', Audience: ['sd35'] },
+    });
+    jwt.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: 'ANY /{proxy+}',
+      AuthorizationType: 'JWT',
+    });
+  });
+
+  it('fails synth for a JWT setting without an https issuer, naming the field', () => {
+    expect(() =>
+      synth({ apiAuth: { mode: 'jwt', issuer: 'http://issuer.example.com', audience: ['x'] } }),
+    ).toThrow(/generation\.apiAuth\.issuer/);
+  });
+
+  it('may start and list executions of this state machine only', () => {
+    const statement = apiStatements(template).find((s) => actionsOf(s).includes('states:StartExecution'));
+    expect(actionsOf(statement!).sort()).toEqual(['states:ListExecutions', 'states:StartExecution']);
+    expect(statement!.Resource.Ref).toMatch(/^WorkflowStateMachine/);
+  });
+
+  it('may describe, stop and read the history of this state machine’s executions only', () => {
+    const statement = apiStatements(template).find((s) => actionsOf(s).includes('states:DescribeExecution'));
+    expect(actionsOf(statement!).sort()).toEqual([
+      'states:DescribeExecution',
+      'states:GetExecutionHistory',
+      'states:StopExecution',
+    ]);
+    expect(JSON.stringify(statement!.Resource)).toMatch(/:execution:/);
+    expect(JSON.stringify(statement!.Resource)).toMatch(/WorkflowStateMachine.*Name/);
+  });
+
+  it('has no wildcard Step Functions action or resource', () => {
+    for (const statement of apiStatements(template).filter((s) =>
+      actionsOf(s).some((a) => a.startsWith('states:')),
+    )) {
+      expect(actionsOf(statement).some((a) => a.includes('*'))).toBe(false);
+      expect(statement.Resource).not.toBe('*');
+    }
+  });
+
+  it('may only read objects under generations/ (to presign), never write', () => {
+    const s3 = apiStatements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')));
+    expect(s3.length).toBeGreaterThan(0);
+    for (const statement of s3) {
+      expect(actionsOf(statement).some((a) => /^s3:(Put|Delete)/.test(a))).toBe(false);
+    }
+    expect(JSON.stringify(s3)).toContain('generations/*');
+  });
+
+  it('passes the state machine ARN, bucket and URL expiry to the Lambda', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          STATE_MACHINE_ARN: { Ref: Match.stringLikeRegexp('^WorkflowStateMachine') },
+          URL_EXPIRY_SECONDS: '3600',
+        }),
+      },
+    });
+  });
+});
