@@ -5,7 +5,9 @@ import {
   DEFAULT_RESULT_HOSTS,
 } from '../functions/shared/config.js';
 import { DEFAULT_DASHSCOPE_BASE_URL } from '../functions/shared/dashscope/client.js';
+import { generationRequestSchema } from '../functions/shared/generation-request.js';
 import { HOST_PATTERN_MESSAGE, isHostPattern } from '../functions/shared/host-pattern.js';
+import { runTimeModelOverridesSchema } from '../functions/shared/run-time-estimate.js';
 
 /** Room left after the deadline for Persist, before the execution itself times out. */
 export const PERSIST_ALLOWANCE_SECONDS = 900;
@@ -38,6 +40,12 @@ export const stackConfigSchema = z.strictObject({
   /** Largest image persist stores, in bytes. @default 52428800 (50 MiB) */
   maxImageBytes: z.int().positive().default(DEFAULT_MAX_IMAGE_BYTES),
   /**
+   * Overrides of the run-time model the poll policy expects tasks to follow, e.g.
+   * `{"secondsPerMegapixelStep": {"stable-diffusion-3.5-large": 0.3}, "spread": 0.15}`
+   * (see functions/shared/run-time-estimate.ts). @default none: the documented estimate
+   */
+  runTimeModel: runTimeModelOverridesSchema.optional(),
+  /**
    * Who may call the HTTP API. `iam` (SigV4 with IAM credentials) or `jwt` with an OIDC issuer and
    * audience (e.g. Cognito or Auth0). `GET /healthz` is always open. @default { mode: "iam" }
    */
@@ -51,6 +59,20 @@ export const stackConfigSchema = z.strictObject({
       }),
     ])
     .default({ mode: 'iam' }),
+  /** EventBridge bus for "Generation Requested" in and completion events out. @default "default" */
+  eventBusName: z.string().min(1).max(256).default('default'),
+  /** Deliver per-request webhooks (creates the signing secret). @default true */
+  webhooks: z.boolean().default(true),
+  /** Scheduled generations: an EventBridge schedule and the request it starts. @default none */
+  schedules: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[A-Za-z0-9-]{1,40}$/, 'must be 1-40 letters, digits or "-"'),
+        schedule: z.string().regex(/^(rate|cron)\(.+\)$/, 'must be "rate(…)" or "cron(…)"'),
+        request: generationRequestSchema,
+      }),
+    )
+    .default([]),
   /** Lifetime of the presigned image URLs the API returns, in seconds (at most 7 days). @default 3600 */
   urlExpirySeconds: z.int().min(60).max(604_800).default(3600),
 });

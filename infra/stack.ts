@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { StackConfig } from './config.js';
 import { Api } from './constructs/api.js';
+import { Events } from './constructs/events.js';
 import { Functions } from './constructs/functions.js';
 import { Storage } from './constructs/storage.js';
 import { Workflow } from './constructs/workflow.js';
@@ -10,12 +11,13 @@ export interface GenerationStackProps extends StackProps {
   readonly config: StackConfig;
 }
 
-/** Storage, the three workflow Lambdas, the workflow that ties them together, and the HTTP API. */
+/** Storage, the workflow Lambdas, the workflow that ties them together, the HTTP API and the event triggers. */
 export class GenerationStack extends Stack {
   readonly storage: Storage;
   readonly functions: Functions;
   readonly workflow: Workflow;
   readonly api: Api;
+  readonly events: Events;
 
   constructor(scope: Construct, id: string, props: GenerationStackProps) {
     super(scope, id, props);
@@ -30,7 +32,17 @@ export class GenerationStack extends Stack {
       dashscopeEnvironment: this.functions.dashscopeEnvironment,
     });
 
+    this.events = new Events(this, 'Events', {
+      config: props.config,
+      stateMachine: this.workflow.stateMachine,
+      bucket: this.storage.bucket,
+      eventBus: this.functions.eventBus,
+    });
+
     new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });
+    if (this.functions.webhookSecret) {
+      new CfnOutput(this, 'WebhookSecretArn', { value: this.functions.webhookSecret.secretArn });
+    }
     new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn });
   }
 }

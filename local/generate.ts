@@ -1,27 +1,30 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { newGenerationId } from '../functions/api/generations.js';
-import { DEFAULT_DASHSCOPE_BASE_URL } from '../functions/shared/dashscope/client.js';
+import { failureView, statusOfError } from '../functions/shared/failure.js';
 import { formatIssues, generationRequestSchema } from '../functions/shared/generation-request.js';
 import type { TaskState } from '../functions/shared/workflow-state.js';
-import { startEmulator } from './dashscope-emulator/server.js';
+import { createTriggerHandler } from '../functions/trigger/handler.js';
+import { isRequestFileKey } from '../functions/trigger/request-file.js';
+import { LOCAL_DIR, type LocalPipeline, startLocalPipeline } from './pipeline.js';
 import { REQUEST_FLAG_OPTIONS, REQUEST_FLAGS_HELP, requestFromFlags } from './request-flags.js';
-import { createLocalRunner, type ExecutionOutcome } from './runner.js';
-import { startLocalS3 } from './s3.js';
+import type { ExecutionOutcome } from './runner.js';
 
-const PROJECT_ROOT = path.join(import.meta.dirname, '..');
-/** Local state (s3rver data, copies of images) lives here, git-ignored. */
-const LOCAL_DIR = path.join(PROJECT_ROOT, '.local');
+const EVENTS_FILE = path.join(LOCAL_DIR, 'events.jsonl');
 
 const USAGE = `Usage: npm run generate -- "<prompt>" [options]
+       npm run generate -- --from <requests.json | requests.jsonl> [--json]
 
 Runs the generation workflow locally: the state machine synthesized from the CDK stack, the
 Lambda handlers in-process, s3rver as S3 and, unless DASHSCOPE_API_KEY is set, the DashScope emulator.
+With --from, the file goes through the S3 trigger's code (one request per JSONL line) and every
+valid request runs; completion events are appended to .local/events.jsonl.
 
 Options:
 ${REQUEST_FLAGS_HELP}
+  --from <file>          a request file (.json: one request; .jsonl: one per line)
   --out <dir>            where to copy the images from the local S3      [default .local/generations]
   --json                 print one JSON document on stdout
   -h, --help             this text`;
@@ -43,6 +46,13 @@ interface CliResult {
   error?: { type: string; message: string };
 }
 
+interface LineOutcome {
+  line: number;
+  id?: string;
+  status: string;
+  error?: { type: string; message: string };
+}
+
 async function main(): Promise<number> {
   let args: ReturnType<typeof parse>;
   try {
@@ -56,46 +66,29 @@ async function main(): Promise<number> {
     return 0;
   }
   const json = args.values.json ?? false;
+  const outDir = path.resolve(args.values.out ?? path.join(LOCAL_DIR, 'generations'));
+  if (args.values.from) return fromFile(args.values.from, json);
+
   const request = generationRequestSchema.safeParse(requestFromFlags(args.values, args.positionals));
   if (!request.success)
     return fail(json, 'invalid_request', `invalid request: ${formatIssues(request.error)}`, 2);
 
-  const realKey = process.env.DASHSCOPE_API_KEY;
-  const s3 = await startLocalS3({ directory: path.join(LOCAL_DIR, 's3') });
-  const emulator = realKey ? undefined : await startEmulator({ speed: 4 });
-  const id = newGenerationId(Date.now());
+  const pipeline = await startPipeline();
   const progress = new ProgressLine(json);
-
   try {
-    const runner = createLocalRunner({
-      dashscope: emulator
-        ? {
-            baseUrl: emulator.url,
-            apiKey: emulator.apiKey,
-            resultHosts: ['127.0.0.1'],
-            allowHttpResults: true,
-          }
-        : { baseUrl: process.env.DASHSCOPE_BASE_URL ?? DEFAULT_DASHSCOPE_BASE_URL, apiKey: realKey ?? '' },
-      s3: { client: s3.client, bucket: s3.bucket },
-    });
+    const id = newGenerationId(Date.now());
     progress.say(
       `generation ${id}: ${request.data.n} × ${request.data.size} with ${request.data.model} ` +
-        `(${emulator ? 'DashScope emulator' : 'DashScope'}, local S3 at ${s3.endpoint})`,
+        `(${pipeline.emulator ? 'DashScope emulator' : 'DashScope'}, local S3 at ${pipeline.s3.endpoint})`,
     );
     const started = Date.now();
-    const outcome = await runner.run(id, request.data, {
+    const outcome = await pipeline.runner.run(id, request.data, {
       onTaskState: (state) => progress.update(describe(state, started)),
     });
     progress.done();
-    return await report(outcome, {
-      id,
-      json,
-      s3,
-      outDir: path.resolve(args.values.out ?? path.join(LOCAL_DIR, 'generations')),
-    });
+    return await report(outcome, { id, json, pipeline, outDir });
   } finally {
-    await emulator?.close();
-    await s3.close();
+    await pipeline.close();
   }
 }
 
@@ -104,11 +97,105 @@ function parse() {
     allowPositionals: true,
     options: {
       ...REQUEST_FLAG_OPTIONS,
+      from: { type: 'string' },
       out: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
+}
+
+function startPipeline(): Promise<LocalPipeline> {
+  return startLocalPipeline({
+    dashscopeApiKey: process.env.DASHSCOPE_API_KEY || undefined,
+    dashscopeBaseUrl: process.env.DASHSCOPE_BASE_URL || undefined,
+    eventsFile: EVENTS_FILE,
+  });
+}
+
+/**
+ * `--from FILE`: uploads the file under `requests/` in the local S3 and hands the trigger Lambda's
+ * code the "Object Created" event S3 would send; then runs every started generation to its end.
+ */
+async function fromFile(file: string, json: boolean): Promise<number> {
+  const key = `requests/${path.basename(file)}`;
+  if (!isRequestFileKey(key))
+    return fail(json, 'invalid_request', `--from needs a .json or .jsonl file, got ${file}`, 2);
+  let body: Buffer;
+  try {
+    body = await readFile(file);
+  } catch (error) {
+    return fail(json, 'invalid_request', `cannot read ${file}: ${(error as Error).message}`, 2);
+  }
+
+  const pipeline = await startPipeline();
+  const say = (text: string) => json || process.stderr.write(`${text}\n`);
+  try {
+    const put = await pipeline.s3.client.send(
+      new PutObjectCommand({ Bucket: pipeline.s3.bucket, Key: key, Body: body }),
+    );
+    const trigger = createTriggerHandler({
+      s3: pipeline.s3.client,
+      executions: pipeline.executions,
+      events: pipeline.events,
+      logger: {
+        debug() {},
+        info() {},
+        warn: (message) => say(`warning: ${message}`),
+        error: (message) => say(`error: ${message}`),
+      },
+    });
+    const reportOf = await trigger({
+      'detail-type': 'Object Created',
+      detail: { bucket: { name: pipeline.s3.bucket }, object: { key, etag: put.ETag?.replace(/"/g, '') } },
+    });
+    const started = reportOf.results.filter((r) => r.id && r.status !== 'rejected');
+    say(
+      `${key}: ${started.length} generation(s) started, ${reportOf.results.length - started.length} line(s) rejected`,
+    );
+    for (const rejected of reportOf.results.filter((r) => r.status === 'rejected'))
+      say(`  ${rejected.error?.message}`);
+
+    const results: LineOutcome[] = [];
+    for (const line of reportOf.results) {
+      if (!line.id) {
+        results.push({ line: line.line, status: 'rejected', error: pick(line.error) });
+        continue;
+      }
+      await pipeline.executions.settled(line.id);
+      const record = await pipeline.executions.describe(line.id);
+      if (record?.status === 'SUCCEEDED') {
+        results.push({ line: line.line, id: line.id, status: 'succeeded' });
+      } else {
+        const last = await pipeline.executions.lastTaskState(line.id);
+        const error = failureView(record?.error ?? 'Error', record?.cause, last);
+        results.push({
+          line: line.line,
+          id: line.id,
+          status: statusOfError(record?.error),
+          error: pick(error),
+        });
+      }
+      const done = results.at(-1);
+      say(
+        `  line ${done?.line}: ${done?.status}${done?.id ? ` (${done.id})` : ''}${done?.error ? `: ${done.error.message}` : ''}`,
+      );
+    }
+    const completions = pipeline.events.events.filter(
+      (e) => e['detail-type'] !== 'Generation Request Rejected',
+    );
+    say(
+      `${completions.length} completion event(s) appended to ${EVENTS_FILE}; report: s3://${pipeline.s3.bucket}/${key}.result`,
+    );
+    if (json) process.stdout.write(`${JSON.stringify({ results })}\n`);
+    return results.every((r) => r.status === 'succeeded') ? 0 : 1;
+  } finally {
+    await pipeline.close();
+  }
+}
+
+function pick(error: { type: string; message: string } | undefined): LineOutcome['error'] {
+  return error ? { type: error.type, message: error.message } : undefined;
 }
 
 function describe(state: TaskState, started: number): string {
@@ -123,28 +210,29 @@ function describe(state: TaskState, started: number): string {
 
 async function report(
   outcome: ExecutionOutcome,
-  ctx: { id: string; json: boolean; s3: Awaited<ReturnType<typeof startLocalS3>>; outDir: string },
+  ctx: { id: string; json: boolean; pipeline: LocalPipeline; outDir: string },
 ): Promise<number> {
   if (outcome.status === 'FAILED') {
+    const error = failureView(outcome.error, outcome.cause, undefined);
     return fail(
       ctx.json,
-      outcome.error,
+      error.type,
       `generation ${ctx.id} failed: ${outcome.error}: ${oneLine(outcome.cause)}`,
       1,
       ctx.id,
     );
   }
+  const { s3 } = ctx.pipeline;
   const dir = path.join(ctx.outDir, ctx.id);
   await mkdir(dir, { recursive: true });
   const copy = async (key: string) => {
-    const object = await ctx.s3.client.send(new GetObjectCommand({ Bucket: ctx.s3.bucket, Key: key }));
+    const object = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
     const file = path.join(dir, path.basename(key));
     await writeFile(file, (await object.Body?.transformToByteArray()) ?? new Uint8Array());
     return file;
   };
   const images: CliImage[] = [];
-  for (const image of outcome.output.result.images) {
-    const { key, bytes, sha256, contentType, seed } = image;
+  for (const { key, bytes, sha256, contentType, seed } of outcome.output.result.images) {
     images.push({ key, path: await copy(key), bytes, sha256, contentType, seed });
   }
   const manifest = await copy(outcome.output.result.manifestKey);
@@ -158,10 +246,11 @@ async function report(
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } else {
     process.stdout.write(
-      `\nGeneration ${ctx.id} ${result.status}: ${images.length} image(s) in s3://${ctx.s3.bucket}\n`,
+      `\nGeneration ${ctx.id} ${result.status}: ${images.length} image(s) in s3://${s3.bucket}\n`,
     );
-    for (const image of images)
+    for (const image of images) {
       process.stdout.write(`  ${image.key}  →  ${image.path}  (${image.bytes} bytes, seed ${image.seed})\n`);
+    }
     process.stdout.write(`  ${result.manifest?.key}  →  ${result.manifest?.path}\n`);
     for (const failure of outcome.output.result.failed) {
       process.stdout.write(`  image ${failure.index} not stored: ${failure.type}: ${failure.message}\n`);

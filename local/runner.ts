@@ -9,6 +9,9 @@ import {
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
+import type { EventPublisher } from '../functions/notify/events.js';
+import { createNotifyHandler, notifyDeps } from '../functions/notify/handler.js';
+import type { NotifyDeps } from '../functions/notify/notify.js';
 import { createPersistHandler, persistDeps } from '../functions/persist/handler.js';
 import { createPollHandler, pollDeps } from '../functions/poll/handler.js';
 import { type AdjustableClock, type Clock, systemClock } from '../functions/shared/clock.js';
@@ -44,6 +47,11 @@ export interface LocalRunnerOptions {
   readonly retryIntervalMs?: number;
   /** Overrides of the stack configuration (cdk.json context `generation`). */
   readonly generation?: Partial<StackConfig>;
+  /** Where completion events go. @default dropped */
+  readonly events?: EventPublisher;
+  /** Webhook signing secret for local deliveries (which may go to loopback over http). */
+  readonly webhookSecret?: string;
+  readonly webhookTiming?: NotifyDeps['webhookTiming'];
   /** @default silentLogger */
   readonly logger?: Logger;
   readonly fetch?: typeof fetch;
@@ -107,6 +115,18 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
       submitDeps(loadConfig('submit', env(functionIds.submit)), runtime),
     ),
     [functionIds.poll]: createPollHandler(pollDeps(loadConfig('poll', env(functionIds.poll)), runtime)),
+    [functionIds.notify]: createNotifyHandler(
+      notifyDeps(
+        loadConfig('notify', { ...env(functionIds.notify), WEBHOOK_SECRET: options.webhookSecret }),
+        {
+          logger: runtime.logger,
+          s3: options.s3.client,
+          events: options.events ?? { publish: async () => {} },
+          webhookPolicy: { allowHttp: true, allowPrivateAddresses: true },
+          webhookTiming: options.webhookTiming,
+        },
+      ),
+    ),
     [functionIds.persist]: createPersistHandler(
       persistDeps(loadConfig('persist', env(functionIds.persist)), {
         ...runtime,
@@ -213,6 +233,7 @@ function synthesize(generation: Partial<StackConfig> | undefined) {
     submit: idOf(stack.functions.submit),
     poll: idOf(stack.functions.poll),
     persist: idOf(stack.functions.persist),
+    notify: idOf(stack.functions.notify),
   };
   return { template, functionIds };
 }
@@ -273,6 +294,7 @@ function functionEnvironment(
     DASHSCOPE_BASE_URL: options.dashscope.baseUrl,
     DASHSCOPE_API_KEY: options.dashscope.apiKey,
     DASHSCOPE_API_KEY_SECRET_ID: undefined,
+    WEBHOOK_SECRET_ID: undefined,
   };
   if (options.dashscope.resultHosts) env.RESULT_HOSTS = options.dashscope.resultHosts.join(',');
   return env;

@@ -1,4 +1,6 @@
+import path from 'node:path';
 import { startLocalApi } from './local-api.js';
+import { LOCAL_DIR } from './pipeline.js';
 
 /**
  * `npm start`: the HTTP API on 127.0.0.1:$PORT (default 3000) over the local workflow, s3rver and
@@ -13,6 +15,7 @@ async function main(): Promise<void> {
   const api = await startLocalApi({
     port,
     apiToken,
+    eventsFile: path.join(LOCAL_DIR, 'events.jsonl'),
     dashscopeApiKey: process.env.DASHSCOPE_API_KEY || undefined,
     dashscopeBaseUrl: process.env.DASHSCOPE_BASE_URL || undefined,
   });
@@ -27,6 +30,9 @@ async function main(): Promise<void> {
     apiToken
       ? '  auth: every request but /healthz needs "Authorization: Bearer $API_TOKEN"\n'
       : '  auth: none (API_TOKEN is not set) — the server is open, and listens on 127.0.0.1 only\n',
+  );
+  process.stdout.write(
+    `  events: appended to ${path.relative(process.cwd(), api.events.file ?? '')}; webhooks signed with .local/webhook-secret\n`,
   );
   const stop = async () => {
     await api.close();

@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { describeError } from '../shared/errors.js';
 import { generationRequestSchema } from '../shared/generation-request.js';
 import { generationIdSchema } from '../shared/workflow-state.js';
+import { detailsOf } from '../shared/zod-details.js';
 import { InvalidPageTokenError } from './execution-service.js';
 import {
   cancelGeneration,
@@ -41,21 +42,6 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
-}
-
-/** Each problem in a zod error as `{field, message}`; unknown keys are named one by one. */
-export function detailsOf(error: z.ZodError, prefix = ''): NonNullable<ErrorBody['error']['details']> {
-  return error.issues.flatMap((issue) => {
-    const path = issue.path.map(String).join('.');
-    const field = prefix + (path || '(body)');
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({
-        field: prefix + [path, key].filter(Boolean).join('.'),
-        message: 'is not a known field',
-      }));
-    }
-    return [{ field, message: issue.message }];
-  });
 }
 
 function invalid(error: z.ZodError, what: string, prefix = ''): ApiError {

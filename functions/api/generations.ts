@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { canonicalJson } from '../shared/canonical-json.js';
 import type { Clock } from '../shared/clock.js';
 import type { DashScopeClient } from '../shared/dashscope/client.js';
-import { describeError, ERROR_TYPE_BY_NAME, WORKFLOW_ERROR } from '../shared/errors.js';
+import { describeError, WORKFLOW_ERROR } from '../shared/errors.js';
+import { failureView, statusOfError } from '../shared/failure.js';
 import { type GenerationRequest, generationRequestSchema } from '../shared/generation-request.js';
 import type { Logger } from '../shared/logger.js';
 import {
@@ -17,6 +18,7 @@ import {
   type ExecutionRecord,
   type ExecutionService,
   type ExecutionStatus,
+  InvalidPageTokenError,
 } from './execution-service.js';
 import type { GenerationView } from './schemas.js';
 
@@ -66,24 +68,48 @@ export async function createGeneration(
   idempotencyKey: string | undefined,
   deps: GenerationsDeps,
 ): Promise<{ id: string; createdAt: string; status: GenerationStatus; replayed: boolean }> {
-  const id = idempotencyKey
-    ? idempotentId(idempotencyKey)
-    : (deps.newId ?? (() => newGenerationId(deps.clock.now())))();
-  try {
-    await deps.executions.start(id, request);
-    deps.logger.info('Generation started', { generationId: id, model: request.model, n: request.n });
-    return { id, createdAt: new Date(deps.clock.now()).toISOString(), status: 'queued', replayed: false };
-  } catch (error) {
-    if (!(error instanceof ExecutionAlreadyExistsError) || !idempotencyKey) throw error;
+  if (idempotencyKey) {
+    const id = idempotentId(idempotencyKey);
+    // Step Functions answers a repeated start of a running execution as if it were new: look first.
     const existing = await deps.executions.describe(id);
-    if (!existing || canonicalJson(existing.input) !== canonicalJson(request)) {
-      throw new IdempotencyConflictError(
-        'This Idempotency-Key was already used with a different request body',
-      );
+    if (existing) return replay(existing, request, deps);
+    try {
+      return await start(id, request, deps);
+    } catch (error) {
+      const raced =
+        error instanceof ExecutionAlreadyExistsError ? await deps.executions.describe(id) : undefined;
+      if (!raced) throw error;
+      return replay(raced, request, deps);
     }
-    const view = await viewOf(existing, deps, { presign: false });
-    return { id, createdAt: view.createdAt, status: view.status, replayed: true };
   }
+  // A fresh id has 24 random bits per second: on the rare clash, draw another.
+  for (let attempt = 1; ; attempt++) {
+    const id = (deps.newId ?? (() => newGenerationId(deps.clock.now())))();
+    try {
+      return await start(id, request, deps);
+    } catch (error) {
+      if (!(error instanceof ExecutionAlreadyExistsError) || attempt >= 3) throw error;
+    }
+  }
+}
+
+async function start(id: string, request: GenerationRequest, deps: GenerationsDeps) {
+  await deps.executions.start(id, request);
+  deps.logger.info('Generation started', { generationId: id, model: request.model, n: request.n });
+  return {
+    id,
+    createdAt: new Date(deps.clock.now()).toISOString(),
+    status: 'queued' as const,
+    replayed: false,
+  };
+}
+
+async function replay(existing: ExecutionRecord, request: GenerationRequest, deps: GenerationsDeps) {
+  if (canonicalJson(existing.input) !== canonicalJson(request)) {
+    throw new IdempotencyConflictError('This Idempotency-Key was already used with a different request body');
+  }
+  const view = await viewOf(existing, deps, { presign: false });
+  return { id: existing.name, createdAt: view.createdAt, status: view.status, replayed: true };
 }
 
 /** The generation named `id`, or undefined. Presigns image URLs once it succeeded. */
@@ -167,6 +193,13 @@ async function viewOf(
   return { id, status, ...rest };
 }
 
+/** The error of a closed execution that did not succeed. */
+function failureOf(record: ExecutionRecord, task: TaskState | undefined): GenerationView['error'] {
+  if (record.status === 'ABORTED') return { type: 'canceled', message: 'The generation was canceled' };
+  if (record.status === 'TIMED_OUT') return { type: 'timeout', message: 'The workflow timed out' };
+  return failureView(record.error ?? 'Error', record.cause, task);
+}
+
 async function unorderedViewOf(
   record: ExecutionRecord,
   deps: GenerationsDeps,
@@ -210,7 +243,7 @@ async function unorderedViewOf(
   const error = failureOf(record, task);
   return {
     ...base,
-    status: statusOfFailure(record),
+    status: record.status === 'ABORTED' ? 'canceled' : statusOfError(record.error),
     progress: { done: 0, failed: task?.progress?.failed ?? 0, total },
     error,
   };
@@ -237,42 +270,10 @@ async function successParts(
   };
 }
 
-function statusOfFailure(record: ExecutionRecord): GenerationStatus {
-  if (record.status === 'ABORTED') return 'canceled';
-  const type = record.error ? ERROR_TYPE_BY_NAME[record.error] : undefined;
-  if (type === 'canceled') return 'canceled';
-  if (type === 'expired') return 'expired';
-  return 'failed';
-}
-
-/** The client-facing error of a closed execution: stable type, readable message, upstream code. */
-function failureOf(record: ExecutionRecord, task: TaskState | undefined): GenerationView['error'] {
-  if (record.status === 'ABORTED') return { type: 'canceled', message: 'The generation was canceled' };
-  if (record.status === 'TIMED_OUT') return { type: 'timeout', message: 'The workflow timed out' };
-  const name = record.error ?? 'Error';
-  const isWorkflowError = (Object.values(WORKFLOW_ERROR) as string[]).includes(name);
-  if (isWorkflowError && task?.error) {
-    return { type: task.error.type, message: task.error.message, upstreamCode: task.error.code };
-  }
-  const message = lambdaErrorMessage(record.cause) ?? name;
-  return {
-    type: ERROR_TYPE_BY_NAME[name] ?? 'internal_error',
-    message,
-    upstreamCode: /HTTP \d{3} ([A-Za-z][\w.]*)/.exec(message)?.[1],
-  };
-}
-
-/** A Lambda error's cause is `{"errorType","errorMessage","trace"}` on AWS; keep the message only. */
-function lambdaErrorMessage(cause: string | undefined): string | undefined {
-  if (!cause) return undefined;
-  try {
-    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
-    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
-  } catch {
-    // Not JSON: a Fail state's cause, or the local engine's plain message.
-  }
-  return cause;
-}
-
 const encodeCursor = (token: string) => Buffer.from(token, 'utf8').toString('base64url');
-const decodeCursor = (cursor: string) => Buffer.from(cursor, 'base64url').toString('utf8');
+/** Step Functions' page tokens are 1–1024 characters: anything else was not issued by us. */
+function decodeCursor(cursor: string): string {
+  const token = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (token.length === 0 || token.length > 1024) throw new InvalidPageTokenError('Unknown page token');
+  return token;
+}

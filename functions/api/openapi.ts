@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { GENERATION_STATUSES } from '../shared/workflow-state.js';
 import {
   createBodySchema,
@@ -8,13 +8,34 @@ import {
   generationViewSchema,
 } from './schemas.js';
 
-const json = (schema: z.ZodType, io: 'input' | 'output' = 'output') => ({
-  'application/json': {
-    schema: z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }),
-  },
-});
+/**
+ * Components from the zod schemas. The request is rendered as input (fields with defaults are
+ * optional to send), the answers as output; references point into `#/components/schemas`.
+ */
+function components(): Record<string, unknown> {
+  const outputs = z.registry<{ id: string }>();
+  outputs.add(errorBodySchema, { id: 'Error' });
+  outputs.add(createdGenerationSchema, { id: 'CreatedGeneration' });
+  outputs.add(generationViewSchema, { id: 'Generation' });
+  outputs.add(generationListSchema, { id: 'GenerationList' });
+  const inputs = z.registry<{ id: string }>();
+  inputs.add(createBodySchema, { id: 'GenerationRequest' });
+  const options = {
+    target: 'openapi-3.0',
+    unrepresentable: 'any',
+    uri: (id: string) => `#/components/schemas/${id}`,
+  } as const;
+  const schemas = {
+    ...z.toJSONSchema(outputs, { ...options, io: 'output' }).schemas,
+    ...z.toJSONSchema(inputs, { ...options, io: 'input' }).schemas,
+  };
+  // OpenAPI 3.0 schema objects have no `$id`; the component's name is its identity.
+  return Object.fromEntries(Object.entries(schemas).map(([id, { $id: _, ...schema }]) => [id, schema]));
+}
 
-const errorResponse = (description: string) => ({ description, content: json(errorBodySchema) });
+const json = (id: string) => ({ 'application/json': { schema: { $ref: `#/components/schemas/${id}` } } });
+
+const errorResponse = (description: string) => ({ description, content: json('Error') });
 const idParameter = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 
 let cached: Record<string, unknown> | undefined;
@@ -43,12 +64,12 @@ export function openApiDocument(): Record<string, unknown> {
               schema: { type: 'string', maxLength: 255 },
             },
           ],
-          requestBody: { required: true, content: json(createBodySchema, 'input') },
+          requestBody: { required: true, content: json('GenerationRequest') },
           responses: {
-            202: { description: 'Started', content: json(createdGenerationSchema) },
+            202: { description: 'Started', content: json('CreatedGeneration') },
             200: {
               description: 'Replayed: this Idempotency-Key already started it',
-              content: json(createdGenerationSchema),
+              content: json('CreatedGeneration'),
             },
             400: errorResponse('Invalid body or header; details name each field'),
             409: errorResponse('Idempotency-Key reused with a different body'),
@@ -64,7 +85,7 @@ export function openApiDocument(): Record<string, unknown> {
             { name: 'cursor', in: 'query', schema: { type: 'string' } },
           ],
           responses: {
-            200: { description: 'A page', content: json(generationListSchema) },
+            200: { description: 'A page', content: json('GenerationList') },
             400: errorResponse('Bad query'),
           },
         },
@@ -74,7 +95,7 @@ export function openApiDocument(): Record<string, unknown> {
           summary: 'Get a generation: status, progress, images with presigned URLs, or the error',
           parameters: [idParameter],
           responses: {
-            200: { description: 'The generation', content: json(generationViewSchema) },
+            200: { description: 'The generation', content: json('Generation') },
             404: errorResponse('Unknown id'),
           },
         },
@@ -84,13 +105,14 @@ export function openApiDocument(): Record<string, unknown> {
           summary: 'Cancel a generation (harmless to repeat)',
           parameters: [idParameter],
           responses: {
-            202: { description: 'Canceled, or already ended', content: json(generationViewSchema) },
+            202: { description: 'Canceled, or already ended', content: json('Generation') },
             404: errorResponse('Unknown id'),
           },
         },
       },
       '/healthz': { get: { summary: 'Liveness', security: [], responses: { 200: { description: 'OK' } } } },
     },
+    components: { schemas: components() },
   };
   return cached;
 }

@@ -1,19 +1,16 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { generationRequestSchema } from '../shared/generation-request.js';
 import { GENERATION_STATUSES, generationStatusSchema } from '../shared/workflow-state.js';
 
 /** One error shape for every 4xx and 5xx. `details` names each bad field. */
-export const errorBodySchema = z
-  .object({
-    error: z.object({
-      type: z
-        .string()
-        .meta({ description: 'Stable, machine-readable kind, e.g. invalid_request, not_found' }),
-      message: z.string(),
-      details: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
-    }),
-  })
-  .meta({ id: 'Error' });
+export const errorBodySchema = z.object({
+  error: z.object({
+    type: z.string().meta({ description: 'Stable, machine-readable kind, e.g. invalid_request, not_found' }),
+    message: z.string(),
+    details: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  }),
+});
+
 export type ErrorBody = z.infer<typeof errorBodySchema>;
 
 export const linksSchema = z.object({
@@ -22,14 +19,12 @@ export const linksSchema = z.object({
 });
 
 /** The answer to a create: enough to follow the generation. */
-export const createdGenerationSchema = z
-  .object({
-    id: z.string(),
-    status: generationStatusSchema,
-    createdAt: z.iso.datetime(),
-    links: linksSchema,
-  })
-  .meta({ id: 'CreatedGeneration' });
+export const createdGenerationSchema = z.object({
+  id: z.string(),
+  status: generationStatusSchema,
+  createdAt: z.iso.datetime(),
+  links: linksSchema,
+});
 
 export const imageViewSchema = z.object({
   index: z.number().int(),
@@ -43,45 +38,40 @@ export const imageViewSchema = z.object({
 });
 
 /** A generation as the API shows it: status, progress, DashScope's times, images or the error. */
-export const generationViewSchema = z
-  .object({
-    id: z.string(),
-    status: generationStatusSchema,
-    createdAt: z.iso.datetime(),
-    endedAt: z.iso.datetime().optional(),
-    request: generationRequestSchema.optional(),
-    progress: z.object({
-      /** Images finished (stored, once succeeded) of `total`. */
-      done: z.number().int(),
-      failed: z.number().int(),
-      total: z.number().int(),
-    }),
-    dashscope: z.object({
-      taskId: z.string().optional(),
-      submitTime: z.string().optional(),
-      scheduledTime: z.string().optional(),
-      endTime: z.string().optional(),
-    }),
-    images: z.array(imageViewSchema).optional(),
-    failedImages: z
-      .array(z.object({ index: z.number().int(), type: z.string(), message: z.string() }))
-      .optional(),
-    manifestKey: z.string().optional(),
-    error: z
-      .object({ type: z.string(), message: z.string(), upstreamCode: z.string().optional() })
-      .optional(),
-    links: linksSchema,
-  })
-  .meta({ id: 'Generation' });
+export const generationViewSchema = z.object({
+  id: z.string(),
+  status: generationStatusSchema,
+  createdAt: z.iso.datetime(),
+  endedAt: z.iso.datetime().optional(),
+  request: generationRequestSchema.optional(),
+  progress: z.object({
+    /** Images finished (stored, once succeeded) of `total`. */
+    done: z.number().int(),
+    failed: z.number().int(),
+    total: z.number().int(),
+  }),
+  dashscope: z.object({
+    taskId: z.string().optional(),
+    submitTime: z.string().optional(),
+    scheduledTime: z.string().optional(),
+    endTime: z.string().optional(),
+  }),
+  images: z.array(imageViewSchema).optional(),
+  failedImages: z
+    .array(z.object({ index: z.number().int(), type: z.string(), message: z.string() }))
+    .optional(),
+  manifestKey: z.string().optional(),
+  error: z.object({ type: z.string(), message: z.string(), upstreamCode: z.string().optional() }).optional(),
+  links: linksSchema,
+});
+
 export type GenerationView = z.infer<typeof generationViewSchema>;
 
-export const generationListSchema = z
-  .object({
-    data: z.array(generationViewSchema),
-    /** Pass as `cursor` for the next page; absent on the last page. */
-    nextCursor: z.string().optional(),
-  })
-  .meta({ id: 'GenerationList' });
+export const generationListSchema = z.object({
+  data: z.array(generationViewSchema),
+  /** Pass as `cursor` for the next page; absent on the last page. */
+  nextCursor: z.string().optional(),
+});
 
 export const listQuerySchema = z.strictObject({
   status: z.enum(GENERATION_STATUSES).optional(),
@@ -101,5 +91,5 @@ export const idempotencyKeySchema = z
   .max(255, 'must be at most 255 characters')
   .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 
-/** The same schema the workflow validates with, registered for the OpenAPI document. */
-export const createBodySchema = generationRequestSchema.meta({ id: 'GenerationRequest' });
+/** The body of a create: the very schema the workflow validates with. */
+export const createBodySchema = generationRequestSchema;

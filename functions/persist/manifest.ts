@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { generationRequestSchema } from '../shared/generation-request.js';
 
 const storedImageSchema = z.object({

@@ -1,24 +1,49 @@
 import type { Clock } from '../shared/clock.js';
-import { type DashScopeClient, parseDashScopeTime } from '../shared/dashscope/client.js';
-import type { TaskResponse } from '../shared/dashscope/schemas.js';
+import {
+  type DashScopeClient,
+  formatCompactCstTime,
+  parseDashScopeTime,
+} from '../shared/dashscope/client.js';
+import type { ListTasksResponse, TaskResponse } from '../shared/dashscope/schemas.js';
 import { DashScopeRejectedError, describeError, type ErrorType } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { nextPollSeconds } from '../shared/poll-policy.js';
-import { normalizeStatus, type TaskInput, type TaskState } from '../shared/workflow-state.js';
+import {
+  adaptivePollPolicy,
+  type PollPolicy,
+  type PollPolicyInput,
+  pollJitter,
+} from '../shared/poll-policy.js';
+import { estimateRun } from '../shared/run-time-estimate.js';
+import {
+  normalizeStatus,
+  type QueueReading,
+  type TaskInput,
+  type TaskState,
+} from '../shared/workflow-state.js';
 
 export interface PollDeps {
   readonly dashscope: DashScopeClient;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** When to poll next and whether to read the queue. @default adaptivePollPolicy */
+  readonly policy?: PollPolicy;
 }
+
+/** The list endpoint's window may span at most 24 h; ours ends at the task's own submit second. */
+const LIST_WINDOW_MS = 24 * 60 * 60 * 1000 - 1000;
+/** The most rows one list call returns: the whole queue ahead, unless it is longer than that. */
+const LIST_PAGE_SIZE = 100;
 
 /**
  * Queries the task once and returns the next task state: normalized status, progress, DashScope's
  * times and the seconds to wait before the next poll. Past the deadline, a task still PENDING is
  * cancelled (a RUNNING one cannot be) and `deadlineExceeded` tells the workflow to fail.
- * Throws the client's named errors; the workflow retries the retryable ones.
+ * While the task is PENDING, the policy may also have the queue ahead read from the list endpoint;
+ * that read fails soft: a failed list never fails the poll.
+ * Throws the client's named errors from the task query; the workflow retries the retryable ones.
  */
 export async function pollGeneration(input: TaskInput, deps: PollDeps): Promise<TaskState> {
+  const policy = deps.policy ?? adaptivePollPolicy;
   const previous = input.task;
   const response = await deps.dashscope.getTask(previous.taskId);
   const out = response.output;
@@ -31,38 +56,156 @@ export async function pollGeneration(input: TaskInput, deps: PollDeps): Promise<
 
   if (deadlineExceeded && out.task_status === 'PENDING') await cancelQuietly(previous.taskId, deps, log);
 
+  const times = {
+    submit: parseDashScopeTime(out.submit_time) ?? previous.times.submit,
+    scheduled: parseDashScopeTime(out.scheduled_time) ?? previous.times.scheduled,
+    end: parseDashScopeTime(out.end_time) ?? previous.times.end,
+  };
+  const progress = out.task_metrics
+    ? {
+        total: out.task_metrics.TOTAL,
+        succeeded: out.task_metrics.SUCCEEDED,
+        failed: out.task_metrics.FAILED,
+      }
+    : previous.progress;
+
+  let queue = previous.queue;
+  let queueListedAt = previous.queueListedAt;
+  const listNow =
+    !deadlineExceeded &&
+    policy.shouldListQueue({
+      pending: out.task_status === 'PENDING',
+      ahead: queue?.ahead,
+      secondsSinceLastList:
+        queueListedAt === undefined ? undefined : (now - Date.parse(queueListedAt)) / 1000,
+    });
+  if (listNow) {
+    const ahead = await readQueueAhead(previous.taskId, times.submit ?? previous.submittedAt, {
+      ...deps,
+      log,
+    });
+    const at = new Date(deps.clock.now()).toISOString();
+    queueListedAt = at;
+    if (ahead !== undefined) queue = nextQueueReading(queue, ahead, at);
+  }
+
   const next: TaskState = {
     ...previous,
     status,
     dashscopeStatus: out.task_status,
-    progress: out.task_metrics
-      ? {
-          total: out.task_metrics.TOTAL,
-          succeeded: out.task_metrics.SUCCEEDED,
-          failed: out.task_metrics.FAILED,
-        }
-      : previous.progress,
-    times: {
-      submit: parseDashScopeTime(out.submit_time) ?? previous.times.submit,
-      scheduled: parseDashScopeTime(out.scheduled_time) ?? previous.times.scheduled,
-      end: parseDashScopeTime(out.end_time) ?? previous.times.end,
-    },
+    progress,
+    times,
     pollCount: previous.pollCount + 1,
-    nextPollSeconds: pending
-      ? nextPollSeconds({ status, pollCount: previous.pollCount + 1, secondsUntilDeadline })
-      : previous.nextPollSeconds,
+    ...(queue ? { queue } : {}),
+    ...(queueListedAt ? { queueListedAt } : {}),
     deadlineExceeded,
     error: taskError(status, response, deadlineExceeded, previous.deadline),
     lastRequestId: response.request_id,
   };
+  if (pending) {
+    const expected = previous.expectedRun ?? estimateRun(input.request);
+    next.nextPollSeconds = policy.nextPollSeconds(
+      policyInput(next, status, expected, now, secondsUntilDeadline),
+    );
+  }
   deps.logger.info('DashScope task polled', {
     ...log,
     status,
     progress: next.progress,
     pollCount: next.pollCount,
+    queueAhead: listNow ? queue?.ahead : undefined,
     nextPollSeconds: pending ? next.nextPollSeconds : undefined,
   });
   return next;
+}
+
+/** What the policy sees of a task state at `now`. */
+function policyInput(
+  task: TaskState,
+  status: PollPolicyInput['status'],
+  expected: PollPolicyInput['expected'],
+  now: number,
+  secondsUntilDeadline: number,
+): PollPolicyInput {
+  const secondsSinceSubmit = Math.max(0, (now - Date.parse(task.submittedAt)) / 1000);
+  const scheduled = task.times.scheduled === undefined ? Number.NaN : Date.parse(task.times.scheduled);
+  // DashScope's clock is not ours (and its zone is inferred): never believe a run older than the task.
+  const runningForSeconds =
+    status === 'running' && Number.isFinite(scheduled)
+      ? Math.min(Math.max(0, (now - scheduled) / 1000), secondsSinceSubmit + 1)
+      : undefined;
+  const queue = task.queue;
+  return {
+    status,
+    pollCount: task.pollCount,
+    secondsUntilDeadline,
+    expected,
+    secondsSinceSubmit,
+    runningForSeconds,
+    progress: task.progress,
+    queue: queue && {
+      ahead: queue.ahead,
+      secondsAgo: Math.max(0, (now - Date.parse(queue.at)) / 1000),
+      drained: {
+        tasks: Math.max(0, queue.firstAhead - queue.ahead),
+        seconds: Math.max(0, (Date.parse(queue.at) - Date.parse(queue.firstAt)) / 1000),
+      },
+    },
+    jitter: pollJitter(`${task.taskId}:${task.pollCount}`),
+  };
+}
+
+/**
+ * The number of PENDING Stable Diffusion tasks submitted before ours, from one list call; undefined
+ * when the call fails or the answer does not show our task (it has left the queue). Never throws:
+ * the queue only refines the policy.
+ */
+async function readQueueAhead(
+  taskId: string,
+  submittedAt: string,
+  deps: PollDeps & { log: Record<string, unknown> },
+): Promise<number | undefined> {
+  const submitted = Date.parse(submittedAt);
+  try {
+    // No model filter: DashScope runs one SD task at a time per account, whatever the SD model.
+    const page = await deps.dashscope.listTasks({
+      status: 'PENDING',
+      startTime: formatCompactCstTime(submitted - LIST_WINDOW_MS),
+      endTime: formatCompactCstTime(submitted),
+      pageSize: LIST_PAGE_SIZE,
+    });
+    return queueAheadOf(page, taskId);
+  } catch (error) {
+    deps.logger.warn('Queue listing failed; polling without it', {
+      ...deps.log,
+      reason: describeError(error),
+    });
+    return undefined;
+  }
+}
+
+/**
+ * How many Stable Diffusion tasks wait ahead of ours, from the first page of PENDING tasks submitted
+ * up to our own submit second. The list answers newest first, so every row after ours, and every
+ * row on later pages, is older: ahead. Only SD tasks share our runner; rows beyond the page are
+ * counted in the share of SD rows the page shows. A row without a model name counts.
+ */
+export function queueAheadOf(page: ListTasksResponse, taskId: string): number | undefined {
+  const index = page.data.findIndex((row) => row.task_id === taskId);
+  if (index < 0) return undefined;
+  const sharesRunner = (row: ListTasksResponse['data'][number]) =>
+    row.model_name === undefined || row.model_name.startsWith('stable-diffusion');
+  const seen = page.data.slice(index + 1).filter(sharesRunner).length;
+  const unseen = Math.max(0, page.total - page.data.length);
+  const share = page.data.filter(sharesRunner).length / page.data.length;
+  return seen + Math.round(unseen * share);
+}
+
+/** The queue reading after a new listing: the first listing is kept to measure the drain rate. */
+function nextQueueReading(previous: QueueReading | undefined, ahead: number, at: string): QueueReading {
+  return previous
+    ? { ...previous, ahead: Math.min(ahead, previous.ahead), at }
+    : { ahead, at, firstAhead: ahead, firstAt: at };
 }
 
 async function cancelQuietly(taskId: string, deps: PollDeps, log: Record<string, unknown>): Promise<void> {

@@ -1,6 +1,7 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEFAULT_DASHSCOPE_BASE_URL } from './dashscope/client.js';
 import { HOST_PATTERN_MESSAGE, isHostPattern, isSecureOrLoopback } from './host-pattern.js';
+import { resolveRunTimeModel, runTimeModelOverridesSchema } from './run-time-estimate.js';
 
 /** DashScope's result hosts: pre-signed OSS URLs on regional buckets under aliyuncs.com. */
 export const DEFAULT_RESULT_HOSTS = ['*.aliyuncs.com'];
@@ -37,8 +38,23 @@ const dashscopeEnvSchema = z.object({
   DASHSCOPE_TIMEOUT_MS: positiveInt.default(10_000),
 });
 
+/** JSON overrides of the run-time model the poll policy uses (see run-time-estimate.ts). */
+const runTimeModelJson = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+      return z.NEVER;
+    }
+  })
+  .pipe(runTimeModelOverridesSchema)
+  .transform(resolveRunTimeModel);
+
 const submitEnvSchema = dashscopeEnvSchema.extend({
   DEADLINE_SECONDS: positiveInt.default(DEFAULT_DEADLINE_SECONDS),
+  RUN_TIME_MODEL: runTimeModelJson.default(resolveRunTimeModel()),
 });
 
 const pollEnvSchema = dashscopeEnvSchema;
@@ -59,19 +75,43 @@ const apiEnvSchema = dashscopeEnvSchema.extend({
   URL_EXPIRY_SECONDS: positiveInt.max(7 * 24 * 3600).default(3600),
 });
 
+/** The notifier calls no DashScope: its schema stands alone. */
+const notifyEnvSchema = z.object({
+  EVENT_BUS_NAME: z.string().min(1).default('default'),
+  BUCKET_NAME: z.string().min(3),
+  /** On AWS: the secret that signs webhooks; unset = webhooks off. */
+  WEBHOOK_SECRET_ID: z.string().min(1).optional(),
+  /** Locally: the signing secret itself. */
+  WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+});
+
+const triggerEnvSchema = z.object({
+  STATE_MACHINE_ARN: z
+    .string()
+    .regex(/^arn:aws[\w-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/, 'must be a state machine ARN'),
+  EVENT_BUS_NAME: z.string().min(1).default('default'),
+});
+
 export type DashScopeEnv = z.infer<typeof dashscopeEnvSchema>;
 export type SubmitConfig = z.infer<typeof submitEnvSchema>;
 export type PollConfig = z.infer<typeof pollEnvSchema>;
 export type PersistConfig = z.infer<typeof persistEnvSchema>;
 export type ApiConfig = z.infer<typeof apiEnvSchema>;
+export type NotifyConfig = z.infer<typeof notifyEnvSchema>;
+export type TriggerConfig = z.infer<typeof triggerEnvSchema>;
 
 const schemas = {
   submit: submitEnvSchema,
   poll: pollEnvSchema,
   persist: persistEnvSchema,
   api: apiEnvSchema,
+  notify: notifyEnvSchema,
+  trigger: triggerEnvSchema,
 };
 type Schemas = typeof schemas;
+
+/** Functions that call DashScope and so need its API key. */
+const NEEDS_DASHSCOPE_KEY = new Set<keyof Schemas>(['submit', 'poll', 'persist', 'api']);
 
 /** Raised at cold start when a variable is missing or malformed; names the variable. */
 export class ConfigError extends Error {
@@ -95,7 +135,8 @@ export function loadConfig<K extends keyof Schemas>(
     throw new ConfigError(`Invalid configuration for the ${fn} function: ${problems}`);
   }
   const config = parsed.data as z.infer<Schemas[K]>;
-  if (!config.DASHSCOPE_API_KEY_SECRET_ID && !config.DASHSCOPE_API_KEY) {
+  const keys = config as { DASHSCOPE_API_KEY_SECRET_ID?: string; DASHSCOPE_API_KEY?: string };
+  if (NEEDS_DASHSCOPE_KEY.has(fn) && !keys.DASHSCOPE_API_KEY_SECRET_ID && !keys.DASHSCOPE_API_KEY) {
     throw new ConfigError(
       `Invalid configuration for the ${fn} function: set DASHSCOPE_API_KEY_SECRET_ID (on AWS) or DASHSCOPE_API_KEY (locally)`,
     );

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The two Stable Diffusion 3.5 models DashScope serves. */
 export const MODELS = ['stable-diffusion-3.5-large', 'stable-diffusion-3.5-large-turbo'] as const;
@@ -10,6 +10,10 @@ export const SIDES = [512, 640, 768, 896, 1024] as const;
 
 /** Largest seed DashScope accepts; image i of a batch uses seed + i. */
 export const MAX_SEED = 2_147_483_647;
+
+/** Completion events a webhook can subscribe to. */
+export const WEBHOOK_EVENTS = ['generation.succeeded', 'generation.failed'] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 /** Upper bound of a prompt we forward. DashScope silently truncates past 75 words anyway. */
 export const MAX_PROMPT_CHARS = 2000;
@@ -23,7 +27,7 @@ const sizeSchema = z
     `width and height must each be one of ${SIDES.join(', ')}`,
   );
 
-const imageUrlSchema = z
+const httpUrlSchema = z
   .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
   .max(2048, 'must be at most 2048 characters');
 
@@ -67,7 +71,17 @@ export const generationRequestSchema = z
       .gt(0, 'must be greater than 0')
       .max(20, 'must be at most 20')
       .default(3),
-    init_image: imageUrlSchema.optional(),
+    init_image: httpUrlSchema.optional(),
+    /**
+     * Where to POST a signed completion notice (Standard Webhooks). Deployed, only https to public
+     * addresses is delivered; the check happens at delivery, against the resolved address.
+     */
+    webhook_url: httpUrlSchema.optional(),
+    /** Which outcomes to notify. @default both */
+    webhook_events: z
+      .array(z.enum(WEBHOOK_EVENTS), 'must be a list of event names')
+      .min(1, 'must name at least one event')
+      .optional(),
   })
   // Image i of a batch uses seed + i, so the whole batch must stay in range.
   .refine((request) => request.seed === undefined || request.seed + request.n - 1 <= MAX_SEED, {

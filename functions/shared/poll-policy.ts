@@ -1,4 +1,56 @@
+import type { RunEstimate } from './run-time-estimate.js';
 import type { GenerationStatus } from './workflow-state.js';
+
+/**
+ * The adaptive poll policy: when to look at a DashScope task again.
+ *
+ * DashScope runs one SD task at a time per account, first in first out, and allows 20 task
+ * queries per second for the whole account. A task's end is therefore predictable: it starts when
+ * the tasks ahead of it are done, and then runs for about its expected run time. The policy turns
+ * what the last poll learnt into a distribution of the time left until the task ends, and waits
+ * until just past that distribution's low end:
+ *
+ *     wait = ⌊LAG_TOLERANCE + q⌋,   q = a low quantile of the seconds left until the end
+ *
+ * so the task ends more than {@link LAG_TOLERANCE_SECONDS} before the next poll with a small,
+ * chosen probability per wait ({@link EPSILON} for its own run, {@link QUEUE_EPSILON} for the
+ * queue ahead). Far from the end, waits are long (one poll can cover many minutes of queue); near
+ * it, the quantile falls under a second and the policy polls every second, the Wait state's floor.
+ *
+ * - **RUNNING:** the run time is log-normal around the estimate (σ = its `spread`), truncated
+ *   below by the time already run (it is still running) and, for n > 1, bracketed by
+ *   `task_metrics`: k of n images done after e seconds puts the run between
+ *   overhead + n·(e − overhead)/(k + 1) and overhead + n·(e − overhead)/k. A task that has outrun
+ *   everything the estimate allows is polled every {@link OVERRUN_FRACTION} of its age instead.
+ * - **PENDING:** the task cannot end before the tasks ahead of it have run, and then its own run.
+ *   The queue ahead comes from the list endpoint (PENDING SD tasks of the account submitted
+ *   earlier). Its drain rate is measured between the first and the latest listing, so the
+ *   estimate of the others' run times is replaced by what the runner really did; until then a
+ *   default task's estimate stands in, with a wide spread. Without any listing the policy assumes
+ *   the task may start at once, and, the longer it has waited, the slower it polls.
+ * - **Jitter** shortens long waits by up to {@link JITTER_FRACTION}, never lengthens them, so
+ *   executions started together drift apart without polling later than planned.
+ * - **The deadline** caps every wait, so the poll that sees it comes on time.
+ *
+ * Every function here is pure: same input, same answer. The Wait state needs an integer ≥ 1.
+ */
+
+/** Progress counters, as `task_metrics` reports them. */
+export interface PollProgress {
+  readonly total: number;
+  readonly succeeded: number;
+  readonly failed: number;
+}
+
+/** What the list endpoint showed about the queue ahead. */
+export interface QueueView {
+  /** PENDING Stable Diffusion tasks of the account, submitted before this one. */
+  readonly ahead: number;
+  /** Seconds since that listing. */
+  readonly secondsAgo: number;
+  /** How many tasks left the queue ahead between the first listing and that one, over how long. */
+  readonly drained?: { readonly tasks: number; readonly seconds: number };
+}
 
 export interface PollPolicyInput {
   readonly status: Extract<GenerationStatus, 'queued' | 'running'>;
@@ -6,24 +58,232 @@ export interface PollPolicyInput {
   readonly pollCount: number;
   /** Seconds left before the generation's deadline. */
   readonly secondsUntilDeadline: number;
+  /** The task's expected run (from the run-time model at submit). */
+  readonly expected: RunEstimate;
+  /** Seconds since the task was submitted. @default 0 */
+  readonly secondsSinceSubmit?: number;
+  /** Seconds the task has been RUNNING (now − `scheduled_time`), when it is. @default 0 */
+  readonly runningForSeconds?: number;
+  readonly progress?: PollProgress;
+  /** The queue ahead, when the list endpoint has been read. */
+  readonly queue?: QueueView;
+  /** A number in [0, 1) that differs between executions (see {@link pollJitter}). @default 0 */
+  readonly jitter?: number;
 }
 
-/** The official SDKs' `wait()` schedule: 1, 1, 2, 2, 2, 4, 4, 4, then 5 s. */
-const SDK_SCHEDULE = [1, 1, 2, 2, 2, 4, 4, 4];
-const SDK_CAP_SECONDS = 5;
-/** A queued task sits behind others for minutes: poll it less often. */
-const QUEUED_SECONDS = 10;
+/** What decides whether a poll also reads the queue from the list endpoint. */
+export interface QueueListInput {
+  /** DashScope answered PENDING (not SUSPENDED, not RUNNING). */
+  readonly pending: boolean;
+  /** The queue ahead at the last successful listing, if any. */
+  readonly ahead?: number;
+  /** Seconds since this execution last called the list endpoint, successfully or not. */
+  readonly secondsSinceLastList?: number;
+}
+
+/** A poll policy: the adaptive one below, or the baselines the benchmark compares it with. */
+export interface PollPolicy {
+  readonly name: string;
+  /** Seconds the Wait state sleeps before the next poll: an integer ≥ 1. */
+  nextPollSeconds(input: PollPolicyInput): number;
+  /** Whether this poll should also read the queue ahead from the list endpoint. */
+  shouldListQueue(input: QueueListInput): boolean;
+}
 
 /**
- * Seconds to wait before the next poll. A first, simple policy: the SDK schedule while running,
- * a slower fixed pace while queued (never faster than the SDK schedule), and never past the
- * deadline, so the poll that sees the deadline comes on time. Always an integer ≥ 1, as the
- * Wait state requires.
+ * Probability, per wait, that a task ends more than the lag tolerance before the next poll, as far
+ * as its own run goes: a miss costs at most a few seconds of lag.
+ */
+export const EPSILON = 0.05;
+/**
+ * The same for the queue ahead: a miss there can cost the whole error of a long queue's estimate,
+ * so the policy is more careful.
+ */
+export const QUEUE_EPSILON = 0.01;
+/** Φ⁻¹ of the two: how many σ below the median those quantiles lie. */
+const Z_EPSILON = normalQuantile(EPSILON);
+const Z_QUEUE_EPSILON = normalQuantile(QUEUE_EPSILON);
+/** The lag the policy accepts before its next poll, in seconds. */
+export const LAG_TOLERANCE_SECONDS = 1;
+/** Longest single wait: a wrong estimate is found out within this time. */
+export const MAX_WAIT_SECONDS = 600;
+/** Long waits are shortened by up to this fraction, by the execution's jitter. */
+export const JITTER_FRACTION = 0.1;
+/** Spread (σ of ln) of other tasks' run times around the per-task time the policy uses for them. */
+export const OTHERS_SPREAD = 1.0;
+/**
+ * Until the queue's drain has been measured, the per-task time assumed for the tasks ahead (whose
+ * shapes the list endpoint does not show): the default request's estimate (one 1024*1024 image,
+ * 40 steps), with a wide spread.
+ */
+export const UNMEASURED_TASK_SECONDS = 20;
+export const UNMEASURED_QUEUE_SPREAD = 0.8;
+/** A run that has outlived all but this share of its estimated distribution has outrun the estimate. */
+export const OVERRUN_TAIL = 0.02;
+/** Past the estimate, poll every this fraction of the run's age. */
+export const OVERRUN_FRACTION = 0.1;
+/** Without any queue reading, poll at least every this fraction of the time spent waiting. */
+export const UNLISTED_FRACTION = 0.25;
+/** An execution reads the list endpoint at most once per this many seconds. */
+export const MIN_LIST_INTERVAL_SECONDS = 5;
+
+/**
+ * Seconds to wait before the next poll (see the module comment). Always an integer ≥ 1 and never
+ * more than the time left before the deadline, rounded up.
  */
 export function nextPollSeconds(input: PollPolicyInput): number {
-  const sdk = SDK_SCHEDULE[input.pollCount] ?? SDK_CAP_SECONDS;
-  const wanted =
-    input.status === 'queued' ? Math.max(sdk, Math.min(QUEUED_SECONDS, 1 + input.pollCount)) : sdk;
-  const remaining = Number.isFinite(input.secondsUntilDeadline) ? Math.ceil(input.secondsUntilDeadline) : 0;
-  return Math.max(1, Math.min(wanted, remaining));
+  const untilDeadline = Number.isFinite(input.secondsUntilDeadline)
+    ? Math.ceil(input.secondsUntilDeadline)
+    : 0;
+  const left = input.status === 'running' ? runningSecondsLeft(input) : queuedSecondsLeft(input);
+  const wanted = Number.isFinite(left) ? Math.floor(LAG_TOLERANCE_SECONDS + Math.max(0, left)) : 1;
+  const jitter = Math.min(Math.max(input.jitter ?? 0, 0), 1);
+  const jittered = wanted - Math.floor(wanted * JITTER_FRACTION * jitter);
+  return Math.max(1, Math.min(jittered, MAX_WAIT_SECONDS, untilDeadline));
+}
+
+/**
+ * Whether this poll should read the queue ahead: only while PENDING, at most once per
+ * {@link MIN_LIST_INTERVAL_SECONDS} (failed attempts included), and never again once nothing is
+ * ahead (first in, first out: nothing can get ahead later).
+ */
+export function shouldListQueue(input: QueueListInput): boolean {
+  if (!input.pending || input.ahead === 0) return false;
+  return input.secondsSinceLastList === undefined || input.secondsSinceLastList >= MIN_LIST_INTERVAL_SECONDS;
+}
+
+/** The policy the workflow uses. */
+export const adaptivePollPolicy: PollPolicy = { name: 'adaptive', nextPollSeconds, shouldListQueue };
+
+/** A number in [0, 1) from a key (FNV-1a), so that each execution's jitter is its own but repeatable. */
+export function pollJitter(key: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) / 2 ** 32;
+}
+
+/** The EPSILON-quantile of the seconds left in a RUNNING task. */
+function runningSecondsLeft(input: PollPolicyInput): number {
+  const { seconds, overheadSeconds, spread } = input.expected;
+  const elapsed = Math.max(0, input.runningForSeconds ?? 0);
+  let low = elapsed;
+  let high = Number.POSITIVE_INFINITY;
+  const progress = input.progress;
+  if (progress && progress.total >= 2 && elapsed > overheadSeconds) {
+    // Images finish one after another: k done and k + 1 not yet brackets the time per image.
+    const done = Math.min(progress.succeeded + progress.failed, progress.total - 1);
+    const imageTime = elapsed - overheadSeconds;
+    low = Math.max(low, overheadSeconds + (progress.total * imageTime) / (done + 1));
+    if (done >= 1) high = overheadSeconds + (progress.total * imageTime) / done;
+  }
+  const end = truncatedLogNormalQuantile(seconds, spread, low, high, EPSILON);
+  return end === undefined ? OVERRUN_FRACTION * elapsed : end - elapsed;
+}
+
+/** A low quantile of the seconds left in a PENDING task: the queue ahead, then its own run. */
+function queuedSecondsLeft(input: PollPolicyInput): number {
+  const { seconds, spread } = input.expected;
+  const ownRun = seconds * Math.exp(spread * Z_EPSILON);
+  const queue = input.queue;
+  if (!queue) return Math.max(ownRun, UNLISTED_FRACTION * Math.max(0, input.secondsSinceSubmit ?? 0));
+  const untilStart = queue.ahead > 0 ? queueDelayQuantile(queue) - Math.max(0, queue.secondsAgo) : 0;
+  // The sum of two low quantiles (q1, q2) lies below the sum's (q1 + q2)-quantile: on the safe side.
+  return Math.max(0, untilStart) + ownRun;
+}
+
+/**
+ * The QUEUE_EPSILON-quantile of the time the `ahead` tasks take: `ahead` runs of a per-task time that is
+ * the measured drain rate when there is one (its error shrinking with the tasks measured), else
+ * {@link UNMEASURED_TASK_SECONDS} with a wide spread; each task's own variation averages out over
+ * the queue.
+ */
+function queueDelayQuantile(queue: QueueView): number {
+  const drained = queue.drained;
+  const measured = drained !== undefined && drained.tasks >= 1 && drained.seconds > 0;
+  const perTask = measured ? drained.seconds / drained.tasks : UNMEASURED_TASK_SECONDS;
+  const rateSpread = measured ? OTHERS_SPREAD / Math.sqrt(drained.tasks) : UNMEASURED_QUEUE_SPREAD;
+  const sigma = Math.sqrt(rateSpread ** 2 + OTHERS_SPREAD ** 2 / queue.ahead);
+  return queue.ahead * perTask * Math.exp(Z_QUEUE_EPSILON * sigma);
+}
+
+/**
+ * The `p`-quantile of a log-normal (median `median`, σ `sigma`) restricted to (`low`, `high`];
+ * undefined when less than {@link OVERRUN_TAIL} of it lies above `low`: the estimate no longer
+ * explains the run.
+ */
+function truncatedLogNormalQuantile(
+  median: number,
+  sigma: number,
+  low: number,
+  high: number,
+  p: number,
+): number | undefined {
+  const cdf = (x: number) => (x <= 0 ? 0 : normalCdf(Math.log(x / median) / sigma));
+  const pLow = cdf(low);
+  if (1 - pLow < OVERRUN_TAIL) return undefined;
+  const pHighRaw = Number.isFinite(high) ? cdf(high) : 1;
+  const pHigh = pHighRaw > pLow ? pHighRaw : 1;
+  return median * Math.exp(sigma * normalQuantile(pLow + p * (pHigh - pLow)));
+}
+
+/** Φ, the standard normal CDF (Numerical Recipes' erfc, relative error below 1.2e-7). */
+export function normalCdf(x: number): number {
+  const z = Math.abs(x) / Math.SQRT2;
+  const t = 1 / (1 + 0.5 * z);
+  const poly =
+    -1.26551223 +
+    t *
+      (1.00002368 +
+        t *
+          (0.37409196 +
+            t *
+              (0.09678418 +
+                t *
+                  (-0.18628806 +
+                    t *
+                      (0.27886807 +
+                        t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+  const erfc = t * Math.exp(-z * z + poly);
+  return x >= 0 ? 1 - erfc / 2 : erfc / 2;
+}
+
+/** Φ⁻¹, the standard normal quantile (Acklam's algorithm, relative error below 1.2e-9). */
+export function normalQuantile(p: number): number {
+  if (!(p > 0)) return Number.NEGATIVE_INFINITY;
+  if (!(p < 1)) return Number.POSITIVE_INFINITY;
+  const low = 0.02425;
+  if (p < low || p > 1 - low) {
+    const q = Math.sqrt(-2 * Math.log(p < low ? p : 1 - p));
+    const x =
+      (((((-7.784894002430293e-3 * q - 3.223964580411365e-1) * q - 2.400758277161838) * q -
+        2.549732539343734) *
+        q +
+        4.374664141464968) *
+        q +
+        2.938163982698783) /
+      ((((7.784695709041462e-3 * q + 3.224671290700398e-1) * q + 2.445134137142996) * q + 3.754408661907416) *
+        q +
+        1);
+    return p < low ? x : -x;
+  }
+  const q = p - 0.5;
+  const r = q * q;
+  return (
+    ((((((-3.969683028665376e1 * r + 2.209460984245205e2) * r - 2.759285104469687e2) * r +
+      1.38357751867269e2) *
+      r -
+      3.066479806614716e1) *
+      r +
+      2.506628277459239) *
+      q) /
+    (((((-5.447609879822406e1 * r + 1.615858368580409e2) * r - 1.556989798598866e2) * r +
+      6.680131188771972e1) *
+      r -
+      1.328068155288572e1) *
+      r +
+      1)
+  );
 }

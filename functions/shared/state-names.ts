@@ -9,6 +9,8 @@ export const STATE_NAMES = {
   poll: 'Poll',
   check: 'Check status',
   persist: 'Persist',
+  notifySucceeded: 'Notify succeeded',
+  notifyFailed: 'Notify failed',
   done: 'Done',
   failed: 'Failed',
 } as const;

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { TaskStatus } from './dashscope/schemas.js';
 import type { ErrorType } from './errors.js';
 import { generationRequestSchema } from './generation-request.js';
@@ -57,6 +57,25 @@ export const progressSchema = z.object({
   failed: z.number().int().nonnegative(),
 });
 
+/** The run the poll policy expects of the task (see run-time-estimate.ts). */
+export const runEstimateSchema = z.object({
+  seconds: z.number().positive(),
+  overheadSeconds: z.number().nonnegative(),
+  spread: z.number().positive(),
+});
+
+/** The queue ahead of the task as the list endpoint showed it, first and last time it was read. */
+export const queueReadingSchema = z.object({
+  /** PENDING tasks of the same model submitted before this one, at the last reading. */
+  ahead: z.number().int().nonnegative(),
+  /** When the last reading was taken, ISO 8601. */
+  at: z.iso.datetime(),
+  /** The first reading: with the last one, it measures how fast the queue drains. */
+  firstAhead: z.number().int().nonnegative(),
+  firstAt: z.iso.datetime(),
+});
+export type QueueReading = z.infer<typeof queueReadingSchema>;
+
 export const taskStateSchema = z.object({
   taskId: z.string().min(1),
   /** The seed actually sent (chosen at random when the request had none); image i used seed + i. */
@@ -80,6 +99,12 @@ export const taskStateSchema = z.object({
   pollCount: z.number().int().nonnegative(),
   /** Seconds the Wait state sleeps before the next poll (an integer, as Wait requires). */
   nextPollSeconds: z.number().int().min(1),
+  /** The run time the poll policy expects, set at submit (absent in states from older versions). */
+  expectedRun: runEstimateSchema.optional(),
+  /** The queue ahead, while the task was PENDING and the list endpoint answered. */
+  queue: queueReadingSchema.optional(),
+  /** When Poll last called the list endpoint, answered or not (it rate-limits itself), ISO 8601. */
+  queueListedAt: z.iso.datetime().optional(),
   deadlineExceeded: z.boolean(),
   error: z
     .object({

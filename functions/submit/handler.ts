@@ -14,6 +14,7 @@ export function submitDeps(config: SubmitConfig, runtime: Runtime): SubmitDeps {
     clock: runtime.clock,
     logger: runtime.logger,
     deadlineSeconds: config.DEADLINE_SECONDS,
+    runTimeModel: config.RUN_TIME_MODEL,
   };
 }
 

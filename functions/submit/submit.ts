@@ -4,7 +4,8 @@ import type { Clock } from '../shared/clock.js';
 import { type DashScopeClient, toSubmitBody } from '../shared/dashscope/client.js';
 import { MAX_SEED } from '../shared/generation-request.js';
 import type { Logger } from '../shared/logger.js';
-import { nextPollSeconds } from '../shared/poll-policy.js';
+import { adaptivePollPolicy, type PollPolicy, pollJitter } from '../shared/poll-policy.js';
+import { DEFAULT_RUN_TIME_MODEL, estimateRun, type RunTimeModel } from '../shared/run-time-estimate.js';
 import { normalizeStatus, type submitInputSchema, type TaskState } from '../shared/workflow-state.js';
 
 export interface SubmitDeps {
@@ -15,6 +16,10 @@ export interface SubmitDeps {
   readonly deadlineSeconds: number;
   /** Picks a seed when the request has none. @default a random integer in [0, MAX_SEED - 4] */
   readonly randomSeed?: () => number;
+  /** What the poll policy expects a task to take. @default DEFAULT_RUN_TIME_MODEL */
+  readonly runTimeModel?: RunTimeModel;
+  /** When to poll first. @default adaptivePollPolicy */
+  readonly policy?: PollPolicy;
 }
 
 /**
@@ -33,6 +38,9 @@ export async function submitGeneration(
   const now = deps.clock.now();
   const deadlineMs = now + deps.deadlineSeconds * 1000;
   const status = normalizeStatus(response.output.task_status);
+  const taskId = response.output.task_id;
+  // Stored with the task so every poll judges it by the model it was submitted under.
+  const expectedRun = estimateRun(request, deps.runTimeModel ?? DEFAULT_RUN_TIME_MODEL);
   deps.logger.info('DashScope task created', {
     generationId: input.id,
     taskId: response.output.task_id,
@@ -41,7 +49,7 @@ export async function submitGeneration(
     n: request.n,
   });
   return {
-    taskId: response.output.task_id,
+    taskId,
     seed,
     submitRequestId: response.request_id,
     submittedAt: new Date(now).toISOString(),
@@ -50,11 +58,14 @@ export async function submitGeneration(
     dashscopeStatus: response.output.task_status,
     times: {},
     pollCount: 0,
-    nextPollSeconds: nextPollSeconds({
+    nextPollSeconds: (deps.policy ?? adaptivePollPolicy).nextPollSeconds({
       status: status === 'running' ? 'running' : 'queued',
       pollCount: 0,
       secondsUntilDeadline: deps.deadlineSeconds,
+      expected: expectedRun,
+      jitter: pollJitter(`${taskId}:0`),
     }),
+    expectedRun,
     deadlineExceeded: false,
     lastRequestId: response.request_id,
   };

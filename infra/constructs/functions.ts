@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
+import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -13,11 +14,17 @@ export interface FunctionsProps {
   readonly bucket: IBucket;
 }
 
-/** The three workflow Lambdas, each granted only what it uses. */
+/** The workflow's Lambdas (submit, poll, persist, notify), each granted only what it uses. */
 export class Functions extends Construct {
   readonly submit: GenerationFunction;
   readonly poll: GenerationFunction;
   readonly persist: GenerationFunction;
+  /** Publishes completion events and delivers webhooks at the end of every execution. */
+  readonly notify: GenerationFunction;
+  /** Signs webhooks (Standard Webhooks); absent when webhooks are off. */
+  readonly webhookSecret?: Secret;
+  /** The bus completion events go to. */
+  readonly eventBus: IEventBus;
   /** The DashScope API key secret; each function that calls DashScope is granted read. */
   readonly apiKeySecret: ISecret;
   /** Environment every DashScope-calling function gets. */
@@ -38,7 +45,11 @@ export class Functions extends Construct {
       entry: path.join(FUNCTIONS_DIR, 'submit', 'handler.ts'),
       // A submit waits up to 30 s for DashScope: a lost answer is costly (see ARCHITECTURE.md).
       timeout: Duration.seconds(45),
-      environment: { ...dashscopeEnv, DEADLINE_SECONDS: String(config.deadlineSeconds) },
+      environment: {
+        ...dashscopeEnv,
+        DEADLINE_SECONDS: String(config.deadlineSeconds),
+        ...(config.runTimeModel ? { RUN_TIME_MODEL: JSON.stringify(config.runTimeModel) } : {}),
+      },
     });
     this.poll = new GenerationFunction(this, 'Poll', {
       entry: path.join(FUNCTIONS_DIR, 'poll', 'handler.ts'),
@@ -57,6 +68,28 @@ export class Functions extends Construct {
         MAX_IMAGE_BYTES: String(config.maxImageBytes),
       },
     });
+
+    this.eventBus = EventBus.fromEventBusName(this, 'Bus', config.eventBusName);
+    if (config.webhooks) {
+      this.webhookSecret = new Secret(this, 'WebhookSigningSecret', {
+        description: 'Signs webhook deliveries (Standard Webhooks); share it with your receivers',
+        generateSecretString: { passwordLength: 48, excludePunctuation: true },
+      });
+    }
+    this.notify = new GenerationFunction(this, 'Notify', {
+      entry: path.join(FUNCTIONS_DIR, 'notify', 'handler.ts'),
+      // Webhook retries with backoff are bounded well inside this.
+      timeout: Duration.minutes(2),
+      environment: {
+        EVENT_BUS_NAME: config.eventBusName,
+        BUCKET_NAME: props.bucket.bucketName,
+        ...(this.webhookSecret ? { WEBHOOK_SECRET_ID: this.webhookSecret.secretName } : {}),
+      },
+    });
+    this.eventBus.grantPutEventsTo(this.notify);
+    this.webhookSecret?.grantRead(this.notify);
+    // Delivery records only: generations/{id}/webhook.json.
+    props.bucket.grantPut(this.notify, 'generations/*/webhook.json');
 
     this.dashscopeEnvironment = dashscopeEnv;
     for (const fn of [this.submit, this.poll, this.persist]) apiKey.grantRead(fn);

@@ -1,8 +1,32 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, type NodejsFunctionProps, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import {
+  type BundlingOptions,
+  NodejsFunction,
+  type NodejsFunctionProps,
+  OutputFormat,
+} from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+
+/**
+ * How every Lambda is bundled: minified ESM for the newest Node runtime, with source maps.
+ * Everything is bundled (the code that runs is the code that was tested) except the Secrets
+ * Manager client: about 300 KB of the AWS SDK that only the API-key read uses, on AWS only, once
+ * per container and 5 minutes. It comes from the runtime's own SDK v3 instead, imported on first
+ * use (functions/shared/api-key.ts), which keeps Submit and Poll near 130 KB and their module
+ * init short. GetSecretValue is a stable API, so the runtime's SDK version is not a risk worth
+ * 300 KB per function. `npm run bench:cold` bundles with these very options.
+ */
+export const LAMBDA_BUNDLING = {
+  format: OutputFormat.ESM,
+  target: 'node24',
+  minify: true,
+  sourceMap: true,
+  externalModules: ['@aws-sdk/client-secrets-manager'],
+  mainFields: ['module', 'main'],
+  banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+} as const satisfies BundlingOptions;
 
 export interface GenerationFunctionProps
   extends Pick<NodejsFunctionProps, 'environment' | 'timeout' | 'memorySize'> {
@@ -12,9 +36,8 @@ export interface GenerationFunctionProps
 
 /**
  * A NodejsFunction with this project's fixed choices made once: the newest Node runtime in
- * aws-cdk-lib, arm64, X-Ray tracing, a log group with retention, and a minified ESM bundle with
- * source maps. Everything is bundled (no reliance on the runtime's SDK) so the code that runs
- * is the code that was tested.
+ * aws-cdk-lib, arm64, X-Ray tracing, a log group with retention, and the bundle of
+ * {@link LAMBDA_BUNDLING}.
  */
 export class GenerationFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: GenerationFunctionProps) {
@@ -36,16 +59,7 @@ export class GenerationFunction extends NodejsFunction {
         POWERTOOLS_LOG_LEVEL: 'INFO',
         ...props.environment,
       },
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node24',
-        minify: true,
-        sourceMap: true,
-        externalModules: [],
-        mainFields: ['module', 'main'],
-        banner:
-          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-      },
+      bundling: { ...LAMBDA_BUNDLING, externalModules: [...LAMBDA_BUNDLING.externalModules] },
     });
   }
 }

@@ -12,6 +12,8 @@ export class Storage extends Construct {
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       encryption: BucketEncryption.S3_MANAGED,
       enforceSSL: true,
+      // Request files under requests/ reach the trigger through EventBridge.
+      eventBridgeEnabled: true,
       objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
       // Images are the product: they outlive the stack unless deleted on purpose.
       removalPolicy: RemovalPolicy.RETAIN,

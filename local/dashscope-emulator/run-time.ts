@@ -1,3 +1,4 @@
+import type { RunTimeModelOverrides } from '../../functions/shared/run-time-estimate.js';
 import type { SdModel } from './types.js';
 
 /** Fixed cost of every task (scheduling, model warm-up), before speed scaling. */
@@ -30,4 +31,20 @@ export function runTimeMs(shape: RunShape, speed: number): number {
   const perImage =
     REFERENCE_IMAGE_MS * (shape.steps / 40) * ((shape.width * shape.height) / (1024 * 1024)) * modelFactor;
   return Math.round((TASK_OVERHEAD_MS + perImage * shape.n) / speed);
+}
+
+/**
+ * The formula above as the poll policy's run-time model (functions/shared/run-time-estimate.ts),
+ * so a local run against an emulator of this speed polls as it would against a service the
+ * estimate fits: the default model follows DashScope's published sample, which is slower.
+ */
+export function emulatorRunTimeModel(speed: number): RunTimeModelOverrides {
+  const perMegapixelStep = REFERENCE_IMAGE_MS / 1000 / 40 / ((1024 * 1024) / 1_000_000) / speed;
+  return {
+    overheadSeconds: TASK_OVERHEAD_MS / 1000 / speed,
+    secondsPerMegapixelStep: {
+      'stable-diffusion-3.5-large': perMegapixelStep,
+      'stable-diffusion-3.5-large-turbo': perMegapixelStep * TURBO_FACTOR,
+    },
+  };
 }

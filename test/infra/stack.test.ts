@@ -23,6 +23,15 @@ beforeAll(() => {
   definition = stateMachineDefinition(template.toJSON() as never) as unknown as Json;
 });
 
+/** The project's Lambdas, without the ones CDK adds for its own custom resources. */
+function ourFunctions(): Record<string, Json> {
+  return Object.fromEntries(
+    Object.entries(template.findResources('AWS::Lambda::Function')).filter(
+      ([id]) => !id.startsWith('BucketNotificationsHandler'),
+    ),
+  );
+}
+
 function functionLogicalId(entryHint: string): string {
   const functions = template.findResources('AWS::Lambda::Function');
   const match = Object.entries(functions).find(([id]) => id.includes(entryHint));
@@ -71,20 +80,40 @@ describe('state machine', () => {
       StringEquals: 'succeeded',
       Next: STATE.persist,
     });
-    expect(definition.States[STATE.persist].Next).toBe(STATE.done);
+    expect(definition.States[STATE.persist].Next).toBe(STATE.notifySucceeded);
+    expect(definition.States[STATE.notifySucceeded].Next).toBe(STATE.done);
   });
 
   it.each([
     ['failed', WORKFLOW_ERROR.taskFailed],
     ['canceled', WORKFLOW_ERROR.taskCanceled],
     ['expired', WORKFLOW_ERROR.taskExpired],
-  ])('ends a %s task in a Fail state named %s', (status, error) => {
+  ])('ends a %s task failing with %s, through the notifier', (status, error) => {
     const choice = definition.States[STATE.check].Choices.find((c: Json) => c.StringEquals === status);
     expect(definition.States[choice.Next]).toMatchObject({
-      Type: 'Fail',
-      Error: error,
-      CausePath: '$.task.error.message',
+      Type: 'Pass',
+      Parameters: { Error: error, 'Cause.$': '$.task.error.message' },
+      ResultPath: '$.failure',
+      Next: STATE.notifyFailed,
     });
+  });
+
+  it('ends every failure in one Fail state that takes the name and cause from $.failure', () => {
+    expect(definition.States[STATE.notifyFailed].Next).toBe(STATE.failed);
+    expect(definition.States[STATE.failed]).toMatchObject({
+      Type: 'Fail',
+      ErrorPath: '$.failure.Error',
+      CausePath: '$.failure.Cause',
+    });
+  });
+
+  it('never lets the notifier change the outcome: its errors are caught toward the same end', () => {
+    expect(definition.States[STATE.notifySucceeded].Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.notificationError', Next: STATE.done },
+    ]);
+    expect(definition.States[STATE.notifyFailed].Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.notificationError', Next: STATE.failed },
+    ]);
   });
 
   it('fails with DeadlineExceeded when the poll reports the deadline passed, before any other status', () => {
@@ -93,8 +122,8 @@ describe('state machine', () => {
     expect(deadline).toBeGreaterThanOrEqual(0);
     expect(choices.findIndex((c) => c.StringEquals === 'failed')).toBeGreaterThan(deadline);
     expect(definition.States[choices[deadline]?.Next]).toMatchObject({
-      Type: 'Fail',
-      Error: WORKFLOW_ERROR.deadlineExceeded,
+      Type: 'Pass',
+      Parameters: { Error: WORKFLOW_ERROR.deadlineExceeded },
     });
   });
 
@@ -104,8 +133,8 @@ describe('state machine', () => {
     );
     expect(cap?.NumericGreaterThanEquals).toBe(500);
     expect(definition.States[cap?.Next]).toMatchObject({
-      Type: 'Fail',
-      Error: WORKFLOW_ERROR.pollLimitExceeded,
+      Type: 'Pass',
+      Parameters: { Error: WORKFLOW_ERROR.pollLimitExceeded, Cause: 'No result after 500 polls' },
     });
   });
 
@@ -129,17 +158,12 @@ describe('state machine', () => {
     for (const permanent of PERMANENT_ERROR_NAMES) expect(retried).not.toContain(permanent);
   });
 
-  it('sends every Lambda failure to one Fail state that keeps the error name and cause', () => {
+  it('sends every Lambda failure, name and cause kept, through the notifier to the Fail state', () => {
     for (const name of [STATE.submit, STATE.poll, STATE.persist]) {
       expect(definition.States[name].Catch).toEqual([
-        { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: STATE.failed },
+        { ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: STATE.notifyFailed },
       ]);
     }
-    expect(definition.States[STATE.failed]).toMatchObject({
-      Type: 'Fail',
-      ErrorPath: '$.error.Error',
-      CausePath: '$.error.Cause',
-    });
   });
 
   it('uses no JSONata and no variables, which the local engine cannot run', () => {
@@ -180,8 +204,19 @@ describe('bucket', () => {
 
 describe('functions', () => {
   it('run on the newest Node runtime, arm64, with tracing and a log group each', () => {
-    const functions = template.findResources('AWS::Lambda::Function');
-    expect(Object.keys(functions)).toHaveLength(4);
+    const functions = ourFunctions();
+    expect(
+      Object.keys(functions)
+        .map((id) => id.replace(/[A-F0-9]{8}$/, ''))
+        .sort(),
+    ).toEqual([
+      'ApiHandler',
+      'EventsTrigger',
+      'FunctionsNotify',
+      'FunctionsPersist',
+      'FunctionsPoll',
+      'FunctionsSubmit',
+    ]);
     for (const fn of Object.values(functions)) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs24.x',
@@ -193,10 +228,13 @@ describe('functions', () => {
   });
 
   it('read the API key from Secrets Manager, never from a plain variable', () => {
-    for (const fn of Object.values(template.findResources('AWS::Lambda::Function'))) {
+    for (const [id, fn] of Object.entries(ourFunctions())) {
       const variables = fn.Properties.Environment.Variables as Json;
-      expect(variables.DASHSCOPE_API_KEY_SECRET_ID).toBe('sd35/dashscope-api-key');
       expect(variables.DASHSCOPE_API_KEY).toBeUndefined();
+      expect(variables.WEBHOOK_SECRET).toBeUndefined();
+      if (/Submit|Poll|Persist|ApiHandler/.test(id)) {
+        expect(variables.DASHSCOPE_API_KEY_SECRET_ID).toBe('sd35/dashscope-api-key');
+      }
     }
   });
 

@@ -6,6 +6,7 @@ import {
   loadConfig,
 } from '../../functions/shared/config.js';
 import { DEFAULT_DASHSCOPE_BASE_URL } from '../../functions/shared/dashscope/client.js';
+import { DEFAULT_RUN_TIME_MODEL } from '../../functions/shared/run-time-estimate.js';
 
 const KEY_ENV = { DASHSCOPE_API_KEY: 'sk-config-test' };
 const PERSIST_ENV = { ...KEY_ENV, BUCKET_NAME: 'sd35-images' };
@@ -31,7 +32,39 @@ describe('loadConfig: defaults', () => {
       DASHSCOPE_API_KEY: 'sk-config-test',
       DASHSCOPE_TIMEOUT_MS: 10_000,
       DEADLINE_SECONDS: DEFAULT_DEADLINE_SECONDS,
+      RUN_TIME_MODEL: DEFAULT_RUN_TIME_MODEL,
     });
+  });
+
+  it('reads run-time model overrides for submit from RUN_TIME_MODEL', () => {
+    // Act
+    const config = loadConfig('submit', {
+      ...KEY_ENV,
+      RUN_TIME_MODEL: '{"spread":0.3,"secondsPerMegapixelStep":{"stable-diffusion-3.5-large":0.2}}',
+    });
+
+    // Assess
+    expect(config.RUN_TIME_MODEL).toEqual({
+      ...DEFAULT_RUN_TIME_MODEL,
+      spread: 0.3,
+      secondsPerMegapixelStep: {
+        ...DEFAULT_RUN_TIME_MODEL.secondsPerMegapixelStep,
+        'stable-diffusion-3.5-large': 0.2,
+      },
+    });
+  });
+
+  it.each([
+    ['not JSON', 'must be JSON'],
+    ['{"spread": -1}', 'spread'],
+    ['{"steps": 3}', 'steps'],
+  ])('names RUN_TIME_MODEL when it is %s', (value, detail) => {
+    // Act
+    const act = () => loadConfig('submit', { ...KEY_ENV, RUN_TIME_MODEL: value });
+
+    // Assess
+    expect(act).toThrow(/RUN_TIME_MODEL/);
+    expect(act).toThrow(new RegExp(detail));
   });
 
   it('applies the DashScope defaults for poll', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { pollGeneration } from '../../functions/poll/poll.js';
 import type { Clock } from '../../functions/shared/clock.js';
-import type { DashScopeClient } from '../../functions/shared/dashscope/client.js';
+import type { DashScopeClient, ListTasksQuery } from '../../functions/shared/dashscope/client.js';
 import type {
   ListTasksResponse,
   SubmitBody,
@@ -15,18 +15,21 @@ import {
 } from '../../functions/shared/errors.js';
 import { generationRequestSchema } from '../../functions/shared/generation-request.js';
 import { silentLogger } from '../../functions/shared/logger.js';
-import { nextPollSeconds } from '../../functions/shared/poll-policy.js';
+import { nextPollSeconds, type PollPolicy, pollJitter } from '../../functions/shared/poll-policy.js';
+import { estimateRun } from '../../functions/shared/run-time-estimate.js';
 import { type TaskInput, type TaskState, taskStateSchema } from '../../functions/shared/workflow-state.js';
 
 const NOW = Date.parse('2024-06-14T06:31:00.000Z');
 const TASK_ID = '86ecf553-d340-4e21-af6e-a0c6a421c010';
 
-/** An in-memory DashScope: answers every query with `task` and records queries and cancels. */
+/** An in-memory DashScope: answers every query with `task`, every list with `list`, and records calls. */
 class FakeDashScope implements DashScopeClient {
   readonly queried: string[] = [];
   readonly cancelled: string[] = [];
+  readonly listed: ListTasksQuery[] = [];
   readonly task: TaskResponse | Error;
   readonly cancelError: Error | undefined;
+  list: ListTasksResponse | Error = new Error('no list answer prepared');
 
   constructor(task: TaskResponse | Error, cancelError?: Error) {
     this.task = task;
@@ -48,8 +51,10 @@ class FakeDashScope implements DashScopeClient {
     if (this.cancelError) throw this.cancelError;
   }
 
-  async listTasks(): Promise<ListTasksResponse> {
-    throw new Error('poll must not list');
+  async listTasks(query: ListTasksQuery): Promise<ListTasksResponse> {
+    this.listed.push(query);
+    if (this.list instanceof Error) throw this.list;
+    return this.list;
   }
 }
 
@@ -82,8 +87,14 @@ function inputWith(task: Partial<TaskState> = {}): TaskInput {
 
 const PAST_DEADLINE = { deadline: new Date(NOW - 1000).toISOString() };
 
-async function poll(answer: TaskResponse | Error, task: Partial<TaskState> = {}, cancelError?: Error) {
+async function poll(
+  answer: TaskResponse | Error,
+  task: Partial<TaskState> = {},
+  cancelError?: Error,
+  list?: ListTasksResponse | Error,
+) {
   const dashscope = new FakeDashScope(answer, cancelError);
+  if (list) dashscope.list = list;
   const state = await pollGeneration(inputWith(task), {
     dashscope,
     clock: fixedClock(NOW),
@@ -236,14 +247,77 @@ describe('pollGeneration: bookkeeping', () => {
     expect(state.pollCount).toBe(4);
   });
 
-  it('takes the next wait from the poll policy at the new poll count', async () => {
+  it('takes the next wait from the poll policy, with the run age, progress and estimate of the state', async () => {
+    // Prepare
+    const expectedRun = { seconds: 30, overheadSeconds: 1, spread: 0.2 };
+    const scheduled = '2024-06-14 14:30:50.000'; // 10 s before NOW, in CST
+
     // Act
-    const { state } = await poll(taskAnswer({ task_status: 'RUNNING' }), { pollCount: 7 });
+    const { state } = await poll(
+      taskAnswer({
+        task_status: 'RUNNING',
+        scheduled_time: scheduled,
+        task_metrics: { TOTAL: 4, SUCCEEDED: 1, FAILED: 0 },
+      }),
+      { pollCount: 7, expectedRun },
+    );
 
     // Assess
     expect(state.nextPollSeconds).toBe(
-      nextPollSeconds({ status: 'running', pollCount: 8, secondsUntilDeadline: 600 }),
+      nextPollSeconds({
+        status: 'running',
+        pollCount: 8,
+        secondsUntilDeadline: 600,
+        expected: expectedRun,
+        secondsSinceSubmit: 60,
+        runningForSeconds: 10,
+        progress: { total: 4, succeeded: 1, failed: 0 },
+        jitter: pollJitter(`${TASK_ID}:8`),
+      }),
     );
+  });
+
+  it('estimates the run from the request when the state has no estimate (older executions)', async () => {
+    // Act
+    const { state } = await poll(taskAnswer({ task_status: 'RUNNING' }));
+
+    // Assess: the request is 4 images of 1024*1024 at 40 steps.
+    expect(state.nextPollSeconds).toBe(
+      nextPollSeconds({
+        status: 'running',
+        pollCount: 4,
+        secondsUntilDeadline: 600,
+        expected: estimateRun(inputWith().request),
+        secondsSinceSubmit: 60,
+        jitter: pollJitter(`${TASK_ID}:4`),
+      }),
+    );
+  });
+
+  it('uses the policy it is given', async () => {
+    // Prepare
+    const policy: PollPolicy = { name: 'fixed', nextPollSeconds: () => 42, shouldListQueue: () => false };
+    const dashscope = new FakeDashScope(taskAnswer({ task_status: 'PENDING' }));
+
+    // Act
+    const state = await pollGeneration(inputWith(), {
+      dashscope,
+      clock: fixedClock(NOW),
+      logger: silentLogger,
+      policy,
+    });
+
+    // Assess
+    expect(state.nextPollSeconds).toBe(42);
+    expect(dashscope.listed).toEqual([]);
+  });
+
+  it('keeps the last wait once the task has ended', async () => {
+    // Act
+    const { state } = await poll(taskAnswer({ task_status: 'SUCCEEDED' }), { nextPollSeconds: 2 });
+
+    // Assess
+    expect(state.nextPollSeconds).toBe(2);
   });
 
   it('records the request id of the last answer', async () => {
@@ -378,5 +452,197 @@ describe('pollGeneration: the deadline', () => {
 
     // Assess
     expect(state.deadlineExceeded).toBe(true);
+  });
+});
+
+/** A list answer (newest first) of `total` PENDING tasks whose first rows are `ids` (an SD model each). */
+function listAnswer(total: number, ids: string[], model = 'stable-diffusion-3.5-large'): ListTasksResponse {
+  return {
+    request_id: 'req-list',
+    data: ids.map((task_id) => ({ task_id, status: 'PENDING' as const, model_name: model })),
+    total,
+  };
+}
+
+const SUBMITTED_CST = '2024-06-14 14:30:00.500'; // 06:30:00.500Z
+
+describe('pollGeneration: the queue ahead', () => {
+  it('lists the PENDING tasks of the account submitted up to its own submit second', async () => {
+    // Act
+    const { dashscope } = await poll(
+      taskAnswer({ task_status: 'PENDING', submit_time: SUBMITTED_CST }),
+      {},
+      undefined,
+      listAnswer(5, ['newer', TASK_ID, 'older']),
+    );
+
+    // Assess
+    expect(dashscope.listed).toEqual([
+      {
+        status: 'PENDING',
+        startTime: '20240613143001',
+        endTime: '20240614143000',
+        pageSize: 100,
+      },
+    ]);
+  });
+
+  it('counts the rows after its own as ahead (the list answers newest first)', async () => {
+    // Act
+    const { state } = await poll(
+      taskAnswer({ task_status: 'PENDING' }),
+      {},
+      undefined,
+      listAnswer(12, ['newer', TASK_ID, 'older']),
+    );
+
+    // Assess
+    expect(state.queue).toEqual({
+      ahead: 10,
+      at: new Date(NOW).toISOString(),
+      firstAhead: 10,
+      firstAt: new Date(NOW).toISOString(),
+    });
+    expect(state.queueListedAt).toBe(new Date(NOW).toISOString());
+  });
+
+  it('counts only the Stable Diffusion tasks among the rows after its own', async () => {
+    // Prepare
+    const page = listAnswer(5, ['newer', TASK_ID, 'older-sd']);
+    page.data.push(
+      { task_id: 'older-wanx', status: 'PENDING', model_name: 'wanx2.1-t2i-turbo' },
+      { task_id: 'older-xl', status: 'PENDING', model_name: 'stable-diffusion-xl' },
+    );
+
+    // Act
+    const { state } = await poll(taskAnswer({ task_status: 'PENDING' }), {}, undefined, page);
+
+    // Assess
+    expect(state.queue?.ahead).toBe(2);
+  });
+
+  it('extrapolates the rows beyond the first page by the share of SD rows on it', async () => {
+    // Prepare: 2 rows shown, 1 of them SD, 40 more on later pages.
+    const page = listAnswer(42, [TASK_ID]);
+    page.data.push({ task_id: 'older-wanx', status: 'PENDING', model_name: 'wanx2.1-t2i-turbo' });
+
+    // Act
+    const { state } = await poll(taskAnswer({ task_status: 'PENDING' }), {}, undefined, page);
+
+    // Assess
+    expect(state.queue?.ahead).toBe(20);
+  });
+
+  it('keeps the first reading, to measure how fast the queue drains', async () => {
+    // Prepare
+    const first = {
+      ahead: 30,
+      at: '2024-06-14T06:20:00.000Z',
+      firstAhead: 30,
+      firstAt: '2024-06-14T06:20:00.000Z',
+    };
+
+    // Act
+    const { state } = await poll(
+      taskAnswer({ task_status: 'PENDING' }),
+      { queue: first, queueListedAt: first.at },
+      undefined,
+      listAnswer(9, [TASK_ID]),
+    );
+
+    // Assess
+    expect(state.queue).toEqual({ ...first, ahead: 8, at: new Date(NOW).toISOString() });
+  });
+
+  it('passes the queue and its drain rate to the policy', async () => {
+    // Prepare
+    const first = {
+      ahead: 30,
+      at: '2024-06-14T06:20:00.000Z',
+      firstAhead: 30,
+      firstAt: '2024-06-14T06:20:00.000Z',
+    };
+    const expectedRun = { seconds: 20, overheadSeconds: 1, spread: 0.2 };
+
+    // Act
+    const { state } = await poll(
+      taskAnswer({ task_status: 'PENDING' }),
+      { queue: first, queueListedAt: first.at, expectedRun },
+      undefined,
+      listAnswer(9, [TASK_ID]),
+    );
+
+    // Assess
+    expect(state.nextPollSeconds).toBe(
+      nextPollSeconds({
+        status: 'queued',
+        pollCount: 4,
+        secondsUntilDeadline: 600,
+        expected: expectedRun,
+        secondsSinceSubmit: 60,
+        queue: { ahead: 8, secondsAgo: 0, drained: { tasks: 22, seconds: 660 } },
+        jitter: pollJitter(`${TASK_ID}:4`),
+      }),
+    );
+  });
+
+  it('does not fail the poll when the list fails, and waits before listing again', async () => {
+    // Prepare
+    const throttled = new DashScopeThrottledError('GET /tasks: HTTP 429 Throttling.RateQuota');
+
+    // Act
+    const { state } = await poll(taskAnswer({ task_status: 'PENDING' }), {}, undefined, throttled);
+
+    // Assess
+    expect(state.status).toBe('queued');
+    expect(state.queue).toBeUndefined();
+    expect(state.queueListedAt).toBe(new Date(NOW).toISOString());
+  });
+
+  it('keeps no reading when its own task is not on the page', async () => {
+    // Act
+    const { state } = await poll(
+      taskAnswer({ task_status: 'PENDING' }),
+      {},
+      undefined,
+      listAnswer(40, ['a', 'b', 'c']),
+    );
+
+    // Assess
+    expect(state.queue).toBeUndefined();
+  });
+
+  it.each(['RUNNING', 'SUSPENDED', 'SUCCEEDED'] as const)('does not list a %s task', async (task_status) => {
+    // Act
+    const { dashscope } = await poll(taskAnswer({ task_status }), {}, undefined, listAnswer(1, [TASK_ID]));
+
+    // Assess
+    expect(dashscope.listed).toEqual([]);
+  });
+
+  it('does not list again within the policy interval', async () => {
+    // Act
+    const { dashscope } = await poll(
+      taskAnswer({ task_status: 'PENDING' }),
+      { queueListedAt: new Date(NOW - 2000).toISOString() },
+      undefined,
+      listAnswer(1, [TASK_ID]),
+    );
+
+    // Assess
+    expect(dashscope.listed).toEqual([]);
+  });
+
+  it('does not list past the deadline', async () => {
+    // Act
+    const { dashscope } = await poll(
+      taskAnswer({ task_status: 'PENDING' }),
+      PAST_DEADLINE,
+      undefined,
+      listAnswer(1, [TASK_ID]),
+    );
+
+    // Assess
+    expect(dashscope.listed).toEqual([]);
   });
 });

@@ -14,6 +14,8 @@ import {
   MAX_SEED,
 } from '../../functions/shared/generation-request.js';
 import { silentLogger } from '../../functions/shared/logger.js';
+import { nextPollSeconds, pollJitter } from '../../functions/shared/poll-policy.js';
+import { estimateRun, resolveRunTimeModel } from '../../functions/shared/run-time-estimate.js';
 import { taskStateSchema } from '../../functions/shared/workflow-state.js';
 import { type SubmitDeps, submitGeneration } from '../../functions/submit/submit.js';
 
@@ -209,12 +211,52 @@ describe('submitGeneration: the first task state', () => {
     });
   });
 
-  it('schedules the first poll after 1 s', async () => {
+  it('records the run the poll policy expects, from the default run-time model', async () => {
+    // Act
+    const state = await submitGeneration(submitInput(), depsWith(new FakeDashScope()));
+
+    // Assess: one 1024*1024 image at 40 steps on the large model.
+    expect(state.expectedRun).toEqual(
+      estimateRun({ model: 'stable-diffusion-3.5-large', size: '1024*1024', steps: 40, n: 1 }),
+    );
+  });
+
+  it('uses the run-time model it is given', async () => {
+    // Prepare
+    const runTimeModel = resolveRunTimeModel({ overheadSeconds: 2, spread: 0.1 });
+
+    // Act
+    const state = await submitGeneration(submitInput(), depsWith(new FakeDashScope(), { runTimeModel }));
+
+    // Assess
+    expect(state.expectedRun).toMatchObject({ overheadSeconds: 2, spread: 0.1 });
+  });
+
+  it('schedules the first poll with the poll policy, as a task that may start at once', async () => {
     // Act
     const state = await submitGeneration(submitInput(), depsWith(new FakeDashScope()));
 
     // Assess
-    expect(state.nextPollSeconds).toBe(1);
+    expect(state.nextPollSeconds).toBe(
+      nextPollSeconds({
+        status: 'queued',
+        pollCount: 0,
+        secondsUntilDeadline: DEADLINE_SECONDS,
+        expected: state.expectedRun ?? estimateRun(submitInput().request),
+        jitter: pollJitter(`${SEED_SUBMIT_ANSWER.output.task_id}:0`),
+      }),
+    );
+  });
+
+  it('polls a small turbo task within a few seconds', async () => {
+    // Act
+    const state = await submitGeneration(
+      submitInput({ prompt: 'a cat', model: 'stable-diffusion-3.5-large-turbo', size: '512*512', steps: 4 }),
+      depsWith(new FakeDashScope()),
+    );
+
+    // Assess
+    expect(state.nextPollSeconds).toBeLessThanOrEqual(2);
   });
 
   it('returns a state the workflow schema accepts', async () => {

@@ -228,3 +228,11 @@ export function parseDashScopeTime(value: string | undefined, utcOffset = '+08:0
     local.getUTCFullYear() === year && local.getUTCMonth() + 1 === month && local.getUTCDate() === day;
   return valid ? date.toISOString() : undefined;
 }
+
+/**
+ * Formats epoch ms as the list endpoint's `YYYYMMDDhhmmss` filter, in China Standard Time (the zone
+ * DashScope's own times are read in, see {@link parseDashScopeTime}), truncated to the second.
+ */
+export function formatCompactCstTime(epochMs: number): string {
+  return new Date(epochMs + 8 * 60 * 60 * 1000).toISOString().replace(/\D/g, '').slice(0, 14);
+}

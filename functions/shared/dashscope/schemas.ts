@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Schemas of DashScope's image-synthesis API, from the seed document and the public docs.

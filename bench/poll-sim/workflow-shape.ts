@@ -1,0 +1,160 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createApp } from '../../infra/app.js';
+import { STATE } from '../../infra/constructs/workflow.js';
+import { stateMachineDefinition } from '../../local/runner.js';
+
+/**
+ * What one execution of the generation workflow costs in Step Functions terms, read from the
+ * state machine the CDK app synthesizes (the very definition `cdk deploy` ships), so the simulation
+ * counts the workflow as it is, not as a copy of it.
+ *
+ * How Step Functions counts, for this workflow:
+ * - **State transitions** (billed): one each time a state is entered, and one more for each retry
+ *   of a Task ("including retries", says the pricing page).
+ * - **History events** (the 25,000-per-execution limit): `ExecutionStarted` and
+ *   `ExecutionSucceeded`, then per state:
+ *   - Pass, Wait, Choice, Succeed: `…StateEntered` and `…StateExited`, 2 events;
+ *   - a Lambda Task: `TaskStateEntered`, `LambdaFunctionScheduled`, `LambdaFunctionStarted`,
+ *     `LambdaFunctionSucceeded`, `TaskStateExited`, 5 events (an optimized integration has
+ *     `TaskScheduled`, `TaskStarted`, `TaskSucceeded` instead of the Lambda three: also 5);
+ *   - each retry of a Lambda Task adds `LambdaFunctionFailed`, `LambdaFunctionScheduled` and
+ *     `LambdaFunctionStarted`: 3 events.
+ * - One poll loop is Wait → Poll → Check status: 3 transitions and 2 + 5 + 2 = 9 events.
+ */
+export interface WorkflowShape {
+  /** States from the start to the loop, in order (Init, Submit). */
+  readonly before: readonly StepCost[];
+  /** One poll loop (Wait, Poll, Check status). */
+  readonly loop: readonly StepCost[];
+  /** States after the loop on success (Persist, then whatever follows it, to the end). */
+  readonly after: readonly StepCost[];
+  /** How Submit, Poll and Persist retry a throttled call (DashScopeThrottledError). */
+  readonly retry: { readonly submit: RetryRule; readonly poll: RetryRule; readonly persist: RetryRule };
+  /** The Choice's poll cap and the generation deadline of the deployed configuration. */
+  readonly maxPolls: number;
+  readonly deadlineSeconds: number;
+  /** Memory of the Submit and Poll functions, in MB (for GB-s). */
+  readonly memoryMb: { readonly submit: number; readonly poll: number };
+}
+
+export interface StepCost {
+  readonly name: string;
+  readonly type: string;
+  readonly transitions: number;
+  readonly events: number;
+}
+
+/** One `Retry` rule of a Task. */
+export interface RetryRule {
+  readonly intervalSeconds: number;
+  readonly backoffRate: number;
+  readonly maxAttempts: number;
+  readonly maxDelaySeconds: number;
+  readonly fullJitter: boolean;
+}
+
+/** History events per retry of a Lambda Task. */
+export const EVENTS_PER_RETRY = 3;
+/** `ExecutionStarted` and `ExecutionSucceeded`. */
+export const EXECUTION_EVENTS = 2;
+
+const EVENTS_BY_TYPE: Readonly<Record<string, number>> = { Pass: 2, Wait: 2, Choice: 2, Succeed: 2, Task: 5 };
+
+interface AslState {
+  Type: string;
+  Next?: string;
+  End?: boolean;
+  Default?: string;
+  Choices?: Array<{
+    Variable?: string;
+    StringEquals?: string;
+    NumericGreaterThanEquals?: number;
+    Next: string;
+  }>;
+  Retry?: Array<{
+    ErrorEquals: string[];
+    IntervalSeconds?: number;
+    BackoffRate?: number;
+    MaxAttempts?: number;
+    MaxDelaySeconds?: number;
+    JitterStrategy?: string;
+  }>;
+  Resource?: string;
+}
+
+/** Synthesizes the CDK app (bundling skipped: it does not change the definition) and reads its shape. */
+export function synthesizeWorkflowShape(): WorkflowShape {
+  const root = path.join(import.meta.dirname, '..', '..');
+  const cdkJson = JSON.parse(readFileSync(path.join(root, 'cdk.json'), 'utf8')) as {
+    context?: Record<string, unknown>;
+  };
+  const { app, stack } = createApp({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } });
+  const template = app.synth().getStackByName(stack.stackName).template as {
+    Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+  };
+  const definition = stateMachineDefinition(template) as unknown as {
+    StartAt: string;
+    States: Record<string, AslState>;
+  };
+  const state = (name: string): AslState => {
+    const found = definition.States[name];
+    if (!found) throw new Error(`the workflow has no state "${name}"`);
+    return found;
+  };
+  const cost = (name: string): StepCost => {
+    const { Type } = state(name);
+    const events = EVENTS_BY_TYPE[Type];
+    if (events === undefined)
+      throw new Error(`state "${name}" is a ${Type}, which the simulation does not count`);
+    return { name, type: Type, transitions: 1, events };
+  };
+  const walk = (from: string, until: string | undefined): StepCost[] => {
+    const steps: StepCost[] = [];
+    for (let name: string | undefined = from; name !== undefined && name !== until; name = state(name).Next) {
+      if (steps.length > 50) throw new Error('the workflow path does not end');
+      steps.push(cost(name));
+    }
+    return steps;
+  };
+
+  const check = state(STATE.check);
+  if (check.Default !== STATE.wait)
+    throw new Error(`"${STATE.check}" no longer loops back to "${STATE.wait}"`);
+  const success = check.Choices?.find((rule) => rule.StringEquals === 'succeeded');
+  if (!success) throw new Error(`"${STATE.check}" has no branch for a succeeded task`);
+  const cap = check.Choices?.find((rule) => rule.Variable === '$.task.pollCount');
+
+  const memory = (taskName: string): number => {
+    const logicalId = /function:(.+)$/.exec(state(taskName).Resource ?? '')?.[1] ?? '';
+    return Number(template.Resources[logicalId]?.Properties?.MemorySize ?? 128);
+  };
+  const generation = (cdkJson.context?.generation ?? {}) as { deadlineSeconds?: number };
+  return {
+    before: walk(definition.StartAt, STATE.wait),
+    loop: [cost(STATE.wait), cost(STATE.poll), cost(STATE.check)],
+    after: walk(success.Next, undefined),
+    retry: {
+      submit: throttleRetry(state(STATE.submit)),
+      poll: throttleRetry(state(STATE.poll)),
+      persist: throttleRetry(state(STATE.persist)),
+    },
+    maxPolls: cap?.NumericGreaterThanEquals ?? Number.POSITIVE_INFINITY,
+    deadlineSeconds: generation.deadlineSeconds ?? 3600,
+    memoryMb: { submit: memory(STATE.submit), poll: memory(STATE.poll) },
+  };
+}
+
+/** The Retry rule a Task applies to `DashScopeThrottledError` (Step Functions' defaults filled in). */
+function throttleRetry(task: AslState): RetryRule {
+  const rule = task.Retry?.find((retry) => retry.ErrorEquals.includes('DashScopeThrottledError'));
+  if (!rule)
+    return { intervalSeconds: 0, backoffRate: 1, maxAttempts: 0, maxDelaySeconds: 0, fullJitter: false };
+  return {
+    intervalSeconds: rule.IntervalSeconds ?? 1,
+    backoffRate: rule.BackoffRate ?? 2,
+    maxAttempts: rule.MaxAttempts ?? 3,
+    maxDelaySeconds: rule.MaxDelaySeconds ?? Number.POSITIVE_INFINITY,
+    fullJitter: rule.JitterStrategy === 'FULL',
+  };
+}

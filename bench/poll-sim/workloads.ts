@@ -1,0 +1,73 @@
+import type { GenerationRequestInput } from '../../functions/shared/generation-request.js';
+import { Random, seedOf } from '../lib/random.js';
+
+/** One generation of a workload: when its execution starts and what it asks for. */
+export interface Job {
+  readonly startSeconds: number;
+  readonly request: GenerationRequestInput;
+}
+
+export interface Workload {
+  readonly name: string;
+  readonly description: string;
+  /** Independent repetitions with different draws; the report pools their jobs. */
+  readonly trials: number;
+  /** The jobs of one trial. */
+  jobs(trial: number): Job[];
+}
+
+/** The request every plain job sends: the defaults (large, 1024*1024, 40 steps, n = 1). */
+const DEFAULT_REQUEST: GenerationRequestInput = {
+  prompt: 'Eagle flying freely in the blue sky and white clouds',
+};
+
+/** Turbo and large, small and large sizes, few and many steps, one to four images. */
+const MIXED_SHAPES: readonly GenerationRequestInput[] = [
+  { prompt: 'a quick sketch', model: 'stable-diffusion-3.5-large-turbo', size: '512*512', steps: 4, n: 1 },
+  {
+    prompt: 'four turbo drafts',
+    model: 'stable-diffusion-3.5-large-turbo',
+    size: '1024*1024',
+    steps: 8,
+    n: 4,
+  },
+  { prompt: 'the default', model: 'stable-diffusion-3.5-large', size: '1024*1024', steps: 40, n: 1 },
+  { prompt: 'a portrait pair', model: 'stable-diffusion-3.5-large', size: '768*1024', steps: 28, n: 2 },
+  { prompt: 'detailed thumbnails', model: 'stable-diffusion-3.5-large', size: '512*512', steps: 50, n: 4 },
+];
+
+export const WORKLOADS: readonly Workload[] = [
+  {
+    name: 'single',
+    description: 'one default job on an idle account (200 independent trials, pooled)',
+    trials: 200,
+    jobs: () => [{ startSeconds: 0, request: DEFAULT_REQUEST }],
+  },
+  {
+    name: 'burst-100',
+    description: '100 default jobs started together (a client loop, 10 ms apart)',
+    trials: 3,
+    jobs: () => Array.from({ length: 100 }, (_, i) => ({ startSeconds: i * 0.01, request: DEFAULT_REQUEST })),
+  },
+  {
+    name: 'steady',
+    description: 'one default job a minute for an hour',
+    trials: 3,
+    jobs: () => Array.from({ length: 60 }, (_, i) => ({ startSeconds: i * 60, request: DEFAULT_REQUEST })),
+  },
+  {
+    name: 'mixed',
+    description:
+      '60 jobs of five shapes (turbo and large), Poisson arrivals every 20 s on average (~85 % busy)',
+    trials: 3,
+    jobs: (trial) => {
+      const random = new Random(seedOf('mixed-arrivals', trial));
+      let at = 0;
+      return Array.from({ length: 60 }, () => {
+        const job = { startSeconds: at, request: { ...random.pick(MIXED_SHAPES) } };
+        at += random.exponential(20);
+        return job;
+      });
+    },
+  },
+];

@@ -1,0 +1,239 @@
+/**
+ * `npm run bench:poll [-- --json]`: the poll policies compared on a deterministic simulation of
+ * DashScope's documented queue (one runner, first in first out, 2 submits/s, 20 task queries/s),
+ * driving the real Submit and Poll code (`submitGeneration`, `pollGeneration`, the very
+ * `nextPollSeconds` the Lambdas use) through the Step Functions workflow synthesized from the CDK
+ * app. See bench/RESULTS.md for what the numbers mean.
+ */
+import { adaptivePollPolicy, type PollPolicy } from '../functions/shared/poll-policy.js';
+import { DEFAULT_RUN_TIME_MODEL } from '../functions/shared/run-time-estimate.js';
+import { quantile } from './lib/random.js';
+import { markdownTable, round } from './lib/table.js';
+import { DEFAULT_TRUTH } from './poll-sim/dashscope.js';
+import { POLICIES } from './poll-sim/policies.js';
+import {
+  USD_PER_LAMBDA_GB_SECOND,
+  USD_PER_LAMBDA_REQUEST,
+  USD_PER_STATE_TRANSITION,
+} from './poll-sim/pricing.js';
+import { LATENCY_MS, type Scenario, simulateTrial, type TrialResult } from './poll-sim/simulate.js';
+import { synthesizeWorkflowShape, type WorkflowShape } from './poll-sim/workflow-shape.js';
+import { WORKLOADS, type Workload } from './poll-sim/workloads.js';
+
+/** One policy's numbers on one workload, every trial pooled. */
+export interface PolicyReport {
+  readonly name: string;
+  /** Detection lag: seconds from DashScope's end_time to the poll that sees it. */
+  readonly lagP50: number;
+  readonly lagP95: number;
+  readonly lagMax: number;
+  /** Task queries by the Poll function per generation. */
+  readonly pollsPerJob: number;
+  /** Highest number of task-API calls in any 1-second window (the account allows 20). */
+  readonly peakQps: number;
+  readonly transitionsPerJob: number;
+  /** Orchestration: Step Functions transitions plus the Submit and Poll Lambdas, per 1,000 generations. */
+  readonly usdPer1000: number;
+  readonly maxHistoryEvents: number;
+  /** Every task-API call per generation: polls, queue listings, Persist's query. */
+  readonly queriesPerJob: number;
+  /** 429 answers the account gave, per trial. */
+  readonly throttledPerTrial: number;
+  readonly lambdaGbSecondsPerJob: number;
+  /** Executions that did not succeed (retries exhausted, deadline, poll cap): should be 0. */
+  readonly failedExecutions: number;
+}
+
+export interface WorkloadReport {
+  readonly name: string;
+  readonly policies: PolicyReport[];
+}
+
+async function runWorkload(
+  workload: Workload,
+  policy: PollPolicy,
+  shape: WorkflowShape,
+  scenario: Scenario = {},
+): Promise<PolicyReport> {
+  const trials: TrialResult[] = [];
+  for (let trial = 0; trial < workload.trials; trial++) {
+    trials.push(await simulateTrial(workload, trial, policy, shape, scenario));
+  }
+  const total = (key: keyof Omit<TrialResult, 'lags'>) =>
+    trials.reduce((sum, result) => sum + result[key], 0);
+  const jobs = total('jobs');
+  const lags = trials.flatMap((result) => result.lags).sort((a, b) => a - b);
+  const usdPerJob =
+    (total('transitions') * USD_PER_STATE_TRANSITION +
+      total('lambdaGbSeconds') * USD_PER_LAMBDA_GB_SECOND +
+      total('lambdaRequests') * USD_PER_LAMBDA_REQUEST) /
+    jobs;
+  return {
+    name: policy.name,
+    lagP50: round(quantile(lags, 0.5), 2),
+    lagP95: round(quantile(lags, 0.95), 2),
+    lagMax: round(lags.at(-1) ?? Number.NaN, 2),
+    pollsPerJob: round(total('polls') / jobs, 1),
+    peakQps: Math.max(...trials.map((result) => result.peakQueriesPerSecond)),
+    transitionsPerJob: round(total('transitions') / jobs, 1),
+    usdPer1000: round(usdPerJob * 1000, 3),
+    maxHistoryEvents: Math.max(...trials.map((result) => result.maxHistoryEvents)),
+    queriesPerJob: round(total('queries') / jobs, 1),
+    throttledPerTrial: round(total('throttled') / trials.length, 1),
+    lambdaGbSecondsPerJob: round(total('lambdaGbSeconds') / jobs, 3),
+    failedExecutions: total('failed'),
+  };
+}
+
+function table(workload: Workload, report: WorkloadReport): string {
+  const rows = report.policies.map((policy) => [
+    policy.name,
+    policy.lagP50,
+    policy.lagP95,
+    policy.lagMax,
+    policy.pollsPerJob,
+    policy.queriesPerJob,
+    policy.peakQps,
+    policy.throttledPerTrial,
+    policy.transitionsPerJob,
+    policy.lambdaGbSecondsPerJob,
+    policy.usdPer1000,
+    policy.maxHistoryEvents,
+  ]);
+  const headers = [
+    'policy',
+    'lag p50 s',
+    'lag p95 s',
+    'lag max s',
+    'polls/job',
+    'queries/job',
+    'peak q/s',
+    '429s/run',
+    'transitions/job',
+    'GB-s/job',
+    '$/1000 gen',
+    'max events',
+  ];
+  const failures = report.policies.filter((policy) => policy.failedExecutions > 0);
+  const note = failures.map(
+    (policy) => `\n> ${policy.name}: ${policy.failedExecutions} execution(s) did not succeed`,
+  );
+  return `### ${workload.name}: ${workload.description}\n\n${markdownTable(headers, rows)}${note.join('')}`;
+}
+
+/** The issue's targets, checked against the numbers (never by a timed test). */
+function targets(reports: WorkloadReport[]): string[] {
+  const find = (workload: string, policy: string) =>
+    reports.find((report) => report.name === workload)?.policies.find((entry) => entry.name === policy);
+  const lines: string[] = [];
+  const check = (ok: boolean, text: string) => lines.push(`- ${ok ? 'met' : 'MISSED'}: ${text}`);
+  const burst = find('burst-100', 'adaptive');
+  const burstFixed = find('burst-100', 'fixed-5s');
+  if (burst && burstFixed) {
+    const ratio = burst.transitionsPerJob / burstFixed.transitionsPerJob;
+    check(
+      ratio <= 0.1,
+      `burst-100: transitions/job ${burst.transitionsPerJob} = ${round(ratio * 100, 1)} % of fixed-5s's ${burstFixed.transitionsPerJob} (target ≤ 10 %)`,
+    );
+    check(burst.peakQps <= 20, `burst-100: peak ${burst.peakQps} queries/s (target ≤ 20)`);
+    check(burst.lagP50 <= 1, `burst-100: lag p50 ${burst.lagP50} s (target ≤ 1 s)`);
+    check(burst.lagP95 <= 2, `burst-100: lag p95 ${burst.lagP95} s (target ≤ 2 s)`);
+  }
+  const single = find('single', 'adaptive');
+  if (single) {
+    check(single.lagP95 <= 1, `single: lag p95 ${single.lagP95} s (target ≤ 1 s)`);
+    check(single.pollsPerJob <= 8, `single: ${single.pollsPerJob} polls/job (target ≤ 8)`);
+  }
+  return lines;
+}
+
+/**
+ * The adaptive policy when the estimate is right, or far off: what calibration buys, and how the
+ * policy degrades when its run-time model is wrong by a factor of two either way.
+ */
+const SCENARIOS: ReadonlyArray<{ name: string; scenario: Scenario }> = [
+  { name: 'as above (estimate off by +10 % / −15 %, spread 0.2)', scenario: {} },
+  {
+    name: 'calibrated estimate (no bias, spread 0.1)',
+    scenario: { truth: biased(1), runTimeModel: { ...DEFAULT_RUN_TIME_MODEL, spread: 0.1 } },
+  },
+  { name: 'tasks run 2× longer than estimated', scenario: { truth: biased(2) } },
+  { name: 'tasks run 2× shorter than estimated', scenario: { truth: biased(0.5) } },
+];
+
+function biased(factor: number) {
+  return {
+    ...DEFAULT_TRUTH,
+    bias: { 'stable-diffusion-3.5-large': factor, 'stable-diffusion-3.5-large-turbo': factor },
+  };
+}
+
+async function sensitivity(shape: WorkflowShape): Promise<string> {
+  const rows: Array<Array<string | number>> = [];
+  for (const { name, scenario } of SCENARIOS) {
+    for (const workload of WORKLOADS.filter((each) => each.name === 'single' || each.name === 'burst-100')) {
+      const report = await runWorkload(workload, adaptivePollPolicy, shape, scenario);
+      rows.push([
+        name,
+        workload.name,
+        report.lagP50,
+        report.lagP95,
+        report.lagMax,
+        report.pollsPerJob,
+        report.peakQps,
+        report.transitionsPerJob,
+      ]);
+    }
+  }
+  const headers = [
+    'adaptive, when…',
+    'workload',
+    'lag p50 s',
+    'lag p95 s',
+    'lag max s',
+    'polls/job',
+    'peak q/s',
+    'transitions/job',
+  ];
+  return `### Sensitivity of adaptive to its run-time estimate\n\n${markdownTable(headers, rows)}`;
+}
+
+async function main(): Promise<void> {
+  const json = process.argv.includes('--json');
+  const started = performance.now();
+  const shape = synthesizeWorkflowShape();
+  const reports: WorkloadReport[] = [];
+  for (const workload of WORKLOADS) {
+    const policies: PolicyReport[] = [];
+    for (const policy of POLICIES) policies.push(await runWorkload(workload, policy, shape));
+    reports.push({ name: workload.name, policies });
+  }
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ workloads: reports }, null, 2)}\n`);
+    return;
+  }
+  const loopEvents = shape.loop.reduce((sum, step) => sum + step.events, 0);
+  const out = [
+    '## bench:poll',
+    '',
+    `Simulated DashScope: one runner, FIFO, 2 submits/s, 20 task queries/s. True run time = the estimate's formula with ` +
+      `a bias of ×${DEFAULT_TRUTH.bias['stable-diffusion-3.5-large']} (large) and ×${DEFAULT_TRUTH.bias['stable-diffusion-3.5-large-turbo']} (turbo), ` +
+      `${DEFAULT_TRUTH.overheadSeconds} s overhead and ${DEFAULT_TRUTH.noise * 100} % log-normal noise. Latencies: ${LATENCY_MS.transition} ms per ` +
+      `state, ${LATENCY_MS.invoke} ms Lambda invoke, ${LATENCY_MS.oneWay.join('–')} ms one way to DashScope.`,
+    `Workflow (synthesized): ${shape.before.map((step) => step.name).join(' → ')} → [${shape.loop.map((step) => step.name).join(' → ')}]×n → ` +
+      `${shape.after.map((step) => step.name).join(' → ')}; ${loopEvents} history events per loop; max ${shape.maxPolls} polls; ` +
+      `deadline ${shape.deadlineSeconds} s.`,
+    '',
+    ...WORKLOADS.map((workload, index) => `${table(workload, reports[index] as WorkloadReport)}\n`),
+    'Targets:',
+    '',
+    ...targets(reports),
+    '',
+    await sensitivity(shape),
+    '',
+    `(${WORKLOADS.reduce((sum, workload) => sum + workload.trials, 0) * POLICIES.length} simulated runs in ${round((performance.now() - started) / 1000, 1)} s)`,
+  ];
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+await main();

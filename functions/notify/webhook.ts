@@ -1,0 +1,234 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import http from 'node:http';
+import https from 'node:https';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Who may receive webhooks. Deployed: https to public addresses only. */
+export interface WebhookPolicy {
+  /** Allow plain http (local receivers only). @default false */
+  readonly allowHttp?: boolean;
+  /** Allow loopback, private and link-local addresses (local receivers only). @default false */
+  readonly allowPrivateAddresses?: boolean;
+}
+
+export interface WebhookDeliveryOptions {
+  /** The signing secret: `whsec_<base64>` (Standard Webhooks), or any other string used as UTF-8 bytes. */
+  readonly secret: string;
+  readonly policy: WebhookPolicy;
+  /** Tries in all. @default 5 */
+  readonly attempts?: number;
+  /** Wait before the 2nd try, doubling after. @default 1000 ms */
+  readonly firstBackoffMs?: number;
+  /** Timeout of one try. @default 10000 ms */
+  readonly timeoutMs?: number;
+  /** Injected for tests. */
+  readonly now?: () => number;
+  readonly lookup?: typeof dnsLookup;
+}
+
+export interface DeliveryAttempt {
+  readonly at: string;
+  readonly status?: number;
+  readonly error?: string;
+}
+
+/** What happened to one webhook: kept in S3 next to the generation, never fatal to it. */
+export interface DeliveryRecord {
+  readonly url: string;
+  readonly webhookId: string;
+  readonly type: string;
+  readonly delivered: boolean;
+  readonly attempts: readonly DeliveryAttempt[];
+}
+
+/** Addresses a deployed notifier must never call: loopback, private, link-local, CGNAT, multicast… */
+const NON_PUBLIC = new BlockList();
+for (const [network, prefix] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 3],
+] as const) {
+  NON_PUBLIC.addSubnet(network, prefix, 'ipv4');
+}
+for (const [network, prefix] of [
+  ['::', 128],
+  ['::1', 128],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+] as const) {
+  NON_PUBLIC.addSubnet(network, prefix, 'ipv6');
+}
+
+/** Whether an IP literal is a public unicast address. IPv4-mapped IPv6 is judged as IPv4. */
+export function isPublicAddress(address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  const ip = mapped ?? address;
+  const family = isIP(ip);
+  if (family === 0) return false;
+  return !NON_PUBLIC.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/**
+ * The Standard Webhooks signature: `v1,` + base64 HMAC-SHA256 over `${id}.${timestamp}.${body}`,
+ * keyed with the secret's bytes (base64-decoded after a `whsec_` prefix).
+ */
+export function signWebhook(secret: string, id: string, timestamp: number, body: string): string {
+  const key = secret.startsWith('whsec_')
+    ? Buffer.from(secret.slice(6), 'base64')
+    : Buffer.from(secret, 'utf8');
+  return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
+}
+
+/** Refuses a URL the policy does not allow, before any connection. */
+export function checkWebhookUrl(raw: string, policy: WebhookPolicy): URL {
+  const url = new URL(raw);
+  if (url.protocol !== 'https:' && !(policy.allowHttp && url.protocol === 'http:')) {
+    throw new WebhookRefusedError(`webhook URL scheme ${url.protocol} is not allowed (https only)`);
+  }
+  if (url.username || url.password) throw new WebhookRefusedError('webhook URL must not carry credentials');
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host) && !policy.allowPrivateAddresses && !isPublicAddress(host)) {
+    throw new WebhookRefusedError(`webhook address ${host} is not public`);
+  }
+  return url;
+}
+
+/** A target the policy refuses: not retried. */
+export class WebhookRefusedError extends Error {
+  override readonly name = 'WebhookRefusedError';
+}
+
+/**
+ * POSTs a signed JSON payload, retrying network errors, 408, 429 and 5xx with exponential
+ * backoff for a bounded number of tries. Redirects are never followed (a 3xx counts as a failed
+ * try). Deployed, every resolved address is checked at connect time, so DNS cannot point a
+ * public name at a private address. Never throws: the outcome is returned as a record.
+ */
+export async function deliverWebhook(
+  rawUrl: string,
+  type: string,
+  payload: unknown,
+  options: WebhookDeliveryOptions,
+): Promise<DeliveryRecord> {
+  const now = options.now ?? Date.now;
+  const webhookId = `msg_${randomUUID()}`;
+  const attempts: DeliveryAttempt[] = [];
+  const record = (delivered: boolean): DeliveryRecord => ({
+    url: redact(rawUrl),
+    webhookId,
+    type,
+    delivered,
+    attempts,
+  });
+  let url: URL;
+  try {
+    url = checkWebhookUrl(rawUrl, options.policy);
+  } catch (error) {
+    attempts.push({ at: new Date(now()).toISOString(), error: (error as Error).message });
+    return record(false);
+  }
+  const body = JSON.stringify({ type, timestamp: new Date(now()).toISOString(), data: payload });
+  const total = options.attempts ?? 5;
+
+  for (let attempt = 1; attempt <= total; attempt++) {
+    const timestamp = Math.floor(now() / 1000);
+    const at = new Date(now()).toISOString();
+    try {
+      const status = await post(
+        url,
+        body,
+        {
+          'content-type': 'application/json',
+          'webhook-id': webhookId,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signWebhook(options.secret, webhookId, timestamp, body),
+        },
+        options,
+      );
+      attempts.push({ at, status });
+      if (status >= 200 && status < 300) return record(true);
+      const retryable = status === 408 || status === 429 || status >= 500;
+      if (status >= 300 && status < 400)
+        attempts[attempts.length - 1] = { at, status, error: 'redirect refused' };
+      if (!retryable) return record(false);
+    } catch (error) {
+      attempts.push({ at, error: (error as Error).message });
+      if (error instanceof WebhookRefusedError) return record(false);
+    }
+    if (attempt < total) await sleep((options.firstBackoffMs ?? 1000) * 2 ** (attempt - 1));
+  }
+  return record(false);
+}
+
+function post(
+  url: URL,
+  body: string,
+  headers: Record<string, string>,
+  options: WebhookDeliveryOptions,
+): Promise<number> {
+  const transport = url.protocol === 'https:' ? https : http;
+  const lookup = guardedLookup(options.lookup ?? dnsLookup, options.policy);
+  return new Promise((resolve, reject) => {
+    const request = transport.request(
+      url,
+      {
+        method: 'POST',
+        headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+        lookup,
+        timeout: options.timeoutMs ?? 10_000,
+      },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+        response.on('error', reject);
+      },
+    );
+    request.on('timeout', () => request.destroy(new Error('no answer in time')));
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+/** A DNS lookup that fails the connection when a resolved address is not public (unless allowed). */
+function guardedLookup(lookup: typeof dnsLookup, policy: WebhookPolicy): LookupFunction {
+  return (hostname, options, callback) => {
+    lookup(hostname, { ...options, all: true }, (error, addresses) => {
+      if (error) return callback(error, '', 0);
+      const list = addresses as unknown as LookupAddress[];
+      const refused = list.find((entry) => !policy.allowPrivateAddresses && !isPublicAddress(entry.address));
+      if (refused) {
+        return callback(
+          new WebhookRefusedError(
+            `webhook host ${hostname} resolves to ${refused.address}, which is not public`,
+          ),
+          '',
+          0,
+        );
+      }
+      if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, list);
+      const first = list[0];
+      if (!first) return callback(new Error(`webhook host ${hostname} has no address`), '', 0);
+      callback(null, first.address, first.family);
+    });
+  };
+}
+
+/** The URL without its query or credentials, for records and logs (tokens often hide there). */
+export function redact(raw: string): string {
+  try {
+    const url = new URL(raw);
+    return `${url.protocol}//${url.host}${url.pathname}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}

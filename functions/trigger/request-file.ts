@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto';
+import type { z } from 'zod';
+import { type GenerationRequest, generationRequestSchema } from '../shared/generation-request.js';
+import { detailsOf } from '../shared/zod-details.js';
+
+/** Keys of request files the trigger reads: one request (`.json`) or one per line (`.jsonl`). */
+export const REQUEST_OBJECT_PATTERNS = ['requests/*.json', 'requests/*.jsonl'] as const;
+
+/** Suffix of the report written next to a request file (matches neither pattern above). */
+export const REPORT_SUFFIX = '.result';
+
+export type ParsedLine =
+  | { readonly line: number; readonly request: GenerationRequest }
+  | {
+      readonly line: number;
+      readonly error: {
+        readonly type: 'invalid_request';
+        readonly message: string;
+        readonly details: Array<{ field: string; message: string }>;
+      };
+    };
+
+/** Whether a key names a request file (and not, say, its report). */
+export function isRequestFileKey(key: string): boolean {
+  return key.startsWith('requests/') && (key.endsWith('.json') || key.endsWith('.jsonl'));
+}
+
+/**
+ * Parses a request file: a `.json` file holds one request (line 1); a `.jsonl` file one request
+ * per non-blank line, numbered from 1 as in an editor. Each is validated with the same schema as
+ * the API; a bad line is reported with its number and reason and does not stop the others.
+ */
+export function parseRequestFile(key: string, text: string): ParsedLine[] {
+  if (key.endsWith('.jsonl')) {
+    return text
+      .split(/\r?\n/)
+      .map((content, index) => ({ content, line: index + 1 }))
+      .filter(({ content }) => content.trim() !== '')
+      .map(({ content, line }) => parseOne(content, line));
+  }
+  return [parseOne(text, 1)];
+}
+
+function parseOne(text: string, line: number): ParsedLine {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    const reason = `is not valid JSON (${(error as Error).message})`;
+    return {
+      line,
+      error: {
+        type: 'invalid_request',
+        message: `line ${line}: ${reason}`,
+        details: [{ field: '(line)', message: reason }],
+      },
+    };
+  }
+  const parsed = generationRequestSchema.safeParse(value);
+  if (parsed.success) return { line, request: parsed.data };
+  return { line, error: invalidLine(line, parsed.error) };
+}
+
+function invalidLine(line: number, error: z.ZodError) {
+  const details = detailsOf(error);
+  return {
+    type: 'invalid_request' as const,
+    message: `line ${line}: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`,
+    details,
+  };
+}
+
+/**
+ * The execution name of one line: a hash of bucket, key, object version (or ETag) and line, so a
+ * re-delivered S3 event starts nothing twice while a new upload of the same key starts anew.
+ */
+export function requestExecutionName(
+  source: { bucket: string; key: string; version: string },
+  line: number,
+): string {
+  const digest = createHash('sha256')
+    .update(`${source.bucket}\n${source.key}\n${source.version}\n${line}`)
+    .digest('base64url');
+  return `req-${digest.slice(0, 40)}`;
+}

@@ -1,0 +1,113 @@
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import * as z from 'zod';
+import { ExecutionAlreadyExistsError, type ExecutionService } from '../api/execution-service.js';
+import { DETAIL_TYPE, type EventPublisher } from '../notify/events.js';
+import { describeError, StorageUnavailableError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { isRequestFileKey, parseRequestFile, REPORT_SUFFIX, requestExecutionName } from './request-file.js';
+
+/** S3's "Object Created" event as EventBridge delivers it (the fields we use). */
+export const objectCreatedEventSchema = z.object({
+  'detail-type': z.literal('Object Created'),
+  detail: z.object({
+    bucket: z.object({ name: z.string() }),
+    object: z.object({ key: z.string(), etag: z.string().optional(), 'version-id': z.string().optional() }),
+  }),
+});
+export type ObjectCreatedEvent = z.infer<typeof objectCreatedEventSchema>;
+
+export interface TriggerDeps {
+  readonly s3: S3Client;
+  readonly executions: Pick<ExecutionService, 'start'>;
+  readonly events: EventPublisher;
+  readonly logger: Logger;
+}
+
+export interface LineResult {
+  readonly line: number;
+  readonly id?: string;
+  /** `started`; `duplicate` when an earlier delivery of the same object already started it; `rejected`. */
+  readonly status: 'started' | 'duplicate' | 'rejected';
+  readonly error?: { readonly type: string; readonly message: string; readonly details?: unknown };
+}
+
+export interface TriggerReport {
+  readonly source: { readonly bucket: string; readonly key: string; readonly version: string };
+  readonly results: readonly LineResult[];
+}
+
+/**
+ * Reads a request file from S3, starts one execution per valid request under a deterministic
+ * name, and writes a report (`<key>.result`) listing every line's outcome. An invalid line is
+ * reported with its number and reason and announced as a "Generation Request Rejected" event;
+ * the valid lines still run. A re-delivered event starts nothing twice.
+ *
+ * Throws {@link StorageUnavailableError} when the file cannot be read (EventBridge retries).
+ */
+export async function triggerFromObject(
+  event: ObjectCreatedEvent,
+  deps: TriggerDeps,
+): Promise<TriggerReport> {
+  const { bucket, object } = event.detail;
+  const key = decodeURIComponent(object.key.replace(/\+/g, ' '));
+  const version = object['version-id'] ?? object.etag ?? 'unversioned';
+  const source = { bucket: bucket.name, key, version };
+  if (!isRequestFileKey(key)) {
+    deps.logger.info('Not a request file: ignored', { key });
+    return { source, results: [] };
+  }
+
+  let text: string;
+  try {
+    const body = await deps.s3.send(
+      new GetObjectCommand({
+        Bucket: bucket.name,
+        Key: key,
+        ...(object['version-id'] ? { VersionId: object['version-id'] } : {}),
+      }),
+    );
+    text = (await body.Body?.transformToString('utf8')) ?? '';
+  } catch (error) {
+    throw new StorageUnavailableError(`S3 read of ${key} failed: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+
+  const results: LineResult[] = [];
+  for (const parsed of parseRequestFile(key, text)) {
+    if ('error' in parsed) {
+      results.push({ line: parsed.line, status: 'rejected', error: parsed.error });
+      await deps.events
+        .publish(DETAIL_TYPE.rejected, { source, line: parsed.line, error: parsed.error })
+        .catch((error: unknown) =>
+          deps.logger.warn('Rejection event not published', { key, reason: describeError(error) }),
+        );
+      continue;
+    }
+    const id = requestExecutionName(source, parsed.line);
+    try {
+      await deps.executions.start(id, parsed.request);
+      results.push({ line: parsed.line, id, status: 'started' });
+    } catch (error) {
+      if (!(error instanceof ExecutionAlreadyExistsError)) throw error;
+      results.push({ line: parsed.line, id, status: 'duplicate' });
+    }
+  }
+
+  const report: TriggerReport = { source, results };
+  await deps.s3.send(
+    new PutObjectCommand({
+      Bucket: bucket.name,
+      Key: `${key}${REPORT_SUFFIX}`,
+      Body: `${JSON.stringify(report, null, 2)}\n`,
+      ContentType: 'application/json',
+    }),
+  );
+  deps.logger.info('Request file processed', {
+    key,
+    started: results.filter((r) => r.status === 'started').length,
+    duplicate: results.filter((r) => r.status === 'duplicate').length,
+    rejected: results.filter((r) => r.status === 'rejected').length,
+  });
+  return report;
+}

@@ -1,0 +1,76 @@
+import path from 'node:path';
+import { Duration } from 'aws-cdk-lib';
+import { type IEventBus, Match, Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction, SfnStateMachine } from 'aws-cdk-lib/aws-events-targets';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { DETAIL_TYPE } from '../../functions/notify/events.js';
+import { REQUEST_OBJECT_PATTERNS } from '../../functions/trigger/request-file.js';
+import type { StackConfig } from '../config.js';
+import { GenerationFunction } from './generation-function.js';
+
+export interface EventsProps {
+  readonly config: StackConfig;
+  readonly stateMachine: StateMachine;
+  readonly bucket: IBucket;
+  readonly eventBus: IEventBus;
+}
+
+/**
+ * Ways in without the API:
+ * - "Generation Requested" events on the configured bus start the state machine (detail = request);
+ * - request files dropped under `requests/` (`*.json`, `*.jsonl`) reach the trigger Lambda through
+ *   S3's EventBridge notifications (always on the default bus), which validates each request and
+ *   starts one execution per valid line under a deterministic name;
+ * - optional schedules start a fixed request.
+ */
+export class Events extends Construct {
+  readonly trigger: GenerationFunction;
+
+  constructor(scope: Construct, id: string, props: EventsProps) {
+    super(scope, id);
+    const { config, stateMachine, bucket } = props;
+
+    new Rule(this, 'GenerationRequested', {
+      description: 'Starts a generation for every "Generation Requested" event; its detail is the request',
+      eventBus: props.eventBus,
+      eventPattern: { detailType: [DETAIL_TYPE.requested] },
+      targets: [new SfnStateMachine(stateMachine, { input: RuleTargetInput.fromEventPath('$.detail') })],
+    });
+
+    this.trigger = new GenerationFunction(this, 'Trigger', {
+      entry: path.join(import.meta.dirname, '..', '..', 'functions', 'trigger', 'handler.ts'),
+      timeout: Duration.minutes(5),
+      environment: { STATE_MACHINE_ARN: stateMachine.stateMachineArn, EVENT_BUS_NAME: config.eventBusName },
+    });
+    stateMachine.grantStartExecution(this.trigger);
+    bucket.grantRead(this.trigger, 'requests/*');
+    // Only the per-file report, `requests/<file>.result`, which the rule below does not match.
+    bucket.grantPut(this.trigger, 'requests/*.result');
+    props.eventBus.grantPutEventsTo(this.trigger);
+
+    new Rule(this, 'RequestFileCreated', {
+      description: 'Request files under requests/ (*.json, *.jsonl) → the trigger Lambda',
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: {
+          bucket: { name: [bucket.bucketName] },
+          object: { key: Match.anyOf(...REQUEST_OBJECT_PATTERNS.map((pattern) => Match.wildcard(pattern))) },
+        },
+      },
+      targets: [new LambdaFunction(this.trigger, { retryAttempts: 4, maxEventAge: Duration.hours(2) })],
+    });
+
+    for (const scheduled of config.schedules) {
+      new Rule(this, `Schedule-${scheduled.name}`, {
+        description: `Scheduled generation "${scheduled.name}"`,
+        schedule: Schedule.expression(scheduled.schedule),
+        targets: [
+          new SfnStateMachine(stateMachine, { input: RuleTargetInput.fromObject(scheduled.request) }),
+        ],
+      });
+    }
+  }
+}

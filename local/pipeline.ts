@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { type AdjustableClock, type Clock, systemClock } from '../functions/shared/clock.js';
+import { DEFAULT_DASHSCOPE_BASE_URL } from '../functions/shared/dashscope/client.js';
+import type { Logger } from '../functions/shared/logger.js';
+import { emulatorRunTimeModel } from './dashscope-emulator/run-time.js';
+import { type RunningEmulator, startEmulator } from './dashscope-emulator/server.js';
+import { createLocalEventSink, type LocalEventSink } from './event-sink.js';
+import { createLocalExecutionService, type LocalExecutionService } from './execution-service.js';
+import { createLocalRunner, type LocalRunner, type LocalRunnerOptions } from './runner.js';
+import { type LocalS3, startLocalS3 } from './s3.js';
+
+export const PROJECT_ROOT = path.join(import.meta.dirname, '..');
+/** Local state (s3rver data, copies of images, events, the webhook secret) lives here, git-ignored. */
+export const LOCAL_DIR = path.join(PROJECT_ROOT, '.local');
+
+export interface LocalPipelineOptions {
+  /** s3rver's data folder. @default .local/s3 */
+  readonly s3Directory?: string;
+  /** Real DashScope instead of the emulator. */
+  readonly dashscopeApiKey?: string;
+  readonly dashscopeBaseUrl?: string;
+  /** Emulator speed-up of run times. @default 4 */
+  readonly emulatorSpeed?: number;
+  /** Tests: waits in virtual time on this clock, shared with the emulator. */
+  readonly virtualWaits?: AdjustableClock;
+  readonly retryIntervalMs?: number;
+  /** Completion events are appended here. @default kept in memory only */
+  readonly eventsFile?: string;
+  /** Webhook signing secret. @default read from (or created in) .local/webhook-secret */
+  readonly webhookSecret?: string;
+  readonly webhookTiming?: LocalRunnerOptions['webhookTiming'];
+  readonly logger?: Logger;
+}
+
+/** Everything the workflow needs on this machine, started and wired. */
+export interface LocalPipeline {
+  readonly clock: Clock;
+  readonly s3: LocalS3;
+  readonly emulator?: RunningEmulator;
+  /** Where the Lambdas reach DashScope, and with which key. */
+  readonly dashscope: LocalRunnerOptions['dashscope'];
+  readonly runner: LocalRunner;
+  readonly executions: LocalExecutionService;
+  readonly events: LocalEventSink;
+  readonly webhookSecret: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts s3rver and (without a DashScope key) the emulator, and builds the local runner over the
+ * synthesized state machine with an execution service in front: the shared base of
+ * `npm run generate`, `npm start` and the end-to-end tests.
+ */
+export async function startLocalPipeline(options: LocalPipelineOptions = {}): Promise<LocalPipeline> {
+  const clock: Clock = options.virtualWaits ?? systemClock;
+  const s3 = await startLocalS3({ directory: options.s3Directory ?? path.join(LOCAL_DIR, 's3') });
+  const emulatorSpeed = options.emulatorSpeed ?? 4;
+  const emulator = options.dashscopeApiKey ? undefined : await startEmulator({ speed: emulatorSpeed, clock });
+  const dashscope: LocalRunnerOptions['dashscope'] = emulator
+    ? { baseUrl: emulator.url, apiKey: emulator.apiKey, resultHosts: ['127.0.0.1'], allowHttpResults: true }
+    : {
+        baseUrl: options.dashscopeBaseUrl ?? DEFAULT_DASHSCOPE_BASE_URL,
+        apiKey: options.dashscopeApiKey ?? '',
+      };
+  const events = createLocalEventSink(options.eventsFile);
+  const webhookSecret = options.webhookSecret ?? (await localWebhookSecret());
+  const runner = createLocalRunner({
+    dashscope,
+    // Against the emulator, the poll policy expects the emulator's run times.
+    generation: emulator ? { runTimeModel: emulatorRunTimeModel(emulatorSpeed) } : undefined,
+    s3: { client: s3.client, bucket: s3.bucket },
+    virtualWaits: options.virtualWaits,
+    retryIntervalMs: options.retryIntervalMs,
+    events,
+    webhookSecret,
+    webhookTiming: options.webhookTiming,
+    logger: options.logger,
+  });
+  return {
+    clock,
+    s3,
+    emulator,
+    dashscope,
+    runner,
+    executions: createLocalExecutionService(runner, clock),
+    events,
+    webhookSecret,
+    async close() {
+      await emulator?.close();
+      await s3.close();
+    },
+  };
+}
+
+/** The local webhook signing secret, `.local/webhook-secret`, created on first use (Standard Webhooks form). */
+export async function localWebhookSecret(): Promise<string> {
+  const file = path.join(LOCAL_DIR, 'webhook-secret');
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const secret = `whsec_${randomBytes(32).toString('base64')}`;
+    await mkdir(LOCAL_DIR, { recursive: true });
+    await writeFile(file, `${secret}\n`, { mode: 0o600 });
+    return secret;
+  }
+}

@@ -1,0 +1,116 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createApiApp } from '../../functions/api/app.js';
+import type { Clock } from '../../functions/shared/clock.js';
+import {
+  generationRequestSchema,
+  MAX_SEED,
+  MODELS,
+  SIDES,
+} from '../../functions/shared/generation-request.js';
+import { silentLogger } from '../../functions/shared/logger.js';
+import { FakeExecutionService } from './fake-executions.js';
+
+const clock: Clock = { now: () => Date.parse('2026-03-01T12:34:56.789Z') };
+const FIELDS = Object.keys(generationRequestSchema.shape);
+
+/** Any JSON value, small enough to stay far under the body limit. */
+const anyJson = fc.jsonValue({ maxDepth: 3 });
+
+/** Values a client might plausibly put in a field, right or wrong. */
+const fieldValue = fc.oneof(
+  anyJson,
+  fc.string({ maxLength: 30 }),
+  fc.integer({ min: -10, max: MAX_SEED + 10 }),
+  fc.double({ noNaN: true, min: -50, max: 50 }),
+  fc.constantFrom(
+    ...MODELS,
+    '1024*1024',
+    '512*768',
+    '1024x1024',
+    '',
+    ' ',
+    'https://img.example/a.png',
+    0,
+    1,
+    4,
+  ),
+);
+
+const validRequest = fc.record(
+  {
+    prompt: fc.string({ minLength: 1, maxLength: 120 }).filter((prompt) => prompt.trim().length > 0),
+    negative_prompt: fc.string({ maxLength: 60 }),
+    model: fc.constantFrom(...MODELS),
+    size: fc.tuple(fc.constantFrom(...SIDES), fc.constantFrom(...SIDES)).map(([w, h]) => `${w}*${h}`),
+    n: fc.integer({ min: 1, max: 4 }),
+    steps: fc.integer({ min: 1, max: 500 }),
+    cfg: fc.double({ noNaN: true, min: 0.01, max: 20 }),
+    seed: fc.integer({ min: 0, max: MAX_SEED - 3 }),
+    shift: fc.double({ noNaN: true, min: 0.01, max: 20 }),
+    init_image: fc.constantFrom('https://img.example/a.png', 'http://localhost:9000/b.jpg'),
+  },
+  { requiredKeys: ['prompt'] },
+);
+
+/** Objects built from the known field names, each with a random value (often of the wrong type). */
+const knownFields = fc.dictionary(fc.constantFrom(...FIELDS), fieldValue, { maxKeys: FIELDS.length });
+
+/** A valid request plus keys the API does not know (or known keys with random values). */
+const extraKeys = fc
+  .tuple(
+    validRequest,
+    fc.dictionary(fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom(...FIELDS)), anyJson),
+  )
+  .map(([request, extra]) => ({ ...request, ...extra }));
+
+const body = fc.oneof(
+  anyJson.map((value) => ({ kind: 'any' as const, value })),
+  knownFields.map((value) => ({ kind: 'any' as const, value })),
+  extraKeys.map((value) => ({ kind: 'any' as const, value })),
+  validRequest.map((value) => ({ kind: 'valid' as const, value })),
+);
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+describe('POST /v1/generations with random bodies', () => {
+  it('never fails with a 5xx, names the offending fields, and accepts valid requests', async () => {
+    // Prepare
+    let count = 0;
+    const app = createApiApp({
+      executions: new FakeExecutionService(clock),
+      presign: (key) => Promise.resolve(`https://signed.example/${key}`),
+      clock,
+      logger: silentLogger,
+      newId: () => `gen-${++count}`,
+    });
+
+    // Act + Assess
+    await fc.assert(
+      fc.asyncProperty(body, async ({ kind, value }) => {
+        const response = await app.request('/v1/generations', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify(value),
+        });
+        const answer = (await response.json()) as {
+          error?: { details?: { field: string }[] };
+        };
+
+        expect([202, 400]).toContain(response.status);
+        if (kind === 'valid') expect(response.status).toBe(202);
+        if (response.status === 202) return;
+
+        const fields = (answer.error?.details ?? []).map((detail) => detail.field);
+        expect(fields).not.toEqual([]);
+        const allowed = isObject(value) ? new Set([...Object.keys(value), 'prompt']) : new Set(['(body)']);
+        // A nested problem (`webhook_events.0`) is named by a path that starts at the top-level key.
+        const namesAllowedKey = (field: string) =>
+          allowed.has(field) || [...allowed].some((key) => field.startsWith(`${key}.`));
+        expect(fields.filter((field) => !namesAllowedKey(field))).toEqual([]);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});

@@ -1,0 +1,122 @@
+import { Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { createApp } from '../../infra/app.js';
+
+type Json = Record<string, any>;
+
+function synth(generation: Record<string, unknown> = {}): Template {
+  const { stack } = createApp({ context: { 'aws:cdk:bundling-stacks': [], generation } });
+  return Template.fromStack(stack);
+}
+
+function rules(template: Template): Json[] {
+  return Object.values(template.findResources('AWS::Events::Rule')).map((rule) => rule.Properties);
+}
+
+function statementsOf(template: Template, idPrefix: string): Json[] {
+  const fn = Object.entries(template.findResources('AWS::Lambda::Function')).find(([id]) =>
+    id.startsWith(idPrefix),
+  );
+  if (!fn) throw new Error(`no function ${idPrefix}`);
+  const roleId = fn[1].Properties.Role['Fn::GetAtt'][0];
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((policy) => policy.Properties.Roles.some((role: Json) => role.Ref === roleId))
+    .flatMap((policy) => policy.Properties.PolicyDocument.Statement);
+}
+
+const actions = (statement: Json): string[] => [statement.Action].flat();
+
+describe('events in', () => {
+  const template = synth();
+
+  it('starts the state machine for "Generation Requested" events, with the detail as the request', () => {
+    const rule = rules(template).find((r) =>
+      r.EventPattern?.['detail-type']?.includes('Generation Requested'),
+    );
+    expect(rule?.EventBusName).toBe('default');
+    expect(rule?.Targets).toEqual([
+      expect.objectContaining({
+        Arn: { Ref: expect.stringMatching(/^WorkflowStateMachine/) },
+        InputPath: '$.detail',
+      }),
+    ]);
+  });
+
+  it('uses the configured bus', () => {
+    const custom = synth({ eventBusName: 'images' });
+    const rule = rules(custom).find((r) => r.EventPattern?.['detail-type']?.includes('Generation Requested'));
+    expect(rule?.EventBusName).toBe('images');
+  });
+
+  it('sends S3 "Object Created" events for requests/*.json and requests/*.jsonl of this bucket to the trigger', () => {
+    template.hasResourceProperties('Custom::S3BucketNotifications', {
+      NotificationConfiguration: { EventBridgeConfiguration: {} },
+    });
+    const rule = rules(template).find((r) => r.EventPattern?.source?.includes('aws.s3'));
+    expect(rule?.EventPattern).toEqual({
+      source: ['aws.s3'],
+      'detail-type': ['Object Created'],
+      detail: {
+        bucket: { name: [{ Ref: expect.stringMatching(/^StorageImages/) }] },
+        object: { key: [{ wildcard: 'requests/*.json' }, { wildcard: 'requests/*.jsonl' }] },
+      },
+    });
+    expect(rule?.Targets[0].Arn['Fn::GetAtt'][0]).toMatch(/^EventsTrigger/);
+  });
+
+  it('lets the trigger read requests/, write only its reports, and start this state machine', () => {
+    const statements = statementsOf(template, 'EventsTrigger');
+    const text = JSON.stringify(statements);
+    expect(text).toContain('requests/*');
+    const puts = statements.filter((s) => actions(s).some((a) => a.startsWith('s3:Put')));
+    expect(JSON.stringify(puts.map((s) => s.Resource))).toContain('requests/*.result');
+    expect(JSON.stringify(puts.map((s) => s.Resource))).not.toContain('generations');
+    const start = statements.find((s) => actions(s).includes('states:StartExecution'));
+    expect(start?.Resource).toEqual({ Ref: expect.stringMatching(/^WorkflowStateMachine/) });
+  });
+
+  it('adds a scheduled generation from configuration, its request validated at synth', () => {
+    const scheduled = synth({
+      schedules: [{ name: 'daily-eagle', schedule: 'rate(1 day)', request: { prompt: 'an eagle', n: 2 } }],
+    });
+    const rule = rules(scheduled).find((r) => r.ScheduleExpression === 'rate(1 day)');
+    expect(JSON.parse(rule?.Targets[0].Input)).toMatchObject({ prompt: 'an eagle', n: 2, size: '1024*1024' });
+    expect(() =>
+      synth({ schedules: [{ name: 'bad', schedule: 'rate(1 day)', request: { prompt: 'x', n: 9 } }] }),
+    ).toThrow(/generation\.schedules\.0\.request\.n/);
+  });
+});
+
+describe('events out', () => {
+  const template = synth();
+
+  it('lets the notifier publish to the bus, read the webhook secret, and write only delivery records', () => {
+    const statements = statementsOf(template, 'FunctionsNotify');
+    expect(statements.some((s) => actions(s).includes('events:PutEvents'))).toBe(true);
+    expect(statements.some((s) => actions(s).includes('secretsmanager:GetSecretValue'))).toBe(true);
+    const s3 = statements.filter((s) => actions(s).some((a) => a.startsWith('s3:')));
+    expect(s3.every((s) => actions(s).every((a) => a.startsWith('s3:Put') || a.startsWith('s3:Abort')))).toBe(
+      true,
+    );
+    expect(JSON.stringify(s3.map((s) => s.Resource))).toContain('generations/*/webhook.json');
+  });
+
+  it('creates the webhook signing secret when webhooks are on, and passes its name, never its value', () => {
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    const fn = Object.entries(template.findResources('AWS::Lambda::Function')).find(([id]) =>
+      id.startsWith('FunctionsNotify'),
+    );
+    const variables = fn?.[1].Properties.Environment.Variables;
+    expect(variables.WEBHOOK_SECRET_ID).toBeDefined();
+    expect(variables.WEBHOOK_SECRET).toBeUndefined();
+  });
+
+  it('creates no secret and delivers no webhooks when webhooks are off', () => {
+    const off = synth({ webhooks: false });
+    off.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    const fn = Object.entries(off.findResources('AWS::Lambda::Function')).find(([id]) =>
+      id.startsWith('FunctionsNotify'),
+    );
+    expect(fn?.[1].Properties.Environment.Variables.WEBHOOK_SECRET_ID).toBeUndefined();
+  });
+});
