@@ -15,8 +15,9 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { copyImage } from '../functions/persist/copy-image.js';
+import { localS3Client } from '../local/s3.js';
 
 const MODES = ['persist', 'put', 'file'] as const;
 type Mode = (typeof MODES)[number];
@@ -29,15 +30,7 @@ async function main(): Promise<void> {
   if (!MODES.includes(mode as Mode) || !endpoint || !bucket || urls.length === 0) {
     throw new Error('usage: persist-worker.ts persist|put|file <s3-endpoint> <bucket> <url>...');
   }
-  // The same client settings as the local pipeline's s3rver client (see local/s3.ts).
-  const s3 = new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const s3 = localS3Client(endpoint);
   const dir = await mkdtemp(path.join(tmpdir(), 'bench-persist-'));
   try {
     const copy = copier(mode as Mode, s3, bucket, dir);

@@ -1,14 +1,14 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { newGenerationId } from '../functions/api/generations.js';
 import { failureView, statusOfError } from '../functions/shared/failure.js';
 import { formatIssues, generationRequestSchema } from '../functions/shared/generation-request.js';
 import type { TaskState } from '../functions/shared/workflow-state.js';
-import { createTriggerHandler } from '../functions/trigger/handler.js';
 import { isRequestFileKey } from '../functions/trigger/request-file.js';
 import { LOCAL_DIR, type LocalPipeline, startLocalPipeline } from './pipeline.js';
+import { dropRequestFile } from './request-file-drop.js';
 import { REQUEST_FLAG_OPTIONS, REQUEST_FLAGS_HELP, requestFromFlags } from './request-flags.js';
 import type { ExecutionOutcome } from './runner.js';
 
@@ -131,24 +131,22 @@ async function fromFile(file: string, json: boolean): Promise<number> {
   const pipeline = await startPipeline();
   const say = (text: string) => json || process.stderr.write(`${text}\n`);
   try {
-    const put = await pipeline.s3.client.send(
-      new PutObjectCommand({ Bucket: pipeline.s3.bucket, Key: key, Body: body }),
-    );
-    const trigger = createTriggerHandler({
-      s3: pipeline.s3.client,
-      executions: pipeline.executions,
-      events: pipeline.events,
-      logger: {
-        debug() {},
-        info() {},
-        warn: (message) => say(`warning: ${message}`),
-        error: (message) => say(`error: ${message}`),
+    const { report: reportOf } = await dropRequestFile(
+      {
+        s3: pipeline.s3.client,
+        bucket: pipeline.s3.bucket,
+        executions: pipeline.executions,
+        events: pipeline.events,
+        logger: {
+          debug() {},
+          info() {},
+          warn: (message) => say(`warning: ${message}`),
+          error: (message) => say(`error: ${message}`),
+        },
       },
-    });
-    const reportOf = await trigger({
-      'detail-type': 'Object Created',
-      detail: { bucket: { name: pipeline.s3.bucket }, object: { key, etag: put.ETag?.replace(/"/g, '') } },
-    });
+      key,
+      body,
+    );
     const started = reportOf.results.filter((r) => r.id && r.status !== 'rejected');
     say(
       `${key}: ${started.length} generation(s) started, ${reportOf.results.length - started.length} line(s) rejected`,

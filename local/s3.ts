@@ -20,6 +20,22 @@ export interface LocalS3 {
 }
 
 /**
+ * A client for s3rver at `endpoint`: path-style, static credentials, and no flexible checksums,
+ * with which s3rver would store a streamed upload with its aws-chunked framing inside the object
+ * (see toolchain.md).
+ */
+export function localS3Client(endpoint: string): S3Client {
+  return new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+/**
  * Starts s3rver on 127.0.0.1 with its data in `directory` and the bucket created.
  * The client disables the SDK's default flexible checksums: with them, s3rver would store a
  * streamed upload with its aws-chunked framing inside the object (see toolchain.md).
@@ -40,14 +56,7 @@ export async function startLocalS3(options: {
   });
   const address = await server.run();
   const endpoint = `http://127.0.0.1:${address.port}`;
-  const client = new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const client = localS3Client(endpoint);
   return {
     endpoint,
     bucket,

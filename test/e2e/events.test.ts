@@ -4,12 +4,12 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdjustableClock } from '../../functions/shared/clock.js';
 import { silentLogger } from '../../functions/shared/logger.js';
-import { createTriggerHandler } from '../../functions/trigger/handler.js';
 import { type LocalPipeline, startLocalPipeline } from '../../local/pipeline.js';
+import { dropRequestFile as drop } from '../../local/request-file-drop.js';
 
 /**
  * Events in and out, locally: a JSONL request file goes through the S3 trigger's code, every
@@ -63,22 +63,19 @@ function signatureVerifies(delivery: { headers: IncomingMessage['headers']; body
   return String(delivery.headers['webhook-signature']).split(' ').includes(`v1,${expected}`);
 }
 
-async function dropRequestFile(key: string, lines: unknown[]) {
+function dropRequestFile(key: string, lines: unknown[]) {
   const body = lines.map((line) => (typeof line === 'string' ? line : JSON.stringify(line))).join('\n');
-  const put = await pipeline.s3.client.send(
-    new PutObjectCommand({ Bucket: pipeline.s3.bucket, Key: key, Body: body }),
+  return drop(
+    {
+      s3: pipeline.s3.client,
+      bucket: pipeline.s3.bucket,
+      executions: pipeline.executions,
+      events: pipeline.events,
+      logger: silentLogger,
+    },
+    key,
+    body,
   );
-  const trigger = createTriggerHandler({
-    s3: pipeline.s3.client,
-    executions: pipeline.executions,
-    events: pipeline.events,
-    logger: silentLogger,
-  });
-  const event = {
-    'detail-type': 'Object Created',
-    detail: { bucket: { name: pipeline.s3.bucket }, object: { key, etag: put.ETag?.replace(/"/g, '') } },
-  };
-  return { report: await trigger(event), redeliver: () => trigger(event) };
 }
 
 async function keys(prefix: string): Promise<string[]> {

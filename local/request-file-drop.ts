@@ -1,0 +1,24 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { createTriggerHandler } from '../functions/trigger/handler.js';
+import type { TriggerDeps, TriggerReport } from '../functions/trigger/trigger.js';
+
+/**
+ * Does locally what S3 and EventBridge do on AWS: stores a request file under its key and hands
+ * the trigger Lambda's code the "Object Created" event S3 would send. `redeliver` sends the very
+ * same event again, as EventBridge may.
+ */
+export async function dropRequestFile(
+  deps: TriggerDeps & { readonly bucket: string },
+  key: string,
+  body: string | Uint8Array,
+): Promise<{ report: TriggerReport; redeliver: () => Promise<TriggerReport> }> {
+  const put = await deps.s3.send(
+    new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: body }),
+  );
+  const trigger = createTriggerHandler(deps);
+  const event = {
+    'detail-type': 'Object Created',
+    detail: { bucket: { name: deps.bucket }, object: { key, etag: put.ETag?.replace(/"/g, '') } },
+  };
+  return { report: await trigger(event), redeliver: () => trigger(event) };
+}
