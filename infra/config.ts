@@ -5,12 +5,76 @@ import {
   DEFAULT_RESULT_HOSTS,
 } from '../functions/shared/config.js';
 import { DEFAULT_DASHSCOPE_BASE_URL } from '../functions/shared/dashscope/client.js';
-import { generationRequestSchema } from '../functions/shared/generation-request.js';
+import {
+  generationRequestSchema,
+  modelSchema,
+  withDefaultModel,
+} from '../functions/shared/generation-request.js';
 import { HOST_PATTERN_MESSAGE, isHostPattern } from '../functions/shared/host-pattern.js';
 import { runTimeModelOverridesSchema } from '../functions/shared/run-time-estimate.js';
 
 /** Room left after the deadline for Persist, before the execution itself times out. */
 export const PERSIST_ALLOWANCE_SECONDS = 900;
+
+/** The retention periods CloudWatch Logs accepts, in days (`aws-logs` RetentionDays). */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+const days = z.int('must be a whole number of days').positive('must be at least 1 day');
+
+/**
+ * The images bucket. Private, TLS-only and encrypted whatever these say; they choose the key,
+ * versioning, access logs, what happens on stack deletion and the lifecycle of `generations/`
+ * (the images) and `requests/` (request files and their reports).
+ */
+const bucketConfigSchema = z
+  .strictObject({
+    /** `s3`: S3-managed keys (SSE-S3); `kms`: a customer-managed KMS key created with the stack (rotated yearly). @default "s3" */
+    encryption: z.enum(['s3', 'kms']).default('s3'),
+    /** Keep every version of every object (overwrites and deletes become recoverable). @default false */
+    versioned: z.boolean().default(false),
+    /** Days a noncurrent version is kept, when versioned. @default 30 */
+    noncurrentVersionExpirationDays: days.default(30),
+    /** Write S3 server access logs to a second bucket created with the stack. @default false */
+    accessLogs: z.boolean().default(false),
+    /** Days access-log objects are kept. @default 365 */
+    accessLogsExpirationDays: days.default(365),
+    /** Keep the bucket (and its KMS key) when the stack is deleted. @default true */
+    retainOnDelete: z.boolean().default(true),
+    /** Move images to S3 Standard-IA after this many days (S3 requires at least 30). @default never */
+    infrequentAccessAfterDays: days.min(30, 'must be at least 30 (an S3 rule for Standard-IA)').optional(),
+    /** Move images to a Glacier class after this many days. @default never */
+    glacierAfterDays: days.optional(),
+    /**
+     * Which Glacier class `glacierAfterDays` moves images to. `GLACIER_IR` keeps them downloadable
+     * through the API's links; `GLACIER` and `DEEP_ARCHIVE` need a restore first. @default "GLACIER_IR"
+     */
+    glacierStorageClass: z.enum(['GLACIER_IR', 'GLACIER', 'DEEP_ARCHIVE']).default('GLACIER_IR'),
+    /** Delete images (and manifests) this many days after they were written. @default never */
+    expireAfterDays: days.optional(),
+    /** Delete request files under `requests/` and their reports after this many days. @default 30 */
+    requestsExpireAfterDays: days.default(30),
+  })
+  .superRefine((bucket, ctx) => {
+    const { infrequentAccessAfterDays: ia, glacierAfterDays: glacier, expireAfterDays: expire } = bucket;
+    if (ia !== undefined && glacier !== undefined && glacier <= ia) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['glacierAfterDays'],
+        message: 'must be greater than infrequentAccessAfterDays',
+      });
+    }
+    const lastMove = Math.max(ia ?? 0, glacier ?? 0);
+    if (expire !== undefined && expire <= lastMove) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['expireAfterDays'],
+        message: 'must be greater than every transition (infrequentAccessAfterDays, glacierAfterDays)',
+      });
+    }
+  });
+export type BucketConfig = z.infer<typeof bucketConfigSchema>;
 
 /**
  * The stack's configuration, read from the `generation` context key (cdk.json or `-c`).
@@ -75,12 +139,65 @@ export const stackConfigSchema = z.strictObject({
     .default([]),
   /** Lifetime of the presigned image URLs the API returns, in seconds (at most 7 days). @default 3600 */
   urlExpirySeconds: z.int().min(60).max(604_800).default(3600),
+  /**
+   * The model of a request that names none, whichever way it arrives (API, request file, event,
+   * schedule or a direct StartExecution). @default the request schema's, "stable-diffusion-3.5-large"
+   */
+  defaultModel: modelSchema.optional(),
+  /** The images bucket: encryption, versioning, access logs, retention and lifecycle. */
+  bucket: bucketConfigSchema.prefault({}),
+  /** Lambda log level (`POWERTOOLS_LOG_LEVEL`). @default "INFO" */
+  logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+  /** Days every log group keeps its logs (Lambda, workflow, API access logs). @default 30 */
+  logRetentionDays: z
+    .literal(LOG_RETENTION_DAYS, { error: `must be one of ${LOG_RETENTION_DAYS.join(', ')}` })
+    .default(30),
+  /**
+   * The state machine's CloudWatch Logs. `ERROR` without execution data by default: execution data
+   * holds the request, and prompts can be sensitive. `ALL` with data is for debugging.
+   */
+  workflowLogging: z
+    .strictObject({
+      /** @default "ERROR" */
+      level: z.enum(['OFF', 'ERROR', 'FATAL', 'ALL']).default('ERROR'),
+      /** Log each state's input and output (prompts included). @default false */
+      includeExecutionData: z.boolean().default(false),
+    })
+    .prefault({}),
+  /** CloudWatch namespace of the functions' EMF metrics; one per deployment in an account. @default "Sd35Generation" */
+  metricsNamespace: z
+    .string()
+    .regex(/^[A-Za-z0-9._/#:-]{1,255}$/, 'must be 1-255 letters, digits or . - _ / # :')
+    .refine((value) => !value.startsWith('AWS/'), 'must not start with "AWS/" (reserved)')
+    .default('Sd35Generation'),
+  /** Alarms: they go to an SNS topic (output `AlarmTopicArn`). */
+  alarms: z
+    .strictObject({
+      /** An address subscribed to the alarm topic (it must confirm the subscription). @default none */
+      email: z.email('must be an email address').optional(),
+      /** Failed executions within 5 minutes that raise the alarm. @default 1 */
+      failedExecutions: z.int().min(1).default(1),
+    })
+    .prefault({}),
 });
 export type StackConfig = z.infer<typeof stackConfigSchema>;
 
-/** Validates raw context; throws an Error that names each bad field. */
+/**
+ * Validates raw context; throws an Error that names each bad field. A string is read as JSON:
+ * that is how `cdk synth -c generation='{…}'` passes it.
+ */
 export function parseStackConfig(raw: unknown): StackConfig {
-  const parsed = stackConfigSchema.safeParse(raw ?? {});
+  let value: unknown = raw ?? {};
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value) as unknown;
+    } catch {
+      throw new Error(
+        'Invalid stack configuration (context "generation"): generation: must be a JSON object',
+      );
+    }
+  }
+  const parsed = stackConfigSchema.safeParse(withScheduleDefaults(value));
   if (!parsed.success) {
     const problems = parsed.error.issues.map(
       (issue) => `generation.${issue.path.join('.')}: ${issue.message}`,
@@ -88,4 +205,23 @@ export function parseStackConfig(raw: unknown): StackConfig {
     throw new Error(`Invalid stack configuration (cdk.json context "generation"): ${problems.join('; ')}`);
   }
   return parsed.data;
+}
+
+/**
+ * A scheduled request that names no model gets `defaultModel`, as every other way in does: fill it
+ * in before the request schema applies its own default.
+ */
+function withScheduleDefaults(raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null) return raw;
+  const { defaultModel, schedules } = raw as { defaultModel?: unknown; schedules?: unknown };
+  const model = modelSchema.safeParse(defaultModel);
+  if (!model.success || !Array.isArray(schedules)) return raw;
+  return {
+    ...raw,
+    schedules: schedules.map((entry: unknown) =>
+      typeof entry === 'object' && entry !== null && 'request' in entry
+        ? { ...entry, request: withDefaultModel(entry.request, model.data) }
+        : entry,
+    ),
+  };
 }

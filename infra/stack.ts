@@ -4,6 +4,7 @@ import type { StackConfig } from './config.js';
 import { Api } from './constructs/api.js';
 import { Events } from './constructs/events.js';
 import { Functions } from './constructs/functions.js';
+import { Monitoring } from './constructs/monitoring.js';
 import { Storage } from './constructs/storage.js';
 import { Workflow } from './constructs/workflow.js';
 
@@ -11,32 +12,51 @@ export interface GenerationStackProps extends StackProps {
   readonly config: StackConfig;
 }
 
-/** Storage, the workflow Lambdas, the workflow that ties them together, the HTTP API and the event triggers. */
+/**
+ * Storage, the workflow Lambdas, the workflow that ties them together, the HTTP API, the event
+ * triggers, and the alarms and dashboard that watch them.
+ */
 export class GenerationStack extends Stack {
   readonly storage: Storage;
   readonly functions: Functions;
   readonly workflow: Workflow;
   readonly api: Api;
   readonly events: Events;
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: GenerationStackProps) {
     super(scope, id, props);
-    this.storage = new Storage(this, 'Storage');
-    this.functions = new Functions(this, 'Functions', { config: props.config, bucket: this.storage.bucket });
-    this.workflow = new Workflow(this, 'Workflow', { config: props.config, functions: this.functions });
+    const { config } = props;
+    this.storage = new Storage(this, 'Storage', { config: config.bucket });
+    this.functions = new Functions(this, 'Functions', { config, storage: this.storage });
+    this.workflow = new Workflow(this, 'Workflow', { config, functions: this.functions });
     this.api = new Api(this, 'Api', {
-      config: props.config,
+      config,
       stateMachine: this.workflow.stateMachine,
-      bucket: this.storage.bucket,
+      storage: this.storage,
       apiKeySecret: this.functions.apiKeySecret,
       dashscopeEnvironment: this.functions.dashscopeEnvironment,
     });
 
     this.events = new Events(this, 'Events', {
-      config: props.config,
+      config,
       stateMachine: this.workflow.stateMachine,
-      bucket: this.storage.bucket,
+      storage: this.storage,
       eventBus: this.functions.eventBus,
+    });
+
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      config,
+      stateMachine: this.workflow.stateMachine,
+      functions: {
+        submit: this.functions.submit,
+        poll: this.functions.poll,
+        persist: this.functions.persist,
+        notify: this.functions.notify,
+        api: this.api.handler,
+        trigger: this.events.trigger,
+      },
+      persist: this.functions.persist,
     });
 
     new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });
@@ -44,5 +64,7 @@ export class GenerationStack extends Stack {
       new CfnOutput(this, 'WebhookSecretArn', { value: this.functions.webhookSecret.secretArn });
     }
     new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn });
+    new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
   }
 }

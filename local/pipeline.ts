@@ -23,9 +23,13 @@ export interface LocalPipelineOptions {
   readonly dashscopeBaseUrl?: string;
   /** Emulator speed-up of run times. @default 4 */
   readonly emulatorSpeed?: number;
+  /** The key the emulator accepts, and the functions send (tests: a recognizable canary). @default the emulator's */
+  readonly emulatorApiKey?: string;
   /** Tests: waits in virtual time on this clock, shared with the emulator. */
   readonly virtualWaits?: AdjustableClock;
   readonly retryIntervalMs?: number;
+  /** Extra environment for every function, e.g. shorter client timeouts (see `LocalRunnerOptions`). */
+  readonly environment?: LocalRunnerOptions['environment'];
   /** Completion events are appended here. @default kept in memory only */
   readonly eventsFile?: string;
   /** Webhook signing secret. @default read from (or created in) .local/webhook-secret */
@@ -57,7 +61,9 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
   const clock: Clock = options.virtualWaits ?? systemClock;
   const s3 = await startLocalS3({ directory: options.s3Directory ?? path.join(LOCAL_DIR, 's3') });
   const emulatorSpeed = options.emulatorSpeed ?? 4;
-  const emulator = options.dashscopeApiKey ? undefined : await startEmulator({ speed: emulatorSpeed, clock });
+  const emulator = options.dashscopeApiKey
+    ? undefined
+    : await startEmulator({ speed: emulatorSpeed, clock, apiKey: options.emulatorApiKey });
   const dashscope: LocalRunnerOptions['dashscope'] = emulator
     ? { baseUrl: emulator.url, apiKey: emulator.apiKey, resultHosts: ['127.0.0.1'], allowHttpResults: true }
     : {
@@ -73,6 +79,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     s3: { client: s3.client, bucket: s3.bucket },
     virtualWaits: options.virtualWaits,
     retryIntervalMs: options.retryIntervalMs,
+    environment: options.environment,
     events,
     webhookSecret,
     webhookTiming: options.webhookTiming,

@@ -12,9 +12,7 @@ export async function dropRequestFile(
   key: string,
   body: string | Uint8Array,
 ): Promise<{ report: TriggerReport; redeliver: () => Promise<TriggerReport> }> {
-  const put = await deps.s3.send(
-    new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: body }),
-  );
+  const put = await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: body }));
   const trigger = createTriggerHandler(deps);
   const event = {
     'detail-type': 'Object Created',

@@ -22,6 +22,7 @@ import { createSubmitHandler, submitDeps } from '../functions/submit/handler.js'
 import { createApp, STACK_ID } from '../infra/app.js';
 import type { StackConfig } from '../infra/config.js';
 import { STATE } from '../infra/constructs/workflow.js';
+import { type VirtualTimeParticipant, virtualTimeOf } from './virtual-time.js';
 
 const PROJECT_ROOT = path.join(import.meta.dirname, '..');
 
@@ -39,12 +40,27 @@ export interface LocalRunnerOptions {
   /** @default systemClock */
   readonly clock?: Clock;
   /**
-   * Skip Wait states in virtual time: the Wait takes no real time and this clock (shared with
-   * the emulator) jumps ahead by the wait instead.
+   * Waits in virtual time on this clock (shared with the emulator), in one of two ways:
+   * - alone: Wait states and Retry intervals sleep in {@link VirtualTime}, which jumps the clock
+   *   whenever every running execution waits, so concurrent executions share one consistent
+   *   timeline (the emulator's rate limits and queue see what they would in real time);
+   * - with `retryIntervalMs`: each Wait moves the clock ahead by its length at once, whatever
+   *   other executions do, and retries take `retryIntervalMs` of real time.
    */
   readonly virtualWaits?: AdjustableClock;
-  /** Replaces every Retry interval, in ms (tests). */
+  /** Replaces every Retry interval with this many ms of real time (tests). */
   readonly retryIntervalMs?: number;
+  /**
+   * Variables set in every function's environment after the template's, e.g.
+   * `DASHSCOPE_TIMEOUT_MS` or `DASHSCOPE_SUBMIT_TIMEOUT_MS` (tests). Each function's
+   * `loadConfig` validates the ones it reads.
+   */
+  readonly environment?: Readonly<Record<string, string>>;
+  /**
+   * Wraps every Task state's invocation (tests): call `invoke` to run the function, or fail the
+   * invocation as Lambda would, e.g. with an error named `Lambda.Unknown` for a crash.
+   */
+  readonly interceptTask?: (state: string, invoke: () => Promise<unknown>) => Promise<unknown>;
   /** Overrides of the stack configuration (cdk.json context `generation`). */
   readonly generation?: Partial<StackConfig>;
   /** Where completion events go. @default dropped */
@@ -71,6 +87,8 @@ export interface ExecutionOutput {
 export interface RunObserver {
   /** Called after every Submit and Poll with the new task state. */
   onTaskState?(state: TaskState): void;
+  /** Called whenever a Task state's function fails, before the workflow retries or catches it. */
+  onTaskError?(state: string, error: unknown): void;
 }
 
 export interface LocalRunner {
@@ -97,6 +115,16 @@ type Handler = (event: unknown) => Promise<unknown>;
 type JsonValue = Parameters<StateMachine['run']>[0];
 type TaskHandler = (input: JsonValue) => Promise<JsonValue>;
 
+/** A Retry rule of the definition, as Amazon States Language spells it. */
+interface Retrier {
+  readonly ErrorEquals: readonly string[];
+  readonly IntervalSeconds?: number;
+  readonly MaxAttempts?: number;
+  readonly BackoffRate?: number;
+  readonly MaxDelaySeconds?: number;
+  readonly JitterStrategy?: 'FULL' | 'NONE';
+}
+
 /**
  * Synthesizes the CDK app in-process (with the context from cdk.json, as `cdk synth` does),
  * takes the state machine definition from the template, and runs it with aws-local-stepfunctions.
@@ -107,6 +135,14 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
   const { template, functionIds } = synthesize(options.generation);
   const definition = stateMachineDefinition(template);
   const clock = options.clock ?? options.virtualWaits ?? systemClock;
+  const virtualWaits = options.virtualWaits;
+  // Retries sleep in virtual time too, unless the caller fixed their real interval.
+  const virtualRetries = virtualWaits !== undefined && options.retryIntervalMs === undefined;
+  const joinVirtualTime = (): VirtualTimeParticipant | undefined => {
+    if (!virtualWaits) return undefined;
+    if (virtualRetries) return virtualTimeOf(virtualWaits).join();
+    return { sleep: async (ms) => virtualWaits.advance(ms), leave: () => {} };
+  };
   const runtime = { clock, logger: options.logger ?? silentLogger, fetch: options.fetch };
   const env = (logicalId: string) => functionEnvironment(template, logicalId, options);
 
@@ -144,11 +180,18 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
     definition,
     template,
     start(id, request, observer = {}) {
-      const taskHandlers = taskStateHandlers(definition, handlers, options.virtualWaits, observer);
+      const participant = joinVirtualTime();
+      const taskHandlers = taskStateHandlers(definition, handlers, {
+        participant,
+        virtualRetries,
+        intercept: options.interceptTask,
+        observer,
+      });
+      const retryIntervalMs = virtualRetries ? 0 : options.retryIntervalMs;
       const retryIntervalOverrides =
-        options.retryIntervalMs === undefined
+        retryIntervalMs === undefined
           ? undefined
-          : Object.fromEntries(Object.keys(taskHandlers).map((name) => [name, options.retryIntervalMs ?? 0]));
+          : Object.fromEntries(Object.keys(taskHandlers).map((name) => [name, retryIntervalMs]));
       const execution = stateMachine.run(request as JsonValue, {
         overrides: {
           taskResourceLocalHandlers: taskHandlers,
@@ -164,19 +207,21 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
           },
         },
       });
-      const outcome = execution.result.then(
-        (output) => ({ status: 'SUCCEEDED', output: output as unknown as ExecutionOutput }) as const,
-        (error: unknown) => {
-          if (error instanceof ExecutionAbortedError) return { status: 'ABORTED' } as const;
-          if (!(error instanceof ExecutionError)) throw error;
-          const failure = error.cause as { name?: string; message?: string } | undefined;
-          return {
-            status: 'FAILED',
-            error: failure?.name ?? 'Error',
-            cause: failure?.message ?? error.message,
-          } as const;
-        },
-      );
+      const outcome = execution.result
+        .then(
+          (output) => ({ status: 'SUCCEEDED', output: output as unknown as ExecutionOutput }) as const,
+          (error: unknown) => {
+            if (error instanceof ExecutionAbortedError) return { status: 'ABORTED' } as const;
+            if (!(error instanceof ExecutionError)) throw error;
+            const failure = error.cause as { name?: string; message?: string } | undefined;
+            return {
+              status: 'FAILED',
+              error: failure?.name ?? 'Error',
+              cause: failure?.message ?? error.message,
+            } as const;
+          },
+        )
+        .finally(() => participant?.leave());
       return { outcome, abort: () => execution.abort() };
     },
     async run(id, request, observer) {
@@ -187,33 +232,90 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
   };
 }
 
-/** Maps each Task state to its function's handler (overrides are keyed by state name). */
+interface TaskStateOptions {
+  /** The execution's part in virtual time; absent, waits are real. */
+  readonly participant: VirtualTimeParticipant | undefined;
+  /** Whether retry intervals are slept here, in virtual time (the engine's are then 0). */
+  readonly virtualRetries: boolean;
+  readonly intercept: LocalRunnerOptions['interceptTask'];
+  readonly observer: RunObserver;
+}
+
+/**
+ * Maps each Task state of one execution to its function's handler (overrides are keyed by state
+ * name). In virtual time, the Wait before a Poll and the interval before a retry are slept here,
+ * on the execution's {@link VirtualTimeParticipant}: the engine's own waits are set to 0.
+ */
 function taskStateHandlers(
   definition: StateMachineDefinition,
   handlers: Record<string, Handler>,
-  virtualWaits: AdjustableClock | undefined,
-  observer: RunObserver,
+  options: TaskStateOptions,
 ): Record<string, TaskHandler> {
+  const { participant, virtualRetries, intercept, observer } = options;
+  /** The interval before the next call of a state that failed and is being retried, in ms. */
+  const retrying = new Map<string, number>();
+  /** Retries used per retrier since the state was entered, as the engine counts them. */
+  const attempts = new Map<string, number[]>();
   const result: Record<string, TaskHandler> = {};
   for (const [name, state] of Object.entries(definition.States)) {
     if (state.Type !== 'Task') continue;
     const logicalId = /function:(.+)$/.exec(state.Resource)?.[1];
     const handler = logicalId ? handlers[logicalId] : undefined;
     if (!handler) throw new Error(`Task state "${name}" calls ${state.Resource}, which has no local handler`);
+    const retriers: readonly Retrier[] = (state as { Retry?: Retrier[] }).Retry ?? [];
     result[name] = async (input) => {
-      if (virtualWaits && name === STATE.poll) {
-        // The Wait before this poll took no real time: move the shared clock instead.
+      const retryWaitMs = retrying.get(name);
+      retrying.delete(name);
+      if (participant && retryWaitMs !== undefined) await participant.sleep(retryWaitMs);
+      else if (participant && name === STATE.poll) {
+        // The Wait before this poll took no real time: sleep it here, in virtual time.
         const waited = taskStateSchema.shape.nextPollSeconds.safeParse(
           (input as { task?: TaskState }).task?.nextPollSeconds,
         );
-        if (waited.success) virtualWaits.advance(waited.data * 1000);
+        if (waited.success) await participant.sleep(waited.data * 1000);
       }
-      const output = await handler(input);
+      let output: unknown;
+      try {
+        output = await (intercept ? intercept(name, () => handler(input)) : handler(input));
+      } catch (error) {
+        observer.onTaskError?.(name, error);
+        const used = attempts.get(name) ?? [];
+        attempts.set(name, used);
+        const wait = retryInterval(retriers, used, error);
+        if (wait !== undefined) retrying.set(name, virtualRetries ? wait : 0);
+        throw error;
+      }
+      attempts.delete(name);
       if (name === STATE.submit || name === STATE.poll) observer.onTaskState?.(output as TaskState);
       return output as JsonValue;
     };
   }
   return result;
+}
+
+/**
+ * The interval, in ms, the engine waits before retrying a state that threw `error`, counting the
+ * retry in `used`; undefined when no retrier matches or its attempts are spent. The rules of the
+ * States Language, as aws-local-stepfunctions applies them: the first retrier naming the error
+ * (or a wildcard) decides; interval × backoff^retries, capped, with full jitter if asked.
+ */
+function retryInterval(retriers: readonly Retrier[], used: number[], error: unknown): number | undefined {
+  const name = error instanceof Error ? error.name : undefined;
+  for (const [index, retrier] of retriers.entries()) {
+    const matches = retrier.ErrorEquals.some(
+      (pattern) => pattern === name || pattern === 'States.ALL' || pattern === 'States.TaskFailed',
+    );
+    if (!matches) continue;
+    const done = used[index] ?? 0;
+    if (done >= (retrier.MaxAttempts ?? 3)) return undefined;
+    used[index] = done + 1;
+    const seconds = Math.min(
+      (retrier.IntervalSeconds ?? 1) * (retrier.BackoffRate ?? 2) ** done,
+      retrier.MaxDelaySeconds ?? Number.POSITIVE_INFINITY,
+    );
+    return (retrier.JitterStrategy === 'FULL' ? Math.random() * seconds : seconds) * 1000;
+  }
+  return undefined;
 }
 
 function synthesize(generation: Partial<StackConfig> | undefined) {
@@ -291,6 +393,7 @@ function functionEnvironment(
   >;
   const env: Record<string, string | undefined> = {
     ...resolved,
+    ...options.environment,
     DASHSCOPE_BASE_URL: options.dashscope.baseUrl,
     DASHSCOPE_API_KEY: options.dashscope.apiKey,
     DASHSCOPE_API_KEY_SECRET_ID: undefined,

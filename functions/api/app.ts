@@ -5,7 +5,7 @@ import { methodNotAllowed } from 'hono/method-not-allowed';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 import { describeError } from '../shared/errors.js';
-import { generationRequestSchema } from '../shared/generation-request.js';
+import { generationRequestSchema, withDefaultModel } from '../shared/generation-request.js';
 import { generationIdSchema } from '../shared/workflow-state.js';
 import { detailsOf } from '../shared/zod-details.js';
 import { InvalidPageTokenError } from './execution-service.js';
@@ -118,7 +118,7 @@ export function createApiApp(deps: GenerationsDeps, options: ApiOptions = {}): H
           { field: '(body)', message: 'is not valid JSON' },
         ]);
       }
-      const request = generationRequestSchema.safeParse(body);
+      const request = generationRequestSchema.safeParse(withDefaultModel(body, deps.defaultModel));
       if (!request.success) throw invalid(request.error, 'request');
       const keyHeader = c.req.header('idempotency-key');
       const key = keyHeader === undefined ? undefined : idempotencyKeySchema.safeParse(keyHeader);

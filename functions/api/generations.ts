@@ -4,7 +4,12 @@ import type { Clock } from '../shared/clock.js';
 import type { DashScopeClient } from '../shared/dashscope/client.js';
 import { describeError, WORKFLOW_ERROR } from '../shared/errors.js';
 import { failureView, statusOfError } from '../shared/failure.js';
-import { type GenerationRequest, generationRequestSchema } from '../shared/generation-request.js';
+import {
+  type GenerationRequest,
+  generationRequestSchema,
+  type Model,
+  withDefaultModel,
+} from '../shared/generation-request.js';
 import type { Logger } from '../shared/logger.js';
 import {
   type GenerationStatus,
@@ -32,6 +37,11 @@ export interface GenerationsDeps {
   readonly logger: Logger;
   /** @default `gen-<UTC timestamp>-<6 hex>` */
   readonly newId?: () => string;
+  /**
+   * The model of a request that names none (the deployment's `defaultModel`); the workflow fills
+   * in the same for executions started without the API. @default the request schema's
+   */
+  readonly defaultModel?: Model;
 }
 
 /** The same Idempotency-Key was used with a different body. */
@@ -205,7 +215,7 @@ async function unorderedViewOf(
   deps: GenerationsDeps,
   options: { presign: boolean },
 ): Promise<GenerationView> {
-  const request = generationRequestSchema.safeParse(record.input);
+  const request = generationRequestSchema.safeParse(withDefaultModel(record.input, deps.defaultModel));
   const total = request.success ? request.data.n : 0;
   const output = record.output as { task?: unknown; result?: unknown } | undefined;
   const finalTask = taskStateSchema.safeParse(output?.task);

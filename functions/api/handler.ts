@@ -1,17 +1,20 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { Context } from 'aws-lambda';
 import type { Hono } from 'hono';
 import { handle } from 'hono/aws-lambda';
 import { systemClock } from '../shared/clock.js';
 import { loadConfig } from '../shared/config.js';
 import { dashscopeFromConfig } from '../shared/dashscope-from-env.js';
-import { createLambdaLogger } from '../shared/logger.js';
+import { lambdaEntry } from '../shared/lambda-entry.js';
+import type { Logger } from '../shared/logger.js';
+import { countThrottles, type Metrics, SERVICE } from '../shared/metrics.js';
 import { createApiApp } from './app.js';
 import { createSfnExecutionService } from './sfn-execution-service.js';
 
 /** Builds the API over Step Functions and S3 from the Lambda's environment. */
-function createLambdaApp(): Hono {
+function createLambdaApp(logger: Logger, metrics: Metrics): Hono {
   const config = loadConfig('api', process.env);
   const s3 = new S3Client({});
   return createApiApp({
@@ -20,16 +23,18 @@ function createLambdaApp(): Hono {
       getSignedUrl(s3, new GetObjectCommand({ Bucket: config.BUCKET_NAME, Key: key }), {
         expiresIn: config.URL_EXPIRY_SECONDS,
       }),
-    dashscope: dashscopeFromConfig(config),
+    dashscope: dashscopeFromConfig(config, countThrottles(undefined, metrics)),
     clock: systemClock,
-    logger: createLambdaLogger('api'),
+    logger,
+    defaultModel: config.DEFAULT_MODEL,
   });
 }
 
-let lambdaHandler: ReturnType<typeof handle> | undefined;
+type LambdaHandler = ReturnType<typeof handle>;
 
 /** Lambda entry behind API Gateway (HTTP API, payload 2.0); API Gateway authenticates first. */
-export const handler: ReturnType<typeof handle> = (event, context) => {
-  lambdaHandler ??= handle(createLambdaApp());
-  return lambdaHandler(event, context);
-};
+export const handler = lambdaEntry(SERVICE.api, ({ logger, metrics }) => {
+  const app: LambdaHandler = handle(createLambdaApp(logger, metrics));
+  return (event: Parameters<LambdaHandler>[0], context?: Context) =>
+    app(event, context as Parameters<LambdaHandler>[1]) as ReturnType<LambdaHandler>;
+});

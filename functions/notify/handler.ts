@@ -1,10 +1,22 @@
 import { S3Client } from '@aws-sdk/client-s3';
+import * as z from 'zod';
+import { type Clock, systemClock } from '../shared/clock.js';
 import { loadConfig, type NotifyConfig } from '../shared/config.js';
-import { createLambdaLogger, type Logger } from '../shared/logger.js';
+import { failureView } from '../shared/failure.js';
+import { lambdaEntry } from '../shared/lambda-entry.js';
+import { correlationOf, type Logger, withKeys } from '../shared/logger.js';
+import { METRIC, type Metrics, noMetrics, OUTCOME_DIMENSION, SERVICE } from '../shared/metrics.js';
 import { parseEvent } from '../shared/parse-event.js';
 import { secretProvider } from '../shared/secret.js';
+import { persistResultSchema, taskStateSchema } from '../shared/workflow-state.js';
 import { createEventBridgePublisher, EventBridgeClient, type EventPublisher } from './events.js';
-import { type NotifyDeps, type NotifyResult, notifyCompletion, notifyInputSchema } from './notify.js';
+import {
+  type NotifyDeps,
+  type NotifyInput,
+  type NotifyResult,
+  notifyCompletion,
+  notifyInputSchema,
+} from './notify.js';
 import type { WebhookPolicy } from './webhook.js';
 
 export interface NotifyRuntime {
@@ -14,10 +26,22 @@ export interface NotifyRuntime {
   /** Deployed: https to public addresses only (the default). */
   readonly webhookPolicy?: WebhookPolicy;
   readonly webhookTiming?: NotifyDeps['webhookTiming'];
+  /** @default noMetrics */
+  readonly metrics?: Metrics;
+  /** Measures request → images. @default systemClock */
+  readonly clock?: Clock;
+}
+
+/** The notifier's dependencies plus what its handler measures with. */
+export interface NotifyHandlerDeps extends NotifyDeps {
+  /** @default noMetrics */
+  readonly metrics?: Metrics;
+  /** @default systemClock */
+  readonly clock?: Clock;
 }
 
 /** Wires the notifier from configuration and a runtime (AWS or local). */
-export function notifyDeps(config: NotifyConfig, runtime: NotifyRuntime): NotifyDeps {
+export function notifyDeps(config: NotifyConfig, runtime: NotifyRuntime): NotifyHandlerDeps {
   return {
     events: runtime.events,
     s3: runtime.s3,
@@ -26,27 +50,61 @@ export function notifyDeps(config: NotifyConfig, runtime: NotifyRuntime): Notify
     webhookSecret: secretProvider('webhook signing secret', config.WEBHOOK_SECRET_ID, config.WEBHOOK_SECRET),
     webhookPolicy: runtime.webhookPolicy ?? {},
     webhookTiming: runtime.webhookTiming,
+    metrics: runtime.metrics,
+    clock: runtime.clock,
   };
 }
 
-/** The Notify states' handler over explicit dependencies (the local runner uses this too). */
-export function createNotifyHandler(deps: NotifyDeps): (event: unknown) => Promise<NotifyResult> {
-  return (event) => notifyCompletion(parseEvent(notifyInputSchema, event), deps);
+/** When the execution started (the workflow passes `$$.Execution.StartTime`). */
+const startedAtSchema = z.object({ startedAt: z.iso.datetime({ offset: true }).optional() }).catch({});
+
+/**
+ * The Notify states' handler over explicit dependencies (the local runner uses this too). Every
+ * generation ends here, so this is where its outcome is counted (`Outcomes` by `outcome`) and,
+ * on success, the seconds from request to images stored (`SecondsToImages`).
+ */
+export function createNotifyHandler(deps: NotifyHandlerDeps): (event: unknown) => Promise<NotifyResult> {
+  return async (event) => {
+    const input = parseEvent(notifyInputSchema, event);
+    const logger = withKeys(deps.logger, correlationOf(event));
+    const result = await notifyCompletion(input, { ...deps, logger });
+    const metrics = deps.metrics ?? noMetrics;
+    const outcome = outcomeOf(input);
+    metrics.add(METRIC.outcomes, 'Count', 1, { [OUTCOME_DIMENSION]: outcome });
+    const { startedAt } = startedAtSchema.parse(event);
+    if (startedAt && input.outcome === 'succeeded') {
+      const seconds = ((deps.clock ?? systemClock).now() - Date.parse(startedAt)) / 1000;
+      if (seconds >= 0) metrics.add(METRIC.secondsToImages, 'Seconds', seconds);
+    }
+    logger.info('Generation finished', { outcome });
+    return result;
+  };
 }
 
-let lambdaHandler: ((event: unknown) => Promise<NotifyResult>) | undefined;
+/** `succeeded`, `partial` (some images failed), or the failure's stable error type. */
+export function outcomeOf(input: NotifyInput): string {
+  const { state } = input;
+  if (input.outcome === 'succeeded') {
+    const result = persistResultSchema.safeParse(state.result);
+    return result.success && result.data.status === 'partial' ? 'partial' : 'succeeded';
+  }
+  const task = taskStateSchema.safeParse(state.task);
+  return failureView(
+    state.failure?.Error ?? 'Error',
+    state.failure?.Cause,
+    task.success ? task.data : undefined,
+  ).type;
+}
 
 /** Lambda entry: dependencies are built from the environment on the first call, once per container. */
-export const handler = (event: unknown): Promise<NotifyResult> => {
-  lambdaHandler ??= (() => {
-    const config = loadConfig('notify', process.env);
-    return createNotifyHandler(
-      notifyDeps(config, {
-        logger: createLambdaLogger('notify'),
-        s3: new S3Client({}),
-        events: createEventBridgePublisher(new EventBridgeClient({}), config.EVENT_BUS_NAME),
-      }),
-    );
-  })();
-  return lambdaHandler(event);
-};
+export const handler = lambdaEntry(SERVICE.notify, ({ logger, metrics }) => {
+  const config = loadConfig('notify', process.env);
+  return createNotifyHandler(
+    notifyDeps(config, {
+      logger,
+      metrics,
+      s3: new S3Client({}),
+      events: createEventBridgePublisher(new EventBridgeClient({}), config.EVENT_BUS_NAME),
+    }),
+  );
+});

@@ -86,7 +86,8 @@ export async function notifyCompletion(input: NotifyInput, deps: NotifyDeps): Pr
   if (!delivery.delivered)
     deps.logger.warn('Webhook not delivered', {
       ...log,
-      url: delivery.url,
+      // The host only: a webhook URL's path often is its secret (e.g. chat-app hooks).
+      host: hostOf(delivery.url),
       attempts: delivery.attempts.length,
     });
   return { event, webhook: { delivered: delivery.delivered, attempts: delivery.attempts.length, recordKey } };
@@ -143,5 +144,13 @@ async function writeRecord(
     );
   } catch (error) {
     deps.logger.warn('Webhook delivery record not written', { ...log, reason: describeError(error) });
+  }
+}
+
+function hostOf(url: string): string | undefined {
+  try {
+    return new URL(url).host;
+  } catch {
+    return undefined;
   }
 }

@@ -19,8 +19,22 @@ export const IMAGE_TYPES: Readonly<Record<string, string>> = {
   'image/webp': 'webp',
 };
 
+/**
+ * The first bytes every file of each stored type starts with (PNG's `\x89PNG`, JPEG's SOI marker,
+ * WebP's RIFF container), `undefined` for bytes that may vary. A body that does not start with its
+ * declared type's signature is not that image, whatever its content type says.
+ */
+const SIGNATURES: Readonly<Record<string, readonly (number | undefined)[]>> = {
+  'image/png': [0x89, 0x50, 0x4e, 0x47],
+  'image/jpeg': [0xff, 0xd8, 0xff],
+  'image/webp': [0x52, 0x49, 0x46, 0x46, undefined, undefined, undefined, undefined, 0x57, 0x45, 0x42, 0x50],
+};
+
 /** Multipart part size when the length is unknown: memory per upload stays near this. */
 const PART_SIZE = 8 * 1024 * 1024;
+
+/** The most of an error answer's body read to find its code: enough for OSS's XML, never a whole image. */
+const ERROR_BODY_BYTES = 4096;
 
 /** Why one image could not be copied. `retryable` failures are worth another download. */
 export class ImageCopyError extends Error {
@@ -30,6 +44,8 @@ export class ImageCopyError extends Error {
     message: string,
     readonly retryable: boolean,
     readonly httpStatus?: number,
+    /** The result host's own error code, e.g. OSS's `AccessDenied`. */
+    readonly upstreamCode?: string,
   ) {
     super(message);
   }
@@ -56,13 +72,23 @@ export interface CopiedImage {
   readonly contentType: string;
 }
 
-/** Counts and hashes the bytes flowing through, and fails the stream past the size cap. */
+/**
+ * Counts and hashes the bytes flowing through, fails the stream past the size cap, and holds back
+ * the first few bytes until they show the declared type's signature (so nothing that is not an
+ * image reaches S3).
+ */
 class Meter extends Transform {
   readonly hash = createHash('sha256');
   bytes = 0;
   overCap = false;
+  #head: Buffer[] = [];
+  #headBytes = 0;
+  #signatureChecked = false;
 
-  constructor(private readonly maxBytes: number) {
+  constructor(
+    private readonly maxBytes: number,
+    private readonly contentType: string,
+  ) {
     super();
   }
 
@@ -76,7 +102,42 @@ class Meter extends Transform {
       return;
     }
     this.hash.update(chunk);
-    callback(null, chunk);
+    if (this.#signatureChecked) {
+      callback(null, chunk);
+      return;
+    }
+    this.#head.push(chunk);
+    this.#headBytes += chunk.length;
+    const signature = SIGNATURES[this.contentType] ?? [];
+    if (this.#headBytes < signature.length) {
+      callback();
+      return;
+    }
+    const head = Buffer.concat(this.#head);
+    this.#head = [];
+    this.#signatureChecked = true;
+    if (!this.#matches(head, signature)) {
+      callback(this.#notAnImage());
+      return;
+    }
+    callback(null, head);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    // The body ended before a whole signature arrived: too short to be an image.
+    callback(this.#signatureChecked ? null : this.#notAnImage());
+  }
+
+  #matches(head: Buffer, signature: readonly (number | undefined)[]): boolean {
+    return signature.every((byte, index) => byte === undefined || head[index] === byte);
+  }
+
+  #notAnImage(): ImageCopyError {
+    return new ImageCopyError(
+      'result_rejected',
+      `result is not an image: its first bytes are not those of ${this.contentType}`,
+      false,
+    );
   }
 }
 
@@ -98,8 +159,7 @@ export async function copyImage(url: URL, target: CopyTarget, limits: CopyLimits
     throw downloadError(error);
   }
   if (!response.ok || !response.body) {
-    await response.body?.cancel();
-    throw statusError(response.status);
+    throw statusError(response.status, await errorCodeOf(response));
   }
 
   const contentType = (response.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
@@ -124,7 +184,7 @@ export async function copyImage(url: URL, target: CopyTarget, limits: CopyLimits
   }
 
   const key = `${target.keyStem}.${extension}`;
-  const meter = new Meter(limits.maxBytes);
+  const meter = new Meter(limits.maxBytes, contentType);
   const source = Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
   // The first stream error (download or cap) is recorded synchronously, before S3 sees the body fail,
   // so a failed copy is blamed on the right side.
@@ -199,19 +259,43 @@ async function discard(target: CopyTarget, key: string): Promise<void> {
   }
 }
 
-function statusError(status: number): ImageCopyError {
+function statusError(status: number, code: string | undefined): ImageCopyError {
+  const answered = `result URL answered HTTP ${status}${code ? ` ${code}` : ''}`;
   if (status === 403 || status === 404 || status === 410) {
-    return new ImageCopyError(
-      'expired',
-      `result URL answered HTTP ${status} (expired or revoked)`,
-      false,
-      status,
-    );
+    return new ImageCopyError('expired', `${answered} (expired or revoked)`, false, status, code);
   }
   if (status >= 500 || status === 408 || status === 429) {
-    return new ImageCopyError('upstream_error', `result URL answered HTTP ${status}`, true, status);
+    return new ImageCopyError('upstream_error', answered, true, status, code);
   }
-  return new ImageCopyError('result_rejected', `result URL answered HTTP ${status}`, false, status);
+  return new ImageCopyError('result_rejected', answered, false, status, code);
+}
+
+/**
+ * The error code of a refused download: OSS answers `<Error><Code>AccessDenied</Code>…` (XML),
+ * other hosts may answer DashScope-style JSON. Reads at most {@link ERROR_BODY_BYTES}, then drops
+ * the rest; never throws (the status alone still classifies the failure).
+ */
+async function errorCodeOf(response: Response): Promise<string | undefined> {
+  if (!response.body) return undefined;
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  try {
+    while (length < ERROR_BODY_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      length += value.length;
+    }
+  } catch {
+    return undefined;
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  const text = Buffer.concat(chunks).toString('utf8', 0, Math.min(length, ERROR_BODY_BYTES));
+  const code =
+    /<Code>([^<]{1,100})<\/Code>/.exec(text)?.[1] ?? /"code"\s*:\s*"([^"]{1,100})"/.exec(text)?.[1];
+  return code && /^[\w.-]+$/.test(code) ? code : undefined;
 }
 
 function downloadError(error: unknown): ImageCopyError {

@@ -2,7 +2,9 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { systemClock } from '../shared/clock.js';
 import { loadConfig, type PersistConfig } from '../shared/config.js';
 import { dashscopeFromConfig } from '../shared/dashscope-from-env.js';
-import { createLambdaLogger } from '../shared/logger.js';
+import { lambdaEntry } from '../shared/lambda-entry.js';
+import { correlationOf, withKeys } from '../shared/logger.js';
+import { countThrottles, METRIC, type Metrics, noMetrics, SERVICE } from '../shared/metrics.js';
 import { parseEvent } from '../shared/parse-event.js';
 import type { Runtime } from '../shared/runtime.js';
 import { type PersistResult, taskInputSchema } from '../shared/workflow-state.js';
@@ -14,10 +16,17 @@ export interface PersistRuntime extends Runtime {
   readonly allowHttpResults?: boolean;
 }
 
+/** Persist's dependencies plus the metrics its handler emits. */
+export interface PersistHandlerDeps extends PersistDeps {
+  /** @default noMetrics */
+  readonly metrics?: Metrics;
+}
+
 /** Wires the Persist dependencies from configuration and a runtime (AWS or local). */
-export function persistDeps(config: PersistConfig, runtime: PersistRuntime): PersistDeps {
+export function persistDeps(config: PersistConfig, runtime: PersistRuntime): PersistHandlerDeps {
+  const metrics = runtime.metrics ?? noMetrics;
   return {
-    dashscope: dashscopeFromConfig(config, runtime.fetch),
+    dashscope: dashscopeFromConfig(config, countThrottles(runtime.fetch, metrics)),
     s3: runtime.s3,
     bucket: config.BUCKET_NAME,
     fetch: runtime.fetch ?? globalThis.fetch,
@@ -26,24 +35,36 @@ export function persistDeps(config: PersistConfig, runtime: PersistRuntime): Per
     resultUrls: { hosts: config.RESULT_HOSTS, allowHttp: runtime.allowHttpResults ?? false },
     maxImageBytes: config.MAX_IMAGE_BYTES,
     downloadTimeoutMs: config.DOWNLOAD_TIMEOUT_MS,
+    metrics,
   };
 }
 
-/** The Persist state's handler over explicit dependencies (the local runner uses this too). */
-export function createPersistHandler(deps: PersistDeps): (event: unknown) => Promise<PersistResult> {
-  return (event) => persistGeneration(parseEvent(taskInputSchema, event), deps);
+/**
+ * The Persist state's handler over explicit dependencies (the local runner uses this too). Every
+ * log line carries the generation, execution and DashScope task ids; a run that stored images
+ * counts their bytes (`BytesPersisted`), and the images stored and failed.
+ */
+export function createPersistHandler(deps: PersistHandlerDeps): (event: unknown) => Promise<PersistResult> {
+  return async (event) => {
+    const logger = withKeys(deps.logger, correlationOf(event));
+    const result = await persistGeneration(parseEvent(taskInputSchema, event), { ...deps, logger });
+    const metrics = deps.metrics ?? noMetrics;
+    const bytes = result.images.reduce((sum, image) => sum + image.bytes, 0);
+    metrics.add(METRIC.bytesPersisted, 'Bytes', bytes);
+    metrics.add(METRIC.imagesPersisted, 'Count', result.images.length);
+    metrics.add(METRIC.imagesFailed, 'Count', result.failed.length);
+    return result;
+  };
 }
 
-let lambdaHandler: ((event: unknown) => Promise<PersistResult>) | undefined;
-
 /** Lambda entry: dependencies are built from the environment on the first call, once per container. */
-export const handler = (event: unknown): Promise<PersistResult> => {
-  lambdaHandler ??= createPersistHandler(
+export const handler = lambdaEntry(SERVICE.persist, ({ logger, metrics }) =>
+  createPersistHandler(
     persistDeps(loadConfig('persist', process.env), {
       clock: systemClock,
-      logger: createLambdaLogger('persist'),
+      logger,
+      metrics,
       s3: new S3Client({}),
     }),
-  );
-  return lambdaHandler(event);
-};
+  ),
+);

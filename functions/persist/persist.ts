@@ -95,7 +95,8 @@ export async function persistGeneration(input: TaskInput, deps: PersistDeps): Pr
       images.push({ index, seed, ...copied });
     } catch (error) {
       if (!(error instanceof ImageCopyError)) throw error;
-      failed.push({ index, seed, error: { type: error.type, message: error.message } });
+      const code = error.upstreamCode === undefined ? {} : { code: error.upstreamCode };
+      failed.push({ index, seed, error: { type: error.type, ...code, message: error.message } });
     }
   }
 

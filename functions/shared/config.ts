@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { DEFAULT_DASHSCOPE_BASE_URL } from './dashscope/client.js';
+import { modelSchema } from './generation-request.js';
 import { HOST_PATTERN_MESSAGE, isHostPattern, isSecureOrLoopback } from './host-pattern.js';
 import { resolveRunTimeModel, runTimeModelOverridesSchema } from './run-time-estimate.js';
 
@@ -36,6 +37,8 @@ const dashscopeEnvSchema = z.object({
   /** Locally: the key itself. Never logged. */
   DASHSCOPE_API_KEY: z.string().min(1).optional(),
   DASHSCOPE_TIMEOUT_MS: positiveInt.default(10_000),
+  /** Timeout of a submit; unset, the client's 30 s (a lost submit answer is costly, see ARCHITECTURE.md). */
+  DASHSCOPE_SUBMIT_TIMEOUT_MS: positiveInt.optional(),
 });
 
 /** JSON overrides of the run-time model the poll policy uses (see run-time-estimate.ts). */
@@ -73,6 +76,8 @@ const apiEnvSchema = dashscopeEnvSchema.extend({
   BUCKET_NAME: z.string().min(3),
   /** Lifetime of the presigned image URLs the API hands out. */
   URL_EXPIRY_SECONDS: positiveInt.max(7 * 24 * 3600).default(3600),
+  /** The deployment's model for requests that name none. @default the request schema's */
+  DEFAULT_MODEL: modelSchema.optional(),
 });
 
 /** The notifier calls no DashScope: its schema stands alone. */
@@ -90,6 +95,8 @@ const triggerEnvSchema = z.object({
     .string()
     .regex(/^arn:aws[\w-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/, 'must be a state machine ARN'),
   EVENT_BUS_NAME: z.string().min(1).default('default'),
+  /** The deployment's model for requests that name none. @default the request schema's */
+  DEFAULT_MODEL: modelSchema.optional(),
 });
 
 export type DashScopeEnv = z.infer<typeof dashscopeEnvSchema>;

@@ -9,6 +9,7 @@ export function dashscopeFromConfig(config: DashScopeEnv, fetchImpl?: typeof fet
     workspace: config.DASHSCOPE_WORKSPACE,
     apiKey: apiKeyProvider(config),
     timeoutMs: config.DASHSCOPE_TIMEOUT_MS,
+    submitTimeoutMs: config.DASHSCOPE_SUBMIT_TIMEOUT_MS,
     fetch: fetchImpl,
   });
 }

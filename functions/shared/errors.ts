@@ -130,12 +130,25 @@ export class TaskExpiredError extends GenerationError {
   readonly retryable = false;
 }
 
+/**
+ * What Step Functions reports when a Lambda dies without throwing one of our errors: out of memory,
+ * its own timeout, a crashed runtime. Poll and Persist are safe to run again (a query; an
+ * idempotent copy), so the workflow retries them on these too. Submit is not retried on them: its
+ * task may exist, and it retries only the DashScope answers that prove no task was created.
+ */
+export const FUNCTION_CRASH_ERROR_NAMES = [
+  'Lambda.Unknown',
+  'Sandbox.Timedout',
+  'Runtime.ExitError',
+] as const;
+
 /** Error names on which the workflow retries a Lambda state, with backoff and jitter. */
 export const RETRYABLE_ERROR_NAMES = [
   'DashScopeThrottledError',
   'DashScopeUnavailableError',
   'DashScopeTimeoutError',
   'StorageUnavailableError',
+  ...FUNCTION_CRASH_ERROR_NAMES,
 ] as const;
 
 /** Error names that end the generation at once. */

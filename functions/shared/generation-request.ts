@@ -89,6 +89,18 @@ export const generationRequestSchema = z
     message: `plus n - 1 must be at most ${MAX_SEED} (image i uses seed + i)`,
   });
 
+/**
+ * `value` with `model` set to `model` when it names none, for parsing with the schema: a deployment
+ * may default to another model than the schema's. Anything but a plain object, a value that names
+ * a model, or no `model` at all: returned unchanged.
+ */
+export function withDefaultModel(value: unknown, model: Model | undefined): unknown {
+  if (model === undefined || typeof value !== 'object' || value === null || Array.isArray(value))
+    return value;
+  const record = value as Record<string, unknown>;
+  return record.model === undefined ? { ...record, model } : value;
+}
+
 /** What callers may send (defaults not yet applied). */
 export type GenerationRequestInput = z.input<typeof generationRequestSchema>;
 /** A validated request with every default applied. */

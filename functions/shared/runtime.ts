@@ -1,5 +1,6 @@
 import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
 
 /** What differs between Lambda and the local runner, beyond configuration. */
 export interface Runtime {
@@ -7,4 +8,6 @@ export interface Runtime {
   readonly logger: Logger;
   /** @default globalThis.fetch */
   readonly fetch?: typeof fetch;
+  /** @default noMetrics */
+  readonly metrics?: Metrics;
 }

@@ -4,6 +4,8 @@
  */
 export const STATE_NAMES = {
   init: 'Init',
+  /** Only when the deployment configures a default model: fills it into a request that names none. */
+  applyDefaults: 'Apply defaults',
   submit: 'Submit',
   wait: 'Wait',
   poll: 'Poll',

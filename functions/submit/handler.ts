@@ -1,37 +1,47 @@
 import { systemClock } from '../shared/clock.js';
 import { loadConfig, type SubmitConfig } from '../shared/config.js';
 import { dashscopeFromConfig } from '../shared/dashscope-from-env.js';
-import { createLambdaLogger } from '../shared/logger.js';
+import { lambdaEntry } from '../shared/lambda-entry.js';
+import { correlationOf, withKeys } from '../shared/logger.js';
+import { countThrottles, METRIC, type Metrics, noMetrics, SERVICE } from '../shared/metrics.js';
 import { parseEvent } from '../shared/parse-event.js';
 import type { Runtime } from '../shared/runtime.js';
 import { submitInputSchema, type TaskState } from '../shared/workflow-state.js';
 import { type SubmitDeps, submitGeneration } from './submit.js';
 
+/** Submit's dependencies plus the metrics its handler emits. */
+export interface SubmitHandlerDeps extends SubmitDeps {
+  /** @default noMetrics */
+  readonly metrics?: Metrics;
+}
+
 /** Wires the Submit dependencies from configuration and a runtime (AWS or local). */
-export function submitDeps(config: SubmitConfig, runtime: Runtime): SubmitDeps {
+export function submitDeps(config: SubmitConfig, runtime: Runtime): SubmitHandlerDeps {
+  const metrics = runtime.metrics ?? noMetrics;
   return {
-    dashscope: dashscopeFromConfig(config, runtime.fetch),
+    dashscope: dashscopeFromConfig(config, countThrottles(runtime.fetch, metrics)),
     clock: runtime.clock,
     logger: runtime.logger,
     deadlineSeconds: config.DEADLINE_SECONDS,
     runTimeModel: config.RUN_TIME_MODEL,
+    metrics,
   };
 }
 
-/** The Submit state's handler over explicit dependencies (the local runner uses this too). */
-export function createSubmitHandler(deps: SubmitDeps): (event: unknown) => Promise<TaskState> {
-  return (event) => submitGeneration(parseEvent(submitInputSchema, event), deps);
+/**
+ * The Submit state's handler over explicit dependencies (the local runner uses this too). Every
+ * log line carries the generation and execution ids; a created task counts one `Submits`.
+ */
+export function createSubmitHandler(deps: SubmitHandlerDeps): (event: unknown) => Promise<TaskState> {
+  return async (event) => {
+    const logger = withKeys(deps.logger, correlationOf(event));
+    const task = await submitGeneration(parseEvent(submitInputSchema, event), { ...deps, logger });
+    (deps.metrics ?? noMetrics).add(METRIC.submits, 'Count', 1);
+    return task;
+  };
 }
 
-let lambdaHandler: ((event: unknown) => Promise<TaskState>) | undefined;
-
 /** Lambda entry: dependencies are built from the environment on the first call, once per container. */
-export const handler = (event: unknown): Promise<TaskState> => {
-  lambdaHandler ??= createSubmitHandler(
-    submitDeps(loadConfig('submit', process.env), {
-      clock: systemClock,
-      logger: createLambdaLogger('submit'),
-    }),
-  );
-  return lambdaHandler(event);
-};
+export const handler = lambdaEntry(SERVICE.submit, ({ logger, metrics }) =>
+  createSubmitHandler(submitDeps(loadConfig('submit', process.env), { clock: systemClock, logger, metrics })),
+);

@@ -3,7 +3,8 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { createSfnExecutionService } from '../api/sfn-execution-service.js';
 import { createEventBridgePublisher, EventBridgeClient } from '../notify/events.js';
 import { loadConfig } from '../shared/config.js';
-import { createLambdaLogger } from '../shared/logger.js';
+import { lambdaEntry } from '../shared/lambda-entry.js';
+import { METRIC, type Metrics, noMetrics, SERVICE } from '../shared/metrics.js';
 import { parseEvent } from '../shared/parse-event.js';
 import {
   objectCreatedEventSchema,
@@ -12,23 +13,36 @@ import {
   triggerFromObject,
 } from './trigger.js';
 
-/** The trigger's handler over explicit dependencies (local `generate --from` uses it too). */
-export function createTriggerHandler(deps: TriggerDeps): (event: unknown) => Promise<TriggerReport> {
-  return (event) => triggerFromObject(parseEvent(objectCreatedEventSchema, event), deps);
+/** The trigger's dependencies plus the metrics its handler emits. */
+export interface TriggerHandlerDeps extends TriggerDeps {
+  /** @default noMetrics */
+  readonly metrics?: Metrics;
 }
 
-let lambdaHandler: ((event: unknown) => Promise<TriggerReport>) | undefined;
+/**
+ * The trigger's handler over explicit dependencies (local `generate --from` uses it too). Counts
+ * the lines that started an execution (`RequestsStarted`) and those rejected (`RequestsRejected`).
+ */
+export function createTriggerHandler(deps: TriggerHandlerDeps): (event: unknown) => Promise<TriggerReport> {
+  return async (event) => {
+    const report = await triggerFromObject(parseEvent(objectCreatedEventSchema, event), deps);
+    const metrics = deps.metrics ?? noMetrics;
+    const count = (status: string) => report.results.filter((result) => result.status === status).length;
+    metrics.add(METRIC.requestsStarted, 'Count', count('started'));
+    metrics.add(METRIC.requestsRejected, 'Count', count('rejected'));
+    return report;
+  };
+}
 
 /** Lambda entry for S3 "Object Created" events under requests/ (via EventBridge). */
-export const handler = (event: unknown): Promise<TriggerReport> => {
-  lambdaHandler ??= (() => {
-    const config = loadConfig('trigger', process.env);
-    return createTriggerHandler({
-      s3: new S3Client({}),
-      executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
-      events: createEventBridgePublisher(new EventBridgeClient({}), config.EVENT_BUS_NAME),
-      logger: createLambdaLogger('trigger'),
-    });
-  })();
-  return lambdaHandler(event);
-};
+export const handler = lambdaEntry(SERVICE.trigger, ({ logger, metrics }) => {
+  const config = loadConfig('trigger', process.env);
+  return createTriggerHandler({
+    s3: new S3Client({}),
+    executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
+    events: createEventBridgePublisher(new EventBridgeClient({}), config.EVENT_BUS_NAME),
+    logger,
+    metrics,
+    defaultModel: config.DEFAULT_MODEL,
+  });
+});

@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { z } from 'zod';
-import { type GenerationRequest, generationRequestSchema } from '../shared/generation-request.js';
+import {
+  type GenerationRequest,
+  generationRequestSchema,
+  type Model,
+  withDefaultModel,
+} from '../shared/generation-request.js';
 import { detailsOf } from '../shared/zod-details.js';
 
 /** Keys of request files the trigger reads: one request (`.json`) or one per line (`.jsonl`). */
@@ -29,19 +34,20 @@ export function isRequestFileKey(key: string): boolean {
  * Parses a request file: a `.json` file holds one request (line 1); a `.jsonl` file one request
  * per non-blank line, numbered from 1 as in an editor. Each is validated with the same schema as
  * the API; a bad line is reported with its number and reason and does not stop the others.
+ * A request that names no model gets `defaultModel` (the deployment's), else the schema's.
  */
-export function parseRequestFile(key: string, text: string): ParsedLine[] {
+export function parseRequestFile(key: string, text: string, defaultModel?: Model): ParsedLine[] {
   if (key.endsWith('.jsonl')) {
     return text
       .split(/\r?\n/)
       .map((content, index) => ({ content, line: index + 1 }))
       .filter(({ content }) => content.trim() !== '')
-      .map(({ content, line }) => parseOne(content, line));
+      .map(({ content, line }) => parseOne(content, line, defaultModel));
   }
-  return [parseOne(text, 1)];
+  return [parseOne(text, 1, defaultModel)];
 }
 
-function parseOne(text: string, line: number): ParsedLine {
+function parseOne(text: string, line: number, defaultModel: Model | undefined): ParsedLine {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -56,7 +62,7 @@ function parseOne(text: string, line: number): ParsedLine {
       },
     };
   }
-  const parsed = generationRequestSchema.safeParse(value);
+  const parsed = generationRequestSchema.safeParse(withDefaultModel(value, defaultModel));
   if (parsed.success) return { line, request: parsed.data };
   return { line, error: invalidLine(line, parsed.error) };
 }

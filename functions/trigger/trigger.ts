@@ -3,6 +3,7 @@ import * as z from 'zod';
 import { ExecutionAlreadyExistsError, type ExecutionService } from '../api/execution-service.js';
 import { DETAIL_TYPE, type EventPublisher } from '../notify/events.js';
 import { describeError, StorageUnavailableError } from '../shared/errors.js';
+import type { Model } from '../shared/generation-request.js';
 import type { Logger } from '../shared/logger.js';
 import { isRequestFileKey, parseRequestFile, REPORT_SUFFIX, requestExecutionName } from './request-file.js';
 
@@ -21,6 +22,8 @@ export interface TriggerDeps {
   readonly executions: Pick<ExecutionService, 'start'>;
   readonly events: EventPublisher;
   readonly logger: Logger;
+  /** The model of a request that names none. @default the request schema's */
+  readonly defaultModel?: Model;
 }
 
 export interface LineResult {
@@ -74,7 +77,7 @@ export async function triggerFromObject(
   }
 
   const results: LineResult[] = [];
-  for (const parsed of parseRequestFile(key, text)) {
+  for (const parsed of parseRequestFile(key, text, deps.defaultModel)) {
     if ('error' in parsed) {
       results.push({ line: parsed.line, status: 'rejected', error: parsed.error });
       await deps.events

@@ -1,25 +1,30 @@
 import path from 'node:path';
-import { ArnFormat, CfnOutput, Duration, Stack } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   HttpApi,
   HttpMethod,
   HttpNoneAuthorizer,
+  type HttpStage,
   type IHttpRouteAuthorizer,
+  LogGroupLogDestination,
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { StackConfig } from '../config.js';
+import { acknowledge, nagResource } from '../nag.js';
 import { GenerationFunction } from './generation-function.js';
+import type { Storage } from './storage.js';
 
 export interface ApiProps {
   readonly config: StackConfig;
   readonly stateMachine: StateMachine;
-  readonly bucket: IBucket;
+  readonly storage: Storage;
   readonly apiKeySecret: ISecret;
   /** Environment shared by every function that calls DashScope. */
   readonly dashscopeEnvironment: Record<string, string>;
@@ -29,24 +34,29 @@ export interface ApiProps {
  * API Gateway (HTTP API) → one Hono Lambda. IAM (SigV4) authorizes every route by default, or a
  * JWT authorizer when configured; only `GET /healthz` is open. The Lambda may start, describe,
  * stop and list executions of this state machine only, read its history, presign reads under
- * `generations/`, and read the DashScope key (to cancel PENDING tasks).
+ * `generations/`, and read the DashScope key (to cancel PENDING tasks). Every request is written
+ * to an access log (who, which route, status, latency; never a body).
  */
 export class Api extends Construct {
   readonly httpApi: HttpApi;
+  readonly stage: HttpStage;
   readonly handler: GenerationFunction;
+  readonly accessLogs: LogGroup;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
     const { config, stateMachine } = props;
 
     this.handler = new GenerationFunction(this, 'Handler', {
+      config,
       entry: path.join(import.meta.dirname, '..', '..', 'functions', 'api', 'handler.ts'),
       timeout: Duration.seconds(29),
       environment: {
         ...props.dashscopeEnvironment,
         STATE_MACHINE_ARN: stateMachine.stateMachineArn,
-        BUCKET_NAME: props.bucket.bucketName,
+        BUCKET_NAME: props.storage.bucket.bucketName,
         URL_EXPIRY_SECONDS: String(config.urlExpirySeconds),
+        ...(config.defaultModel ? { DEFAULT_MODEL: config.defaultModel } : {}),
       },
     });
 
@@ -68,26 +78,78 @@ export class Api extends Construct {
         resources: [executions],
       }),
     );
-    props.bucket.grantRead(this.handler, 'generations/*');
+    if (this.handler.role) {
+      acknowledge(
+        this.handler.role,
+        `AwsSolutions-IAM5[Resource::${nagResource(this, executions)}]`,
+        'Every execution has its own ARN (state machine name : execution name), and the API reads, stops and follows executions whose names it learns at run time: the grant is all executions of this one state machine',
+      );
+    }
+    props.storage.grantObjects(this.handler, {
+      keys: 'generations/*',
+      actions: ['s3:GetObject'],
+      why: 'The API presigns download links for any stored image of any generation: images live under generations/{id}/, ids known only at run time. Read only',
+    });
     props.apiKeySecret.grantRead(this.handler);
 
     const integration = new HttpLambdaIntegration('Integration', this.handler);
     this.httpApi = new HttpApi(this, 'HttpApi', {
       description: 'SD 3.5 generations',
       defaultAuthorizer: authorizerFor(config),
-      createDefaultStage: true,
+      // The default stage is added below, with access logs, which HttpApi's own cannot have.
+      createDefaultStage: false,
+    });
+    this.accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: config.logRetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stage = this.httpApi.addStage('DefaultStage', {
+      stageName: '$default',
+      autoDeploy: true,
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(this.accessLogs),
+        format: ACCESS_LOG_FORMAT,
+      },
     });
     this.httpApi.addRoutes({ path: '/{proxy+}', methods: [HttpMethod.ANY], integration });
-    this.httpApi.addRoutes({
+    const [health] = this.httpApi.addRoutes({
       path: '/healthz',
       methods: [HttpMethod.GET],
       integration,
       authorizer: new HttpNoneAuthorizer(),
     });
+    if (health) {
+      acknowledge(
+        health,
+        'AwsSolutions-APIG4',
+        'GET /healthz is the liveness route, open on purpose for load balancers and uptime checks: it answers {"status":"ok"} and reads nothing',
+      );
+    }
 
     new CfnOutput(Stack.of(this), 'ApiUrl', { value: this.httpApi.apiEndpoint });
   }
 }
+
+/**
+ * One JSON line per request: who (source IP, IAM caller or JWT subject), what (route, status,
+ * sizes), how long, and the integration's error if any. Never a body, a query string or a header.
+ */
+const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
+  JSON.stringify({
+    requestId: '$context.requestId',
+    requestTime: '$context.requestTime',
+    sourceIp: '$context.identity.sourceIp',
+    caller: '$context.identity.userArn',
+    subject: '$context.authorizer.claims.sub',
+    routeKey: '$context.routeKey',
+    status: '$context.status',
+    responseLength: '$context.responseLength',
+    latencyMs: '$context.responseLatency',
+    integrationLatencyMs: '$context.integrationLatency',
+    integrationError: '$context.integrationErrorMessage',
+    authorizerError: '$context.authorizer.error',
+  }),
+);
 
 function authorizerFor(config: StackConfig): IHttpRouteAuthorizer {
   if (config.apiAuth.mode === 'jwt') {

@@ -2,18 +2,18 @@ import path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import { type IEventBus, Match, Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction, SfnStateMachine } from 'aws-cdk-lib/aws-events-targets';
-import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DETAIL_TYPE } from '../../functions/notify/events.js';
 import { REQUEST_OBJECT_PATTERNS } from '../../functions/trigger/request-file.js';
 import type { StackConfig } from '../config.js';
 import { GenerationFunction } from './generation-function.js';
+import type { Storage } from './storage.js';
 
 export interface EventsProps {
   readonly config: StackConfig;
   readonly stateMachine: StateMachine;
-  readonly bucket: IBucket;
+  readonly storage: Storage;
   readonly eventBus: IEventBus;
 }
 
@@ -30,7 +30,8 @@ export class Events extends Construct {
 
   constructor(scope: Construct, id: string, props: EventsProps) {
     super(scope, id);
-    const { config, stateMachine, bucket } = props;
+    const { config, stateMachine, storage } = props;
+    const bucket = storage.bucket;
 
     new Rule(this, 'GenerationRequested', {
       description: 'Starts a generation for every "Generation Requested" event; its detail is the request',
@@ -40,14 +41,28 @@ export class Events extends Construct {
     });
 
     this.trigger = new GenerationFunction(this, 'Trigger', {
+      config,
       entry: path.join(import.meta.dirname, '..', '..', 'functions', 'trigger', 'handler.ts'),
       timeout: Duration.minutes(5),
-      environment: { STATE_MACHINE_ARN: stateMachine.stateMachineArn, EVENT_BUS_NAME: config.eventBusName },
+      environment: {
+        STATE_MACHINE_ARN: stateMachine.stateMachineArn,
+        EVENT_BUS_NAME: config.eventBusName,
+        ...(config.defaultModel ? { DEFAULT_MODEL: config.defaultModel } : {}),
+      },
     });
     stateMachine.grantStartExecution(this.trigger);
-    bucket.grantRead(this.trigger, 'requests/*');
+    storage.grantObjects(this.trigger, {
+      keys: 'requests/*',
+      // The event names the object version when the bucket is versioned.
+      actions: ['s3:GetObject', 's3:GetObjectVersion'],
+      why: 'The trigger reads whichever request file was dropped under requests/ (its key and version come with the S3 event). Read only',
+    });
     // Only the per-file report, `requests/<file>.result`, which the rule below does not match.
-    bucket.grantPut(this.trigger, 'requests/*.result');
+    storage.grantObjects(this.trigger, {
+      keys: 'requests/*.result',
+      actions: ['s3:PutObject'],
+      why: 'The trigger writes one report next to each request file, requests/<file>.result, a suffix the request-file rule never matches',
+    });
     props.eventBus.grantPutEventsTo(this.trigger);
 
     new Rule(this, 'RequestFileCreated', {

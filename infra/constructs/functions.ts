@@ -1,20 +1,26 @@
 import path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
-import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { StackConfig } from '../config.js';
+import { acknowledge } from '../nag.js';
 import { GenerationFunction } from './generation-function.js';
+import type { Storage } from './storage.js';
 
 const FUNCTIONS_DIR = path.join(import.meta.dirname, '..', '..', 'functions');
 
 export interface FunctionsProps {
   readonly config: StackConfig;
-  readonly bucket: IBucket;
+  readonly storage: Storage;
 }
 
-/** The workflow's Lambdas (submit, poll, persist, notify), each granted only what it uses. */
+/**
+ * The workflow's Lambdas (submit, poll, persist, notify), each granted only what it uses:
+ * - Submit and Poll: read the DashScope key;
+ * - Persist: read the key; read, write and delete objects under `generations/`; list the bucket;
+ * - Notify: publish to the bus; read the webhook secret; write `generations/{id}/webhook.json`.
+ */
 export class Functions extends Construct {
   readonly submit: GenerationFunction;
   readonly poll: GenerationFunction;
@@ -32,7 +38,8 @@ export class Functions extends Construct {
 
   constructor(scope: Construct, id: string, props: FunctionsProps) {
     super(scope, id);
-    const { config } = props;
+    const { config, storage } = props;
+    const bucket = storage.bucket;
     const apiKey = Secret.fromSecretNameV2(this, 'DashScopeApiKey', config.dashscopeApiKeySecretName);
     this.apiKeySecret = apiKey;
     const dashscopeEnv: Record<string, string> = {
@@ -42,6 +49,7 @@ export class Functions extends Construct {
     };
 
     this.submit = new GenerationFunction(this, 'Submit', {
+      config,
       entry: path.join(FUNCTIONS_DIR, 'submit', 'handler.ts'),
       // A submit waits up to 30 s for DashScope: a lost answer is costly (see ARCHITECTURE.md).
       timeout: Duration.seconds(45),
@@ -52,18 +60,20 @@ export class Functions extends Construct {
       },
     });
     this.poll = new GenerationFunction(this, 'Poll', {
+      config,
       entry: path.join(FUNCTIONS_DIR, 'poll', 'handler.ts'),
       timeout: Duration.seconds(30),
       environment: dashscopeEnv,
     });
     this.persist = new GenerationFunction(this, 'Persist', {
+      config,
       entry: path.join(FUNCTIONS_DIR, 'persist', 'handler.ts'),
       // Four images of a few MB each, streamed; generous for slow cross-region downloads.
       timeout: Duration.minutes(5),
       memorySize: 512,
       environment: {
         ...dashscopeEnv,
-        BUCKET_NAME: props.bucket.bucketName,
+        BUCKET_NAME: bucket.bucketName,
         RESULT_HOSTS: config.resultHosts.join(','),
         MAX_IMAGE_BYTES: String(config.maxImageBytes),
       },
@@ -75,26 +85,40 @@ export class Functions extends Construct {
         description: 'Signs webhook deliveries (Standard Webhooks); share it with your receivers',
         generateSecretString: { passwordLength: 48, excludePunctuation: true },
       });
+      acknowledge(
+        this.webhookSecret,
+        'AwsSolutions-SMG4',
+        'The webhook signing secret is shared with every webhook receiver, which must change its copy in step: rotation is a manual, coordinated act (see README, Security), not a schedule',
+      );
     }
     this.notify = new GenerationFunction(this, 'Notify', {
+      config,
       entry: path.join(FUNCTIONS_DIR, 'notify', 'handler.ts'),
       // Webhook retries with backoff are bounded well inside this.
       timeout: Duration.minutes(2),
       environment: {
         EVENT_BUS_NAME: config.eventBusName,
-        BUCKET_NAME: props.bucket.bucketName,
+        BUCKET_NAME: bucket.bucketName,
         ...(this.webhookSecret ? { WEBHOOK_SECRET_ID: this.webhookSecret.secretName } : {}),
       },
     });
     this.eventBus.grantPutEventsTo(this.notify);
     this.webhookSecret?.grantRead(this.notify);
-    // Delivery records only: generations/{id}/webhook.json.
-    props.bucket.grantPut(this.notify, 'generations/*/webhook.json');
+    storage.grantObjects(this.notify, {
+      keys: 'generations/*/webhook.json',
+      actions: ['s3:PutObject'],
+      why: 'Notify writes one webhook delivery record per generation, generations/{id}/webhook.json; the id is the execution name, known only at run time',
+    });
 
     this.dashscopeEnvironment = dashscopeEnv;
     for (const fn of [this.submit, this.poll, this.persist]) apiKey.grantRead(fn);
-    // Persist reads back what an interrupted run stored (idempotent retry) and writes new objects,
-    // only under generations/.
-    props.bucket.grantReadWrite(this.persist, 'generations/*');
+    // Persist reads back what an interrupted run stored (idempotent retry), writes the images and
+    // the manifest, and deletes what a broken streamed upload may have left: only under generations/.
+    storage.grantObjects(this.persist, {
+      keys: 'generations/*',
+      actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject'],
+      why: 'Persist writes each generation’s images and manifest under generations/{id}/ (the id is the execution name, known only at run time), reads back what an interrupted run stored, and deletes a broken upload',
+    });
+    storage.grantList(this.persist);
   }
 }

@@ -1,4 +1,5 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import {
   type BundlingOptions,
@@ -6,8 +7,10 @@ import {
   type NodejsFunctionProps,
   OutputFormat,
 } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import type { StackConfig } from '../config.js';
+import { acknowledge } from '../nag.js';
 
 /**
  * How every Lambda is bundled: minified ESM for the newest Node runtime, with source maps.
@@ -32,19 +35,33 @@ export interface GenerationFunctionProps
   extends Pick<NodejsFunctionProps, 'environment' | 'timeout' | 'memorySize'> {
   /** Path of the handler module; it exports `handler`. */
   readonly entry: string;
+  /** Log level, log retention and the metrics namespace come from the stack configuration. */
+  readonly config: Pick<StackConfig, 'logLevel' | 'logRetentionDays' | 'metricsNamespace'>;
 }
 
 /**
  * A NodejsFunction with this project's fixed choices made once: the newest Node runtime in
- * aws-cdk-lib, arm64, X-Ray tracing, a log group with retention, and the bundle of
- * {@link LAMBDA_BUNDLING}.
+ * aws-cdk-lib, arm64, X-Ray tracing, the bundle of {@link LAMBDA_BUNDLING}, a log group of its own
+ * with the configured retention, and a role of its own that starts with nothing but writing to that
+ * log group (no AWSLambdaBasicExecutionRole, whose logs permissions cover every log group). Each
+ * function's grants are added by the construct that creates it.
  */
 export class GenerationFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: GenerationFunctionProps) {
     const logGroup = new LogGroup(scope, `${id}Logs`, {
-      retention: RetentionDays.ONE_MONTH,
+      retention: props.config.logRetentionDays,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    const role = new Role(scope, `${id}Role`, {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `The ${id} function: its log group, X-Ray, and what its construct grants`,
+    });
+    logGroup.grantWrite(role);
+    acknowledge(
+      role,
+      'AwsSolutions-IAM5[Resource::*]',
+      `X-Ray tracing of the ${id} function: xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level permissions, so AWS requires "*" (test/infra/production.test.ts checks that nothing else is granted on "*")`,
+    );
     super(scope, id, {
       entry: props.entry,
       handler: 'handler',
@@ -54,9 +71,11 @@ export class GenerationFunction extends NodejsFunction {
       memorySize: props.memorySize ?? 256,
       timeout: props.timeout ?? Duration.seconds(30),
       logGroup,
+      role,
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
-        POWERTOOLS_LOG_LEVEL: 'INFO',
+        POWERTOOLS_LOG_LEVEL: props.config.logLevel,
+        POWERTOOLS_METRICS_NAMESPACE: props.config.metricsNamespace,
         ...props.environment,
       },
       bundling: { ...LAMBDA_BUNDLING, externalModules: [...LAMBDA_BUNDLING.externalModules] },

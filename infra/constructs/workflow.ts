@@ -1,10 +1,13 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import {
+  Chain,
   Choice,
   Condition,
   DefinitionBody,
   Fail,
   JitterType,
+  LogLevel,
   Pass,
   StateMachine,
   StateMachineType,
@@ -18,6 +21,7 @@ import { Construct } from 'constructs';
 import { RETRYABLE_ERROR_NAMES, WORKFLOW_ERROR } from '../../functions/shared/errors.js';
 import { STATE_NAMES } from '../../functions/shared/state-names.js';
 import { PERSIST_ALLOWANCE_SECONDS, type StackConfig } from '../config.js';
+import { acknowledge, nagResource } from '../nag.js';
 import type { Functions } from './functions.js';
 
 /** State names: the local runner, the API and the tests address states by these. */
@@ -38,12 +42,24 @@ export interface WorkflowProps {
 }
 
 /**
+ * The execution's identity every Lambda gets besides its part of the state, for its logs' correlation
+ * fields: the execution ARN (the name is the generation id, `$.id`).
+ */
+const EXECUTION = { 'executionId.$': '$$.Execution.Id' };
+
+/**
  * Submit → Wait → Poll → Check: back to Wait while queued or running; Persist on success;
  * a Fail state with a named error otherwise. JSONPath only (no JSONata, no variables), so the
  * same definition runs on AWS and in aws-local-stepfunctions.
+ *
+ * Standard type, X-Ray tracing, an execution timeout of the deadline plus the Persist allowance,
+ * and CloudWatch Logs at the configured level (ERROR without execution data by default: the data
+ * holds the request, and prompts can be sensitive).
  */
 export class Workflow extends Construct {
   readonly stateMachine: StateMachine;
+  /** The state machine's log group; absent when `workflowLogging.level` is OFF. */
+  readonly logGroup?: LogGroup;
 
   constructor(scope: Construct, id: string, props: WorkflowProps) {
     super(scope, id);
@@ -51,8 +67,22 @@ export class Workflow extends Construct {
 
     const init = new Pass(this, STATE.init, {
       comment: 'The execution input is the request; the execution name is the generation id.',
-      parameters: { 'id.$': '$$.Execution.Name', 'request.$': '$' },
+      parameters: {
+        'id.$': '$$.Execution.Name',
+        'request.$': '$',
+        ...(config.defaultModel ? { defaults: { model: config.defaultModel } } : {}),
+      },
     });
+    // A configured default model reaches every request, however it was started (API, request file,
+    // event, schedule or StartExecution): the request's own fields win. Two states because an
+    // intrinsic's string literal would need `\{` escapes, which the local engine does not read.
+    const start = config.defaultModel
+      ? Chain.start(init).next(
+          new Pass(this, STATE.applyDefaults, {
+            parameters: { 'id.$': '$.id', 'request.$': 'States.JsonMerge($.defaults, $.request, false)' },
+          }),
+        )
+      : Chain.start(init);
 
     // Every failure ends here, after the notifier: the error name and cause travel in $.failure
     // (a Lambda error via Catch, the workflow's own errors via the Pass states below).
@@ -65,7 +95,13 @@ export class Workflow extends Construct {
       new LambdaInvoke(this, name, {
         lambdaFunction: functions.notify,
         payloadResponseOnly: true,
-        payload: TaskInput.fromObject({ outcome, 'state.$': '$' }),
+        // The start time measures request → images (the SecondsToImages metric).
+        payload: TaskInput.fromObject({
+          outcome,
+          'state.$': '$',
+          ...EXECUTION,
+          'startedAt.$': '$$.Execution.StartTime',
+        }),
         resultPath: '$.notification',
       })
         // A notifier that fails never changes the generation's outcome.
@@ -77,6 +113,7 @@ export class Workflow extends Construct {
     const submit = new LambdaInvoke(this, STATE.submit, {
       lambdaFunction: functions.submit,
       payloadResponseOnly: true,
+      payload: TaskInput.fromObject({ 'id.$': '$.id', 'request.$': '$.request', ...EXECUTION }),
       resultPath: '$.task',
     })
       .addRetry({
@@ -108,9 +145,16 @@ export class Workflow extends Construct {
 
     const wait = new Wait(this, STATE.wait, { time: WaitTime.secondsPath('$.task.nextPollSeconds') });
 
+    const taskPayload = TaskInput.fromObject({
+      'id.$': '$.id',
+      'request.$': '$.request',
+      'task.$': '$.task',
+      ...EXECUTION,
+    });
     const poll = new LambdaInvoke(this, STATE.poll, {
       lambdaFunction: functions.poll,
       payloadResponseOnly: true,
+      payload: taskPayload,
       resultPath: '$.task',
     })
       .addRetry({
@@ -126,6 +170,7 @@ export class Workflow extends Construct {
     const persist = new LambdaInvoke(this, STATE.persist, {
       lambdaFunction: functions.persist,
       payloadResponseOnly: true,
+      payload: taskPayload,
       resultPath: '$.result',
     })
       .addRetry({
@@ -173,13 +218,57 @@ export class Workflow extends Construct {
       )
       .otherwise(wait);
 
-    const definition = init.next(submit).next(wait).next(poll).next(check);
+    const definition = start.next(submit).next(wait).next(poll).next(check);
+
+    const logging = config.workflowLogging;
+    if (logging.level !== 'OFF') {
+      this.logGroup = new LogGroup(this, 'Logs', {
+        // The /aws/vendedlogs/ prefix keeps the account's CloudWatch Logs resource policy small.
+        logGroupName: `/aws/vendedlogs/states/${Stack.of(this).stackName}-generation`,
+        retention: config.logRetentionDays,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+    }
 
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       stateMachineType: StateMachineType.STANDARD,
       definitionBody: DefinitionBody.fromChainable(definition),
       timeout: Duration.seconds(config.deadlineSeconds + PERSIST_ALLOWANCE_SECONDS),
       tracingEnabled: true,
+      ...(this.logGroup
+        ? {
+            logs: {
+              destination: this.logGroup,
+              level: LogLevel[logging.level],
+              includeExecutionData: logging.includeExecutionData,
+            },
+          }
+        : {}),
     });
+    this.acknowledgeFindings(config, functions);
+  }
+
+  /** The cdk-nag findings this design accepts on the state machine and its role, each with its reason. */
+  private acknowledgeFindings(config: StackConfig, functions: Functions): void {
+    if (config.workflowLogging.level !== 'ALL') {
+      acknowledge(
+        this.stateMachine,
+        'AwsSolutions-SF1',
+        `The workflow logs at ${config.workflowLogging.level} (generation.workflowLogging): ALL would log every state transition of every poll loop, and with execution data every prompt; each execution's history keeps the full record for 90 days`,
+      );
+    }
+    const role = this.stateMachine.role;
+    acknowledge(
+      role,
+      'AwsSolutions-IAM5[Resource::*]',
+      'X-Ray tracing (xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) and CloudWatch Logs delivery (logs:CreateLogDelivery and the other log-delivery actions) have no resource-level permissions: AWS requires "*" (test/infra/production.test.ts checks that nothing else is)',
+    );
+    for (const fn of [functions.submit, functions.poll, functions.persist, functions.notify]) {
+      acknowledge(
+        role,
+        `AwsSolutions-IAM5[Resource::${nagResource(this, fn.functionArn)}:*]`,
+        `CDK's LambdaInvoke grants lambda:InvokeFunction on the ${fn.node.id} function and its versions and aliases (":*"); the workflow invokes the unqualified function, and the wildcard reaches no other function`,
+      );
+    }
   }
 }

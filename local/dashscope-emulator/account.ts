@@ -45,6 +45,22 @@ export class Account {
     return true;
   }
 
+  /**
+   * Drops a task's record at `now`, as its retention would, whatever its state; a RUNNING task
+   * frees the runner. False when the task is not known.
+   */
+  forget(taskId: string, now: number): boolean {
+    const record = this.#records.get(taskId);
+    if (!record) return false;
+    this.#records.delete(taskId);
+    this.#queue = this.#queue.filter((queued) => queued !== record);
+    if (this.#running === record) {
+      this.#running = undefined;
+      this.#freeSince = now;
+    }
+    return true;
+  }
+
   /** Brings starts, ends and expiries up to `now`. */
   settle(now: number): void {
     // Each step finishes or starts one task; stop once nothing more has happened by now.

@@ -1,5 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Context, Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { resetConnection } from './connection.js';
 import { type EmulatorContext, settledNow } from './context.js';
 import { apiErrorBody, newRequestId } from './errors.js';
 import { parseListQuery } from './list-query.js';
@@ -8,23 +10,36 @@ import { resultUrlFor } from './result-download.js';
 import { parseSubmitBody } from './submit-request.js';
 import { statusAt } from './task-record.js';
 import { taskListEntry, taskQueryBody, unknownTaskBody } from './task-view.js';
-import type { EmulatorOp } from './types.js';
+import type { ConnectionFault, EmulatorOp } from './types.js';
 
 const CANCEL_REFUSED = 'Failed to cancel the task, please confirm if the task status is PENDING.';
 
 /** The DashScope API routes, to be mounted under `/api/v1`. */
 export function createApiRoutes(context: EmulatorContext): Hono {
   const api = new Hono();
-  api.post('/services/aigc/text2image/image-synthesis', (c) => submit(c, context));
-  api.get('/tasks', (c) => list(c, context));
-  api.get('/tasks/:task_id', (c) => query(c, context));
-  api.post('/tasks/:task_id/cancel', (c) => cancel(c, context));
+  api.post('/services/aigc/text2image/image-synthesis', (c) => handle(c, context, 'submit', submit));
+  api.get('/tasks', (c) => handle(c, context, 'list', list));
+  api.get('/tasks/:task_id', (c) => handle(c, context, 'get', query));
+  api.post('/tasks/:task_id/cancel', (c) => handle(c, context, 'cancel', cancel));
   return api;
 }
 
+type Operation = (c: Context, context: EmulatorContext) => Response | Promise<Response>;
+
+/**
+ * Admits the call (see {@link admit}), does the operation, then applies a connection fault that
+ * acts after the work: the answer lost, or held back.
+ */
+async function handle(c: Context, context: EmulatorContext, op: EmulatorOp, operation: Operation) {
+  const admission = op === 'submit' ? admit(c, context, op) : admitTasksApi(c, context, op);
+  if ('refused' in admission) return admission.refused;
+  const response = await operation(c, context);
+  const after = admission.after;
+  if (after?.kind === 'slow') await sleep(after.delayMs, undefined, { ref: false });
+  return after?.kind === 'lost-response' ? resetConnection(response) : response;
+}
+
 async function submit(c: Context, context: EmulatorContext): Promise<Response> {
-  const refused = admit(c, context, 'submit');
-  if (refused) return refused;
   if (c.req.header('X-DashScope-Async') !== 'enable') {
     return apiError(c, 403, 'AccessDenied', 'current user api does not support synchronous calls');
   }
@@ -43,12 +58,11 @@ async function submit(c: Context, context: EmulatorContext): Promise<Response> {
   const speed = context.config.speed;
   const record = createTaskRecord({ request: parsed.request, plan, submittedAt: now, requestId, speed });
   context.account.add(record);
+  context.created.tasks += 1;
   return c.json({ output: { task_status: 'PENDING', task_id: record.taskId }, request_id: requestId });
 }
 
 function query(c: Context, context: EmulatorContext): Response {
-  const refused = admitTasksApi(c, context, 'get');
-  if (refused) return refused;
   const now = settledNow(context);
   const taskId = c.req.param('task_id') ?? '';
   const record = context.account.get(taskId);
@@ -58,8 +72,6 @@ function query(c: Context, context: EmulatorContext): Response {
 }
 
 function cancel(c: Context, context: EmulatorContext): Response {
-  const refused = admitTasksApi(c, context, 'cancel');
-  if (refused) return refused;
   const now = settledNow(context);
   if (!context.account.cancel(c.req.param('task_id') ?? '', now)) {
     return apiError(c, 400, 'UnsupportedOperation', CANCEL_REFUSED);
@@ -68,8 +80,6 @@ function cancel(c: Context, context: EmulatorContext): Response {
 }
 
 function list(c: Context, context: EmulatorContext): Response {
-  const refused = admitTasksApi(c, context, 'list');
-  if (refused) return refused;
   const now = settledNow(context);
   const parsed = parseListQuery(c.req.query(), now);
   if (!parsed.ok) return apiError(c, 400, 'InvalidParameter', parsed.message);
@@ -91,22 +101,31 @@ function list(c: Context, context: EmulatorContext): Response {
   });
 }
 
+/** An answer that ends the call at once, or the connection fault to apply once it is handled. */
+type Admission =
+  | { readonly refused: Response }
+  | { readonly after?: Extract<ConnectionFault, { kind: 'lost-response' | 'slow' }> };
+
 /** Authentication, then the call count, then any injected fault: the order every op shares. */
-function admit(c: Context, context: EmulatorContext, op: EmulatorOp): Response | undefined {
-  if (!hasValidKey(c, context.config.apiKey)) return apiError(c, 401, 'InvalidApiKey');
+function admit(c: Context, context: EmulatorContext, op: EmulatorOp): Admission {
+  context.calls[op] += 1;
+  if (!hasValidKey(c, context.config.apiKey)) return { refused: apiError(c, 401, 'InvalidApiKey') };
   if (op === 'submit') context.counts.submits += 1;
   else context.counts.queries += 1;
   const fault = context.faults.take(op);
-  if (fault) return apiError(c, fault.status, fault.code, fault.message);
-  return undefined;
+  if (!fault) return {};
+  if (!('kind' in fault)) return { refused: apiError(c, fault.status, fault.code, fault.message) };
+  // In-process, where there is no connection to reset, the caller sees this 500 instead.
+  if (fault.kind === 'reset') return { refused: resetConnection(apiError(c, 500, 'InternalError')) };
+  return { after: fault };
 }
 
 /** {@link admit} plus the account-wide budget shared by query, cancel and list. */
-function admitTasksApi(c: Context, context: EmulatorContext, op: EmulatorOp): Response | undefined {
-  const refused = admit(c, context, op);
-  if (refused) return refused;
-  if (!context.queryLimiter.tryAcquire(context.config.clock.now())) return throttled(c, context);
-  return undefined;
+function admitTasksApi(c: Context, context: EmulatorContext, op: EmulatorOp): Admission {
+  const admission = admit(c, context, op);
+  if ('refused' in admission) return admission;
+  if (!context.queryLimiter.tryAcquire(context.config.clock.now())) return { refused: throttled(c, context) };
+  return admission;
 }
 
 function hasValidKey(c: Context, apiKey: string): boolean {

@@ -6,7 +6,14 @@ import { checkPlan } from './new-task.js';
 import { SlidingWindowLimiter } from './rate-limiter.js';
 import { ResultUrlSigner } from './result-urls.js';
 import { snapshotAt } from './task-record.js';
-import type { EmulatorControl, EmulatorCounts, EmulatorOptions, ResolvedOptions, TaskPlan } from './types.js';
+import type {
+  EmulatorControl,
+  EmulatorCounts,
+  EmulatorOp,
+  EmulatorOptions,
+  ResolvedOptions,
+  TaskPlan,
+} from './types.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -19,6 +26,10 @@ export interface EmulatorContext {
   readonly faults: FaultQueue;
   readonly plans: TaskPlan[];
   readonly counts: EmulatorCounts;
+  /** Requests received per operation, whatever their answer. */
+  readonly calls: Record<EmulatorOp, number>;
+  /** Accepted submits since creation or the last reset. */
+  readonly created: { tasks: number };
   readonly signer: ResultUrlSigner;
   readonly images: ImageCache;
 }
@@ -52,6 +63,8 @@ export function createContext(options: EmulatorOptions): EmulatorContext {
     faults: new FaultQueue(),
     plans: [],
     counts: { submits: 0, queries: 0, throttled: 0 },
+    calls: noCalls(),
+    created: { tasks: 0 },
     signer: new ResultUrlSigner(),
     images: new ImageCache(),
   };
@@ -73,12 +86,24 @@ export function createControl(context: EmulatorContext): EmulatorControl {
     injectFault(op, fault, times = 1) {
       context.faults.add(op, fault, times);
     },
+    cancelTask(taskId) {
+      return context.account.cancel(taskId, settledNow(context));
+    },
+    forgetTask(taskId) {
+      return context.account.forget(taskId, settledNow(context));
+    },
     tasks() {
       const now = settledNow(context);
       return context.account.all().map((record) => snapshotAt(record, now));
     },
     get counts() {
       return { ...context.counts };
+    },
+    get calls() {
+      return { ...context.calls };
+    },
+    get tasksCreated() {
+      return context.created.tasks;
     },
     reset() {
       context.account.clear();
@@ -88,6 +113,12 @@ export function createControl(context: EmulatorContext): EmulatorControl {
       context.submitLimiter.reset();
       context.queryLimiter.reset();
       Object.assign(context.counts, { submits: 0, queries: 0, throttled: 0 });
+      Object.assign(context.calls, noCalls());
+      context.created.tasks = 0;
     },
   };
+}
+
+function noCalls(): Record<EmulatorOp, number> {
+  return { submit: 0, get: 0, cancel: 0, list: 0, download: 0 };
 }

@@ -29,6 +29,12 @@ export function createTaskRecord(input: NewTaskInput): TaskRecord {
     failImages: new Set(plan?.failImages ?? []),
     fail: plan?.fail ? { ...plan.fail } : undefined,
     files: Array.from({ length: request.n }, () => `${randomUUID()}.png`),
+    downloadFaults: new Map(
+      Object.entries(plan?.downloadFaults ?? {}).map(([index, faults]) => [Number(index), [...faults]]),
+    ),
+    resultOrigins: new Map(
+      Object.entries(plan?.resultOrigins ?? {}).map(([index, origin]) => [Number(index), origin]),
+    ),
     scheduledAt: undefined,
     canceledAt: undefined,
   };
@@ -36,12 +42,24 @@ export function createTaskRecord(input: NewTaskInput): TaskRecord {
 
 /** Checks a plan up front, so a typo in a test fails at the call rather than at some later submit. */
 export function checkPlan(plan: TaskPlan): TaskPlan {
-  const { durationMs, failImages } = plan;
-  if (durationMs !== undefined && !(Number.isFinite(durationMs) && durationMs >= 0)) {
-    throw new RangeError(`durationMs must be a finite number >= 0, got ${durationMs}`);
+  const { durationMs, failImages, downloadFaults, resultOrigins } = plan;
+  if (durationMs !== undefined && !(durationMs >= 0)) {
+    throw new RangeError(`durationMs must be a number >= 0 (Infinity: never ends), got ${durationMs}`);
   }
   if (failImages?.some((index) => !Number.isInteger(index))) {
     throw new RangeError(`failImages must hold integer indexes, got ${failImages.join(', ')}`);
   }
-  return { ...plan, failImages: failImages ? [...failImages] : undefined };
+  for (const key of [...Object.keys(downloadFaults ?? {}), ...Object.keys(resultOrigins ?? {})]) {
+    if (!/^\d+$/.test(key)) throw new RangeError(`image indexes must be integers >= 0, got ${key}`);
+  }
+  for (const origin of Object.values(resultOrigins ?? {})) {
+    if (!URL.canParse(origin)) throw new RangeError(`resultOrigins must hold URL origins, got ${origin}`);
+  }
+  return {
+    ...plan,
+    failImages: failImages ? [...failImages] : undefined,
+    downloadFaults: downloadFaults
+      ? Object.fromEntries(Object.entries(downloadFaults).map(([index, faults]) => [index, [...faults]]))
+      : undefined,
+  };
 }

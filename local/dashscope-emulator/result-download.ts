@@ -1,9 +1,12 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { resetConnection, truncateConnection } from './connection.js';
 import { type EmulatorContext, settledNow } from './context.js';
 import { defaultMessage, newOssRequestId, ossErrorXml } from './errors.js';
 import { renderPng } from './png.js';
 import { imageSucceeds, runEndOf, statusAt, type TaskRecord } from './task-record.js';
+import type { DownloadFault } from './types.js';
 
 /** Path prefix of result images, outside `/api/v1` as OSS is a different host in production. */
 export const RESULTS_PREFIX = '/results';
@@ -17,7 +20,8 @@ export function resultUrlFor(
 ): string {
   const end = runEndOf(record) ?? record.submittedAt;
   const expires = Math.floor((end + context.config.resultTtlMs) / 1000);
-  return context.signer.url(origin, resultPath(record.taskId, record.files[index] ?? ''), expires);
+  const imageOrigin = record.resultOrigins.get(index) ?? origin;
+  return context.signer.url(imageOrigin, resultPath(record.taskId, record.files[index] ?? ''), expires);
 }
 
 function resultPath(taskId: string, file: string): string {
@@ -27,11 +31,21 @@ function resultPath(taskId: string, file: string): string {
 /**
  * `GET /results/:task_id/:file`: answers like OSS does for a pre-signed URL. Refusals are 403
  * `AccessDenied` XML (expired first, as OSS checks, then a signature that does not match); a
- * valid URL to an image that does not exist is 404 `NoSuchKey`.
+ * valid URL to an image that does not exist is 404 `NoSuchKey`. A fault injected for the
+ * `download` op acts before those checks; a task's scripted per-image faults after them.
  */
-export function downloadResult(c: Context, context: EmulatorContext): Response {
+export async function downloadResult(c: Context, context: EmulatorContext): Promise<Response> {
+  context.calls.download += 1;
   const fault = context.faults.take('download');
-  if (fault) return ossError(c, fault.status, fault.code, fault.message ?? defaultMessage(fault.code));
+  if (!fault) return checkedDownload(c, context);
+  if (!('kind' in fault)) return ossError(c, fault.status, fault.code, fault.message);
+  if (fault.kind === 'reset') return resetConnection(ossError(c, 500, 'InternalError'));
+  const response = checkedDownload(c, context);
+  if (fault.kind === 'slow') await sleep(fault.delayMs, undefined, { ref: false });
+  return fault.kind === 'lost-response' ? resetConnection(response) : response;
+}
+
+function checkedDownload(c: Context, context: EmulatorContext): Response {
   const taskId = c.req.param('task_id') ?? '';
   const file = c.req.param('file') ?? '';
   const { Expires: expires, OSSAccessKeyId: accessKeyId, Signature: signature } = c.req.query();
@@ -69,17 +83,51 @@ function imageResponse(
   const png = context.images.getOrRender(`${taskId}/${index}`, () =>
     renderPng(prompt, seed + index, width, height),
   );
-  return new Response(new Uint8Array(png), {
-    status: 200,
-    headers: {
-      'content-type': 'image/png',
-      'content-length': String(png.length),
-      'x-oss-request-id': newOssRequestId(),
-    },
-  });
+  const fault = record.downloadFaults.get(index)?.shift();
+  return fault ? faultyImageResponse(c, png, fault) : imageBytesResponse(png, 'image/png');
 }
 
-function ossError(c: Context, status: number, code: string, message: string): Response {
+function imageBytesResponse(bytes: Uint8Array, contentType: string, declareLength = true): Response {
+  const headers: Record<string, string> = {
+    'content-type': contentType,
+    'x-oss-request-id': newOssRequestId(),
+  };
+  if (declareLength) {
+    headers['content-length'] = String(bytes.length);
+    return new Response(new Uint8Array(bytes), { status: 200, headers });
+  }
+  // A stream body has no known length: the server answers it chunked.
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new Uint8Array(bytes));
+      controller.close();
+    },
+  });
+  return new Response(body, { status: 200, headers });
+}
+
+/** A scripted download of one image: see {@link DownloadFault}. */
+function faultyImageResponse(c: Context, png: Buffer, fault: DownloadFault): Response {
+  if (!('kind' in fault)) return ossError(c, fault.status, fault.code, fault.message);
+  switch (fault.kind) {
+    case 'reset':
+      return resetConnection(ossError(c, 500, 'InternalError'));
+    case 'truncate':
+      return truncateConnection(
+        imageBytesResponse(png, 'image/png'),
+        fault.afterBytes ?? Math.floor(png.length / 2),
+      );
+    case 'serve':
+      return imageBytesResponse(Buffer.from(fault.body), fault.contentType);
+    case 'oversize': {
+      // Trailing bytes after IEND: still a PNG to a decoder, only bigger.
+      const padded = Buffer.concat([png, Buffer.alloc(Math.max(0, fault.bytes - png.length))]);
+      return imageBytesResponse(padded, 'image/png', fault.declareLength ?? true);
+    }
+  }
+}
+
+function ossError(c: Context, status: number, code: string, message = defaultMessage(code)): Response {
   const requestId = newOssRequestId();
   const body = ossErrorXml(code, message, requestId, new URL(c.req.url).host);
   return c.body(body, status as ContentfulStatusCode, {

@@ -1,7 +1,8 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { API_BASE_PATH, createEmulator } from './app.js';
+import { onConnection } from './connection.js';
 import type { EmulatorControl, EmulatorOptions } from './types.js';
 
 /** A running emulator. */
@@ -32,7 +33,10 @@ export async function startEmulator(
     ...emulatorOptions,
     publicOrigin: emulatorOptions.publicOrigin ?? (() => origin),
   });
-  const { server, address } = await listen(app.fetch, port);
+  // Connection faults (reset, truncated body) need the socket, which only this server has.
+  const fetch: Parameters<typeof serve>[0]['fetch'] = async (request, env) =>
+    onConnection(await app.fetch(request, env), (env.incoming as IncomingMessage).socket);
+  const { server, address } = await listen(fetch, port);
   origin = `http://127.0.0.1:${address.port}`;
   return { url: `${origin}${API_BASE_PATH}`, origin, apiKey, control, close: () => closeServer(server) };
 }

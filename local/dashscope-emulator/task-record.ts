@@ -1,5 +1,5 @@
 import type { SubmitRequest } from './submit-request.js';
-import type { TaskError, TaskSnapshot, TaskStatus } from './types.js';
+import type { DownloadFault, TaskError, TaskSnapshot, TaskStatus } from './types.js';
 
 /** The error a failed image reports, as in the seed document's partial-failure example. */
 export const IMAGE_TIMEOUT: TaskError = {
@@ -20,6 +20,10 @@ export interface TaskRecord {
   readonly fail: TaskError | undefined;
   /** Result file name of each image, in order. */
   readonly files: readonly string[];
+  /** Scripted download faults still to answer, by image index (each download takes the first). */
+  readonly downloadFaults: ReadonlyMap<number, DownloadFault[]>;
+  /** Origins that result URLs point at instead of the emulator's, by image index. */
+  readonly resultOrigins: ReadonlyMap<number, string>;
   /** Set when the task takes the runner; it then ends at `scheduledAt + durationMs`. */
   scheduledAt: number | undefined;
   /** Set when the task is canceled while PENDING. */

@@ -47,8 +47,21 @@ export interface TaskPlan {
   failImages?: number[];
   /** Makes the whole task end FAILED with this code and message. */
   fail?: TaskError;
-  /** Exact run time in ms, used as is (not divided by `speed`). */
+  /**
+   * Exact run time in ms, used as is (not divided by `speed`). `Infinity` makes a task that, once
+   * it holds the account's runner, stays RUNNING for ever (and keeps every later task PENDING).
+   */
   durationMs?: number;
+  /**
+   * What the downloads of an image do, by image index: each download takes the next fault of its
+   * list, and the image is served normally once the list is used up.
+   */
+  downloadFaults?: Record<number, DownloadFault[]>;
+  /**
+   * The origin an image's result URL points at instead of the emulator's, by image index, e.g.
+   * `http://localhost:4010` for a host outside an allow-list that still serves the image.
+   */
+  resultOrigins?: Record<number, string>;
 }
 
 /** API operations that faults can be injected into. */
@@ -61,6 +74,41 @@ export interface InjectedFault {
   /** Defaults to the service's usual message for well-known codes, else to the code. */
   message?: string;
 }
+
+/**
+ * A fault of the connection rather than of the answer. These act on the HTTP server
+ * ({@link startEmulator}); through `app.request()` the answer is returned as it is.
+ * - `reset`: the connection is reset before the call is handled, so nothing happens.
+ * - `lost-response`: the call is handled (a submit creates its task), then the connection is reset
+ *   instead of answering.
+ * - `slow`: the call is handled and its answer held back `delayMs` of real time, past a client's
+ *   timeout.
+ */
+export type ConnectionFault =
+  | { kind: 'reset' }
+  | { kind: 'lost-response' }
+  | { kind: 'slow'; delayMs: number };
+
+/** What {@link EmulatorControl.injectFault} accepts: an error answer or a connection fault. */
+export type EmulatorFault = InjectedFault | ConnectionFault;
+
+/**
+ * What one download of one result image does instead of serving it (see `TaskPlan.downloadFaults`).
+ * - an {@link InjectedFault}: an OSS error answer, e.g. `{status: 403, code: 'AccessDenied',
+ *   message: 'Request has expired.'}`;
+ * - `reset`: the connection is reset before any answer;
+ * - `truncate`: the headers announce the whole image, then the connection is reset after
+ *   `afterBytes` of the body (default half);
+ * - `serve`: answers 200 with this content type and body instead of the image;
+ * - `oversize`: the image padded with trailing bytes to `bytes`, its length in `Content-Length`
+ *   unless `declareLength` is false (then streamed, chunked).
+ */
+export type DownloadFault =
+  | InjectedFault
+  | { kind: 'reset' }
+  | { kind: 'truncate'; afterBytes?: number }
+  | { kind: 'serve'; contentType: string; body: string }
+  | { kind: 'oversize'; bytes: number; declareLength?: boolean };
 
 /** Read-only view of one task, as the emulator sees it at the time of the call. */
 export interface TaskSnapshot {
@@ -97,12 +145,29 @@ export interface EmulatorCounts {
 export interface EmulatorControl {
   /** Queues a plan for the next accepted submit (plans are consumed first in, first out). */
   planNextTask(plan: TaskPlan): void;
-  /** Makes the next `times` calls of `op` answer `fault`; checked right after authentication. */
-  injectFault(op: EmulatorOp, fault: InjectedFault, times?: number): void;
+  /**
+   * Makes the next `times` calls of `op` answer `fault`; checked right after authentication (for
+   * downloads, before the URL is checked).
+   */
+  injectFault(op: EmulatorOp, fault: EmulatorFault, times?: number): void;
+  /**
+   * Cancels a task from outside (another client of the account, the console): as the cancel API
+   * does, only while it is PENDING. Returns whether it was cancelled.
+   */
+  cancelTask(taskId: string): boolean;
+  /**
+   * Drops a task's record at once, as its retention would: queries answer UNKNOWN and its result
+   * URLs stop working. A RUNNING task frees the runner. Returns whether the task was known.
+   */
+  forgetTask(taskId: string): boolean;
   /** Snapshot of every task still known, oldest first. */
   tasks(): TaskSnapshot[];
   /** Snapshot of the call counters. */
   readonly counts: EmulatorCounts;
+  /** Requests received per operation, whatever their answer (unauthenticated ones included). */
+  readonly calls: Readonly<Record<EmulatorOp, number>>;
+  /** Tasks created (accepted submits), those since forgotten or expired included. */
+  readonly tasksCreated: number;
   /** Forgets every task, plan, fault and counter. */
   reset(): void;
 }

@@ -4,12 +4,15 @@ import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createApiApp } from '../../functions/api/app.js';
 import { manifestSchema } from '../../functions/persist/manifest.js';
 import { AdjustableClock } from '../../functions/shared/clock.js';
 import { WORKFLOW_ERROR } from '../../functions/shared/errors.js';
+import { silentLogger } from '../../functions/shared/logger.js';
 import type { TaskState } from '../../functions/shared/workflow-state.js';
 import { renderPng } from '../../local/dashscope-emulator/png.js';
 import { type RunningEmulator, startEmulator } from '../../local/dashscope-emulator/server.js';
+import { createLocalExecutionService } from '../../local/execution-service.js';
 import { createLocalRunner, type ExecutionOutcome, type LocalRunner } from '../../local/runner.js';
 import { type LocalS3, startLocalS3 } from '../../local/s3.js';
 
@@ -239,6 +242,67 @@ describe('the synthesized workflow, locally', () => {
       cause: expect.stringContaining('request.n'),
     });
     expect(emulator.control.counts.submits).toBe(0);
+  });
+});
+
+/**
+ * A deployment whose `defaultModel` is turbo: the synthesized workflow fills it into a request
+ * that names no model (a direct StartExecution, an event), and the API does the same for the
+ * requests it starts and the generations it shows.
+ */
+describe('a configured default model', () => {
+  const turbo = 'stable-diffusion-3.5-large-turbo';
+  let turboRunner: LocalRunner;
+
+  beforeAll(() => {
+    turboRunner = makeRunner({ defaultModel: turbo });
+  });
+
+  it('is used for a request started without one, and recorded in the manifest', async () => {
+    const output = succeeded(await turboRunner.run(nextId(), { prompt: 'an owl at night', size: '512*512' }));
+
+    expect(emulator.control.tasks().at(-1)?.model).toBe(turbo);
+    const manifest = manifestSchema.parse(
+      JSON.parse((await objectBytes(output.result.manifestKey)).toString()),
+    );
+    expect(manifest.request.model).toBe(turbo);
+    expect(manifest.parameters.model).toBe(turbo);
+  });
+
+  it('never overrides the model a request names', async () => {
+    succeeded(
+      await turboRunner.run(nextId(), {
+        prompt: 'an owl at noon',
+        size: '512*512',
+        model: 'stable-diffusion-3.5-large',
+      }),
+    );
+
+    expect(emulator.control.tasks().at(-1)?.model).toBe('stable-diffusion-3.5-large');
+  });
+
+  it('is what the API starts and shows for a body without a model', async () => {
+    const executions = createLocalExecutionService(turboRunner, clock);
+    const app = createApiApp({
+      executions,
+      presign: async (key) => `https://example.invalid/${key}`,
+      clock,
+      logger: silentLogger,
+      defaultModel: turbo,
+    });
+
+    const created = await app.request('/v1/generations', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'an owl at dusk', size: '512*512' }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    await executions.settled(id);
+    const view = (await (await app.request(`/v1/generations/${id}`)).json()) as Record<string, any>;
+
+    expect(view.status).toBe('succeeded');
+    expect(view.request.model).toBe(turbo);
+    expect(emulator.control.tasks().at(-1)?.model).toBe(turbo);
   });
 });
 

@@ -19,13 +19,6 @@ describe('renderPng', () => {
     expect(renderPng('a running cat', 43, 512, 512).equals(image)).toBe(false);
     expect(renderPng('a sleeping cat', 42, 512, 512).equals(image)).toBe(false);
   });
-
-  it('renders 1024×1024 well under 300 ms', () => {
-    renderPng('warm-up', 0, 64, 64);
-    const started = performance.now();
-    renderPng('a running cat', 7, 1024, 1024);
-    expect(performance.now() - started).toBeLessThan(300);
-  });
 });
 
 describe('CST times', () => {

@@ -49,9 +49,11 @@ describe('events in', () => {
   });
 
   it('sends S3 "Object Created" events for requests/*.json and requests/*.jsonl of this bucket to the trigger', () => {
-    template.hasResourceProperties('Custom::S3BucketNotifications', {
-      NotificationConfiguration: { EventBridgeConfiguration: {} },
+    // Set on the bucket itself: no custom-resource Lambda to manage the notification.
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      NotificationConfiguration: { EventBridgeConfiguration: { EventBridgeEnabled: true } },
     });
+    template.resourceCountIs('Custom::S3BucketNotifications', 0);
     const rule = rules(template).find((r) => r.EventPattern?.source?.includes('aws.s3'));
     expect(rule?.EventPattern).toEqual({
       source: ['aws.s3'],

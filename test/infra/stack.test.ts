@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -6,9 +8,10 @@ import {
   WORKFLOW_ERROR,
 } from '../../functions/shared/errors.js';
 import { createApp } from '../../infra/app.js';
-import { PERSIST_ALLOWANCE_SECONDS, parseStackConfig } from '../../infra/config.js';
+import { PERSIST_ALLOWANCE_SECONDS, parseStackConfig, stackConfigSchema } from '../../infra/config.js';
 import { STATE } from '../../infra/constructs/workflow.js';
 import { stateMachineDefinition } from '../../local/runner.js';
+import { functionId, synthesize } from './template.js';
 
 type Json = Record<string, any>;
 
@@ -238,7 +241,7 @@ describe('functions', () => {
     }
   });
 
-  it('give only Persist access to the bucket, and only under generations/', () => {
+  it('give only Persist access to the bucket: objects only under generations/, plus listing', () => {
     for (const hint of ['Submit', 'Poll']) {
       const actions = policyStatementsOf(functionLogicalId(hint)).flatMap((s) => [s.Action].flat());
       expect(actions.some((a: string) => a.startsWith('s3:'))).toBe(false);
@@ -246,12 +249,23 @@ describe('functions', () => {
     const s3Statements = policyStatementsOf(functionLogicalId('Persist')).filter((s) =>
       [s.Action].flat().some((a: string) => a.startsWith('s3:')),
     );
-    expect(s3Statements.length).toBeGreaterThan(0);
-    for (const statement of s3Statements) {
-      const resources = JSON.stringify(statement.Resource);
-      expect(resources).toContain('generations/*');
-      expect([statement.Action].flat()).not.toContain('s3:*');
-    }
+    const [objects, others] = [
+      s3Statements.filter((s) => JSON.stringify(s.Resource).includes('generations/*')),
+      s3Statements.filter((s) => !JSON.stringify(s.Resource).includes('generations/*')),
+    ];
+    expect([objects[0]?.Action].flat().sort()).toEqual([
+      's3:AbortMultipartUpload',
+      's3:DeleteObject',
+      's3:GetObject',
+      's3:PutObject',
+    ]);
+    // S3 answers a missing manifest with 404 (not 403) only to a principal that may list the bucket.
+    expect(others).toEqual([
+      expect.objectContaining({
+        Action: 's3:ListBucket',
+        Resource: { 'Fn::GetAtt': [expect.any(String), 'Arn'] },
+      }),
+    ]);
   });
 
   it('grant each function read access to the API key secret only', () => {
@@ -269,6 +283,12 @@ describe('functions', () => {
   });
 });
 
+const ROOT = path.join(import.meta.dirname, '..', '..');
+const cdkJson = JSON.parse(readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')) as {
+  context: { generation: Record<string, unknown> };
+};
+const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+
 describe('configuration', () => {
   it('fails synth with a message naming a bad field', () => {
     expect(() => parseStackConfig({ maxPolls: 5000 })).toThrow(/generation\.maxPolls/);
@@ -284,5 +304,129 @@ describe('configuration', () => {
       maxPolls: 1000,
       resultHosts: ['*.aliyuncs.com'],
     });
+  });
+
+  it.each([
+    [{ defaultModel: 'stable-diffusion-4' }, /generation\.defaultModel/],
+    [{ logLevel: 'TRACE' }, /generation\.logLevel/],
+    [{ logRetentionDays: 31 }, /generation\.logRetentionDays: must be one of 1, 3, 5/],
+    [{ workflowLogging: { level: 'VERBOSE' } }, /generation\.workflowLogging\.level/],
+    [
+      { workflowLogging: { includeExecutionData: 'yes' } },
+      /generation\.workflowLogging\.includeExecutionData/,
+    ],
+    [{ metricsNamespace: 'AWS/Mine' }, /generation\.metricsNamespace: must not start with "AWS\/"/],
+    [{ metricsNamespace: 'has space' }, /generation\.metricsNamespace/],
+    [{ alarms: { email: 'not-an-address' } }, /generation\.alarms\.email: must be an email address/],
+    [{ alarms: { failedExecutions: 0 } }, /generation\.alarms\.failedExecutions/],
+    [{ deadlineSeconds: 30 }, /generation\.deadlineSeconds/],
+    [{ resultHosts: ['https://x.example'] }, /generation\.resultHosts\.0/],
+    [{ webhooks: 'on' }, /generation\.webhooks/],
+  ])('fails synth naming the field: %j', (generation, message) => {
+    expect(() => parseStackConfig(generation)).toThrow(message);
+    expect(() => synthesize(generation)).toThrow(message);
+  });
+
+  it('reads the JSON string `cdk synth -c generation=…` passes', () => {
+    expect(parseStackConfig('{"maxPolls": 20}').maxPolls).toBe(20);
+    expect(() => parseStackConfig('{"maxPolls": 5000}')).toThrow(/generation\.maxPolls/);
+    expect(() => parseStackConfig('{maxPolls')).toThrow(/generation: must be a JSON object/);
+  });
+
+  it('has a default for every field, and cdk.json states them', () => {
+    expect(parseStackConfig(cdkJson.context.generation)).toEqual(parseStackConfig({}));
+    expect(parseStackConfig({})).toMatchObject({
+      logLevel: 'INFO',
+      logRetentionDays: 30,
+      workflowLogging: { level: 'ERROR', includeExecutionData: false },
+      metricsNamespace: 'Sd35Generation',
+      alarms: { failedExecutions: 1 },
+      bucket: {
+        encryption: 's3',
+        versioned: false,
+        accessLogs: false,
+        retainOnDelete: true,
+        requestsExpireAfterDays: 30,
+      },
+    });
+    expect(parseStackConfig({}).defaultModel).toBeUndefined();
+  });
+
+  it('is documented in the README, every key and every bucket key', () => {
+    const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Deploying to AWS'));
+    const bucketKeys = Object.keys(parseStackConfig({}).bucket);
+    for (const key of [
+      ...Object.keys(stackConfigSchema.shape),
+      ...bucketKeys,
+      'infrequentAccessAfterDays',
+      'glacierAfterDays',
+      'expireAfterDays',
+    ]) {
+      expect(section, key).toContain(`\`${key}\``);
+    }
+  });
+});
+
+describe('correlation and timing passed to the functions', () => {
+  // The state machine of `definition` above, synthesized with this file's context.
+
+  it('gives Submit, Poll and Persist their part of the state plus the execution ARN', () => {
+    expect(definition.States[STATE.submit].Parameters).toEqual({
+      'id.$': '$.id',
+      'request.$': '$.request',
+      'executionId.$': '$$.Execution.Id',
+    });
+    for (const name of [STATE.poll, STATE.persist]) {
+      expect(definition.States[name].Parameters).toEqual({
+        'id.$': '$.id',
+        'request.$': '$.request',
+        'task.$': '$.task',
+        'executionId.$': '$$.Execution.Id',
+      });
+    }
+  });
+
+  it('gives Notify the whole state, the execution ARN and its start time (request → images)', () => {
+    for (const name of [STATE.notifySucceeded, STATE.notifyFailed]) {
+      expect(definition.States[name].Parameters).toMatchObject({
+        'state.$': '$',
+        'executionId.$': '$$.Execution.Id',
+        'startedAt.$': '$$.Execution.StartTime',
+      });
+    }
+  });
+});
+
+describe('defaultModel', () => {
+  it('leaves the request schema’s default alone when unset', () => {
+    expect(definition.States[STATE.init].Next).toBe(STATE.submit);
+    expect(definition.States[STATE.applyDefaults]).toBeUndefined();
+    const api = template.findResources('AWS::Lambda::Function')[functionId(template, 'ApiHandler')]!;
+    expect(api.Properties.Environment.Variables.DEFAULT_MODEL).toBeUndefined();
+  });
+
+  it('fills the configured model into every request that names none, however it was started', () => {
+    const { template: turbo } = synthesize({
+      defaultModel: 'stable-diffusion-3.5-large-turbo',
+      schedules: [{ name: 'nightly', schedule: 'rate(1 day)', request: { prompt: 'an owl' } }],
+    });
+    const turboDefinition = stateMachineDefinition(turbo.toJSON() as never) as unknown as Json;
+    expect(turboDefinition.States[STATE.init]).toMatchObject({
+      Parameters: { defaults: { model: 'stable-diffusion-3.5-large-turbo' } },
+      Next: STATE.applyDefaults,
+    });
+    expect(turboDefinition.States[STATE.applyDefaults]).toEqual({
+      Type: 'Pass',
+      Parameters: { 'id.$': '$.id', 'request.$': 'States.JsonMerge($.defaults, $.request, false)' },
+      Next: STATE.submit,
+    });
+    for (const prefix of ['ApiHandler', 'EventsTrigger']) {
+      const fn = turbo.findResources('AWS::Lambda::Function')[functionId(turbo, prefix)]!;
+      expect(fn.Properties.Environment.Variables.DEFAULT_MODEL).toBe('stable-diffusion-3.5-large-turbo');
+    }
+    const schedule = Object.values(turbo.findResources('AWS::Events::Rule')).find(
+      (rule) => rule.Properties.ScheduleExpression === 'rate(1 day)',
+    );
+    expect(JSON.parse(schedule?.Properties.Targets[0].Input).model).toBe('stable-diffusion-3.5-large-turbo');
   });
 });

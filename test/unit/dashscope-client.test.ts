@@ -594,23 +594,18 @@ describe('DashScope client: error mapping', () => {
   it('gives up on a query that never answers after timeoutMs with a DashScopeTimeoutError', async () => {
     // Prepare
     const client = clientWith(hangingFetch, { timeoutMs: 50 });
-    const started = performance.now();
 
     // Act
     const error = await rejectionOf(client.getTask(TASK_ID));
 
     // Assess
-    const elapsed = performance.now() - started;
     expect(error).toBeInstanceOf(DashScopeTimeoutError);
     expect((error as Error).message).toContain('no answer within 50 ms');
-    expect(elapsed).toBeGreaterThanOrEqual(40);
-    expect(elapsed).toBeLessThan(2000);
   });
 
   it('gives up on a submit that never answers after submitTimeoutMs with a DashScopeTimeoutError', async () => {
     // Prepare
     const client = clientWith(hangingFetch, { timeoutMs: 60_000, submitTimeoutMs: 50 });
-    const started = performance.now();
 
     // Act
     const error = await rejectionOf(client.submit(SUBMIT_BODY));
@@ -618,7 +613,6 @@ describe('DashScope client: error mapping', () => {
     // Assess
     expect(error).toBeInstanceOf(DashScopeTimeoutError);
     expect((error as Error).message).toContain('no answer within 50 ms');
-    expect(performance.now() - started).toBeLessThan(2000);
   });
 
   describe('never leaks the API key', () => {

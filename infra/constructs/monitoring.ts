@@ -1,0 +1,266 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import {
+  Alarm,
+  AlarmStatusWidget,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  type IMetric,
+  MathExpression,
+  Metric,
+  TextWidget,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import {
+  METRIC,
+  type MetricName,
+  OUTCOME_DIMENSION,
+  SERVICE,
+  type Service,
+} from '../../functions/shared/metrics.js';
+import type { StackConfig } from '../config.js';
+
+export interface MonitoringProps {
+  readonly config: StackConfig;
+  readonly stateMachine: StateMachine;
+  /** Every function of the stack, by the name the dashboard shows. */
+  readonly functions: Readonly<Record<string, IFunction>>;
+  /** The function whose errors mean images may not have been stored. */
+  readonly persist: IFunction;
+}
+
+const PERIOD = Duration.minutes(5);
+
+/**
+ * Alarms that wake someone, on an encrypted, TLS-only SNS topic (with an optional email
+ * subscription), and a dashboard of the flow:
+ * - failed executions (at or above the configured count in 5 minutes), timed-out executions,
+ *   throttled executions, throttled Lambda invocations, and Persist errors;
+ * - the dashboard: executions, outcomes by type, seconds from request to images, DashScope
+ *   submits, polls and 429s, bytes and images stored, and each function's errors, throttles and
+ *   duration.
+ */
+export class Monitoring extends Construct {
+  readonly topic: Topic;
+  readonly alarms: readonly Alarm[];
+  readonly dashboard: Dashboard;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    const { config, stateMachine } = props;
+    const stack = Stack.of(this);
+
+    // CloudWatch can publish to an encrypted topic only with a customer-managed key it may use.
+    const key = new Key(this, 'TopicKey', {
+      description: 'Encrypts the SD 3.5 generation alarm topic',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchAlarmsPublishToTheEncryptedTopic',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+    this.topic = new Topic(this, 'AlarmTopic', {
+      displayName: 'SD 3.5 generation alarms',
+      masterKey: key,
+      enforceSSL: true,
+    });
+    // The topic policy CDK writes for enforceSSL replaces SNS's default one: allow the alarms back.
+    this.topic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchAlarmsOfThisAccount',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: {
+          ArnLike: {
+            'aws:SourceArn': `arn:${stack.partition}:cloudwatch:${stack.region}:${stack.account}:alarm:*`,
+          },
+          StringEquals: { 'aws:SourceAccount': stack.account },
+        },
+      }),
+    );
+    if (config.alarms.email) this.topic.addSubscription(new EmailSubscription(config.alarms.email));
+
+    const functions = Object.entries(props.functions);
+    // A function without invocations has no data point: FILL keeps it from blanking the sum.
+    const sumOf = (label: string, metrics: Array<[string, IMetric]>) =>
+      new MathExpression({
+        label,
+        expression: metrics.map(([name]) => `FILL(${name}, 0)`).join(' + '),
+        usingMetrics: Object.fromEntries(metrics),
+        period: PERIOD,
+      });
+    const lambdaThrottles = sumOf(
+      'Throttled invocations, all functions',
+      functions.map(([, fn], index) => [
+        `t${index}`,
+        fn.metricThrottles({ period: PERIOD, statistic: 'Sum' }),
+      ]),
+    );
+
+    const alarm = (name: string, description: string, metric: IMetric, threshold = 1) =>
+      new Alarm(this, name, {
+        alarmDescription: description,
+        metric,
+        threshold,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+    this.alarms = [
+      alarm(
+        'ExecutionsFailed',
+        `At least ${config.alarms.failedExecutions} generation(s) failed in 5 minutes. The dashboard's "Outcomes" shows which error types; the execution's error and cause say why.`,
+        stateMachine.metricFailed({ period: PERIOD, statistic: 'Sum' }),
+        config.alarms.failedExecutions,
+      ),
+      alarm(
+        'ExecutionsTimedOut',
+        'A generation ran past its execution timeout (deadline + Persist allowance) without reaching Notify: look at its last state in the execution history.',
+        stateMachine.metricTimedOut({ period: PERIOD, statistic: 'Sum' }),
+      ),
+      alarm(
+        'ExecutionsThrottled',
+        'Step Functions throttled starting or running executions: the account is at a Step Functions quota.',
+        stateMachine.metricThrottled({ period: PERIOD, statistic: 'Sum' }),
+      ),
+      alarm(
+        'LambdaThrottles',
+        'A function was throttled by Lambda (account or function concurrency): executions retry, but slow down.',
+        lambdaThrottles,
+      ),
+      alarm(
+        'PersistErrors',
+        'Persist failed (S3 unavailable, DashScope gone, or no image could be stored): the workflow retries transient errors; a generation whose images were not stored ends failed.',
+        props.persist.metricErrors({ period: PERIOD, statistic: 'Sum' }),
+      ),
+    ];
+    for (const each of this.alarms) {
+      each.addAlarmAction(new SnsAction(this.topic));
+      each.addOkAction(new SnsAction(this.topic));
+    }
+
+    this.dashboard = new Dashboard(this, 'Dashboard', {
+      dashboardName: `${stack.stackName}-generation`,
+      defaultInterval: Duration.hours(12),
+    });
+    const custom = (name: MetricName, service: Service, statistic = 'Sum', label?: string) =>
+      new Metric({
+        namespace: config.metricsNamespace,
+        metricName: name,
+        dimensionsMap: { service },
+        statistic,
+        period: PERIOD,
+        label,
+      });
+    const perFunction = (title: string, metric: (fn: IFunction, label: string) => IMetric) =>
+      new GraphWidget({ title, width: 8, left: functions.map(([name, fn]) => metric(fn, name)) });
+    this.dashboard.addWidgets(
+      new TextWidget({
+        width: 24,
+        height: 2,
+        markdown: [
+          '## SD 3.5 generation: request → Submit → Wait ⇄ Poll → Persist → Notify',
+          `Metrics namespace \`${config.metricsNamespace}\`; alarms go to the topic of output \`AlarmTopicArn\`.`,
+        ].join('\n'),
+      }),
+    );
+    this.dashboard.addWidgets(
+      new AlarmStatusWidget({ title: 'Alarms', width: 24, height: 3, alarms: [...this.alarms] }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Executions',
+        width: 8,
+        left: [
+          stateMachine.metricStarted({ period: PERIOD, statistic: 'Sum', label: 'started' }),
+          stateMachine.metricSucceeded({ period: PERIOD, statistic: 'Sum', label: 'succeeded' }),
+          stateMachine.metricFailed({ period: PERIOD, statistic: 'Sum', label: 'failed' }),
+          stateMachine.metricTimedOut({ period: PERIOD, statistic: 'Sum', label: 'timed out' }),
+          stateMachine.metricAborted({ period: PERIOD, statistic: 'Sum', label: 'canceled' }),
+          stateMachine.metricThrottled({ period: PERIOD, statistic: 'Sum', label: 'throttled' }),
+        ],
+      }),
+      new GraphWidget({
+        title: 'Outcomes by type',
+        width: 8,
+        left: [
+          new MathExpression({
+            label: '',
+            expression: `SEARCH('{${config.metricsNamespace},${OUTCOME_DIMENSION},service} MetricName="${METRIC.outcomes}"', 'Sum', 300)`,
+            usingMetrics: {},
+            period: PERIOD,
+          }),
+        ],
+      }),
+      new GraphWidget({
+        title: 'Seconds from request to images',
+        width: 8,
+        left: [
+          custom(METRIC.secondsToImages, SERVICE.notify, 'p50', 'p50'),
+          custom(METRIC.secondsToImages, SERVICE.notify, 'p90', 'p90'),
+          custom(METRIC.secondsToImages, SERVICE.notify, 'Maximum', 'max'),
+        ],
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'DashScope calls',
+        width: 8,
+        left: [
+          custom(METRIC.submits, SERVICE.submit, 'Sum', 'tasks submitted'),
+          custom(METRIC.polls, SERVICE.poll, 'Sum', 'polls'),
+        ],
+        right: [
+          sumOf('HTTP 429 (throttled)', [
+            ['submit', custom(METRIC.throttles, SERVICE.submit)],
+            ['poll', custom(METRIC.throttles, SERVICE.poll)],
+            ['persist', custom(METRIC.throttles, SERVICE.persist)],
+            ['api', custom(METRIC.throttles, SERVICE.api)],
+          ]),
+        ],
+      }),
+      new GraphWidget({
+        title: 'Stored',
+        width: 8,
+        left: [custom(METRIC.bytesPersisted, SERVICE.persist, 'Sum', 'bytes')],
+        right: [
+          custom(METRIC.imagesPersisted, SERVICE.persist, 'Sum', 'images stored'),
+          custom(METRIC.imagesFailed, SERVICE.persist, 'Sum', 'images not stored'),
+        ],
+      }),
+      new GraphWidget({
+        title: 'Request files',
+        width: 8,
+        left: [
+          custom(METRIC.requestsStarted, SERVICE.trigger, 'Sum', 'lines started'),
+          custom(METRIC.requestsRejected, SERVICE.trigger, 'Sum', 'lines rejected'),
+        ],
+      }),
+    );
+    this.dashboard.addWidgets(
+      perFunction('Lambda errors', (fn, label) =>
+        fn.metricErrors({ statistic: 'Sum', period: PERIOD, label }),
+      ),
+      perFunction('Lambda throttles', (fn, label) =>
+        fn.metricThrottles({ statistic: 'Sum', period: PERIOD, label }),
+      ),
+      perFunction('Lambda duration p90', (fn, label) =>
+        fn.metricDuration({ statistic: 'p90', period: PERIOD, label }),
+      ),
+    );
+  }
+}

@@ -1,0 +1,185 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { AdjustableClock } from '../../functions/shared/clock.js';
+import type { Logger } from '../../functions/shared/logger.js';
+import { emulatorRunTimeModel } from '../../local/dashscope-emulator/run-time.js';
+import { type RunningEmulator, startEmulator } from '../../local/dashscope-emulator/server.js';
+import { createLocalRunner, type LocalRunner, type LocalRunnerOptions } from '../../local/runner.js';
+import { LOCAL_BUCKET, type LocalS3, localS3Client, startLocalS3 } from '../../local/s3.js';
+import type { LogLine } from './invariants.js';
+
+/**
+ * What the fault suite runs the workflow with: the stack's configuration but for a shorter
+ * deadline (fewer polls to reach it), a 1 MB image cap (so an oversize image stays small) and a
+ * 2 s submit timeout (so a slow answer takes seconds, not the default 30 s). Printed in the docs.
+ */
+export const SUITE_CONFIG = {
+  deadlineSeconds: 600,
+  maxImageBytes: 1_000_000,
+  submitTimeoutMs: 2000,
+  size: '512*512',
+} as const;
+
+/** A completion event, as the notifier published it. */
+export interface PublishedEvent {
+  readonly detailType: string;
+  readonly detail: Record<string, unknown>;
+}
+
+/** What one case may hook into; cleared after each case. */
+export interface CaseHooks {
+  /** Runs before every S3 call of the workflow's functions (throw to fail the call). */
+  beforeS3Send?: (command: object) => Promise<void> | void;
+  /** Wraps every Task invocation, see `LocalRunnerOptions.interceptTask`. */
+  interceptTask?: LocalRunnerOptions['interceptTask'];
+}
+
+/** s3rver that a case can stop and start again on the same port and data directory. */
+export interface RestartableS3 {
+  readonly bucket: string;
+  /** s3rver's data folder, kept across restarts. */
+  readonly directory: string;
+  /** Its address, the same after a restart. */
+  readonly endpoint: string;
+  /** A client of its own, for the suite's checks (the workflow's goes through the fault hooks). */
+  readonly client: S3Client;
+  readonly up: boolean;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+/** Everything the fault suite runs against, started once for the file. */
+export interface FaultSuite {
+  readonly clock: AdjustableClock;
+  readonly emulator: RunningEmulator;
+  readonly s3: RestartableS3;
+  readonly runner: LocalRunner;
+  readonly hooks: CaseHooks;
+  readonly logs: LogLine[];
+  readonly events: PublishedEvent[];
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the emulator (with the account's real limits: one task running, 2 submits/s, 20 task
+ * queries/s), s3rver in a temporary folder, and the local runner over the synthesized workflow in
+ * virtual time, retries included. The workflow's S3 client and its Task invocations go through
+ * {@link CaseHooks}; its logs and events are captured.
+ */
+export async function startFaultSuite(): Promise<FaultSuite> {
+  const clock = new AdjustableClock();
+  const emulator = await startEmulator({ clock });
+  const s3 = await startRestartableS3(await mkdtemp(path.join(tmpdir(), 'faults-')));
+  const hooks: CaseHooks = {};
+  const logs: LogLine[] = [];
+  const events: PublishedEvent[] = [];
+  const runner = createLocalRunner({
+    dashscope: {
+      baseUrl: emulator.url,
+      apiKey: emulator.apiKey,
+      resultHosts: ['127.0.0.1'],
+      allowHttpResults: true,
+    },
+    s3: { client: withS3Hooks(workflowS3Client(s3.endpoint, logs), hooks), bucket: s3.bucket },
+    virtualWaits: clock,
+    generation: {
+      deadlineSeconds: SUITE_CONFIG.deadlineSeconds,
+      maxImageBytes: SUITE_CONFIG.maxImageBytes,
+      runTimeModel: emulatorRunTimeModel(1),
+    },
+    environment: { DASHSCOPE_SUBMIT_TIMEOUT_MS: String(SUITE_CONFIG.submitTimeoutMs) },
+    events: {
+      publish: async (detailType, detail) => {
+        events.push({ detailType, detail });
+      },
+    },
+    logger: recordingLogger(logs),
+    interceptTask: (state, invoke) => (hooks.interceptTask ? hooks.interceptTask(state, invoke) : invoke()),
+  });
+  return {
+    clock,
+    emulator,
+    s3,
+    runner,
+    hooks,
+    logs,
+    events,
+    async close() {
+      await emulator.close();
+      await s3.stop();
+      s3.client.destroy();
+      await rm(s3.directory, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A logger that keeps every line, for the "no ERROR" invariant and the matrix. */
+export function recordingLogger(lines: LogLine[]): Logger {
+  const record = (level: LogLine['level']) => (message: string, extra?: Record<string, unknown>) => {
+    lines.push({ level, message, extra });
+  };
+  return { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') };
+}
+
+/**
+ * A client with `localS3Client`'s settings. On Lambda the client has no logger, and the one line
+ * the SDK still prints then (a console warning when a streamed upload breaks off) joins the
+ * captured logs here instead of the console, marked as the SDK's; the per-call lines a configured
+ * logger would get are dropped, as they are without one.
+ */
+function workflowS3Client(endpoint: string, lines: LogLine[]): S3Client {
+  const warn = (message: unknown) => lines.push({ level: 'warn', message: String(message), source: 'sdk' });
+  const drop = () => {};
+  return new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    logger: { trace: drop, debug: drop, info: drop, warn, error: drop },
+  });
+}
+
+/**
+ * The S3 client the workflow's functions get: the real one, with `hooks.beforeS3Send` run before
+ * each call. Everything else (configuration, middleware) is the client's own, so lib-storage's
+ * multipart uploads work through it unchanged.
+ */
+function withS3Hooks(client: S3Client, hooks: CaseHooks): S3Client {
+  const send = async (command: object, ...rest: unknown[]) => {
+    await hooks.beforeS3Send?.(command);
+    return (client.send as (...args: unknown[]) => Promise<unknown>)(command, ...rest);
+  };
+  return new Proxy(client, {
+    get(target, property) {
+      if (property === 'send') return send;
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+async function startRestartableS3(directory: string): Promise<RestartableS3> {
+  let server: LocalS3 | undefined = await startLocalS3({ directory });
+  const port = Number(new URL(server.endpoint).port);
+  const client = localS3Client(server.endpoint);
+  return {
+    bucket: LOCAL_BUCKET,
+    directory,
+    endpoint: server.endpoint,
+    client,
+    get up() {
+      return server !== undefined;
+    },
+    async stop() {
+      await server?.close();
+      server = undefined;
+    },
+    async start() {
+      server ??= await startLocalS3({ directory, port });
+    },
+  };
+}

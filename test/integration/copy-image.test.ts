@@ -1,0 +1,144 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CopyTarget, copyImage, ImageCopyError } from '../../functions/persist/copy-image.js';
+import { type LocalS3, startLocalS3 } from '../../local/s3.js';
+
+/** copyImage against s3rver and a local result host: what it refuses to store, and what it records. */
+let s3: LocalS3;
+let dir: string;
+let server: Server;
+let origin: string;
+const answers = new Map<string, { status: number; type: string; body: Buffer }>();
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'copy-image-test-'));
+  s3 = await startLocalS3({ directory: dir });
+  server = createServer((req, res) => {
+    const answer = answers.get(req.url ?? '');
+    if (!answer) return void res.writeHead(404).end();
+    res.writeHead(answer.status, { 'content-type': answer.type, 'content-length': answer.body.length });
+    res.end(answer.body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+  await s3.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+let counter = 0;
+function serve(status: number, type: string, body: Buffer | string): { url: URL; target: CopyTarget } {
+  counter += 1;
+  answers.set(`/file-${counter}`, { status, type, body: Buffer.from(body) });
+  return {
+    url: new URL(`${origin}/file-${counter}`),
+    target: { s3: s3.client, bucket: s3.bucket, keyStem: `copy-image/${counter}`, metadata: {} },
+  };
+}
+
+const limits = { maxBytes: 1_000_000, timeoutMs: 5000, fetch: globalThis.fetch };
+const rejectionOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+
+async function storedKeys(stem: string): Promise<string[]> {
+  const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: stem }));
+  return (listed.Contents ?? []).map((object) => object.Key ?? '');
+}
+
+describe('copyImage: what is an image', () => {
+  it.each([
+    ['image/png', Buffer.from('<!DOCTYPE html><html><body>Sign in</body></html>')],
+    ['image/jpeg', Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3, 4])],
+    ['image/webp', Buffer.from('RIFF\0\0\0\0WAVEfmt ')],
+    ['image/png', Buffer.from([0x89, 0x50])],
+  ])(
+    'refuses a %s answer that does not start with that type’s signature, storing nothing',
+    async (type, body) => {
+      // Prepare
+      const { url, target } = serve(200, type, body);
+
+      // Act
+      const error = await rejectionOf(copyImage(url, target, limits));
+
+      // Assess
+      expect(error).toBeInstanceOf(ImageCopyError);
+      expect(error).toMatchObject({ type: 'result_rejected', retryable: false });
+      expect((error as Error).message).toContain('not an image');
+      expect(await storedKeys(target.keyStem)).toEqual([]);
+    },
+  );
+
+  it.each([
+    [
+      'image/png',
+      Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64)]),
+    ],
+    ['image/jpeg', Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(64)])],
+    ['image/webp', Buffer.concat([Buffer.from('RIFF\x40\0\0\0WEBPVP8 '), Buffer.alloc(64)])],
+  ])('stores a %s answer that starts with its signature, byte for byte', async (type, body) => {
+    // Prepare
+    const { url, target } = serve(200, type, body);
+
+    // Act
+    const copied = await copyImage(url, target, limits);
+
+    // Assess
+    expect(copied.bytes).toBe(body.length);
+    expect(await storedKeys(target.keyStem)).toEqual([copied.key]);
+  });
+});
+
+describe("copyImage: the result host's error code", () => {
+  it("records OSS's code from a 403's XML body", async () => {
+    // Prepare
+    const xml =
+      '<?xml version="1.0" encoding="UTF-8"?>\n<Error>\n  <Code>AccessDenied</Code>\n  <Message>Request has expired.</Message>\n</Error>\n';
+    const { url, target } = serve(403, 'application/xml', xml);
+
+    // Act
+    const error = await rejectionOf(copyImage(url, target, limits));
+
+    // Assess
+    expect(error).toMatchObject({ type: 'expired', httpStatus: 403, upstreamCode: 'AccessDenied' });
+    expect((error as Error).message).toBe('result URL answered HTTP 403 AccessDenied (expired or revoked)');
+  });
+
+  it('records a JSON error code, and keeps a retryable status retryable', async () => {
+    // Prepare
+    const { url, target } = serve(503, 'application/json', '{"code":"ServiceUnavailable","message":"busy"}');
+
+    // Act
+    const error = await rejectionOf(copyImage(url, target, limits));
+
+    // Assess
+    expect(error).toMatchObject({
+      type: 'upstream_error',
+      retryable: true,
+      upstreamCode: 'ServiceUnavailable',
+    });
+  });
+
+  it('leaves the code out when the body carries none', async () => {
+    // Prepare
+    const { url, target } = serve(404, 'text/plain', 'not here');
+
+    // Act
+    const error = await rejectionOf(copyImage(url, target, limits));
+
+    // Assess
+    expect(error).toMatchObject({ type: 'expired', httpStatus: 404, upstreamCode: undefined });
+    expect((error as Error).message).toBe('result URL answered HTTP 404 (expired or revoked)');
+  });
+});
