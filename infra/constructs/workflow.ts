@@ -27,8 +27,19 @@ import type { Functions } from './functions.js';
 /** State names: the local runner, the API and the tests address states by these. */
 export const STATE = STATE_NAMES;
 
-/** Errors on which the ambiguous submit is retried once at most (see ARCHITECTURE.md). */
-const SUBMIT_AMBIGUOUS_ERRORS = ['DashScopeTimeoutError'];
+/**
+ * Errors after which a task may or may not exist at DashScope: our request got no answer, or
+ * Lambda's own service failed around an invocation that may have run. One retrier for all of
+ * them, retried once at most, so a lost answer costs at most one extra task (see ARCHITECTURE.md).
+ * CDK's default retries of Lambda service exceptions (6 attempts) are off for Submit for this reason.
+ */
+const SUBMIT_AMBIGUOUS_ERRORS = [
+  'DashScopeTimeoutError',
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.ClientExecutionTimeoutException',
+];
 /** DashScope's 429: it created no task and asks us to slow down. */
 const SUBMIT_THROTTLED_ERRORS = ['DashScopeThrottledError'];
 /** Errors after which DashScope certainly created no task: safe to submit again. */
@@ -115,6 +126,7 @@ export class Workflow extends Construct {
       payloadResponseOnly: true,
       payload: TaskInput.fromObject({ 'id.$': '$.id', 'request.$': '$.request', ...EXECUTION }),
       resultPath: '$.task',
+      retryOnServiceExceptions: false,
     })
       .addRetry({
         errors: SUBMIT_AMBIGUOUS_ERRORS,

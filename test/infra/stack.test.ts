@@ -152,6 +152,16 @@ describe('state machine', () => {
     }
   });
 
+  it('retries Submit at most once on Lambda service errors, which may hide a created task', () => {
+    const retry = definition.States[STATE.submit].Retry as Json[];
+    const lambdaRetriers = retry.filter((r) =>
+      (r.ErrorEquals as string[]).some((e) => e.startsWith('Lambda.')),
+    );
+    expect(lambdaRetriers).toHaveLength(1);
+    expect(lambdaRetriers[0]?.MaxAttempts).toBe(1);
+    expect(lambdaRetriers[0]?.ErrorEquals).toContain('DashScopeTimeoutError');
+  });
+
   it('retries an ambiguous submit (no answer) once at most, and never on permanent errors', () => {
     const retry = definition.States[STATE.submit].Retry as Json[];
     const timeout = retry.filter((r) => r.ErrorEquals.includes('DashScopeTimeoutError'));
