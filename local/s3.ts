@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 
 /** The bucket the local pipeline writes to. */
@@ -24,7 +24,7 @@ export interface LocalS3 {
  * with which s3rver would store a streamed upload with its aws-chunked framing inside the object
  * (see toolchain.md).
  */
-export function localS3Client(endpoint: string): S3Client {
+export function localS3Client(endpoint: string, extra: S3ClientConfig = {}): S3Client {
   return new S3Client({
     endpoint,
     region: 'us-east-1',
@@ -32,6 +32,7 @@ export function localS3Client(endpoint: string): S3Client {
     credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    ...extra,
   });
 }
 

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { AdjustableClock } from '../../functions/shared/clock.js';
 import type { Logger } from '../../functions/shared/logger.js';
 import { emulatorRunTimeModel } from '../../local/dashscope-emulator/run-time.js';
@@ -132,15 +132,7 @@ export function recordingLogger(lines: LogLine[]): Logger {
 function workflowS3Client(endpoint: string, lines: LogLine[]): S3Client {
   const warn = (message: unknown) => lines.push({ level: 'warn', message: String(message), source: 'sdk' });
   const drop = () => {};
-  return new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    logger: { trace: drop, debug: drop, info: drop, warn, error: drop },
-  });
+  return localS3Client(endpoint, { logger: { trace: drop, debug: drop, info: drop, warn, error: drop } });
 }
 
 /**
