@@ -1,7 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -10,6 +9,7 @@ import { AdjustableClock } from '../../functions/shared/clock.js';
 import { silentLogger } from '../../functions/shared/logger.js';
 import { type LocalPipeline, startLocalPipeline } from '../../local/pipeline.js';
 import { dropRequestFile as drop } from '../../local/request-file-drop.js';
+import { closeServer, listenOnLoopback } from '../support/loopback.js';
 
 /**
  * Events in and out, locally: a JSONL request file goes through the S3 trigger's code, every
@@ -43,13 +43,11 @@ beforeAll(async () => {
       res.writeHead(204).end();
     });
   });
-  await new Promise<void>((resolve) => receiverServer.listen(0, '127.0.0.1', resolve));
-  receiverUrl = `http://127.0.0.1:${(receiverServer.address() as AddressInfo).port}`;
+  receiverUrl = await listenOnLoopback(receiverServer);
 });
 
 afterAll(async () => {
-  receiverServer?.closeAllConnections();
-  await new Promise((resolve) => receiverServer?.close(resolve));
+  await closeServer(receiverServer);
   await pipeline?.close();
   await rm(dir, { recursive: true, force: true });
 });

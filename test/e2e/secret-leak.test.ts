@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -10,6 +9,7 @@ import type { GenerationView } from '../../functions/api/schemas.js';
 import { AdjustableClock } from '../../functions/shared/clock.js';
 import type { Logger } from '../../functions/shared/logger.js';
 import { type LocalApi, startLocalApi } from '../../local/local-api.js';
+import { closeServer, listenOnLoopback } from '../support/loopback.js';
 
 /**
  * The DashScope key must never leave the Authorization header. A recognizable fake key is the
@@ -80,8 +80,7 @@ beforeAll(async () => {
       response.writeHead(204).end();
     });
   });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook?token=receiver-token`;
+  receiverUrl = `${await listenOnLoopback(receiver)}/hook?token=receiver-token`;
   for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) {
     vi.spyOn(console, method).mockImplementation((...args: unknown[]) => {
       consoleLines.push(args.map((arg) => (typeof arg === 'string' ? arg : JSON.stringify(arg))).join(' '));
@@ -103,7 +102,7 @@ beforeAll(async () => {
 afterAll(async () => {
   vi.restoreAllMocks();
   await api?.close();
-  await new Promise<void>((resolve) => (receiver ? receiver.close(() => resolve()) : resolve()));
+  await closeServer(receiver);
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -1,12 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CopyTarget, copyImage, ImageCopyError } from '../../functions/persist/copy-image.js';
 import { type LocalS3, startLocalS3 } from '../../local/s3.js';
+import { closeServer, listenOnLoopback } from '../support/loopback.js';
 
 /** copyImage against s3rver and a local result host: what it refuses to store, and what it records. */
 let s3: LocalS3;
@@ -24,13 +24,11 @@ beforeAll(async () => {
     res.writeHead(answer.status, { 'content-type': answer.type, 'content-length': answer.body.length });
     res.end(answer.body);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin = await listenOnLoopback(server);
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await closeServer(server);
   await s3.close();
   await rm(dir, { recursive: true, force: true });
 });

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
@@ -15,6 +14,7 @@ import { generationRequestSchema } from '../../functions/shared/generation-reque
 import { silentLogger } from '../../functions/shared/logger.js';
 import type { TaskInput } from '../../functions/shared/workflow-state.js';
 import { type LocalS3, startLocalS3 } from '../../local/s3.js';
+import { closeServer, listenOnLoopback } from '../support/loopback.js';
 
 /** Real S3 (s3rver) and a real HTTP server standing in for DashScope's result host. */
 let s3: LocalS3;
@@ -52,13 +52,11 @@ beforeAll(async () => {
     });
     res.end(file.body);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin = await listenOnLoopback(server);
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await closeServer(server);
   await s3.close();
   await rm(dir, { recursive: true, force: true });
 });

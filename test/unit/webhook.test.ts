@@ -1,8 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkWebhookUrl, deliverWebhook, isPublicAddress, redact } from '../../functions/notify/webhook.js';
+import { closeServer, listenOnLoopback } from '../support/loopback.js';
 
 /**
  * An independent Standard Webhooks verifier, written from the specification (not by calling the
@@ -34,8 +34,7 @@ const fast = { attempts: 3, firstBackoffMs: 5, timeoutMs: 2000 };
 
 let server: Server | undefined;
 afterEach(async () => {
-  server?.closeAllConnections();
-  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+  await closeServer(server);
   server = undefined;
 });
 
@@ -52,8 +51,7 @@ async function receiver(statuses: number[], headers: Record<string, string> = {}
       res.writeHead(statuses[Math.min(received.length - 1, statuses.length - 1)] ?? 200, headers).end();
     });
   });
-  await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook?token=abc`, received };
+  return { url: `${await listenOnLoopback(server)}/hook?token=abc`, received };
 }
 
 describe('deliverWebhook', () => {
