@@ -4,7 +4,9 @@ import type { StackConfig } from './config.js';
 import { Api } from './constructs/api.js';
 import { Events } from './constructs/events.js';
 import { Functions } from './constructs/functions.js';
+import { GenerationsTable } from './constructs/generations-table.js';
 import { Monitoring } from './constructs/monitoring.js';
+import { Reconciler } from './constructs/reconciler.js';
 import { Storage } from './constructs/storage.js';
 import { Workflow } from './constructs/workflow.js';
 
@@ -18,22 +20,29 @@ export interface GenerationStackProps extends StackProps {
  */
 export class GenerationStack extends Stack {
   readonly storage: Storage;
+  readonly index: GenerationsTable;
   readonly functions: Functions;
   readonly workflow: Workflow;
   readonly api: Api;
   readonly events: Events;
+  readonly reconciler: Reconciler;
   readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: GenerationStackProps) {
     super(scope, id, props);
     const { config } = props;
     this.storage = new Storage(this, 'Storage', { config: config.bucket });
-    this.functions = new Functions(this, 'Functions', { config, storage: this.storage });
+    this.index = new GenerationsTable(this, 'Index', {
+      retainOnDelete: config.bucket.retainOnDelete,
+      encryptionKey: this.storage.encryptionKey,
+    });
+    this.functions = new Functions(this, 'Functions', { config, storage: this.storage, index: this.index });
     this.workflow = new Workflow(this, 'Workflow', { config, functions: this.functions });
     this.api = new Api(this, 'Api', {
       config,
       stateMachine: this.workflow.stateMachine,
       storage: this.storage,
+      index: this.index,
       apiKeySecret: this.functions.apiKeySecret,
       dashscopeEnvironment: this.functions.dashscopeEnvironment,
     });
@@ -42,7 +51,16 @@ export class GenerationStack extends Stack {
       config,
       stateMachine: this.workflow.stateMachine,
       storage: this.storage,
+      index: this.index,
       eventBus: this.functions.eventBus,
+    });
+    this.reconciler = new Reconciler(this, 'Reconciler', {
+      config,
+      stateMachine: this.workflow.stateMachine,
+      index: this.index,
+      storage: this.storage,
+      eventBus: this.functions.eventBus,
+      webhookSecret: this.functions.webhookSecret,
     });
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
@@ -55,6 +73,7 @@ export class GenerationStack extends Stack {
         notify: this.functions.notify,
         api: this.api.handler,
         trigger: this.events.trigger,
+        reconcile: this.reconciler.handler,
       },
       persist: this.functions.persist,
     });
@@ -63,6 +82,7 @@ export class GenerationStack extends Stack {
     if (this.functions.webhookSecret) {
       new CfnOutput(this, 'WebhookSecretArn', { value: this.functions.webhookSecret.secretArn });
     }
+    new CfnOutput(this, 'GenerationsTableName', { value: this.index.table.tableName });
     new CfnOutput(this, 'StateMachineArn', { value: this.workflow.stateMachine.stateMachineArn });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn });
     new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });

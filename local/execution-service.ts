@@ -1,14 +1,12 @@
+import { canonicalJson } from '../functions/shared/canonical-json.js';
+import type { Clock } from '../functions/shared/clock.js';
 import {
   ExecutionAlreadyExistsError,
   type ExecutionRecord,
   type ExecutionService,
   type ExecutionStatus,
-  InvalidPageTokenError,
-} from '../functions/api/execution-service.js';
-import { canonicalJson } from '../functions/shared/canonical-json.js';
-import type { Clock } from '../functions/shared/clock.js';
-import type { TaskState } from '../functions/shared/workflow-state.js';
-import type { LocalRunner } from './runner.js';
+} from '../functions/shared/execution-service.js';
+import type { LocalRunner, RunObserver } from './runner.js';
 
 interface LocalExecution {
   name: string;
@@ -19,9 +17,8 @@ interface LocalExecution {
   output?: unknown;
   error?: string;
   cause?: string;
-  lastTask?: TaskState;
-  abort(): void;
-  /** Settles when the execution ends (tests await it). */
+  abort(reason: { error: string; cause: string }): void;
+  /** Settles when the execution ended and its status change was reconciled (tests await it). */
   done: Promise<void>;
 }
 
@@ -32,40 +29,32 @@ export interface LocalExecutionService extends ExecutionService {
 
 /**
  * The local adapter of the execution port: executions run in-process through the local runner
- * (the synthesized state machine) and are kept in memory, with Step Functions' semantics for
- * names, statuses, stop and newest-first listing.
+ * (the synthesized state machine), with Step Functions' semantics for names, statuses and stop.
+ * Executions live as long as this process; what outlives it is the generations index.
  */
-export function createLocalExecutionService(runner: LocalRunner, clock: Clock): LocalExecutionService {
+export function createLocalExecutionService(
+  runner: LocalRunner,
+  clock: Clock,
+  observer?: RunObserver,
+): LocalExecutionService {
   const executions = new Map<string, LocalExecution>();
-
-  const record = (execution: LocalExecution): ExecutionRecord => ({
-    name: execution.name,
-    status: execution.status,
-    startDate: execution.startDate,
-    stopDate: execution.stopDate,
-    input: structuredClone(execution.input),
-    output: execution.output,
-    error: execution.error,
-    cause: execution.cause,
-  });
 
   return {
     async start(name, input) {
       const existing = executions.get(name);
       if (existing) {
-        if (existing.status === 'RUNNING' && canonicalJson(existing.input) === canonicalJson(input)) return;
+        if (existing.status === 'RUNNING' && canonicalJson(existing.input) === canonicalJson(input)) {
+          return { startDate: existing.startDate };
+        }
         throw new ExecutionAlreadyExistsError(`Execution already exists: ${name}`);
       }
-      const running = runner.start(name, input, {
-        onTaskState: (state) => {
-          execution.lastTask = state;
-        },
-      });
+      const startDate = new Date(clock.now());
+      const running = runner.start(name, input, observer);
       const execution: LocalExecution = {
         name,
         input: structuredClone(input),
         status: 'RUNNING',
-        startDate: new Date(clock.now()),
+        startDate,
         abort: running.abort,
         done: running.outcome.then((outcome) => {
           if (execution.status !== 'RUNNING') return;
@@ -83,15 +72,14 @@ export function createLocalExecutionService(runner: LocalRunner, clock: Clock): 
         }),
       };
       executions.set(name, execution);
+      return { startDate };
     },
 
-    async describe(name) {
+    async describe(name): Promise<ExecutionRecord | undefined> {
       const execution = executions.get(name);
-      return execution ? record(execution) : undefined;
-    },
-
-    async lastTaskState(name) {
-      return executions.get(name)?.lastTask;
+      if (!execution) return undefined;
+      const { abort: _, done: __, ...record } = execution;
+      return { ...record, input: structuredClone(record.input) };
     },
 
     async stop(name, reason) {
@@ -101,27 +89,9 @@ export function createLocalExecutionService(runner: LocalRunner, clock: Clock): 
       execution.stopDate = new Date(clock.now());
       execution.error = reason.error;
       execution.cause = reason.cause;
-      execution.abort();
-    },
-
-    async list({ status, limit, nextToken }) {
-      const all = [...executions.values()]
-        .reverse()
-        .sort((a, b) => b.startDate.getTime() - a.startDate.getTime())
-        .filter((execution) => !status || execution.status === status);
-      const offset = nextToken === undefined ? 0 : Number(nextToken);
-      if (!Number.isSafeInteger(offset) || offset < 0)
-        throw new InvalidPageTokenError(`Unknown page token ${nextToken}`);
-      const page = all.slice(offset, offset + limit);
-      return {
-        items: page.map(({ name, status: s, startDate, stopDate }) => ({
-          name,
-          status: s,
-          startDate,
-          stopDate,
-        })),
-        nextToken: offset + limit < all.length ? String(offset + limit) : undefined,
-      };
+      execution.abort(reason);
+      // Like StopExecution, the stop is done when it answers; the status change follows.
+      await execution.done;
     },
 
     async settled(name) {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { newGenerationId } from '../functions/api/generations.js';
-import { failureView, statusOfError } from '../functions/shared/failure.js';
+import { failureView } from '../functions/shared/failure.js';
 import { formatIssues, generationRequestSchema } from '../functions/shared/generation-request.js';
 import type { TaskState } from '../functions/shared/workflow-state.js';
 import { isRequestFileKey } from '../functions/trigger/request-file.js';
@@ -136,6 +136,8 @@ async function fromFile(file: string, json: boolean): Promise<number> {
         s3: pipeline.s3.client,
         bucket: pipeline.s3.bucket,
         executions: pipeline.executions,
+        index: pipeline.index,
+        clock: pipeline.clock,
         events: pipeline.events,
         logger: {
           debug() {},
@@ -161,17 +163,15 @@ async function fromFile(file: string, json: boolean): Promise<number> {
         continue;
       }
       await pipeline.executions.settled(line.id);
-      const record = await pipeline.executions.describe(line.id);
-      if (record?.status === 'SUCCEEDED') {
+      const record = await pipeline.index.get(line.id);
+      if (record?.status === 'succeeded') {
         results.push({ line: line.line, id: line.id, status: 'succeeded' });
       } else {
-        const last = await pipeline.executions.lastTaskState(line.id);
-        const error = failureView(record?.error ?? 'Error', record?.cause, last);
         results.push({
           line: line.line,
           id: line.id,
-          status: statusOfError(record?.error),
-          error: pick(error),
+          status: record?.status ?? 'failed',
+          error: pick(record?.error ?? { type: 'internal_error', message: 'The generation left no record' }),
         });
       }
       const done = results.at(-1);

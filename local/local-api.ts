@@ -33,6 +33,7 @@ export async function startLocalApi(options: LocalApiOptions = {}): Promise<Loca
   const app = createApiApp(
     {
       executions: pipeline.executions,
+      index: pipeline.index,
       presign: (key) =>
         getSignedUrl(s3.client, new GetObjectCommand({ Bucket: s3.bucket, Key: key }), {
           expiresIn: options.urlExpirySeconds ?? 3600,

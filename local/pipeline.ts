@@ -1,14 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createDynamoGenerationIndex } from '../functions/shared/aws/dynamodb-index.js';
 import { type AdjustableClock, type Clock, systemClock } from '../functions/shared/clock.js';
 import { DEFAULT_DASHSCOPE_BASE_URL } from '../functions/shared/dashscope/client.js';
+import type { GenerationIndex } from '../functions/shared/generation-index.js';
 import type { Logger } from '../functions/shared/logger.js';
 import { emulatorRunTimeModel } from './dashscope-emulator/run-time.js';
 import { type RunningEmulator, startEmulator } from './dashscope-emulator/server.js';
+import { ensureTable, type LocalDynamo, startLocalDynamo } from './dynamodb.js';
 import { createLocalEventSink, type LocalEventSink } from './event-sink.js';
 import { createLocalExecutionService, type LocalExecutionService } from './execution-service.js';
-import { createLocalRunner, type LocalRunner, type LocalRunnerOptions } from './runner.js';
+import {
+  createLocalRunner,
+  generationsTableDefinition,
+  LOCAL_TABLE,
+  type LocalRunner,
+  type LocalRunnerOptions,
+} from './runner.js';
 import { type LocalS3, startLocalS3 } from './s3.js';
 
 export const PROJECT_ROOT = path.join(import.meta.dirname, '..');
@@ -18,6 +27,11 @@ export const LOCAL_DIR = path.join(PROJECT_ROOT, '.local');
 export interface LocalPipelineOptions {
   /** s3rver's data folder. @default .local/s3 */
   readonly s3Directory?: string;
+  /**
+   * The local DynamoDB's data folder (the generations index), shared with any process already
+   * serving it; `null` keeps the index in memory (tests). @default .local/dynamodb
+   */
+  readonly dynamoDirectory?: string | null;
   /** Real DashScope instead of the emulator. */
   readonly dashscopeApiKey?: string;
   readonly dashscopeBaseUrl?: string;
@@ -42,6 +56,9 @@ export interface LocalPipelineOptions {
 export interface LocalPipeline {
   readonly clock: Clock;
   readonly s3: LocalS3;
+  readonly dynamo: LocalDynamo;
+  /** The generations index, as the API reads it. */
+  readonly index: GenerationIndex;
   readonly emulator?: RunningEmulator;
   /** Where the Lambdas reach DashScope, and with which key. */
   readonly dashscope: LocalRunnerOptions['dashscope'];
@@ -60,6 +77,12 @@ export interface LocalPipeline {
 export async function startLocalPipeline(options: LocalPipelineOptions = {}): Promise<LocalPipeline> {
   const clock: Clock = options.virtualWaits ?? systemClock;
   const s3 = await startLocalS3({ directory: options.s3Directory ?? path.join(LOCAL_DIR, 's3') });
+  const dynamo = await startLocalDynamo({
+    directory:
+      options.dynamoDirectory === null
+        ? undefined
+        : (options.dynamoDirectory ?? path.join(LOCAL_DIR, 'dynamodb')),
+  });
   const emulatorSpeed = options.emulatorSpeed ?? 4;
   const emulator = options.dashscopeApiKey
     ? undefined
@@ -77,6 +100,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     // Against the emulator, the poll policy expects the emulator's run times.
     generation: emulator ? { runTimeModel: emulatorRunTimeModel(emulatorSpeed) } : undefined,
     s3: { client: s3.client, bucket: s3.bucket },
+    index: { client: dynamo.client, table: LOCAL_TABLE },
     virtualWaits: options.virtualWaits,
     retryIntervalMs: options.retryIntervalMs,
     environment: options.environment,
@@ -85,9 +109,12 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     webhookTiming: options.webhookTiming,
     logger: options.logger,
   });
+  await ensureTable(dynamo.client, LOCAL_TABLE, generationsTableDefinition(runner.template));
   return {
     clock,
     s3,
+    dynamo,
+    index: createDynamoGenerationIndex(dynamo.client, LOCAL_TABLE),
     emulator,
     dashscope,
     runner,
@@ -97,6 +124,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     async close() {
       await emulator?.close();
       await s3.close();
+      await dynamo.close();
     },
   };
 }

@@ -1,6 +1,7 @@
 import './polyfills.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CfnElement } from 'aws-cdk-lib';
 import {
@@ -11,17 +12,21 @@ import {
 } from 'aws-local-stepfunctions';
 import type { EventPublisher } from '../functions/notify/events.js';
 import { createNotifyHandler, notifyDeps } from '../functions/notify/handler.js';
-import type { NotifyDeps } from '../functions/notify/notify.js';
+import { type NotifyDeps, notifyCompletion } from '../functions/notify/notify.js';
+import { createReconcileHandler } from '../functions/notify/reconcile-handler.js';
 import { createPersistHandler, persistDeps } from '../functions/persist/handler.js';
 import { createPollHandler, pollDeps } from '../functions/poll/handler.js';
+import { createDynamoGenerationIndex } from '../functions/shared/aws/dynamodb-index.js';
 import { type AdjustableClock, type Clock, systemClock } from '../functions/shared/clock.js';
 import { loadConfig } from '../functions/shared/config.js';
+import type { GenerationIndex } from '../functions/shared/generation-index.js';
 import { type Logger, silentLogger } from '../functions/shared/logger.js';
 import { type PersistResult, type TaskState, taskStateSchema } from '../functions/shared/workflow-state.js';
 import { createSubmitHandler, submitDeps } from '../functions/submit/handler.js';
 import { createApp, STACK_ID } from '../infra/app.js';
 import type { StackConfig } from '../infra/config.js';
 import { STATE } from '../infra/constructs/workflow.js';
+import type { TableTemplate } from './dynamodb.js';
 import { type VirtualTimeParticipant, virtualTimeOf } from './virtual-time.js';
 
 const PROJECT_ROOT = path.join(import.meta.dirname, '..');
@@ -37,6 +42,12 @@ export interface LocalRunnerOptions {
     readonly allowHttpResults?: boolean;
   };
   readonly s3: { readonly client: S3Client; readonly bucket: string };
+  /**
+   * The generations index: a DynamoDB-compatible server (dynalite) and the table name, created
+   * with {@link generationsTableDefinition}. The functions write to it as on AWS, and the runner
+   * plays Step Functions' status-change events to the reconciler. @default no index
+   */
+  readonly index?: { readonly client: DynamoDBClient; readonly table: string };
   /** @default systemClock */
   readonly clock?: Clock;
   /**
@@ -103,9 +114,14 @@ export interface LocalRunner {
 }
 
 export interface RunningExecution {
+  /** Settles once the execution ended and its status-change event was handled. */
   readonly outcome: Promise<ExecutionOutcome | { readonly status: 'ABORTED' }>;
-  abort(): void;
+  /** Stops the execution (ABORTED), with the error and cause StopExecution would record. */
+  abort(reason?: { error: string; cause: string }): void;
 }
+
+/** The generations table's name in a local server. */
+export const LOCAL_TABLE = 'sd35-generations';
 
 interface CloudFormationTemplate {
   Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
@@ -143,26 +159,56 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
     if (virtualRetries) return virtualTimeOf(virtualWaits).join();
     return { sleep: async (ms) => virtualWaits.advance(ms), leave: () => {} };
   };
-  const runtime = { clock, logger: options.logger ?? silentLogger, fetch: options.fetch };
+  const index: GenerationIndex | undefined = options.index
+    ? createDynamoGenerationIndex(options.index.client, options.index.table)
+    : undefined;
+  const runtime = { clock, logger: options.logger ?? silentLogger, fetch: options.fetch, index };
   const env = (logicalId: string) => functionEnvironment(template, logicalId, options);
+  const notify = notifyDeps(
+    loadConfig('notify', { ...env(functionIds.notify), WEBHOOK_SECRET: options.webhookSecret }),
+    {
+      logger: runtime.logger,
+      s3: options.s3.client,
+      events: options.events ?? { publish: async () => {} },
+      webhookPolicy: { allowHttp: true, allowPrivateAddresses: true },
+      webhookTiming: options.webhookTiming,
+      index,
+    },
+  );
+  // Step Functions' status-change events → the reconciler, as the stack's rule does on AWS.
+  const reconcile = index
+    ? createReconcileHandler({
+        index,
+        // The local events always include the input and output.
+        executions: { describe: async () => undefined },
+        announce: (input) => notifyCompletion(input, notify),
+        logger: runtime.logger,
+      })
+    : undefined;
+  const statusChanged = async (id: string, startDate: number, change: StatusChange) => {
+    if (!reconcile) return;
+    try {
+      await reconcile({
+        'detail-type': 'Step Functions Execution Status Change',
+        detail: {
+          name: id,
+          startDate,
+          stopDate: change.status === 'RUNNING' ? null : clock.now(),
+          ...change,
+        },
+      });
+    } catch (error) {
+      // On AWS, EventBridge would deliver the event again; locally the next run converges.
+      runtime.logger.warn('Status change not reconciled', { generationId: id, reason: String(error) });
+    }
+  };
 
   const handlers: Record<string, Handler> = {
     [functionIds.submit]: createSubmitHandler(
       submitDeps(loadConfig('submit', env(functionIds.submit)), runtime),
     ),
     [functionIds.poll]: createPollHandler(pollDeps(loadConfig('poll', env(functionIds.poll)), runtime)),
-    [functionIds.notify]: createNotifyHandler(
-      notifyDeps(
-        loadConfig('notify', { ...env(functionIds.notify), WEBHOOK_SECRET: options.webhookSecret }),
-        {
-          logger: runtime.logger,
-          s3: options.s3.client,
-          events: options.events ?? { publish: async () => {} },
-          webhookPolicy: { allowHttp: true, allowPrivateAddresses: true },
-          webhookTiming: options.webhookTiming,
-        },
-      ),
-    ),
+    [functionIds.notify]: createNotifyHandler(notify),
     [functionIds.persist]: createPersistHandler(
       persistDeps(loadConfig('persist', env(functionIds.persist)), {
         ...runtime,
@@ -192,6 +238,10 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
         retryIntervalMs === undefined
           ? undefined
           : Object.fromEntries(Object.keys(taskHandlers).map((name) => [name, retryIntervalMs]));
+      const startDate = clock.now();
+      const input = JSON.stringify(request);
+      const started = statusChanged(id, startDate, { status: 'RUNNING', input });
+      let stopReason: { error: string; cause: string } | undefined;
       const execution = stateMachine.run(request as JsonValue, {
         overrides: {
           taskResourceLocalHandlers: taskHandlers,
@@ -203,7 +253,7 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
             Id: `arn:aws:states:local:000000000000:execution:${STACK_ID}:${id}`,
             Name: id,
             Input: request as never,
-            StartTime: new Date(clock.now()).toISOString(),
+            StartTime: new Date(startDate).toISOString(),
           },
         },
       });
@@ -221,8 +271,19 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
             } as const;
           },
         )
-        .finally(() => participant?.leave());
-      return { outcome, abort: () => execution.abort() };
+        .finally(() => participant?.leave())
+        .then(async (ended) => {
+          await started;
+          await statusChanged(id, startDate, endChange(ended, input, stopReason));
+          return ended;
+        });
+      return {
+        outcome,
+        abort: (reason) => {
+          stopReason = reason;
+          execution.abort();
+        },
+      };
     },
     async run(id, request, observer) {
       const outcome = await this.start(id, request, observer).outcome;
@@ -230,6 +291,37 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
       return outcome;
     },
   };
+}
+
+/** The parts of a status-change event's detail that depend on how the execution went. */
+interface StatusChange {
+  readonly status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED';
+  readonly input: string;
+  readonly output?: string | null;
+  readonly error?: string | null;
+  readonly cause?: string | null;
+}
+
+function endChange(
+  ended: ExecutionOutcome | { readonly status: 'ABORTED' },
+  input: string,
+  stopReason: { error: string; cause: string } | undefined,
+): StatusChange {
+  if (ended.status === 'SUCCEEDED')
+    return { status: 'SUCCEEDED', input, output: JSON.stringify(ended.output) };
+  if (ended.status === 'FAILED') return { status: 'FAILED', input, error: ended.error, cause: ended.cause };
+  return { status: 'ABORTED', input, error: stopReason?.error ?? null, cause: stopReason?.cause ?? null };
+}
+
+/**
+ * The generations table as the synthesized stack declares it (keys, attributes, indexes), for
+ * creating it in a local DynamoDB-compatible server.
+ */
+export function generationsTableDefinition(template: CloudFormationTemplate): TableTemplate {
+  const tables = Object.values(template.Resources).filter((r) => r.Type === 'AWS::DynamoDB::Table');
+  if (tables.length !== 1)
+    throw new Error(`Expected one DynamoDB table in the template, found ${tables.length}`);
+  return tables[0]?.Properties as unknown as TableTemplate;
 }
 
 interface TaskStateOptions {
@@ -387,10 +479,12 @@ function functionEnvironment(
   const variables = (
     template.Resources[logicalId]?.Properties?.Environment as { Variables?: unknown } | undefined
   )?.Variables;
-  const resolved = resolveTokens(variables ?? {}, { [bucketId]: options.s3.bucket }) as Record<
-    string,
-    string
-  >;
+  const tableId =
+    Object.entries(template.Resources).find(([, r]) => r.Type === 'AWS::DynamoDB::Table')?.[0] ?? '';
+  const resolved = resolveTokens(variables ?? {}, {
+    [bucketId]: options.s3.bucket,
+    [tableId]: options.index?.table ?? LOCAL_TABLE,
+  }) as Record<string, string>;
   const env: Record<string, string | undefined> = {
     ...resolved,
     ...options.environment,

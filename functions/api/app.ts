@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -8,7 +8,7 @@ import { describeError } from '../shared/errors.js';
 import { generationRequestSchema, withDefaultModel } from '../shared/generation-request.js';
 import { generationIdSchema } from '../shared/workflow-state.js';
 import { detailsOf } from '../shared/zod-details.js';
-import { InvalidPageTokenError } from './execution-service.js';
+import { InvalidCursorError } from './cursor.js';
 import {
   cancelGeneration,
   createGeneration,
@@ -30,6 +30,11 @@ export interface ApiOptions {
    * on AWS, API Gateway authenticates with IAM before the Lambda runs).
    */
   readonly apiToken?: string;
+  /**
+   * Who made a request, recorded with each generation it creates: on Lambda, the IAM principal
+   * or the JWT subject API Gateway verified. @default unknown
+   */
+  readonly callerOf?: (c: Context) => string | undefined;
 }
 
 /** An error answer with the one error shape. Thrown inside handlers, rendered by `onError`. */
@@ -125,7 +130,11 @@ export function createApiApp(deps: GenerationsDeps, options: ApiOptions = {}): H
       if (key && !key.success) throw invalid(key.error, 'header', 'Idempotency-Key');
 
       try {
-        const created = await createGeneration(request.data, key?.data, deps);
+        const created = await createGeneration(
+          request.data,
+          { idempotencyKey: key?.data, caller: options.callerOf?.(c) },
+          deps,
+        );
         return c.json(
           {
             id: created.id,
@@ -149,9 +158,9 @@ export function createApiApp(deps: GenerationsDeps, options: ApiOptions = {}): H
     try {
       return c.json(await listGenerations(query.data, deps));
     } catch (error) {
-      if (!(error instanceof InvalidPageTokenError)) throw error;
-      throw new ApiError(400, 'invalid_request', 'Invalid query: cursor: is not a cursor this API issued', [
-        { field: 'cursor', message: 'is not a cursor this API issued' },
+      if (!(error instanceof InvalidCursorError)) throw error;
+      throw new ApiError(400, 'invalid_request', `Invalid query: cursor: ${error.message}`, [
+        { field: 'cursor', message: error.message },
       ]);
     }
   });

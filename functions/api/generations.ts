@@ -3,32 +3,25 @@ import { canonicalJson } from '../shared/canonical-json.js';
 import type { Clock } from '../shared/clock.js';
 import type { DashScopeClient } from '../shared/dashscope/client.js';
 import { describeError, WORKFLOW_ERROR } from '../shared/errors.js';
-import { failureView, statusOfError } from '../shared/failure.js';
+import { ExecutionAlreadyExistsError, type ExecutionService } from '../shared/execution-service.js';
 import {
-  type GenerationRequest,
-  generationRequestSchema,
-  type Model,
-  withDefaultModel,
-} from '../shared/generation-request.js';
+  FINAL_STAGE,
+  type GenerationIndex,
+  type GenerationRecord,
+  RegistrationConflictError,
+} from '../shared/generation-index.js';
+import { type GenerationRequest, generationRequestSchema, type Model } from '../shared/generation-request.js';
+import { failedUpdate } from '../shared/index-updates.js';
 import type { Logger } from '../shared/logger.js';
-import {
-  type GenerationStatus,
-  type PersistResult,
-  persistResultSchema,
-  type TaskState,
-  taskStateSchema,
-} from '../shared/workflow-state.js';
-import {
-  ExecutionAlreadyExistsError,
-  type ExecutionRecord,
-  type ExecutionService,
-  type ExecutionStatus,
-  InvalidPageTokenError,
-} from './execution-service.js';
+import type { GenerationStatus } from '../shared/workflow-state.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
 import type { GenerationView } from './schemas.js';
 
 export interface GenerationsDeps {
+  /** Starts and stops executions; never read for a generation's state. */
   readonly executions: ExecutionService;
+  /** The generations index: every read of the API is answered from it. */
+  readonly index: GenerationIndex;
   /** Returns a presigned GET URL for an object key. */
   readonly presign: (key: string) => Promise<string>;
   /** Cancels PENDING DashScope tasks on cancel; optional (without it, only the execution stops). */
@@ -68,222 +61,203 @@ export const linksFor = (id: string) => ({
   cancel: `/v1/generations/${id}/cancel`,
 });
 
+interface Created {
+  readonly id: string;
+  readonly createdAt: string;
+  readonly status: GenerationStatus;
+  readonly replayed: boolean;
+}
+
 /**
- * Starts a generation. With an idempotency key, the execution name is derived from the key, so
- * Step Functions itself refuses a second execution: the same key and body return the existing
- * generation (`replayed`), the same key with another body throws {@link IdempotencyConflictError}.
+ * Starts a generation: registers it in the index (so a GET right after the answer finds it), then
+ * starts its execution. With an idempotency key, the id is derived from the key: the same key and
+ * body return the existing generation (`replayed`), the same key with another body throws
+ * {@link IdempotencyConflictError}. `caller` is who asked (IAM principal or JWT subject).
  */
 export async function createGeneration(
   request: GenerationRequest,
-  idempotencyKey: string | undefined,
+  options: { idempotencyKey?: string; caller?: string },
   deps: GenerationsDeps,
-): Promise<{ id: string; createdAt: string; status: GenerationStatus; replayed: boolean }> {
+): Promise<Created> {
+  const { idempotencyKey, caller } = options;
   if (idempotencyKey) {
     const id = idempotentId(idempotencyKey);
-    // Step Functions answers a repeated start of a running execution as if it were new: look first.
-    const existing = await deps.executions.describe(id);
-    if (existing) return replay(existing, request, deps);
+    const existing = await deps.index.get(id);
+    if (existing) return replay(existing, request);
     try {
-      return await start(id, request, deps);
+      return await start(id, request, caller, deps);
     } catch (error) {
-      const raced =
-        error instanceof ExecutionAlreadyExistsError ? await deps.executions.describe(id) : undefined;
-      if (!raced) throw error;
-      return replay(raced, request, deps);
+      if (error instanceof RegistrationConflictError) {
+        throw new IdempotencyConflictError(
+          'This Idempotency-Key was already used with a different request body',
+        );
+      }
+      throw error;
     }
   }
   // A fresh id has 24 random bits per second: on the rare clash, draw another.
   for (let attempt = 1; ; attempt++) {
     const id = (deps.newId ?? (() => newGenerationId(deps.clock.now())))();
     try {
-      return await start(id, request, deps);
+      return await start(id, request, caller, deps);
     } catch (error) {
-      if (!(error instanceof ExecutionAlreadyExistsError) || attempt >= 3) throw error;
+      const clash =
+        error instanceof RegistrationConflictError || error instanceof ExecutionAlreadyExistsError;
+      if (!clash || attempt >= 3) throw error;
     }
   }
 }
 
-async function start(id: string, request: GenerationRequest, deps: GenerationsDeps) {
-  await deps.executions.start(id, request);
+async function start(
+  id: string,
+  request: GenerationRequest,
+  caller: string | undefined,
+  deps: GenerationsDeps,
+): Promise<Created> {
+  const createdAt = new Date(deps.clock.now()).toISOString();
+  const body = request as Record<string, unknown>;
+  await deps.index.register({ id, createdAt, source: 'api', caller, request: body });
+  try {
+    await deps.executions.start(id, body);
+  } catch (error) {
+    if (error instanceof ExecutionAlreadyExistsError) {
+      // The index had lost it, or another request raced us: the execution's input decides.
+      const execution = await deps.executions.describe(id);
+      if (execution && canonicalJson(execution.input) === canonicalJson(body)) {
+        return { id, createdAt, status: 'queued', replayed: true };
+      }
+      throw new IdempotencyConflictError(
+        'This Idempotency-Key was already used with a different request body',
+      );
+    }
+    // Nothing runs: say so in the index rather than leave a generation queued for ever.
+    await deps.index
+      .advance(
+        failedUpdate(
+          { id, request: body },
+          { error: 'ExecutionStartFailed', cause: 'The workflow could not be started' },
+          createdAt,
+          new Date(deps.clock.now()).toISOString(),
+        ),
+      )
+      .catch(() => undefined);
+    throw error;
+  }
   deps.logger.info('Generation started', { generationId: id, model: request.model, n: request.n });
-  return {
-    id,
-    createdAt: new Date(deps.clock.now()).toISOString(),
-    status: 'queued' as const,
-    replayed: false,
-  };
+  return { id, createdAt, status: 'queued', replayed: false };
 }
 
-async function replay(existing: ExecutionRecord, request: GenerationRequest, deps: GenerationsDeps) {
-  if (canonicalJson(existing.input) !== canonicalJson(request)) {
+function replay(existing: GenerationRecord, request: GenerationRequest): Created {
+  if (!existing.request || canonicalJson(existing.request) !== canonicalJson(request)) {
     throw new IdempotencyConflictError('This Idempotency-Key was already used with a different request body');
   }
-  const view = await viewOf(existing, deps, { presign: false });
-  return { id: existing.name, createdAt: view.createdAt, status: view.status, replayed: true };
+  return { id: existing.id, createdAt: existing.createdAt, status: existing.status, replayed: true };
 }
 
-/** The generation named `id`, or undefined. Presigns image URLs once it succeeded. */
+/** The generation named `id`, or undefined. Presigns its image URLs. */
 export async function getGeneration(id: string, deps: GenerationsDeps): Promise<GenerationView | undefined> {
-  const record = await deps.executions.describe(id);
+  const record = await deps.index.get(id);
   return record ? viewOf(record, deps, { presign: true }) : undefined;
 }
 
-/** Which execution statuses can hold a generation of each API status. */
-const EXECUTION_STATUS_FOR: Record<GenerationStatus, ExecutionStatus | undefined> = {
-  queued: 'RUNNING',
-  running: 'RUNNING',
-  succeeded: 'SUCCEEDED',
-  failed: undefined,
-  canceled: undefined,
-  expired: 'FAILED',
-};
-
 /**
- * One page of generations, newest first. A status filter narrows the executions listed when it
- * maps to one execution status, then filters the views (so a page may hold fewer than `limit`).
+ * One page of generations, newest first, from the index (a status filter reads the status
+ * index). A page holds `limit` items unless nothing more matches, and then it has no cursor.
+ * @throws InvalidCursorError for a cursor this API did not issue for this filter
  */
 export async function listGenerations(
   query: { status?: GenerationStatus; limit: number; cursor?: string },
   deps: GenerationsDeps,
 ): Promise<{ data: GenerationView[]; nextCursor?: string }> {
-  const page = await deps.executions.list({
-    status: query.status ? EXECUTION_STATUS_FOR[query.status] : undefined,
-    limit: query.limit,
-    nextToken: query.cursor ? decodeCursor(query.cursor) : undefined,
-  });
-  const views: GenerationView[] = [];
-  for (const item of page.items) {
-    const record = await deps.executions.describe(item.name);
-    if (!record) continue;
-    const view = await viewOf(record, deps, { presign: false });
-    if (!query.status || view.status === query.status) views.push(view);
-  }
-  return { data: views, nextCursor: page.nextToken ? encodeCursor(page.nextToken) : undefined };
+  const after = query.cursor ? decodeCursor(query.cursor, query.status) : undefined;
+  const page = await deps.index.list({ status: query.status, limit: query.limit, after });
+  const data = await Promise.all(page.items.map((record) => viewOf(record, deps, { presign: false })));
+  const last = page.items.at(-1);
+  return {
+    data,
+    ...(page.more && last ? { nextCursor: encodeCursor(query.status, last) } : {}),
+  };
 }
 
 /**
- * Cancels a generation: stops the execution, then cancels the DashScope task if it was still
- * PENDING (a RUNNING task cannot be cancelled and finishes unobserved). Repeating it is harmless:
- * a generation that already ended is returned as it is.
+ * Cancels a generation: stops the execution, cancels the DashScope task if it was still PENDING
+ * (a RUNNING task cannot be cancelled and finishes unobserved), and records it `canceled`.
+ * Repeating it is harmless: a generation that already ended is returned as it is.
  */
 export async function cancelGeneration(
   id: string,
   deps: GenerationsDeps,
 ): Promise<GenerationView | undefined> {
-  const record = await deps.executions.describe(id);
+  const record = await deps.index.get(id);
   if (!record) return undefined;
-  if (record.status !== 'RUNNING') return viewOf(record, deps, { presign: false });
+  if (record.stage >= FINAL_STAGE) return viewOf(record, deps, { presign: false });
 
-  const last = await deps.executions.lastTaskState(id);
-  await deps.executions.stop(id, { error: WORKFLOW_ERROR.taskCanceled, cause: 'Canceled through the API' });
-  if (last && last.dashscopeStatus === 'PENDING' && deps.dashscope) {
+  const reason = { error: WORKFLOW_ERROR.taskCanceled, cause: 'Canceled through the API' };
+  await deps.executions.stop(id, reason);
+  const task = record.dashscope;
+  if (task?.status === 'PENDING' && task.taskId && deps.dashscope) {
     try {
-      await deps.dashscope.cancel(last.taskId);
+      await deps.dashscope.cancel(task.taskId);
     } catch (error) {
       // It may have started meanwhile; the execution is stopped either way.
       deps.logger.info('DashScope task not cancelled', {
         generationId: id,
-        taskId: last.taskId,
+        taskId: task.taskId,
         reason: describeError(error),
       });
     }
   }
+  // The reconciler records the same on the execution's ABORTED event; this makes it visible now.
+  await deps.index.advance(
+    failedUpdate(
+      { id, request: record.request },
+      reason,
+      record.createdAt,
+      new Date(deps.clock.now()).toISOString(),
+    ),
+  );
   deps.logger.info('Generation canceled', { generationId: id });
-  const after = (await deps.executions.describe(id)) ?? record;
+  const after = (await deps.index.get(id)) ?? record;
   return viewOf(after, deps, { presign: false });
 }
 
+/** A record as the API shows it; image URLs are presigned only when one generation is asked for. */
 async function viewOf(
-  record: ExecutionRecord,
+  record: GenerationRecord,
   deps: GenerationsDeps,
   options: { presign: boolean },
 ): Promise<GenerationView> {
+  const request = generationRequestSchema.safeParse(record.request);
+  const images =
+    options.presign && record.images
+      ? await Promise.all(
+          record.images.map(async (image) => ({ ...image, url: await deps.presign(image.key) })),
+        )
+      : undefined;
+  const total = record.progress?.total ?? (request.success ? request.data.n : 0);
   // id and status first: what a human reading the JSON looks for.
-  const { id, status, ...rest } = await unorderedViewOf(record, deps, options);
-  return { id, status, ...rest };
-}
-
-/** The error of a closed execution that did not succeed. */
-function failureOf(record: ExecutionRecord, task: TaskState | undefined): GenerationView['error'] {
-  if (record.status === 'ABORTED') return { type: 'canceled', message: 'The generation was canceled' };
-  if (record.status === 'TIMED_OUT') return { type: 'timeout', message: 'The workflow timed out' };
-  return failureView(record.error ?? 'Error', record.cause, task);
-}
-
-async function unorderedViewOf(
-  record: ExecutionRecord,
-  deps: GenerationsDeps,
-  options: { presign: boolean },
-): Promise<GenerationView> {
-  const request = generationRequestSchema.safeParse(withDefaultModel(record.input, deps.defaultModel));
-  const total = request.success ? request.data.n : 0;
-  const output = record.output as { task?: unknown; result?: unknown } | undefined;
-  const finalTask = taskStateSchema.safeParse(output?.task);
-  const task =
-    record.status === 'RUNNING' || record.status === 'FAILED' || !finalTask.success
-      ? await deps.executions.lastTaskState(record.name)
-      : finalTask.data;
-  const base = {
-    id: record.name,
-    createdAt: record.startDate.toISOString(),
-    endedAt: record.stopDate?.toISOString(),
+  return {
+    id: record.id,
+    status: record.status,
+    createdAt: record.createdAt,
+    endedAt: record.endedAt,
+    source: record.source,
     request: request.success ? request.data : undefined,
-    dashscope: {
-      taskId: task?.taskId,
-      submitTime: task?.times.submit,
-      scheduledTime: task?.times.scheduled,
-      endTime: task?.times.end,
+    progress: {
+      done: record.progress?.done ?? 0,
+      failed: record.progress?.failed ?? 0,
+      total,
     },
-    links: linksFor(record.name),
-  };
-
-  if (record.status === 'SUCCEEDED') {
-    const result = persistResultSchema.safeParse(output?.result);
-    if (result.success) return { ...base, ...(await successParts(result.data, total, deps, options)) };
-  }
-  if (record.status === 'RUNNING' || record.status === 'PENDING_REDRIVE') {
-    const status: GenerationStatus =
-      task?.status === 'running' || task?.status === 'succeeded' ? 'running' : 'queued';
-    return {
-      ...base,
-      status,
-      progress: { done: task?.progress?.succeeded ?? 0, failed: task?.progress?.failed ?? 0, total },
-    };
-  }
-  const error = failureOf(record, task);
-  return {
-    ...base,
-    status: record.status === 'ABORTED' ? 'canceled' : statusOfError(record.error),
-    progress: { done: 0, failed: task?.progress?.failed ?? 0, total },
-    error,
-  };
-}
-
-/** Success fields; image URLs are presigned only when one generation is asked for, not in lists. */
-async function successParts(
-  result: PersistResult,
-  total: number,
-  deps: GenerationsDeps,
-  options: { presign: boolean },
-) {
-  const images = options.presign
-    ? await Promise.all(
-        result.images.map(async (image) => ({ ...image, url: await deps.presign(image.key) })),
-      )
-    : undefined;
-  return {
-    status: 'succeeded' as const,
-    progress: { done: result.images.length, failed: result.failed.length, total },
+    dashscope: {
+      taskId: record.dashscope?.taskId,
+      submitTime: record.dashscope?.submitTime,
+      scheduledTime: record.dashscope?.scheduledTime,
+      endTime: record.dashscope?.endTime,
+    },
     images,
-    failedImages: result.failed.length > 0 ? result.failed : undefined,
-    manifestKey: result.manifestKey,
+    failedImages: record.failedImages?.length ? record.failedImages : undefined,
+    manifestKey: record.manifestKey,
+    error: record.error,
+    links: linksFor(record.id),
   };
-}
-
-const encodeCursor = (token: string) => Buffer.from(token, 'utf8').toString('base64url');
-/** Step Functions' page tokens are 1–1024 characters: anything else was not issued by us. */
-function decodeCursor(cursor: string): string {
-  const token = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (token.length === 0 || token.length > 1024) throw new InvalidPageTokenError('Unknown page token');
-  return token;
 }

@@ -1,9 +1,13 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Context } from 'aws-lambda';
 import type { Hono } from 'hono';
 import { handle } from 'hono/aws-lambda';
+import * as z from 'zod';
+import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
+import { createSfnExecutionService } from '../shared/aws/sfn-execution-service.js';
 import { systemClock } from '../shared/clock.js';
 import { loadConfig } from '../shared/config.js';
 import { dashscopeFromConfig } from '../shared/dashscope-from-env.js';
@@ -11,23 +15,47 @@ import { lambdaEntry } from '../shared/lambda-entry.js';
 import type { Logger } from '../shared/logger.js';
 import { countThrottles, type Metrics, SERVICE } from '../shared/metrics.js';
 import { createApiApp } from './app.js';
-import { createSfnExecutionService } from './sfn-execution-service.js';
 
-/** Builds the API over Step Functions and S3 from the Lambda's environment. */
+/** The identity API Gateway verified: an IAM principal (SigV4) or a JWT's subject. */
+const authorizerSchema = z
+  .object({
+    event: z.object({
+      requestContext: z.object({
+        authorizer: z
+          .object({
+            iam: z.object({ userArn: z.string().optional() }).optional(),
+            jwt: z.object({ claims: z.object({ sub: z.string().optional() }).optional() }).optional(),
+          })
+          .optional(),
+      }),
+    }),
+  })
+  .catch({ event: { requestContext: {} } });
+
+/** Builds the API over Step Functions, the generations index and S3 from the Lambda's environment. */
 function createLambdaApp(logger: Logger, metrics: Metrics): Hono {
   const config = loadConfig('api', process.env);
   const s3 = new S3Client({});
-  return createApiApp({
-    executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
-    presign: (key) =>
-      getSignedUrl(s3, new GetObjectCommand({ Bucket: config.BUCKET_NAME, Key: key }), {
-        expiresIn: config.URL_EXPIRY_SECONDS,
-      }),
-    dashscope: dashscopeFromConfig(config, countThrottles(undefined, metrics)),
-    clock: systemClock,
-    logger,
-    defaultModel: config.DEFAULT_MODEL,
-  });
+  return createApiApp(
+    {
+      executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
+      index: createDynamoGenerationIndex(new DynamoDBClient({}), config.GENERATIONS_TABLE),
+      presign: (key) =>
+        getSignedUrl(s3, new GetObjectCommand({ Bucket: config.BUCKET_NAME, Key: key }), {
+          expiresIn: config.URL_EXPIRY_SECONDS,
+        }),
+      dashscope: dashscopeFromConfig(config, countThrottles(undefined, metrics)),
+      clock: systemClock,
+      logger,
+      defaultModel: config.DEFAULT_MODEL,
+    },
+    {
+      callerOf: (c) => {
+        const { authorizer } = authorizerSchema.parse(c.env).event.requestContext;
+        return authorizer?.iam?.userArn ?? authorizer?.jwt?.claims?.sub;
+      },
+    },
+  );
 }
 
 type LambdaHandler = ReturnType<typeof handle>;

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { generationSourceSchema } from '../shared/generation-index.js';
 import { generationRequestSchema } from '../shared/generation-request.js';
 import { GENERATION_STATUSES, generationStatusSchema } from '../shared/workflow-state.js';
 
@@ -43,6 +44,8 @@ export const generationViewSchema = z.object({
   status: generationStatusSchema,
   createdAt: z.iso.datetime(),
   endedAt: z.iso.datetime().optional(),
+  /** How it was started: api, event, request-file, schedule or direct (StartExecution). */
+  source: generationSourceSchema.optional(),
   request: generationRequestSchema.optional(),
   progress: z.object({
     /** Images finished (stored, once succeeded) of `total`. */

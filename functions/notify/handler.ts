@@ -1,8 +1,11 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import * as z from 'zod';
+import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { loadConfig, type NotifyConfig } from '../shared/config.js';
 import { failureView } from '../shared/failure.js';
+import type { GenerationIndex } from '../shared/generation-index.js';
+import { finalUpdateOfState, startedAtSchema, writeIndexSafely } from '../shared/index-updates.js';
 import { lambdaEntry } from '../shared/lambda-entry.js';
 import { correlationOf, type Logger, withKeys } from '../shared/logger.js';
 import { METRIC, type Metrics, noMetrics, OUTCOME_DIMENSION, SERVICE } from '../shared/metrics.js';
@@ -30,6 +33,8 @@ export interface NotifyRuntime {
   readonly metrics?: Metrics;
   /** Measures request → images. @default systemClock */
   readonly clock?: Clock;
+  /** Where the generation's end is recorded. @default not recorded */
+  readonly index?: GenerationIndex;
 }
 
 /** The notifier's dependencies plus what its handler measures with. */
@@ -38,6 +43,8 @@ export interface NotifyHandlerDeps extends NotifyDeps {
   readonly metrics?: Metrics;
   /** @default systemClock */
   readonly clock?: Clock;
+  /** Where the generation's end is recorded, before anyone is told. @default not recorded */
+  readonly index?: GenerationIndex;
 }
 
 /** Wires the notifier from configuration and a runtime (AWS or local). */
@@ -52,11 +59,9 @@ export function notifyDeps(config: NotifyConfig, runtime: NotifyRuntime): Notify
     webhookTiming: runtime.webhookTiming,
     metrics: runtime.metrics,
     clock: runtime.clock,
+    index: runtime.index,
   };
 }
-
-/** When the execution started (the workflow passes `$$.Execution.StartTime`). */
-const startedAtSchema = z.object({ startedAt: z.iso.datetime({ offset: true }).optional() }).catch({});
 
 /**
  * The Notify states' handler over explicit dependencies (the local runner uses this too). Every
@@ -67,13 +72,22 @@ export function createNotifyHandler(deps: NotifyHandlerDeps): (event: unknown) =
   return async (event) => {
     const input = parseEvent(notifyInputSchema, event);
     const logger = withKeys(deps.logger, correlationOf(event));
-    const result = await notifyCompletion(input, { ...deps, logger });
     const metrics = deps.metrics ?? noMetrics;
+    const clock = deps.clock ?? systemClock;
+    const { startedAt } = startedAtSchema.parse(event);
+    // The index first: whoever is told (event, webhook) and reads the API sees the end.
+    if (deps.index) {
+      const now = new Date(clock.now()).toISOString();
+      const update = finalUpdateOfState(input.outcome, input.state, startedAt ?? now, now);
+      await writeIndexSafely(deps.index, update, logger, () =>
+        metrics.add(METRIC.indexWriteFailures, 'Count', 1),
+      );
+    }
+    const result = await notifyCompletion(input, { ...deps, logger });
     const outcome = outcomeOf(input);
     metrics.add(METRIC.outcomes, 'Count', 1, { [OUTCOME_DIMENSION]: outcome });
-    const { startedAt } = startedAtSchema.parse(event);
     if (startedAt && input.outcome === 'succeeded') {
-      const seconds = ((deps.clock ?? systemClock).now() - Date.parse(startedAt)) / 1000;
+      const seconds = (clock.now() - Date.parse(startedAt)) / 1000;
       if (seconds >= 0) metrics.add(METRIC.secondsToImages, 'Seconds', seconds);
     }
     logger.info('Generation finished', { outcome });
@@ -105,6 +119,9 @@ export const handler = lambdaEntry(SERVICE.notify, ({ logger, metrics }) => {
       metrics,
       s3: new S3Client({}),
       events: createEventBridgePublisher(new EventBridgeClient({}), config.EVENT_BUS_NAME),
+      index: config.GENERATIONS_TABLE
+        ? createDynamoGenerationIndex(new DynamoDBClient({}), config.GENERATIONS_TABLE)
+        : undefined,
     }),
   );
 });

@@ -1,6 +1,15 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { systemClock } from '../shared/clock.js';
 import { loadConfig, type PollConfig } from '../shared/config.js';
 import { dashscopeFromConfig } from '../shared/dashscope-from-env.js';
+import type { GenerationIndex } from '../shared/generation-index.js';
+import {
+  changesWhatIsShown,
+  startedAtSchema,
+  taskUpdate,
+  writeIndexSafely,
+} from '../shared/index-updates.js';
 import { lambdaEntry } from '../shared/lambda-entry.js';
 import { correlationOf, withKeys } from '../shared/logger.js';
 import { countThrottles, METRIC, type Metrics, noMetrics, SERVICE } from '../shared/metrics.js';
@@ -13,6 +22,8 @@ import { type PollDeps, pollGeneration } from './poll.js';
 export interface PollHandlerDeps extends PollDeps {
   /** @default noMetrics */
   readonly metrics?: Metrics;
+  /** Where a visible change (status, progress) is recorded. @default not recorded */
+  readonly index?: GenerationIndex;
 }
 
 /** Wires the Poll dependencies from configuration and a runtime (AWS or local). */
@@ -23,6 +34,7 @@ export function pollDeps(config: PollConfig, runtime: Runtime): PollHandlerDeps 
     clock: runtime.clock,
     logger: runtime.logger,
     metrics,
+    index: runtime.index,
   };
 }
 
@@ -33,13 +45,26 @@ export function pollDeps(config: PollConfig, runtime: Runtime): PollHandlerDeps 
 export function createPollHandler(deps: PollHandlerDeps): (event: unknown) => Promise<TaskState> {
   return async (event) => {
     const logger = withKeys(deps.logger, correlationOf(event));
-    const task = await pollGeneration(parseEvent(taskInputSchema, event), { ...deps, logger });
-    (deps.metrics ?? noMetrics).add(METRIC.polls, 'Count', 1);
+    const input = parseEvent(taskInputSchema, event);
+    const task = await pollGeneration(input, { ...deps, logger });
+    const metrics = deps.metrics ?? noMetrics;
+    metrics.add(METRIC.polls, 'Count', 1);
+    // Only what a reader would see change costs a write: most polls change nothing.
+    if (deps.index && changesWhatIsShown(input.task, task)) {
+      const createdAt = startedAtSchema.parse(event).startedAt ?? task.submittedAt;
+      await writeIndexSafely(deps.index, taskUpdate(input, task, createdAt), logger, () =>
+        metrics.add(METRIC.indexWriteFailures, 'Count', 1),
+      );
+    }
     return task;
   };
 }
 
 /** Lambda entry: dependencies are built from the environment on the first call, once per container. */
-export const handler = lambdaEntry(SERVICE.poll, ({ logger, metrics }) =>
-  createPollHandler(pollDeps(loadConfig('poll', process.env), { clock: systemClock, logger, metrics })),
-);
+export const handler = lambdaEntry(SERVICE.poll, ({ logger, metrics }) => {
+  const config = loadConfig('poll', process.env);
+  const index = config.GENERATIONS_TABLE
+    ? createDynamoGenerationIndex(new DynamoDBClient({}), config.GENERATIONS_TABLE)
+    : undefined;
+  return createPollHandler(pollDeps(config, { clock: systemClock, logger, metrics, index }));
+});

@@ -55,12 +55,19 @@ const runTimeModelJson = z
   .pipe(runTimeModelOverridesSchema)
   .transform(resolveRunTimeModel);
 
+/** The generations index table: required where the function cannot work without it. */
+const tableName = z.string().min(3, 'must be a DynamoDB table name');
+const indexEnvSchema = z.object({ GENERATIONS_TABLE: tableName });
+/** The workflow's functions record progress when given the table (the stack always gives it). */
+const optionalIndexEnvSchema = z.object({ GENERATIONS_TABLE: tableName.optional() });
+
 const submitEnvSchema = dashscopeEnvSchema.extend({
+  ...optionalIndexEnvSchema.shape,
   DEADLINE_SECONDS: positiveInt.default(DEFAULT_DEADLINE_SECONDS),
   RUN_TIME_MODEL: runTimeModelJson.default(resolveRunTimeModel()),
 });
 
-const pollEnvSchema = dashscopeEnvSchema;
+const pollEnvSchema = dashscopeEnvSchema.extend(optionalIndexEnvSchema.shape);
 
 const persistEnvSchema = dashscopeEnvSchema.extend({
   BUCKET_NAME: z.string().min(3),
@@ -70,6 +77,7 @@ const persistEnvSchema = dashscopeEnvSchema.extend({
 });
 
 const apiEnvSchema = dashscopeEnvSchema.extend({
+  ...indexEnvSchema.shape,
   STATE_MACHINE_ARN: z
     .string()
     .regex(/^arn:aws[\w-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/, 'must be a state machine ARN'),
@@ -81,7 +89,7 @@ const apiEnvSchema = dashscopeEnvSchema.extend({
 });
 
 /** The notifier calls no DashScope: its schema stands alone. */
-const notifyEnvSchema = z.object({
+const notifyEnvSchema = optionalIndexEnvSchema.extend({
   EVENT_BUS_NAME: z.string().min(1).default('default'),
   BUCKET_NAME: z.string().min(3),
   /** On AWS: the secret that signs webhooks; unset = webhooks off. */
@@ -90,7 +98,7 @@ const notifyEnvSchema = z.object({
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
-const triggerEnvSchema = z.object({
+const triggerEnvSchema = indexEnvSchema.extend({
   STATE_MACHINE_ARN: z
     .string()
     .regex(/^arn:aws[\w-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/, 'must be a state machine ARN'),
@@ -107,6 +115,13 @@ export type ApiConfig = z.infer<typeof apiEnvSchema>;
 export type NotifyConfig = z.infer<typeof notifyEnvSchema>;
 export type TriggerConfig = z.infer<typeof triggerEnvSchema>;
 
+/** The reconciler announces executions that ended outside the workflow, as Notify does. */
+const reconcileEnvSchema = notifyEnvSchema.extend({
+  ...indexEnvSchema.shape,
+  STATE_MACHINE_ARN: triggerEnvSchema.shape.STATE_MACHINE_ARN,
+});
+export type ReconcileConfig = z.infer<typeof reconcileEnvSchema>;
+
 const schemas = {
   submit: submitEnvSchema,
   poll: pollEnvSchema,
@@ -114,6 +129,7 @@ const schemas = {
   api: apiEnvSchema,
   notify: notifyEnvSchema,
   trigger: triggerEnvSchema,
+  reconcile: reconcileEnvSchema,
 };
 type Schemas = typeof schemas;
 

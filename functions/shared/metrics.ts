@@ -27,6 +27,10 @@ export const METRIC = {
   requestsStarted: 'RequestsStarted',
   /** Request-file lines rejected as invalid (Trigger). */
   requestsRejected: 'RequestsRejected',
+  /** A write to the generations index that failed (the reconciler converges it; alarm-worthy if steady). */
+  indexWriteFailures: 'IndexWriteFailures',
+  /** An index record the reconciler had to correct: the workflow's own final write was lost. */
+  indexReconciled: 'IndexReconciled',
 } as const;
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 
@@ -41,6 +45,7 @@ export const SERVICE = {
   notify: 'notify',
   api: 'api',
   trigger: 'trigger',
+  reconcile: 'reconcile',
 } as const;
 export type Service = (typeof SERVICE)[keyof typeof SERVICE];
 

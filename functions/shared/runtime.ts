@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import type { GenerationIndex } from './generation-index.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 
@@ -10,4 +11,6 @@ export interface Runtime {
   readonly fetch?: typeof fetch;
   /** @default noMetrics */
   readonly metrics?: Metrics;
+  /** The generations index the workflow's functions keep up to date. @default none (unit tests) */
+  readonly index?: GenerationIndex;
 }

@@ -1,6 +1,10 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { systemClock } from '../shared/clock.js';
 import { loadConfig, type SubmitConfig } from '../shared/config.js';
 import { dashscopeFromConfig } from '../shared/dashscope-from-env.js';
+import type { GenerationIndex } from '../shared/generation-index.js';
+import { startedAtSchema, taskUpdate, writeIndexSafely } from '../shared/index-updates.js';
 import { lambdaEntry } from '../shared/lambda-entry.js';
 import { correlationOf, withKeys } from '../shared/logger.js';
 import { countThrottles, METRIC, type Metrics, noMetrics, SERVICE } from '../shared/metrics.js';
@@ -13,6 +17,8 @@ import { type SubmitDeps, submitGeneration } from './submit.js';
 export interface SubmitHandlerDeps extends SubmitDeps {
   /** @default noMetrics */
   readonly metrics?: Metrics;
+  /** Where the new task is recorded. @default not recorded */
+  readonly index?: GenerationIndex;
 }
 
 /** Wires the Submit dependencies from configuration and a runtime (AWS or local). */
@@ -25,6 +31,7 @@ export function submitDeps(config: SubmitConfig, runtime: Runtime): SubmitHandle
     deadlineSeconds: config.DEADLINE_SECONDS,
     runTimeModel: config.RUN_TIME_MODEL,
     metrics,
+    index: runtime.index,
   };
 }
 
@@ -35,13 +42,25 @@ export function submitDeps(config: SubmitConfig, runtime: Runtime): SubmitHandle
 export function createSubmitHandler(deps: SubmitHandlerDeps): (event: unknown) => Promise<TaskState> {
   return async (event) => {
     const logger = withKeys(deps.logger, correlationOf(event));
-    const task = await submitGeneration(parseEvent(submitInputSchema, event), { ...deps, logger });
-    (deps.metrics ?? noMetrics).add(METRIC.submits, 'Count', 1);
+    const input = parseEvent(submitInputSchema, event);
+    const task = await submitGeneration(input, { ...deps, logger });
+    const metrics = deps.metrics ?? noMetrics;
+    metrics.add(METRIC.submits, 'Count', 1);
+    if (deps.index) {
+      const createdAt = startedAtSchema.parse(event).startedAt ?? task.submittedAt;
+      await writeIndexSafely(deps.index, taskUpdate(input, task, createdAt), logger, () =>
+        metrics.add(METRIC.indexWriteFailures, 'Count', 1),
+      );
+    }
     return task;
   };
 }
 
 /** Lambda entry: dependencies are built from the environment on the first call, once per container. */
-export const handler = lambdaEntry(SERVICE.submit, ({ logger, metrics }) =>
-  createSubmitHandler(submitDeps(loadConfig('submit', process.env), { clock: systemClock, logger, metrics })),
-);
+export const handler = lambdaEntry(SERVICE.submit, ({ logger, metrics }) => {
+  const config = loadConfig('submit', process.env);
+  const index = config.GENERATIONS_TABLE
+    ? createDynamoGenerationIndex(new DynamoDBClient({}), config.GENERATIONS_TABLE)
+    : undefined;
+  return createSubmitHandler(submitDeps(config, { clock: systemClock, logger, metrics, index }));
+});

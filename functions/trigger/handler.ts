@@ -1,7 +1,10 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { createSfnExecutionService } from '../api/sfn-execution-service.js';
 import { createEventBridgePublisher, EventBridgeClient } from '../notify/events.js';
+import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
+import { createSfnExecutionService } from '../shared/aws/sfn-execution-service.js';
+import { systemClock } from '../shared/clock.js';
 import { loadConfig } from '../shared/config.js';
 import { lambdaEntry } from '../shared/lambda-entry.js';
 import { METRIC, type Metrics, noMetrics, SERVICE } from '../shared/metrics.js';
@@ -40,6 +43,8 @@ export const handler = lambdaEntry(SERVICE.trigger, ({ logger, metrics }) => {
   return createTriggerHandler({
     s3: new S3Client({}),
     executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
+    index: createDynamoGenerationIndex(new DynamoDBClient({}), config.GENERATIONS_TABLE),
+    clock: systemClock,
     events: createEventBridgePublisher(new EventBridgeClient({}), config.EVENT_BUS_NAME),
     logger,
     metrics,

@@ -1,8 +1,10 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod';
-import { ExecutionAlreadyExistsError, type ExecutionService } from '../api/execution-service.js';
 import { DETAIL_TYPE, type EventPublisher } from '../notify/events.js';
+import type { Clock } from '../shared/clock.js';
 import { describeError, StorageUnavailableError } from '../shared/errors.js';
+import { ExecutionAlreadyExistsError, type ExecutionService } from '../shared/execution-service.js';
+import type { GenerationIndex } from '../shared/generation-index.js';
 import type { Model } from '../shared/generation-request.js';
 import type { Logger } from '../shared/logger.js';
 import { isRequestFileKey, parseRequestFile, REPORT_SUFFIX, requestExecutionName } from './request-file.js';
@@ -20,6 +22,9 @@ export type ObjectCreatedEvent = z.infer<typeof objectCreatedEventSchema>;
 export interface TriggerDeps {
   readonly s3: S3Client;
   readonly executions: Pick<ExecutionService, 'start'>;
+  /** Each started line is registered here first (source `request-file`). */
+  readonly index: Pick<GenerationIndex, 'register'>;
+  readonly clock: Clock;
   readonly events: EventPublisher;
   readonly logger: Logger;
   /** The model of a request that names none. @default the request schema's */
@@ -89,6 +94,12 @@ export async function triggerFromObject(
     }
     const id = requestExecutionName(source, parsed.line);
     try {
+      await deps.index.register({
+        id,
+        createdAt: new Date(deps.clock.now()).toISOString(),
+        source: 'request-file',
+        request: parsed.request as Record<string, unknown>,
+      });
       await deps.executions.start(id, parsed.request);
       results.push({ line: parsed.line, id, status: 'started' });
     } catch (error) {

@@ -19,12 +19,14 @@ import { Construct } from 'constructs';
 import type { StackConfig } from '../config.js';
 import { acknowledge, nagResource } from '../nag.js';
 import { GenerationFunction } from './generation-function.js';
+import type { GenerationsTable } from './generations-table.js';
 import type { Storage } from './storage.js';
 
 export interface ApiProps {
   readonly config: StackConfig;
   readonly stateMachine: StateMachine;
   readonly storage: Storage;
+  readonly index: GenerationsTable;
   readonly apiKeySecret: ISecret;
   /** Environment shared by every function that calls DashScope. */
   readonly dashscopeEnvironment: Record<string, string>;
@@ -32,8 +34,9 @@ export interface ApiProps {
 
 /**
  * API Gateway (HTTP API) → one Hono Lambda. IAM (SigV4) authorizes every route by default, or a
- * JWT authorizer when configured; only `GET /healthz` is open. The Lambda may start, describe,
- * stop and list executions of this state machine only, read its history, presign reads under
+ * JWT authorizer when configured; only `GET /healthz` is open. The Lambda reads the generations
+ * index, registers and cancels generations in it, starts, describes and stops executions of this
+ * state machine only, presigns reads under
  * `generations/`, and read the DashScope key (to cancel PENDING tasks). Every request is written
  * to an access log (who, which route, status, latency; never a body).
  */
@@ -54,6 +57,7 @@ export class Api extends Construct {
       environment: {
         ...props.dashscopeEnvironment,
         STATE_MACHINE_ARN: stateMachine.stateMachineArn,
+        GENERATIONS_TABLE: props.index.table.tableName,
         BUCKET_NAME: props.storage.bucket.bucketName,
         URL_EXPIRY_SECONDS: String(config.urlExpirySeconds),
         ...(config.defaultModel ? { DEFAULT_MODEL: config.defaultModel } : {}),
@@ -68,13 +72,14 @@ export class Api extends Construct {
     });
     this.handler.addToRolePolicy(
       new PolicyStatement({
-        actions: ['states:StartExecution', 'states:ListExecutions'],
+        actions: ['states:StartExecution'],
         resources: [stateMachine.stateMachineArn],
       }),
     );
     this.handler.addToRolePolicy(
       new PolicyStatement({
-        actions: ['states:DescribeExecution', 'states:StopExecution', 'states:GetExecutionHistory'],
+        // Describe only when a start finds the name taken; reads are served by the index.
+        actions: ['states:DescribeExecution', 'states:StopExecution'],
         resources: [executions],
       }),
     );
@@ -91,6 +96,9 @@ export class Api extends Construct {
       why: 'The API presigns download links for any stored image of any generation: images live under generations/{id}/, ids known only at run time. Read only',
     });
     props.apiKeySecret.grantRead(this.handler);
+    // Reads answer every GET; the one write (UpdateItem) registers a new generation before its
+    // execution starts (so a GET right after the 202 finds it, with its caller) and records a cancel.
+    props.index.grant(this.handler, 'read', 'write');
 
     const integration = new HttpLambdaIntegration('Integration', this.handler);
     this.httpApi = new HttpApi(this, 'HttpApi', {

@@ -8,12 +8,14 @@ import { DETAIL_TYPE } from '../../functions/notify/events.js';
 import { REQUEST_OBJECT_PATTERNS } from '../../functions/trigger/request-file.js';
 import type { StackConfig } from '../config.js';
 import { GenerationFunction } from './generation-function.js';
+import type { GenerationsTable } from './generations-table.js';
 import type { Storage } from './storage.js';
 
 export interface EventsProps {
   readonly config: StackConfig;
   readonly stateMachine: StateMachine;
   readonly storage: Storage;
+  readonly index: GenerationsTable;
   readonly eventBus: IEventBus;
 }
 
@@ -46,11 +48,13 @@ export class Events extends Construct {
       timeout: Duration.minutes(5),
       environment: {
         STATE_MACHINE_ARN: stateMachine.stateMachineArn,
+        GENERATIONS_TABLE: props.index.table.tableName,
         EVENT_BUS_NAME: config.eventBusName,
         ...(config.defaultModel ? { DEFAULT_MODEL: config.defaultModel } : {}),
       },
     });
     stateMachine.grantStartExecution(this.trigger);
+    props.index.grant(this.trigger, 'write');
     storage.grantObjects(this.trigger, {
       keys: 'requests/*',
       // The event names the object version when the bucket is versioned.

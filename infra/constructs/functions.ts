@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import type { StackConfig } from '../config.js';
 import { acknowledge } from '../nag.js';
 import { GenerationFunction } from './generation-function.js';
+import type { GenerationsTable } from './generations-table.js';
 import type { Storage } from './storage.js';
 
 const FUNCTIONS_DIR = path.join(import.meta.dirname, '..', '..', 'functions');
@@ -13,13 +14,15 @@ const FUNCTIONS_DIR = path.join(import.meta.dirname, '..', '..', 'functions');
 export interface FunctionsProps {
   readonly config: StackConfig;
   readonly storage: Storage;
+  readonly index: GenerationsTable;
 }
 
 /**
  * The workflow's Lambdas (submit, poll, persist, notify), each granted only what it uses:
- * - Submit and Poll: read the DashScope key;
+ * - Submit and Poll: read the DashScope key; update the generations index;
  * - Persist: read the key; read, write and delete objects under `generations/`; list the bucket;
- * - Notify: publish to the bus; read the webhook secret; write `generations/{id}/webhook.json`.
+ * - Notify: publish to the bus; read the webhook secret; write `generations/{id}/webhook.json`;
+ *   update the generations index.
  */
 export class Functions extends Construct {
   readonly submit: GenerationFunction;
@@ -38,8 +41,9 @@ export class Functions extends Construct {
 
   constructor(scope: Construct, id: string, props: FunctionsProps) {
     super(scope, id);
-    const { config, storage } = props;
+    const { config, storage, index } = props;
     const bucket = storage.bucket;
+    const indexEnv = { GENERATIONS_TABLE: index.table.tableName };
     const apiKey = Secret.fromSecretNameV2(this, 'DashScopeApiKey', config.dashscopeApiKeySecretName);
     this.apiKeySecret = apiKey;
     const dashscopeEnv: Record<string, string> = {
@@ -55,6 +59,7 @@ export class Functions extends Construct {
       timeout: Duration.seconds(45),
       environment: {
         ...dashscopeEnv,
+        ...indexEnv,
         DEADLINE_SECONDS: String(config.deadlineSeconds),
         ...(config.runTimeModel ? { RUN_TIME_MODEL: JSON.stringify(config.runTimeModel) } : {}),
       },
@@ -63,7 +68,7 @@ export class Functions extends Construct {
       config,
       entry: path.join(FUNCTIONS_DIR, 'poll', 'handler.ts'),
       timeout: Duration.seconds(30),
-      environment: dashscopeEnv,
+      environment: { ...dashscopeEnv, ...indexEnv },
     });
     this.persist = new GenerationFunction(this, 'Persist', {
       config,
@@ -99,6 +104,7 @@ export class Functions extends Construct {
       environment: {
         EVENT_BUS_NAME: config.eventBusName,
         BUCKET_NAME: bucket.bucketName,
+        ...indexEnv,
         ...(this.webhookSecret ? { WEBHOOK_SECRET_ID: this.webhookSecret.secretName } : {}),
       },
     });
@@ -112,6 +118,8 @@ export class Functions extends Construct {
 
     this.dashscopeEnvironment = dashscopeEnv;
     for (const fn of [this.submit, this.poll, this.persist]) apiKey.grantRead(fn);
+    // Submit, Poll and Notify record each step of a generation (conditional updates only).
+    for (const fn of [this.submit, this.poll, this.notify]) index.grant(fn, 'write');
     // Persist reads back what an interrupted run stored (idempotent retry), writes the images and
     // the manifest, and deletes what a broken streamed upload may have left: only under generations/.
     storage.grantObjects(this.persist, {

@@ -250,6 +250,16 @@ export class Monitoring extends Construct {
           custom(METRIC.requestsRejected, SERVICE.trigger, 'Sum', 'lines rejected'),
         ],
       }),
+      new GraphWidget({
+        title: 'Generations index',
+        width: 8,
+        left: [
+          ...[SERVICE.submit, SERVICE.poll, SERVICE.notify].map((service) =>
+            custom(METRIC.indexWriteFailures, service, 'Sum', `${service} writes failed`),
+          ),
+          custom(METRIC.indexReconciled, SERVICE.reconcile, 'Sum', 'records corrected'),
+        ],
+      }),
     );
     this.dashboard.addWidgets(
       perFunction('Lambda errors', (fn, label) =>

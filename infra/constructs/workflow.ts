@@ -53,10 +53,11 @@ export interface WorkflowProps {
 }
 
 /**
- * The execution's identity every Lambda gets besides its part of the state, for its logs' correlation
- * fields: the execution ARN (the name is the generation id, `$.id`).
+ * The execution's identity every Lambda gets besides its part of the state: the execution ARN for
+ * its logs' correlation fields (the name is the generation id, `$.id`), and its start, which the
+ * generations index records as the generation's creation time.
  */
-const EXECUTION = { 'executionId.$': '$$.Execution.Id' };
+const EXECUTION = { 'executionId.$': '$$.Execution.Id', 'startedAt.$': '$$.Execution.StartTime' };
 
 /**
  * Submit → Wait → Poll → Check: back to Wait while queued or running; Persist on success;
@@ -111,7 +112,6 @@ export class Workflow extends Construct {
           outcome,
           'state.$': '$',
           ...EXECUTION,
-          'startedAt.$': '$$.Execution.StartTime',
         }),
         resultPath: '$.notification',
       })

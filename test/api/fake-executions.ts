@@ -1,14 +1,15 @@
+import { canonicalJson } from '../../functions/shared/canonical-json.js';
+import type { Clock } from '../../functions/shared/clock.js';
+import { WORKFLOW_ERROR } from '../../functions/shared/errors.js';
 import {
   ExecutionAlreadyExistsError,
-  type ExecutionPage,
   type ExecutionRecord,
   type ExecutionService,
   type ExecutionStatus,
-  InvalidPageTokenError,
-} from '../../functions/api/execution-service.js';
-import { canonicalJson } from '../../functions/shared/canonical-json.js';
-import type { Clock } from '../../functions/shared/clock.js';
+} from '../../functions/shared/execution-service.js';
+import { failedUpdate, finalUpdateOfState, taskUpdate } from '../../functions/shared/index-updates.js';
 import type { TaskState } from '../../functions/shared/workflow-state.js';
+import type { MemoryGenerationIndex } from '../fakes/memory-index.js';
 
 /** One execution as the fake keeps it; tests seed and change these freely. */
 export interface FakeExecution {
@@ -20,27 +21,30 @@ export interface FakeExecution {
   output?: unknown;
   error?: string;
   cause?: string;
-  /** What `lastTaskState` answers (the task the last Submit or Poll produced). */
+  /** The task the last Submit or Poll produced (what the workflow wrote to the index). */
   lastTask?: TaskState;
 }
 
 /**
- * An in-memory {@link ExecutionService} for API tests: Step Functions' rules for names, stop and
- * newest-first listing, a page token that is the offset as a decimal string, and every call recorded.
+ * An in-memory {@link ExecutionService} for API tests, with Step Functions' rules for names and
+ * stop, and every call recorded. A seeded execution is also written to the index the way the
+ * workflow's functions and the reconciler write it (the production mappings of index-updates.ts),
+ * so the API is tested on records made as they are made for real.
  */
 export class FakeExecutionService implements ExecutionService {
   readonly executions = new Map<string, FakeExecution>();
   readonly calls = {
     start: [] as { name: string; input: Record<string, unknown> }[],
     describe: [] as string[],
-    lastTaskState: [] as string[],
     stop: [] as { name: string; reason: { error: string; cause: string } }[],
-    list: [] as { status?: ExecutionStatus; limit: number; nextToken?: string }[],
   };
   /** When set, every method rejects with it (an outage of the workflow engine). */
   failure?: Error;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly index?: MemoryGenerationIndex,
+  ) {}
 
   /** Adds an execution; anything not given is a RUNNING execution started now with an empty input. */
   seed(execution: Partial<FakeExecution> & { name: string }): FakeExecution {
@@ -51,18 +55,23 @@ export class FakeExecutionService implements ExecutionService {
       ...execution,
     };
     this.executions.set(seeded.name, seeded);
+    if (this.index) this.#record(seeded, this.index);
     return seeded;
   }
 
-  async start(name: string, input: Record<string, unknown>): Promise<void> {
+  async start(name: string, input: Record<string, unknown>): Promise<{ startDate: Date }> {
     this.calls.start.push({ name, input });
     this.#failIfAsked();
     const existing = this.executions.get(name);
     if (existing) {
-      if (existing.status === 'RUNNING' && canonicalJson(existing.input) === canonicalJson(input)) return;
+      if (existing.status === 'RUNNING' && canonicalJson(existing.input) === canonicalJson(input)) {
+        return { startDate: existing.startDate };
+      }
       throw new ExecutionAlreadyExistsError(`Execution already exists: ${name}`);
     }
-    this.seed({ name, input: structuredClone(input) });
+    const startDate = new Date(this.clock.now());
+    this.executions.set(name, { name, status: 'RUNNING', input: structuredClone(input), startDate });
+    return { startDate };
   }
 
   async describe(name: string): Promise<ExecutionRecord | undefined> {
@@ -72,12 +81,6 @@ export class FakeExecutionService implements ExecutionService {
     if (!execution) return undefined;
     const { lastTask: _, ...record } = execution;
     return structuredClone(record);
-  }
-
-  async lastTaskState(name: string): Promise<TaskState | undefined> {
-    this.calls.lastTaskState.push(name);
-    this.#failIfAsked();
-    return structuredClone(this.executions.get(name)?.lastTask);
   }
 
   async stop(name: string, reason: { error: string; cause: string }): Promise<void> {
@@ -91,24 +94,51 @@ export class FakeExecutionService implements ExecutionService {
     execution.cause = reason.cause;
   }
 
-  async list(query: { status?: ExecutionStatus; limit: number; nextToken?: string }): Promise<ExecutionPage> {
-    this.calls.list.push(query);
-    this.#failIfAsked();
-    const { status, limit, nextToken } = query;
-    if (nextToken !== undefined && !/^\d+$/.test(nextToken)) {
-      throw new InvalidPageTokenError(`Invalid page token ${nextToken}`);
+  /**
+   * Writes what the workflow would have written by the execution's state: the last task state
+   * (Submit, Poll), then the end (Notify, or the reconciler for a timeout or a stop). The memory
+   * index applies a write as it is called, so seeding stays synchronous.
+   */
+  #record(execution: FakeExecution, index: MemoryGenerationIndex): void {
+    const { name: id, input: request, lastTask: task } = execution;
+    const createdAt = execution.startDate.toISOString();
+    const endedAt = (execution.stopDate ?? execution.startDate).toISOString();
+    void index.register({ id, createdAt, source: 'api', request: request as Record<string, unknown> });
+    if (task) void index.advance(taskUpdate({ id, request }, task, createdAt));
+    switch (execution.status) {
+      case 'SUCCEEDED': {
+        const state = { ...(execution.output as object), id, request };
+        void index.advance(finalUpdateOfState('succeeded', state, createdAt, endedAt));
+        break;
+      }
+      case 'FAILED': {
+        const failure = { Error: execution.error ?? 'Error', Cause: execution.cause };
+        void index.advance(finalUpdateOfState('failed', { id, request, task, failure }, createdAt, endedAt));
+        break;
+      }
+      case 'TIMED_OUT':
+        void index.advance(
+          failedUpdate(
+            { id, request },
+            { error: 'States.Timeout', cause: 'The workflow timed out' },
+            createdAt,
+            endedAt,
+          ),
+        );
+        break;
+      case 'ABORTED':
+        void index.advance(
+          failedUpdate(
+            { id, request },
+            { error: execution.error ?? WORKFLOW_ERROR.taskCanceled, cause: execution.cause ?? 'stopped' },
+            createdAt,
+            endedAt,
+          ),
+        );
+        break;
+      default:
+        break;
     }
-    const offset = nextToken === undefined ? 0 : Number(nextToken);
-    // Newest first; among equal start dates, the one added last first.
-    const matching = [...this.executions.values()]
-      .reverse()
-      .sort((a, b) => b.startDate.getTime() - a.startDate.getTime())
-      .filter((execution) => status === undefined || execution.status === status);
-    const page = matching.slice(offset, offset + limit);
-    return {
-      items: page.map(({ name, status, startDate, stopDate }) => ({ name, status, startDate, stopDate })),
-      nextToken: offset + limit < matching.length ? String(offset + limit) : undefined,
-    };
   }
 
   #failIfAsked(): void {

@@ -9,6 +9,7 @@ import {
   SIDES,
 } from '../../functions/shared/generation-request.js';
 import { silentLogger } from '../../functions/shared/logger.js';
+import { MemoryGenerationIndex } from '../fakes/memory-index.js';
 import { FakeExecutionService } from './fake-executions.js';
 
 const clock: Clock = { now: () => Date.parse('2026-03-01T12:34:56.789Z') };
@@ -80,6 +81,7 @@ describe('POST /v1/generations with random bodies', () => {
     let count = 0;
     const app = createApiApp({
       executions: new FakeExecutionService(clock),
+      index: new MemoryGenerationIndex(),
       presign: (key) => Promise.resolve(`https://signed.example/${key}`),
       clock,
       logger: silentLogger,

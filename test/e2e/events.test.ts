@@ -27,6 +27,7 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'events-e2e-'));
   pipeline = await startLocalPipeline({
     s3Directory: path.join(dir, 's3'),
+    dynamoDirectory: path.join(dir, 'dynamodb'),
     virtualWaits: new AdjustableClock(),
     retryIntervalMs: 5,
     webhookSecret: SECRET,
@@ -68,6 +69,8 @@ function dropRequestFile(key: string, lines: unknown[]) {
       s3: pipeline.s3.client,
       bucket: pipeline.s3.bucket,
       executions: pipeline.executions,
+      index: pipeline.index,
+      clock: pipeline.clock,
       events: pipeline.events,
       logger: silentLogger,
     },

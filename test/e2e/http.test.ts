@@ -25,6 +25,7 @@ beforeAll(async () => {
     port: 0,
     apiToken: token,
     s3Directory: path.join(dir, 's3'),
+    dynamoDirectory: path.join(dir, 'dynamodb'),
     virtualWaits: new AdjustableClock(),
     retryIntervalMs: 5,
   });

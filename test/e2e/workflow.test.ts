@@ -6,14 +6,22 @@ import { PNG } from 'pngjs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApiApp } from '../../functions/api/app.js';
 import { manifestSchema } from '../../functions/persist/manifest.js';
+import { createDynamoGenerationIndex } from '../../functions/shared/aws/dynamodb-index.js';
 import { AdjustableClock } from '../../functions/shared/clock.js';
 import { WORKFLOW_ERROR } from '../../functions/shared/errors.js';
 import { silentLogger } from '../../functions/shared/logger.js';
 import type { TaskState } from '../../functions/shared/workflow-state.js';
 import { renderPng } from '../../local/dashscope-emulator/png.js';
 import { type RunningEmulator, startEmulator } from '../../local/dashscope-emulator/server.js';
+import { ensureTable, type LocalDynamo, startLocalDynamo } from '../../local/dynamodb.js';
 import { createLocalExecutionService } from '../../local/execution-service.js';
-import { createLocalRunner, type ExecutionOutcome, type LocalRunner } from '../../local/runner.js';
+import {
+  createLocalRunner,
+  type ExecutionOutcome,
+  generationsTableDefinition,
+  LOCAL_TABLE,
+  type LocalRunner,
+} from '../../local/runner.js';
 import { type LocalS3, startLocalS3 } from '../../local/s3.js';
 
 /**
@@ -26,6 +34,7 @@ let s3: LocalS3;
 let emulator: RunningEmulator;
 let clock: AdjustableClock;
 let runner: LocalRunner;
+let dynamo: LocalDynamo;
 
 function makeRunner(generation: Record<string, unknown> = {}): LocalRunner {
   return createLocalRunner({
@@ -36,6 +45,7 @@ function makeRunner(generation: Record<string, unknown> = {}): LocalRunner {
       allowHttpResults: true,
     },
     s3: { client: s3.client, bucket: s3.bucket },
+    index: { client: dynamo.client, table: LOCAL_TABLE },
     virtualWaits: clock,
     retryIntervalMs: 5,
     generation,
@@ -47,12 +57,15 @@ beforeAll(async () => {
   s3 = await startLocalS3({ directory: dir });
   clock = new AdjustableClock();
   emulator = await startEmulator({ clock });
+  dynamo = await startLocalDynamo();
   runner = makeRunner();
+  await ensureTable(dynamo.client, LOCAL_TABLE, generationsTableDefinition(runner.template));
 });
 
 afterAll(async () => {
   await emulator?.close();
   await s3?.close();
+  await dynamo?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -285,6 +298,7 @@ describe('a configured default model', () => {
     const executions = createLocalExecutionService(turboRunner, clock);
     const app = createApiApp({
       executions,
+      index: createDynamoGenerationIndex(dynamo.client, LOCAL_TABLE),
       presign: async (key) => `https://example.invalid/${key}`,
       clock,
       logger: silentLogger,

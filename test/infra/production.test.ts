@@ -241,16 +241,21 @@ describe('bucket options', () => {
       Properties: { EnableKeyRotation: true, Description: 'Encrypts the SD 3.5 images bucket' },
       DeletionPolicy: 'Retain',
     });
-    const kmsActions = (prefix: string) =>
-      statementsOf(template, prefix)
-        .filter((s) => JSON.stringify(s.Resource).includes(String(keyId)))
-        .flatMap(actionsOf)
-        .sort();
+    // The bucket's key encrypts the generations index too: each grant names the actions it needs.
+    const kmsActions = (prefix: string) => [
+      ...new Set(
+        statementsOf(template, prefix)
+          .filter((s) => JSON.stringify(s.Resource).includes(String(keyId)))
+          .flatMap(actionsOf)
+          .sort(),
+      ),
+    ];
     expect(kmsActions('FunctionsPersist')).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
     expect(kmsActions('FunctionsNotify')).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
-    expect(kmsActions('ApiHandler')).toEqual(['kms:Decrypt']);
+    expect(kmsActions('ApiHandler')).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
     expect(kmsActions('EventsTrigger')).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
-    expect(kmsActions('FunctionsSubmit')).toEqual([]);
+    expect(kmsActions('FunctionsSubmit')).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+    expect(kmsActions('FunctionsPersist')).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
   });
 
   it('keeps every version when versioned, expiring noncurrent ones after the configured days', () => {
@@ -544,6 +549,7 @@ describe('outputs', () => {
       'ApiUrl',
       'BucketName',
       'DashboardName',
+      'GenerationsTableName',
       'StateMachineArn',
       'WebhookSecretArn',
     ]);

@@ -229,6 +229,7 @@ describe('functions', () => {
       'FunctionsPersist',
       'FunctionsPoll',
       'FunctionsSubmit',
+      'ReconcilerHandler',
     ]);
     for (const fn of Object.values(functions)) {
       expect(fn.Properties).toMatchObject({
@@ -380,11 +381,12 @@ describe('configuration', () => {
 describe('correlation and timing passed to the functions', () => {
   // The state machine of `definition` above, synthesized with this file's context.
 
-  it('gives Submit, Poll and Persist their part of the state plus the execution ARN', () => {
+  it('gives Submit, Poll and Persist their part of the state plus the execution ARN and start', () => {
     expect(definition.States[STATE.submit].Parameters).toEqual({
       'id.$': '$.id',
       'request.$': '$.request',
       'executionId.$': '$$.Execution.Id',
+      'startedAt.$': '$$.Execution.StartTime',
     });
     for (const name of [STATE.poll, STATE.persist]) {
       expect(definition.States[name].Parameters).toEqual({
@@ -392,6 +394,7 @@ describe('correlation and timing passed to the functions', () => {
         'request.$': '$.request',
         'task.$': '$.task',
         'executionId.$': '$$.Execution.Id',
+        'startedAt.$': '$$.Execution.StartTime',
       });
     }
   });

@@ -55,4 +55,5 @@ export const FUNCTION_PREFIXES = [
   'FunctionsNotify',
   'ApiHandler',
   'EventsTrigger',
+  'ReconcilerHandler',
 ] as const;

@@ -1,0 +1,66 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
+import { createSfnExecutionService } from '../shared/aws/sfn-execution-service.js';
+import { loadConfig } from '../shared/config.js';
+import { lambdaEntry } from '../shared/lambda-entry.js';
+import { withKeys } from '../shared/logger.js';
+import { METRIC, type Metrics, noMetrics, SERVICE } from '../shared/metrics.js';
+import { parseEvent } from '../shared/parse-event.js';
+import { createEventBridgePublisher, EventBridgeClient } from './events.js';
+import { notifyDeps } from './handler.js';
+import { notifyCompletion } from './notify.js';
+import {
+  type ReconcileDeps,
+  type ReconcileResult,
+  reconcileExecution,
+  statusChangeEventSchema,
+} from './reconcile.js';
+
+/** The reconciler's dependencies plus the metrics its handler emits. */
+export interface ReconcileHandlerDeps extends ReconcileDeps {
+  /** @default noMetrics */
+  readonly metrics?: Metrics;
+}
+
+/**
+ * The handler of Step Functions' execution status-change events (the local runner emits the same
+ * events and uses this too). Counts `IndexReconciled` when an ended generation's record had to be
+ * corrected: the workflow's own final write was lost.
+ */
+export function createReconcileHandler(
+  deps: ReconcileHandlerDeps,
+): (event: unknown) => Promise<ReconcileResult> {
+  return async (event) => {
+    const parsed = parseEvent(statusChangeEventSchema, event);
+    const logger = withKeys(deps.logger, { generationId: parsed.detail.name });
+    const result = await reconcileExecution(parsed, { ...deps, logger });
+    if (
+      result.corrected &&
+      parsed.detail.status !== 'RUNNING' &&
+      parsed.detail.status !== 'PENDING_REDRIVE'
+    ) {
+      (deps.metrics ?? noMetrics).add(METRIC.indexReconciled, 'Count', 1);
+    }
+    return result;
+  };
+}
+
+/** Lambda entry: an EventBridge rule on this state machine's status changes invokes it. */
+export const handler = lambdaEntry(SERVICE.reconcile, ({ logger, metrics }) => {
+  const config = loadConfig('reconcile', process.env);
+  const notify = notifyDeps(config, {
+    logger,
+    metrics,
+    s3: new S3Client({}),
+    events: createEventBridgePublisher(new EventBridgeClient({}), config.EVENT_BUS_NAME),
+  });
+  return createReconcileHandler({
+    index: createDynamoGenerationIndex(new DynamoDBClient({}), config.GENERATIONS_TABLE),
+    executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
+    announce: (input) => notifyCompletion(input, notify),
+    logger,
+    metrics,
+  });
+});

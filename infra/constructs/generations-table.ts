@@ -1,0 +1,77 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+import { INDEX_KEY, INDEX_NAME } from '../../functions/shared/generation-index.js';
+import type { Grantee } from './storage.js';
+
+export interface GenerationsTableProps {
+  /** Keep the table (deletion protection on, retained) when the stack is deleted. */
+  readonly retainOnDelete: boolean;
+  /** A customer-managed key to encrypt with (the bucket's, when it has one). @default AWS-owned key */
+  readonly encryptionKey?: IKey;
+}
+
+/** What a function may do with the index: named actions only. */
+export type IndexAccess = 'read' | 'write';
+
+/**
+ * The generations index (see ARCHITECTURE.md, "The generations index"): one item per generation,
+ * keyed by its id, with two global secondary indexes sorted by `createdKey` (`createdAt#id`):
+ * `byCreated` (every generation; one partition) and `byStatus` (by status). On-demand capacity,
+ * point-in-time recovery, encrypted at rest, and deletion protection when the images are retained.
+ */
+export class GenerationsTable extends Construct {
+  readonly table: Table;
+
+  constructor(scope: Construct, id: string, props: GenerationsTableProps) {
+    super(scope, id);
+    this.table = new Table(this, 'Table', {
+      partitionKey: { name: INDEX_KEY.id, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      ...(props.encryptionKey
+        ? { encryption: TableEncryption.CUSTOMER_MANAGED, encryptionKey: props.encryptionKey }
+        : { encryption: TableEncryption.AWS_MANAGED }),
+      deletionProtection: props.retainOnDelete,
+      removalPolicy: props.retainOnDelete ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+    for (const [indexName, partition] of [
+      [INDEX_NAME.byCreated, INDEX_KEY.listPartition],
+      [INDEX_NAME.byStatus, INDEX_KEY.status],
+    ] as const) {
+      this.table.addGlobalSecondaryIndex({
+        indexName,
+        partitionKey: { name: partition, type: AttributeType.STRING },
+        sortKey: { name: INDEX_KEY.sort, type: AttributeType.STRING },
+        // Lists show whole generations: projecting everything saves a read per item.
+        projectionType: ProjectionType.ALL,
+      });
+    }
+  }
+
+  /**
+   * Grants named actions on the table and its two indexes by name, never a wildcard:
+   * `read` = GetItem and Query; `write` = UpdateItem (every write is one conditional update).
+   */
+  grant(grantee: Grantee, ...access: IndexAccess[]): void {
+    const role = grantee.role as IRole;
+    const actions = [
+      ...(access.includes('read') ? ['dynamodb:GetItem', 'dynamodb:Query'] : []),
+      ...(access.includes('write') ? ['dynamodb:UpdateItem'] : []),
+    ];
+    const resources = [
+      this.table.tableArn,
+      ...(access.includes('read')
+        ? Object.values(INDEX_NAME).map((name) => `${this.table.tableArn}/index/${name}`)
+        : []),
+    ];
+    role.addToPrincipalPolicy(new PolicyStatement({ actions, resources }));
+    this.table.encryptionKey?.grant(
+      role,
+      'kms:Decrypt',
+      ...(access.includes('write') ? ['kms:GenerateDataKey'] : []),
+    );
+  }
+}

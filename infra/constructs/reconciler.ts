@@ -1,0 +1,85 @@
+import path from 'node:path';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import { type IEventBus, Rule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import type { StackConfig } from '../config.js';
+import { acknowledge, nagResource } from '../nag.js';
+import { GenerationFunction } from './generation-function.js';
+import type { GenerationsTable } from './generations-table.js';
+import type { Storage } from './storage.js';
+
+export interface ReconcilerProps {
+  readonly config: StackConfig;
+  readonly stateMachine: StateMachine;
+  readonly index: GenerationsTable;
+  readonly storage: Storage;
+  readonly eventBus: IEventBus;
+  readonly webhookSecret?: ISecret;
+}
+
+/**
+ * Step Functions' execution status-change events (on the default bus, always) → the reconciler
+ * Lambda, which records every started execution in the generations index, converges the index on
+ * every execution's end when the workflow's own write was lost, and announces the ends the
+ * workflow cannot (timed out, stopped) as Notify would: a "Generation Failed" event and the
+ * webhook. EventBridge retries a failed invocation for up to a day.
+ */
+export class Reconciler extends Construct {
+  readonly handler: GenerationFunction;
+
+  constructor(scope: Construct, id: string, props: ReconcilerProps) {
+    super(scope, id);
+    const { config, stateMachine } = props;
+    this.handler = new GenerationFunction(this, 'Handler', {
+      config,
+      entry: path.join(import.meta.dirname, '..', '..', 'functions', 'notify', 'reconcile-handler.ts'),
+      // An announcement may deliver a webhook with its retries, as Notify does.
+      timeout: Duration.minutes(2),
+      environment: {
+        GENERATIONS_TABLE: props.index.table.tableName,
+        STATE_MACHINE_ARN: stateMachine.stateMachineArn,
+        EVENT_BUS_NAME: config.eventBusName,
+        BUCKET_NAME: props.storage.bucket.bucketName,
+        ...(props.webhookSecret ? { WEBHOOK_SECRET_ID: props.webhookSecret.secretName } : {}),
+      },
+    });
+    props.index.grant(this.handler, 'read', 'write');
+    props.eventBus.grantPutEventsTo(this.handler);
+    props.webhookSecret?.grantRead(this.handler);
+    props.storage.grantObjects(this.handler, {
+      keys: 'generations/*/webhook.json',
+      actions: ['s3:PutObject'],
+      why: 'The reconciler announces a timed-out or stopped generation as Notify does, writing its webhook delivery record generations/{id}/webhook.json; the id is the execution name, known only at run time',
+    });
+    const executions = Stack.of(this).formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${stateMachine.stateMachineName}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    this.handler.addToRolePolicy(
+      new PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executions] }),
+    );
+    if (this.handler.role) {
+      acknowledge(
+        this.handler.role,
+        `AwsSolutions-IAM5[Resource::${nagResource(this, executions)}]`,
+        'The reconciler reads an execution whose status-change event left out its input or output (too large to include); every execution has its own ARN, so the grant is all executions of this one state machine, read only',
+      );
+    }
+
+    new Rule(this, 'StatusChanged', {
+      description: 'Every status change of the generation workflow → the reconciler',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [stateMachine.stateMachineArn] },
+      },
+      targets: [new LambdaFunction(this.handler, { retryAttempts: 185, maxEventAge: Duration.hours(24) })],
+    });
+  }
+}
