@@ -17,6 +17,7 @@ import { createPollHandler, pollDeps } from '../functions/poll/handler.js';
 import { type AdjustableClock, type Clock, systemClock } from '../functions/shared/clock.js';
 import { loadConfig } from '../functions/shared/config.js';
 import { type Logger, silentLogger } from '../functions/shared/logger.js';
+import type { SecretReader } from '../functions/shared/secret.js';
 import { type PersistResult, type TaskState, taskStateSchema } from '../functions/shared/workflow-state.js';
 import { createSubmitHandler, submitDeps } from '../functions/submit/handler.js';
 import { createApp, STACK_ID } from '../infra/app.js';
@@ -35,6 +36,12 @@ export interface LocalRunnerOptions {
     readonly resultHosts?: readonly string[];
     /** Accept http result URLs (the emulator only). */
     readonly allowHttpResults?: boolean;
+    /**
+     * Read the API key from this "secret" as on AWS instead of taking `apiKey` from the
+     * environment (tests: a Secrets Manager that fails). Each function caches it for 5 minutes of
+     * the runner's clock, as on Lambda.
+     */
+    readonly apiKeySecret?: { readonly id: string; readonly read: SecretReader };
   };
   readonly s3: { readonly client: S3Client; readonly bucket: string };
   /** @default systemClock */
@@ -143,7 +150,12 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
     if (virtualRetries) return virtualTimeOf(virtualWaits).join();
     return { sleep: async (ms) => virtualWaits.advance(ms), leave: () => {} };
   };
-  const runtime = { clock, logger: options.logger ?? silentLogger, fetch: options.fetch };
+  const runtime = {
+    clock,
+    logger: options.logger ?? silentLogger,
+    fetch: options.fetch,
+    readSecret: options.dashscope.apiKeySecret?.read,
+  };
   const env = (logicalId: string) => functionEnvironment(template, logicalId, options);
 
   const handlers: Record<string, Handler> = {
@@ -396,7 +408,7 @@ function functionEnvironment(
     ...options.environment,
     DASHSCOPE_BASE_URL: options.dashscope.baseUrl,
     DASHSCOPE_API_KEY: options.dashscope.apiKey,
-    DASHSCOPE_API_KEY_SECRET_ID: undefined,
+    DASHSCOPE_API_KEY_SECRET_ID: options.dashscope.apiKeySecret?.id,
     WEBHOOK_SECRET_ID: undefined,
   };
   if (options.dashscope.resultHosts) env.RESULT_HOSTS = options.dashscope.resultHosts.join(',');

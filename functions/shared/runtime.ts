@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import type { SecretReader } from './secret.js';
 
 /** What differs between Lambda and the local runner, beyond configuration. */
 export interface Runtime {
@@ -10,4 +11,6 @@ export interface Runtime {
   readonly fetch?: typeof fetch;
   /** @default noMetrics */
   readonly metrics?: Metrics;
+  /** Reads a Secrets Manager secret. @default GetSecretValue with the Lambda runtime's SDK */
+  readonly readSecret?: SecretReader;
 }
