@@ -120,7 +120,10 @@ export class QuotaExhaustedError extends GenerationError {
   readonly retryable = false;
 }
 
-/** Any other documented 4xx answer (e.g. cancelling a task that is no longer PENDING). */
+/**
+ * Any other documented 4xx answer (e.g. cancelling a task that is no longer PENDING), or an
+ * answer asking again will not change (a succeeded task without the results it owes).
+ */
 export class DashScopeRejectedError extends GenerationError {
   override readonly name = 'DashScopeRejectedError';
   readonly type = 'upstream_error';

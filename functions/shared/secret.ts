@@ -1,7 +1,7 @@
 import { describeError, SecretAccessError, SecretUnavailableError } from './errors.js';
 
 /** How long a container keeps a secret before reading it again (lets a rotation take effect). */
-const SECRET_MAX_AGE_SECONDS = 300;
+export const SECRET_MAX_AGE_SECONDS = 300;
 
 /** Reads a secret's string value; undefined when the secret holds binary data instead. */
 export type SecretReader = (secretId: string) => Promise<string | undefined>;
