@@ -144,6 +144,7 @@ class Meter extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
+    this.watchdog.downloaded();
     // The body ended before a whole signature arrived: too short to be an image.
     callback(this.#signatureChecked ? null : this.#notAnImage());
   }
@@ -169,7 +170,8 @@ class Meter extends Transform {
  */
 class DownloadWatchdog {
   readonly #controller = new AbortController();
-  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #deadline: NodeJS.Timeout;
+  readonly #throughputCheck: NodeJS.Timeout;
   #bytes = 0;
   #bytesAtLastCheck = 0;
 
@@ -183,19 +185,17 @@ class DownloadWatchdog {
     const minBytesPerSecond = limits.minBytesPerSecond ?? DOWNLOAD_BUDGET.minBytesPerSecond;
     const windowMs = limits.stallWindowMs ?? DOWNLOAD_BUDGET.stallWindowMs;
     const minimum = Math.ceil((minBytesPerSecond * windowMs) / 1000);
-    this.#timers.push(
-      setTimeout(
-        () => stall(`not finished ${limits.timeoutMs} ms after it started (${this.#bytes} bytes received)`),
-        limits.timeoutMs,
-      ).unref(),
-      setInterval(() => {
-        const got = this.#bytes - this.#bytesAtLastCheck;
-        this.#bytesAtLastCheck = this.#bytes;
-        if (got < minimum) {
-          stall(`${got} bytes in ${windowMs} ms, under the minimum of ${minBytesPerSecond} bytes/s`);
-        }
-      }, windowMs).unref(),
-    );
+    this.#deadline = setTimeout(
+      () => stall(`not finished ${limits.timeoutMs} ms after it started (${this.#bytes} bytes received)`),
+      limits.timeoutMs,
+    ).unref();
+    this.#throughputCheck = setInterval(() => {
+      const got = this.#bytes - this.#bytesAtLastCheck;
+      this.#bytesAtLastCheck = this.#bytes;
+      if (got < minimum) {
+        stall(`${got} bytes in ${windowMs} ms, under the minimum of ${minBytesPerSecond} bytes/s`);
+      }
+    }, windowMs).unref();
   }
 
   /** Aborts the download (fetch and body) when it stalls. */
@@ -207,8 +207,17 @@ class DownloadWatchdog {
     this.#bytes += bytes;
   }
 
+  /**
+   * The whole body arrived: no more throughput to measure while S3 finishes the upload (the
+   * deadline still bounds the copy).
+   */
+  downloaded(): void {
+    clearInterval(this.#throughputCheck);
+  }
+
   stop(): void {
-    for (const timer of this.#timers) clearTimeout(timer);
+    clearTimeout(this.#deadline);
+    clearInterval(this.#throughputCheck);
   }
 }
 

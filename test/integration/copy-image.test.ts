@@ -200,4 +200,31 @@ describe('copyImage: a download that stalls', () => {
     expect((error as Error).message).toMatch(/^download stalled: not finished 700 ms after it started/);
     expect(await storedKeys(target.keyStem)).toEqual([]);
   });
+
+  it('does not take an S3 upload that is slow to finish, after the whole body arrived, for a stall', async () => {
+    // Prepare: S3 answers the put 1.5 s after it took the whole body, three stall windows.
+    const { url, target } = serve(200, 'image/png', png);
+    const send = target.s3.send.bind(target.s3) as (command: object) => Promise<unknown>;
+    const slowS3 = new Proxy(target.s3, {
+      get: (client, property) =>
+        property === 'send'
+          ? async (command: object) => {
+              const answer = await send(command);
+              await new Promise((resolve) => setTimeout(resolve, 1500));
+              return answer;
+            }
+          : Reflect.get(client, property, client),
+    });
+
+    // Act
+    const copied = await copyImage(
+      url,
+      { ...target, s3: slowS3 },
+      { ...limits, timeoutMs: 60_000, stallWindowMs: 500, minBytesPerSecond: 1024 },
+    );
+
+    // Assess
+    expect(copied.bytes).toBe(png.length);
+    expect(await storedKeys(target.keyStem)).toEqual([copied.key]);
+  });
 });
