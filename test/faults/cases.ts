@@ -55,6 +55,21 @@ const trickle = { kind: 'trickle', bytesPerSecond: 100 } as const;
 function secretsManagerError(name: string, message: string): Error {
   return Object.assign(new Error(message), { name, $metadata: { httpStatusCode: 400 } });
 }
+
+/**
+ * Once the task succeeded, Persist's cached key ages out, so its next reads reach Secrets
+ * Manager: the first `times` of them fail with `error()`.
+ */
+function failPersistSecretReads(error: () => Error, times = Number.POSITIVE_INFINITY) {
+  return ({ suite }: CaseContext, state: TaskState) => {
+    if (state.status !== 'succeeded') return;
+    suite.clock.advance((SECRET_MAX_AGE_SECONDS + 1) * 1000);
+    let failures = times;
+    suite.hooks.beforeSecretRead = () => {
+      if (failures-- > 0) throw error();
+    };
+  };
+}
 const expiredUrl: DownloadFault = { status: 403, code: 'AccessDenied', message: 'Request has expired.' };
 const html = '<!DOCTYPE html><html><body>Sign in to continue</body></html>';
 /** Enough ×1.5 over the cap to be refused, small enough to stay quick. */
@@ -825,15 +840,7 @@ export const CASES: readonly FaultCase[] = [
   {
     where: 'storage',
     fault: "Secrets Manager throttles Persist's key read twice (ThrottlingException)",
-    onTaskState: ({ suite }, state) => {
-      if (state.status !== 'succeeded') return;
-      // Persist's cached key has aged out: its next read reaches Secrets Manager.
-      suite.clock.advance((SECRET_MAX_AGE_SECONDS + 1) * 1000);
-      let failures = 2;
-      suite.hooks.beforeSecretRead = () => {
-        if (failures-- > 0) throw secretsManagerError('ThrottlingException', 'Rate exceeded');
-      };
-    },
+    onTaskState: failPersistSecretReads(() => secretsManagerError('ThrottlingException', 'Rate exceeded'), 2),
     expected: {
       status: 'succeeded',
       manifest: 'complete',
@@ -847,13 +854,9 @@ export const CASES: readonly FaultCase[] = [
   {
     where: 'storage',
     fault: "Secrets Manager denies Persist's key read (AccessDeniedException)",
-    onTaskState: ({ suite }, state) => {
-      if (state.status !== 'succeeded') return;
-      suite.clock.advance((SECRET_MAX_AGE_SECONDS + 1) * 1000);
-      suite.hooks.beforeSecretRead = () => {
-        throw secretsManagerError('AccessDeniedException', 'not authorized to perform GetSecretValue');
-      };
-    },
+    onTaskState: failPersistSecretReads(() =>
+      secretsManagerError('AccessDeniedException', 'not authorized to perform GetSecretValue'),
+    ),
     expected: {
       status: 'failed',
       error: 'SecretAccessError',
