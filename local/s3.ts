@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteObjectCommand, ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
@@ -41,10 +42,12 @@ export function localS3Client(endpoint: string, extra: S3ClientConfig = {}): S3C
 
 /**
  * S3 never stores an object whose PutObject failed (a broken body, an aborted request). s3rver
- * does: it writes the body straight to the object's file as it arrives, keeps what came before
- * the break, and may finish writing it just after the client saw the failure. So, on this
- * client only, a failed PutObject is followed by deletes until a listing shows the key gone (a
- * few tries, on the failure path only), and then rethrown: the store behaves as S3 does.
+ * does: it writes a streamed body straight to the object's file as it arrives, keeps what came
+ * before the break, and may finish writing it just after the client saw the failure. So, on this
+ * client only, a failed PutObject of a streamed body is followed by deletes until a listing
+ * shows the key gone (a few tries, on the failure path only), and then rethrown. Bodies sent
+ * whole (strings, buffers: manifests, records) are left alone, so a failed overwrite of one
+ * keeps the earlier object, as on S3.
  */
 function discardFailedPuts(client: S3Client): void {
   client.middlewareStack.add(
@@ -52,8 +55,9 @@ function discardFailedPuts(client: S3Client): void {
       try {
         return await next(args);
       } catch (error) {
-        const input = args.input as { Bucket?: string; Key?: string };
-        if (context.commandName === 'PutObjectCommand' && input.Bucket && input.Key) {
+        const input = args.input as { Bucket?: string; Key?: string; Body?: unknown };
+        const streamed = input.Body instanceof Readable || input.Body instanceof ReadableStream;
+        if (context.commandName === 'PutObjectCommand' && streamed && input.Bucket && input.Key) {
           await deleteUntilGone(client, input.Bucket, input.Key);
         }
         throw error;
