@@ -82,11 +82,15 @@ async function main(): Promise<number> {
         `(${pipeline.emulator ? 'DashScope emulator' : 'DashScope'}, local S3 at ${pipeline.s3.endpoint})`,
     );
     const started = Date.now();
+    let last: TaskState | undefined;
     const outcome = await pipeline.runner.run(id, request.data, {
-      onTaskState: (state) => progress.update(describe(state, started)),
+      onTaskState: (state) => {
+        last = state;
+        progress.update(describe(state, started));
+      },
     });
     progress.done();
-    return await report(outcome, { id, json, pipeline, outDir });
+    return await report(outcome, { id, json, pipeline, outDir, last });
   } finally {
     await pipeline.close();
   }
@@ -208,10 +212,11 @@ function describe(state: TaskState, started: number): string {
 
 async function report(
   outcome: ExecutionOutcome,
-  ctx: { id: string; json: boolean; pipeline: LocalPipeline; outDir: string },
+  ctx: { id: string; json: boolean; pipeline: LocalPipeline; outDir: string; last?: TaskState },
 ): Promise<number> {
   if (outcome.status === 'FAILED') {
-    const error = failureView(outcome.error, outcome.cause, undefined);
+    // The same view the API and the events give: the last task state names a FAILED task's cause.
+    const error = failureView(outcome.error, outcome.cause, ctx.last);
     return fail(
       ctx.json,
       error.type,

@@ -21,6 +21,7 @@ import { type AdjustableClock, type Clock, systemClock } from '../functions/shar
 import { loadConfig } from '../functions/shared/config.js';
 import type { GenerationIndex } from '../functions/shared/generation-index.js';
 import { type Logger, silentLogger } from '../functions/shared/logger.js';
+import type { SecretReader } from '../functions/shared/secret.js';
 import { type PersistResult, type TaskState, taskStateSchema } from '../functions/shared/workflow-state.js';
 import { createSubmitHandler, submitDeps } from '../functions/submit/handler.js';
 import { createApp, STACK_ID } from '../infra/app.js';
@@ -40,6 +41,12 @@ export interface LocalRunnerOptions {
     readonly resultHosts?: readonly string[];
     /** Accept http result URLs (the emulator only). */
     readonly allowHttpResults?: boolean;
+    /**
+     * Read the API key from this "secret" as on AWS instead of taking `apiKey` from the
+     * environment (tests: a Secrets Manager that fails). Each function caches it for 5 minutes of
+     * the runner's clock, as on Lambda.
+     */
+    readonly apiKeySecret?: { readonly id: string; readonly read: SecretReader };
   };
   readonly s3: { readonly client: S3Client; readonly bucket: string };
   /**
@@ -162,7 +169,13 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
   const index: GenerationIndex | undefined = options.index
     ? createDynamoGenerationIndex(options.index.client, options.index.table)
     : undefined;
-  const runtime = { clock, logger: options.logger ?? silentLogger, fetch: options.fetch, index };
+  const runtime = {
+    clock,
+    logger: options.logger ?? silentLogger,
+    fetch: options.fetch,
+    readSecret: options.dashscope.apiKeySecret?.read,
+    index,
+  };
   const env = (logicalId: string) => functionEnvironment(template, logicalId, options);
   const notify = notifyDeps(
     loadConfig('notify', { ...env(functionIds.notify), WEBHOOK_SECRET: options.webhookSecret }),
@@ -490,7 +503,7 @@ function functionEnvironment(
     ...options.environment,
     DASHSCOPE_BASE_URL: options.dashscope.baseUrl,
     DASHSCOPE_API_KEY: options.dashscope.apiKey,
-    DASHSCOPE_API_KEY_SECRET_ID: undefined,
+    DASHSCOPE_API_KEY_SECRET_ID: options.dashscope.apiKeySecret?.id,
     WEBHOOK_SECRET_ID: undefined,
   };
   if (options.dashscope.resultHosts) env.RESULT_HOSTS = options.dashscope.resultHosts.join(',');

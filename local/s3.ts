@@ -1,6 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DeleteObjectCommand, ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 
 /** The bucket the local pipeline writes to. */
@@ -25,7 +27,7 @@ export interface LocalS3 {
  * (see toolchain.md).
  */
 export function localS3Client(endpoint: string, extra: S3ClientConfig = {}): S3Client {
-  return new S3Client({
+  const client = new S3Client({
     endpoint,
     region: 'us-east-1',
     forcePathStyle: true,
@@ -34,6 +36,46 @@ export function localS3Client(endpoint: string, extra: S3ClientConfig = {}): S3C
     responseChecksumValidation: 'WHEN_REQUIRED',
     ...extra,
   });
+  discardFailedPuts(client);
+  return client;
+}
+
+/**
+ * S3 never stores an object whose PutObject failed (a broken body, an aborted request). s3rver
+ * does: it writes a streamed body straight to the object's file as it arrives, keeps what came
+ * before the break, and may finish writing it just after the client saw the failure. So, on this
+ * client only, a failed PutObject of a streamed body is followed by deletes until a listing
+ * shows the key gone (a few tries, on the failure path only), and then rethrown. Bodies sent
+ * whole (strings, buffers: manifests, records) are left alone, so a failed overwrite of one
+ * keeps the earlier object, as on S3.
+ */
+function discardFailedPuts(client: S3Client): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        const input = args.input as { Bucket?: string; Key?: string; Body?: unknown };
+        const streamed = input.Body instanceof Readable || input.Body instanceof ReadableStream;
+        if (context.commandName === 'PutObjectCommand' && streamed && input.Bucket && input.Key) {
+          await deleteUntilGone(client, input.Bucket, input.Key);
+        }
+        throw error;
+      }
+    },
+    { step: 'initialize', name: 's3rverDiscardFailedPut' },
+  );
+}
+
+async function deleteUntilGone(client: S3Client, bucket: string, key: string): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
+    await sleep(25 * 2 ** attempt);
+    const listed = await client
+      .send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 1 }))
+      .catch(() => undefined);
+    if (listed && !(listed.Contents ?? []).some((object) => object.Key === key)) return;
+  }
 }
 
 /**

@@ -2,15 +2,15 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  DeleteObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { StorageUnavailableError } from '../shared/errors.js';
+import { DOWNLOAD_BUDGET } from '../shared/download-budget.js';
+import {
+  isRetryableStatus,
+  StorageUnavailableError,
+  type UpstreamErrorType,
+  upstreamErrorType,
+} from '../shared/errors.js';
 
 /** Image content types we store, and the key extension of each. */
 export const IMAGE_TYPES: Readonly<Record<string, string>> = {
@@ -36,11 +36,17 @@ const PART_SIZE = 8 * 1024 * 1024;
 /** The most of an error answer's body read to find its code: enough for OSS's XML, never a whole image. */
 const ERROR_BODY_BYTES = 4096;
 
-/** Why one image could not be copied. `retryable` failures are worth another download. */
+/** The stable types an image that could not be copied is listed with. */
+export type ImageFailureType = UpstreamErrorType | 'result_rejected' | 'timeout';
+
+/**
+ * Why one image could not be copied. `retryable` failures are worth another download. A stalled
+ * download (see {@link CopyLimits}) is `timeout` and retryable, with a message that says so.
+ */
 export class ImageCopyError extends Error {
   override readonly name = 'ImageCopyError';
   constructor(
-    readonly type: 'expired' | 'result_rejected' | 'upstream_error' | 'timeout',
+    readonly type: ImageFailureType,
     message: string,
     readonly retryable: boolean,
     readonly httpStatus?: number,
@@ -59,9 +65,21 @@ export interface CopyTarget {
   readonly metadata: Record<string, string>;
 }
 
+/**
+ * What one download may take. A download is stalled, and abandoned, when it has not ended
+ * `timeoutMs` after it started (headers and whole body), or when fewer than
+ * `minBytesPerSecond × stallWindowMs / 1000` bytes arrived in any `stallWindowMs` (a host that
+ * trickles bytes, or never answers): so a trickle is caught in about two windows, long before the
+ * deadline.
+ */
 export interface CopyLimits {
   readonly maxBytes: number;
+  /** Deadline of the whole download, headers and body, in ms. */
   readonly timeoutMs: number;
+  /** Throughput below which a download counts as stalled, in bytes per second. @default DOWNLOAD_BUDGET.minBytesPerSecond */
+  readonly minBytesPerSecond?: number;
+  /** The window the throughput is measured over, in ms. @default DOWNLOAD_BUDGET.stallWindowMs */
+  readonly stallWindowMs?: number;
   readonly fetch: typeof fetch;
 }
 
@@ -88,12 +106,14 @@ class Meter extends Transform {
   constructor(
     private readonly maxBytes: number,
     private readonly contentType: string,
+    private readonly watchdog: DownloadWatchdog,
   ) {
     super();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
+    this.watchdog.received(chunk.length);
     if (this.bytes > this.maxBytes) {
       this.overCap = true;
       callback(
@@ -124,6 +144,7 @@ class Meter extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
+    this.watchdog.downloaded();
     // The body ended before a whole signature arrived: too short to be an image.
     callback(this.#signatureChecked ? null : this.#notAnImage());
   }
@@ -142,24 +163,119 @@ class Meter extends Transform {
 }
 
 /**
+ * Watches one download: aborts it, with a retryable `timeout` {@link ImageCopyError} that names
+ * the stall, past its deadline or when its throughput falls under the minimum (see
+ * {@link CopyLimits}). `onStall` runs before the abort, so whoever records the first failure
+ * records the stall, not the abort it causes.
+ */
+class DownloadWatchdog {
+  readonly #controller = new AbortController();
+  readonly #deadline: NodeJS.Timeout;
+  readonly #throughputCheck: NodeJS.Timeout;
+  #bytes = 0;
+  #bytesAtLastCheck = 0;
+
+  constructor(limits: CopyLimits, onStall: (error: ImageCopyError) => void) {
+    const stall = (why: string) => {
+      this.stop();
+      const error = new ImageCopyError('timeout', `download stalled: ${why}`, true);
+      onStall(error);
+      this.#controller.abort(error);
+    };
+    const minBytesPerSecond = limits.minBytesPerSecond ?? DOWNLOAD_BUDGET.minBytesPerSecond;
+    const windowMs = limits.stallWindowMs ?? DOWNLOAD_BUDGET.stallWindowMs;
+    const minimum = Math.ceil((minBytesPerSecond * windowMs) / 1000);
+    this.#deadline = setTimeout(
+      () => stall(`not finished ${limits.timeoutMs} ms after it started (${this.#bytes} bytes received)`),
+      limits.timeoutMs,
+    ).unref();
+    this.#throughputCheck = setInterval(() => {
+      const got = this.#bytes - this.#bytesAtLastCheck;
+      this.#bytesAtLastCheck = this.#bytes;
+      if (got < minimum) {
+        stall(`${got} bytes in ${windowMs} ms, under the minimum of ${minBytesPerSecond} bytes/s`);
+      }
+    }, windowMs).unref();
+  }
+
+  /** Aborts the download (fetch and body) when it stalls. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  received(bytes: number): void {
+    this.#bytes += bytes;
+  }
+
+  /**
+   * The whole body arrived: no more throughput to measure while S3 finishes the upload (the
+   * deadline still bounds the copy).
+   */
+  downloaded(): void {
+    clearInterval(this.#throughputCheck);
+  }
+
+  stop(): void {
+    clearTimeout(this.#deadline);
+    clearInterval(this.#throughputCheck);
+  }
+}
+
+/**
  * Streams one result image from its URL into S3: the bytes pass once through a hashing,
  * size-capping meter and are never held whole in memory. With a Content-Length, one streamed
  * PutObject; without, a multipart upload in {@link PART_SIZE} parts. S3 makes an object visible
- * only when its upload completes, so a failed copy leaves nothing half-written.
+ * only when its upload completes, so a failed copy leaves nothing half-written; a copy refused
+ * after S3 took it is deleted.
  *
- * Throws {@link ImageCopyError} for a problem with the image or its download, and
- * {@link StorageUnavailableError} when S3 fails.
+ * Throws {@link ImageCopyError} for a problem with the image or its download (a stall included),
+ * and {@link StorageUnavailableError} when S3 fails.
  */
 export async function copyImage(url: URL, target: CopyTarget, limits: CopyLimits): Promise<CopiedImage> {
-  const signal = AbortSignal.timeout(limits.timeoutMs);
+  // The first stream failure (stall, download or cap) is recorded synchronously, before S3 sees the
+  // body fail, so a failed copy is blamed on the right side. It also aborts the upload at once
+  // instead of leaving S3 waiting for the rest.
+  let streamFailure: unknown;
+  const uploadAbort = new AbortController();
+  const recordFailure = (error: unknown) => {
+    streamFailure ??= error;
+    uploadAbort.abort(error);
+  };
+  const watchdog = new DownloadWatchdog(limits, recordFailure);
+  try {
+    return await copyWatched(url, target, limits, {
+      watchdog,
+      uploadAbort,
+      recordFailure,
+      failure: () => streamFailure,
+    });
+  } finally {
+    watchdog.stop();
+  }
+}
+
+interface CopyState {
+  readonly watchdog: DownloadWatchdog;
+  readonly uploadAbort: AbortController;
+  readonly recordFailure: (error: unknown) => void;
+  readonly failure: () => unknown;
+}
+
+async function copyWatched(
+  url: URL,
+  target: CopyTarget,
+  limits: CopyLimits,
+  state: CopyState,
+): Promise<CopiedImage> {
+  const { watchdog, uploadAbort, recordFailure } = state;
   let response: Response;
   try {
-    response = await limits.fetch(url, { redirect: 'error', signal });
+    response = await limits.fetch(url, { redirect: 'error', signal: watchdog.signal });
   } catch (error) {
-    throw downloadError(error);
+    throw downloadError(state.failure() ?? error);
   }
   if (!response.ok || !response.body) {
-    throw statusError(response.status, await errorCodeOf(response));
+    throw statusError(response.status, await errorOf(response));
   }
 
   const contentType = (response.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
@@ -184,17 +300,8 @@ export async function copyImage(url: URL, target: CopyTarget, limits: CopyLimits
   }
 
   const key = `${target.keyStem}.${extension}`;
-  const meter = new Meter(limits.maxBytes, contentType);
+  const meter = new Meter(limits.maxBytes, contentType, watchdog);
   const source = Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
-  // The first stream error (download or cap) is recorded synchronously, before S3 sees the body fail,
-  // so a failed copy is blamed on the right side.
-  // A broken download also aborts the upload at once instead of leaving S3 waiting for the rest.
-  let streamFailure: unknown;
-  const uploadAbort = new AbortController();
-  const recordFailure = (error: unknown) => {
-    streamFailure ??= error;
-    uploadAbort.abort(error);
-  };
   source.on('error', recordFailure);
   meter.on('error', recordFailure);
   const flowing = pipeline(source, meter).catch(recordFailure);
@@ -208,7 +315,7 @@ export async function copyImage(url: URL, target: CopyTarget, limits: CopyLimits
   try {
     if (contentLength !== undefined && Number.isFinite(contentLength)) {
       await target.s3.send(new PutObjectCommand({ ...params, ContentLength: contentLength }), {
-        abortSignal: AbortSignal.any([signal, uploadAbort.signal]),
+        abortSignal: uploadAbort.signal,
       });
     } else {
       const upload = new Upload({ client: target.s3, params, partSize: PART_SIZE, queueSize: 2 });
@@ -216,22 +323,25 @@ export async function copyImage(url: URL, target: CopyTarget, limits: CopyLimits
       await upload.done();
     }
   } catch (error) {
-    if (streamFailure === undefined) {
+    const failure = state.failure();
+    if (failure === undefined) {
       source.destroy();
       await flowing;
       throw new StorageUnavailableError(`S3 write of ${key} failed: ${(error as Error).message}`, {
         cause: error,
       });
     }
-    await discard(target, key);
-    throw downloadError(streamFailure);
+    // A failed upload stores nothing on S3 (a multipart one is aborted by lib-storage).
+    throw downloadError(failure);
   }
   await flowing;
-  if (streamFailure !== undefined) {
-    await discard(target, key);
-    throw downloadError(streamFailure);
+  const failure = state.failure();
+  if (failure !== undefined) {
+    await remove(target, key);
+    throw downloadError(failure);
   }
   if (contentLength !== undefined && meter.bytes !== contentLength) {
+    await remove(target, key);
     throw new ImageCopyError(
       'upstream_error',
       `download truncated: ${meter.bytes} of ${contentLength} bytes`,
@@ -242,41 +352,36 @@ export async function copyImage(url: URL, target: CopyTarget, limits: CopyLimits
 }
 
 /**
- * Removes whatever a failed streamed upload may have left at `key`. S3 itself never completes an
- * upload whose body broke off, but not every S3-compatible store is that strict: s3rver writes the
- * body straight to the object's file and may create it just after our delete. So the delete is
- * repeated until a listing shows the key gone (a few tries, on the failure path only), because a
- * truncated object must never sit where a whole image is expected.
+ * Deletes an object S3 took although its copy failed afterwards: it must never sit where a whole
+ * image is expected. A failed delete is a storage failure (the workflow retries Persist, whose
+ * retry replaces the object).
  */
-async function discard(target: CopyTarget, key: string): Promise<void> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    await target.s3.send(new DeleteObjectCommand({ Bucket: target.bucket, Key: key })).catch(() => undefined);
-    await sleep(25 * 2 ** attempt);
-    const listed = await target.s3
-      .send(new ListObjectsV2Command({ Bucket: target.bucket, Prefix: key, MaxKeys: 1 }))
-      .catch(() => undefined);
-    if (listed && !(listed.Contents ?? []).some((object) => object.Key === key)) return;
+async function remove(target: CopyTarget, key: string): Promise<void> {
+  try {
+    await target.s3.send(new DeleteObjectCommand({ Bucket: target.bucket, Key: key }));
+  } catch (error) {
+    throw new StorageUnavailableError(`S3 delete of refused ${key} failed: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
-function statusError(status: number, code: string | undefined): ImageCopyError {
-  const answered = `result URL answered HTTP ${status}${code ? ` ${code}` : ''}`;
-  if (status === 403 || status === 404 || status === 410) {
-    return new ImageCopyError('expired', `${answered} (expired or revoked)`, false, status, code);
-  }
-  if (status >= 500 || status === 408 || status === 429) {
-    return new ImageCopyError('upstream_error', answered, true, status, code);
-  }
-  return new ImageCopyError('result_rejected', answered, false, status, code);
+/** A refused download, typed as every other upstream failure (see `upstreamErrorType`). */
+function statusError(status: number, refusal: { code?: string; message?: string }): ImageCopyError {
+  const { code, message } = refusal;
+  const type = upstreamErrorType({ code, message, httpStatus: status, from: 'result-host' });
+  const answered = `result URL answered HTTP ${status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}`;
+  return new ImageCopyError(type, answered, isRetryableStatus(status), status, code);
 }
 
 /**
- * The error code of a refused download: OSS answers `<Error><Code>AccessDenied</Code>…` (XML),
- * other hosts may answer DashScope-style JSON. Reads at most {@link ERROR_BODY_BYTES}, then drops
- * the rest; never throws (the status alone still classifies the failure).
+ * The error code and message of a refused download: OSS answers
+ * `<Error><Code>AccessDenied</Code><Message>…</Message>…` (XML), other hosts may answer
+ * DashScope-style JSON. Reads at most {@link ERROR_BODY_BYTES}, then drops the rest; never throws
+ * (the status alone still classifies the failure).
  */
-async function errorCodeOf(response: Response): Promise<string | undefined> {
-  if (!response.body) return undefined;
+async function errorOf(response: Response): Promise<{ code?: string; message?: string }> {
+  if (!response.body) return {};
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let length = 0;
@@ -288,21 +393,27 @@ async function errorCodeOf(response: Response): Promise<string | undefined> {
       length += value.length;
     }
   } catch {
-    return undefined;
+    return {};
   } finally {
     await reader.cancel().catch(() => undefined);
   }
   const text = Buffer.concat(chunks).toString('utf8', 0, Math.min(length, ERROR_BODY_BYTES));
   const code =
     /<Code>([^<]{1,100})<\/Code>/.exec(text)?.[1] ?? /"code"\s*:\s*"([^"]{1,100})"/.exec(text)?.[1];
-  return code && /^[\w.-]+$/.test(code) ? code : undefined;
+  const message =
+    /<Message>([^<]{1,200})<\/Message>/.exec(text)?.[1] ?? /"message"\s*:\s*"([^"]{1,200})"/.exec(text)?.[1];
+  return {
+    ...(code && /^[\w.-]+$/.test(code) ? { code } : {}),
+    // Only printable text: the message is logged and stored in the manifest.
+    ...(message && /^[\x20-\x7e]+$/.test(message) ? { message } : {}),
+  };
 }
 
 function downloadError(error: unknown): ImageCopyError {
   if (error instanceof ImageCopyError) return error;
   const err = error as Error & { cause?: { code?: string } };
   if (err.name === 'TimeoutError' || err.name === 'AbortError') {
-    return new ImageCopyError('timeout', 'download did not finish in time', true);
+    return new ImageCopyError('timeout', 'download stalled: aborted before it finished', true);
   }
   const reason = err.cause?.code ?? err.message ?? String(error);
   if (/redirect/i.test(err.message ?? '') || /redirect/i.test(String(err.cause))) {

@@ -26,7 +26,10 @@ export interface PersistHandlerDeps extends PersistDeps {
 export function persistDeps(config: PersistConfig, runtime: PersistRuntime): PersistHandlerDeps {
   const metrics = runtime.metrics ?? noMetrics;
   return {
-    dashscope: dashscopeFromConfig(config, countThrottles(runtime.fetch, metrics)),
+    dashscope: dashscopeFromConfig(config, countThrottles(runtime.fetch, metrics), {
+      readSecret: runtime.readSecret,
+      now: () => runtime.clock.now(),
+    }),
     s3: runtime.s3,
     bucket: config.BUCKET_NAME,
     fetch: runtime.fetch ?? globalThis.fetch,
@@ -35,6 +38,8 @@ export function persistDeps(config: PersistConfig, runtime: PersistRuntime): Per
     resultUrls: { hosts: config.RESULT_HOSTS, allowHttp: runtime.allowHttpResults ?? false },
     maxImageBytes: config.MAX_IMAGE_BYTES,
     downloadTimeoutMs: config.DOWNLOAD_TIMEOUT_MS,
+    downloadMinBytesPerSecond: config.DOWNLOAD_MIN_BYTES_PER_SECOND,
+    downloadStallWindowMs: config.DOWNLOAD_STALL_WINDOW_MS,
     metrics,
   };
 }

@@ -29,6 +29,8 @@ export const manifestSchema = z.object({
   parameters: z.record(z.string(), z.unknown()),
   images: z.array(storedImageSchema),
   failed: z.array(failedImageSchema),
+  /** Where DashScope's answer disagreed with the request, its own counts or the last poll. */
+  discrepancies: z.array(z.string()).optional(),
   dashscope: z.object({
     taskId: z.string(),
     submitRequestId: z.string(),

@@ -10,7 +10,19 @@ import {
 } from '@aws-sdk/client-s3';
 import type { Clock } from '../shared/clock.js';
 import { type DashScopeClient, parseDashScopeTime, toSubmitBody } from '../shared/dashscope/client.js';
-import { NoImagesPersistedError, StorageUnavailableError, TaskExpiredError } from '../shared/errors.js';
+import type { TaskResponse } from '../shared/dashscope/schemas.js';
+import { DOWNLOAD_BUDGET } from '../shared/download-budget.js';
+import {
+  DashScopeUnavailableError,
+  DownloadStalledError,
+  errorOfType,
+  type GenerationError,
+  isUpstreamErrorType,
+  NoImagesPersistedError,
+  StorageUnavailableError,
+  TaskExpiredError,
+  upstreamErrorType,
+} from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { PersistResult, TaskInput } from '../shared/workflow-state.js';
 import { type CopiedImage, copyImage, IMAGE_TYPES, ImageCopyError } from './copy-image.js';
@@ -33,13 +45,24 @@ export interface PersistDeps {
   readonly logger: Logger;
   readonly resultUrls: ResultUrlPolicy;
   readonly maxImageBytes: number;
+  /** Deadline of one download, whole body included. */
   readonly downloadTimeoutMs: number;
-  /** Tries per image for transient download failures. @default 3 */
+  /** A download slower than this over the stall window is stalled. @default DOWNLOAD_BUDGET.minBytesPerSecond */
+  readonly downloadMinBytesPerSecond?: number;
+  /** @default DOWNLOAD_BUDGET.stallWindowMs */
+  readonly downloadStallWindowMs?: number;
+  /** Tries per image for transient download failures. @default DOWNLOAD_BUDGET.attempts */
   readonly downloadAttempts?: number;
 }
 
 /**
  * Copies every image of a succeeded task into S3 and writes the manifest last.
+ *
+ * What DashScope answers is held against what we asked for: the task must still be SUCCEEDED;
+ * each of the request's `n` images is stored or listed under `failed` with a stable type (a
+ * result DashScope left out is `upstream_error`, a URL repeated for a second image
+ * `result_rejected`); results past `n` are not stored; counts that disagree (`task_metrics`,
+ * `usage`, the last poll) are recorded in the manifest's `discrepancies`.
  *
  * Idempotent: if the manifest exists, it is returned as is; images already stored by an earlier,
  * interrupted run (same key, same task id in their metadata) are reused, not downloaded again,
@@ -47,7 +70,9 @@ export interface PersistDeps {
  * DashScope here rather than carried in the workflow state.
  *
  * Throws {@link StorageUnavailableError} (retryable) when S3 fails, {@link TaskExpiredError} when
- * DashScope forgot the task, and {@link NoImagesPersistedError} when not a single image was stored.
+ * DashScope forgot the task, {@link DashScopeUnavailableError} (retryable) when it no longer calls
+ * the task SUCCEEDED, and, when not a single image was stored, the error of the images' common
+ * cause (see {@link nothingStoredError}).
  */
 export async function persistGeneration(input: TaskInput, deps: PersistDeps): Promise<PersistResult> {
   const key = manifestKey(input.id);
@@ -64,20 +89,21 @@ export async function persistGeneration(input: TaskInput, deps: PersistDeps): Pr
       requestId: response.request_id,
     });
   }
-  const results = out.results ?? [];
+  if (out.task_status !== 'SUCCEEDED') {
+    throw new DashScopeUnavailableError(
+      `DashScope reports task ${input.task.taskId} ${out.task_status} after it reported SUCCEEDED`,
+      { requestId: response.request_id },
+    );
+  }
+  const { slots, discrepancies } = reconcile(input, response);
   const already = await storedImages(deps, input);
   const images: StoredImage[] = [];
   const failed: FailedImage[] = [];
 
-  for (const [index, result] of results.entries()) {
+  for (const [index, slot] of slots.entries()) {
     const seed = input.task.seed + index;
-    if ('code' in result) {
-      const type = result.code === 'DataInspectionFailed' ? 'content_policy' : 'upstream_error';
-      failed.push({
-        index,
-        seed,
-        error: { type, code: result.code, message: result.message || result.code },
-      });
+    if ('error' in slot) {
+      failed.push({ index, seed, error: slot.error });
       continue;
     }
     const reused = already.get(index);
@@ -85,7 +111,7 @@ export async function persistGeneration(input: TaskInput, deps: PersistDeps): Pr
       images.push({ index, seed, ...reused });
       continue;
     }
-    const checked = checkResultUrl(result.url, deps.resultUrls);
+    const checked = checkResultUrl(slot.url, deps.resultUrls);
     if ('reason' in checked) {
       failed.push({ index, seed, error: { type: 'result_rejected', message: checked.reason } });
       continue;
@@ -100,14 +126,10 @@ export async function persistGeneration(input: TaskInput, deps: PersistDeps): Pr
     }
   }
 
-  for (const failure of failed) {
-    deps.logger.warn('Image not stored', { generationId: input.id, taskId: input.task.taskId, ...failure });
-  }
-  if (images.length === 0) {
-    const reasons =
-      failed.map((f) => `image ${f.index}: ${f.error.message}`).join('; ') || 'the task returned no results';
-    throw new NoImagesPersistedError(`No image of task ${input.task.taskId} could be stored (${reasons})`);
-  }
+  const log = { generationId: input.id, taskId: input.task.taskId };
+  for (const failure of failed) deps.logger.warn('Image not stored', { ...log, ...failure });
+  if (discrepancies.length > 0) deps.logger.warn('DashScope answer disagrees', { ...log, discrepancies });
+  if (images.length === 0) throw nothingStoredError(input.task.taskId, failed);
 
   const body = toSubmitBody(input.request, input.task.seed);
   const manifest: Manifest = {
@@ -118,6 +140,7 @@ export async function persistGeneration(input: TaskInput, deps: PersistDeps): Pr
     parameters: { model: body.model, ...body.parameters },
     images,
     failed,
+    ...(discrepancies.length > 0 ? { discrepancies } : {}),
     dashscope: {
       taskId: input.task.taskId,
       submitRequestId: input.task.submitRequestId,
@@ -143,13 +166,96 @@ export async function persistGeneration(input: TaskInput, deps: PersistDeps): Pr
     ),
   );
   deps.logger.info('Generation persisted', {
-    generationId: input.id,
-    taskId: input.task.taskId,
+    ...log,
     stored: images.length,
     failed: failed.length,
     bytes: images.reduce((sum, image) => sum + image.bytes, 0),
   });
   return summarize(manifest, key);
+}
+
+/** What Persist does with image i: download a URL, or list the image as failed. */
+type Slot = { readonly url: string } | { readonly error: FailedImage['error'] };
+
+/**
+ * One slot per requested image, from DashScope's `results`, and every way the answer disagrees
+ * with the request, its own counts or the last poll.
+ */
+function reconcile(input: TaskInput, response: TaskResponse): { slots: Slot[]; discrepancies: string[] } {
+  const n = input.request.n;
+  const results = response.output.results ?? [];
+  const discrepancies: string[] = [];
+  const slots: Slot[] = [];
+  const firstIndexOfUrl = new Map<string, number>();
+  for (let index = 0; index < n; index++) {
+    const result = results[index];
+    if (result === undefined) {
+      slots.push({
+        error: {
+          type: 'upstream_error',
+          message: `DashScope returned ${results.length} result(s) for n = ${n}, none for image ${index}`,
+        },
+      });
+    } else if ('code' in result) {
+      const type = upstreamErrorType({ code: result.code, message: result.message });
+      slots.push({ error: { type, code: result.code, message: result.message || result.code } });
+    } else if (firstIndexOfUrl.has(result.url)) {
+      slots.push({
+        error: {
+          type: 'result_rejected',
+          message: `result ${index} repeats the URL of result ${firstIndexOfUrl.get(result.url)}`,
+        },
+      });
+    } else {
+      firstIndexOfUrl.set(result.url, index);
+      slots.push({ url: result.url });
+    }
+  }
+  if (results.length > n) {
+    discrepancies.push(
+      `DashScope returned ${results.length} results for n = ${n}: those past ${n} are not stored`,
+    );
+  }
+  const urls = results.slice(0, n).filter((result) => 'url' in result).length;
+  const metrics = response.output.task_metrics;
+  if (metrics && (metrics.TOTAL !== n || metrics.SUCCEEDED !== urls)) {
+    discrepancies.push(
+      `task_metrics say ${metrics.SUCCEEDED} of ${metrics.TOTAL} succeeded; results hold ${urls} URL(s) for n = ${n}`,
+    );
+  }
+  const imageCount = response.usage?.image_count;
+  if (imageCount !== undefined && imageCount !== urls) {
+    discrepancies.push(`usage.image_count is ${imageCount}; results hold ${urls} URL(s)`);
+  }
+  const polled = input.task.progress;
+  if (polled && polled.total !== n) {
+    discrepancies.push(`the last poll counted ${polled.total} image(s) for n = ${n}`);
+  }
+  return { slots, discrepancies };
+}
+
+/**
+ * The error when not one image was stored: the error of the images' common cause when they share
+ * one (every URL expired: {@link TaskExpiredError}; every download stalled:
+ * {@link DownloadStalledError}; every image refused by moderation: a content-policy error),
+ * else {@link NoImagesPersistedError}. None is retried: each image had its own tries.
+ */
+export function nothingStoredError(taskId: string, failed: readonly FailedImage[]): GenerationError {
+  const reasons =
+    failed.map((f) => `image ${f.index}: ${f.error.message}`).join('; ') || 'no image requested';
+  const message = `No image of task ${taskId} could be stored (${reasons})`;
+  const types = new Set(failed.map((f) => f.error.type));
+  const codes = new Set(failed.map((f) => f.error.code));
+  const [type] = types;
+  const [code] = codes;
+  const details = { upstreamCode: codes.size === 1 ? code : undefined, retryable: false };
+  if (types.size !== 1 || type === undefined || type === 'result_rejected') {
+    return new NoImagesPersistedError(message, details);
+  }
+  if (type === 'timeout') return new DownloadStalledError(message, details);
+  return isUpstreamErrorType(type)
+    ? errorOfType(type, message, details)
+    : new NoImagesPersistedError(message, details);
 }
 
 function summarize(manifest: Manifest, key: string): PersistResult {
@@ -168,7 +274,7 @@ async function copyWithRetries(
   seed: number,
   deps: PersistDeps,
 ): Promise<CopiedImage> {
-  const attempts = deps.downloadAttempts ?? 3;
+  const attempts = deps.downloadAttempts ?? DOWNLOAD_BUDGET.attempts;
   for (let attempt = 1; ; attempt++) {
     try {
       return await copyImage(
@@ -184,7 +290,13 @@ async function copyWithRetries(
             model: input.request.model,
           },
         },
-        { maxBytes: deps.maxImageBytes, timeoutMs: deps.downloadTimeoutMs, fetch: deps.fetch },
+        {
+          maxBytes: deps.maxImageBytes,
+          timeoutMs: deps.downloadTimeoutMs,
+          minBytesPerSecond: deps.downloadMinBytesPerSecond,
+          stallWindowMs: deps.downloadStallWindowMs,
+          fetch: deps.fetch,
+        },
       );
     } catch (error) {
       if (!(error instanceof ImageCopyError && error.retryable && attempt < attempts)) throw error;
@@ -194,7 +306,7 @@ async function copyWithRetries(
         attempt,
         reason: error.message,
       });
-      await sleep(250 * 2 ** (attempt - 1));
+      await sleep(DOWNLOAD_BUDGET.backoffMs * 2 ** (attempt - 1));
     }
   }
 }

@@ -30,7 +30,10 @@ export interface PollHandlerDeps extends PollDeps {
 export function pollDeps(config: PollConfig, runtime: Runtime): PollHandlerDeps {
   const metrics = runtime.metrics ?? noMetrics;
   return {
-    dashscope: dashscopeFromConfig(config, countThrottles(runtime.fetch, metrics)),
+    dashscope: dashscopeFromConfig(config, countThrottles(runtime.fetch, metrics), {
+      readSecret: runtime.readSecret,
+      now: () => runtime.clock.now(),
+    }),
     clock: runtime.clock,
     logger: runtime.logger,
     metrics,

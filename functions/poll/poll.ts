@@ -5,7 +5,7 @@ import {
   parseDashScopeTime,
 } from '../shared/dashscope/client.js';
 import type { ListTasksResponse, TaskResponse } from '../shared/dashscope/schemas.js';
-import { DashScopeRejectedError, describeError, type ErrorType } from '../shared/errors.js';
+import { DashScopeRejectedError, describeError, upstreamErrorType } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import {
   adaptivePollPolicy,
@@ -231,9 +231,8 @@ function taskError(
     return { type: 'timeout', message: `Deadline ${deadline} passed while the task was ${out.task_status}` };
   }
   if (status === 'failed') {
-    const type: ErrorType = out.code === 'DataInspectionFailed' ? 'content_policy' : 'upstream_error';
     return {
-      type,
+      type: upstreamErrorType({ code: out.code, message: out.message }),
       code: out.code,
       message: `DashScope task failed: ${out.code ?? 'no code'}${out.message ? `: ${out.message}` : ''}`,
     };

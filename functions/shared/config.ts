@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { DEFAULT_DASHSCOPE_BASE_URL } from './dashscope/client.js';
+import { DOWNLOAD_BUDGET } from './download-budget.js';
 import { modelSchema } from './generation-request.js';
 import { HOST_PATTERN_MESSAGE, isHostPattern, isSecureOrLoopback } from './host-pattern.js';
 import { resolveRunTimeModel, runTimeModelOverridesSchema } from './run-time-estimate.js';
@@ -73,7 +74,11 @@ const persistEnvSchema = dashscopeEnvSchema.extend({
   BUCKET_NAME: z.string().min(3),
   RESULT_HOSTS: list.default(DEFAULT_RESULT_HOSTS),
   MAX_IMAGE_BYTES: positiveInt.default(DEFAULT_MAX_IMAGE_BYTES),
-  DOWNLOAD_TIMEOUT_MS: positiveInt.default(60_000),
+  /** Deadline of one result download, whole body included (see download-budget.ts). */
+  DOWNLOAD_TIMEOUT_MS: positiveInt.default(DOWNLOAD_BUDGET.timeoutMs),
+  /** A download slower than this over the stall window is abandoned as stalled. */
+  DOWNLOAD_MIN_BYTES_PER_SECOND: positiveInt.default(DOWNLOAD_BUDGET.minBytesPerSecond),
+  DOWNLOAD_STALL_WINDOW_MS: positiveInt.default(DOWNLOAD_BUDGET.stallWindowMs),
 });
 
 const apiEnvSchema = dashscopeEnvSchema.extend({

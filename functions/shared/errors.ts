@@ -72,6 +72,17 @@ export class DashScopeTimeoutError extends GenerationError {
   readonly retryable = true;
 }
 
+/**
+ * Secrets Manager could not be read for a transient reason (throttling, a 5xx, the network).
+ * Retrying is safe everywhere: the read happens before any DashScope call is sent.
+ */
+export class SecretUnavailableError extends GenerationError {
+  override readonly name = 'SecretUnavailableError';
+  // A service the generation depends on failed, as for DashScope's own 5xx.
+  readonly type = 'upstream_error';
+  readonly retryable = true;
+}
+
 /** S3 could not be reached or refused a write for a transient reason. */
 export class StorageUnavailableError extends GenerationError {
   override readonly name = 'StorageUnavailableError';
@@ -109,7 +120,10 @@ export class QuotaExhaustedError extends GenerationError {
   readonly retryable = false;
 }
 
-/** Any other documented 4xx answer (e.g. cancelling a task that is no longer PENDING). */
+/**
+ * Any other documented 4xx answer (e.g. cancelling a task that is no longer PENDING), or an
+ * answer asking again will not change (a succeeded task without the results it owes).
+ */
 export class DashScopeRejectedError extends GenerationError {
   override readonly name = 'DashScopeRejectedError';
   readonly type = 'upstream_error';
@@ -123,7 +137,30 @@ export class NoImagesPersistedError extends GenerationError {
   readonly retryable = false;
 }
 
-/** The DashScope task no longer exists (UNKNOWN): its 24 h retention passed. */
+/**
+ * The secret cannot be read and will not be on a retry: it does not exist, this function may not
+ * read it or decrypt it, or it holds no usable value.
+ */
+export class SecretAccessError extends GenerationError {
+  override readonly name = 'SecretAccessError';
+  readonly type = 'auth';
+  readonly retryable = false;
+}
+
+/**
+ * Every result download of a task stalled or ran past its deadline, on every try: nothing was
+ * stored. Not retried by the workflow: each image already had its own retries.
+ */
+export class DownloadStalledError extends GenerationError {
+  override readonly name = 'DownloadStalledError';
+  readonly type = 'timeout';
+  readonly retryable = false;
+}
+
+/**
+ * The DashScope task no longer exists (UNKNOWN), or every result URL answered that it expired:
+ * the task's 24 h retention passed.
+ */
 export class TaskExpiredError extends GenerationError {
   override readonly name = 'TaskExpiredError';
   readonly type = 'expired';
@@ -148,8 +185,15 @@ export const RETRYABLE_ERROR_NAMES = [
   'DashScopeUnavailableError',
   'DashScopeTimeoutError',
   'StorageUnavailableError',
+  'SecretUnavailableError',
   ...FUNCTION_CRASH_ERROR_NAMES,
 ] as const;
+
+/**
+ * Retryable errors raised before any request is sent, so before DashScope could create a task:
+ * retrying them is safe even for Submit.
+ */
+export const BEFORE_REQUEST_ERROR_NAMES = ['SecretUnavailableError'] as const;
 
 /** Error names that end the generation at once. */
 export const PERMANENT_ERROR_NAMES = [
@@ -160,6 +204,8 @@ export const PERMANENT_ERROR_NAMES = [
   'DashScopeRejectedError',
   'NoImagesPersistedError',
   'TaskExpiredError',
+  'SecretAccessError',
+  'DownloadStalledError',
 ] as const;
 
 /**
@@ -183,6 +229,9 @@ export const ERROR_TYPE_BY_NAME: Readonly<Record<string, ErrorType>> = {
   DashScopeUnavailableError: 'upstream_error',
   DashScopeTimeoutError: 'timeout',
   StorageUnavailableError: 'storage_error',
+  SecretUnavailableError: 'upstream_error',
+  SecretAccessError: 'auth',
+  DownloadStalledError: 'timeout',
   InvalidRequestError: 'invalid_request',
   ContentPolicyError: 'content_policy',
   DashScopeAuthError: 'auth',
@@ -197,6 +246,132 @@ export const ERROR_TYPE_BY_NAME: Readonly<Record<string, ErrorType>> = {
   [WORKFLOW_ERROR.pollLimitExceeded]: 'timeout',
   'States.Timeout': 'timeout',
 };
+
+/** The types an upstream answer (DashScope, or the host of its results) can be classified as. */
+export type UpstreamErrorType = Extract<
+  ErrorType,
+  | 'invalid_request'
+  | 'content_policy'
+  | 'auth'
+  | 'quota_exhausted'
+  | 'rate_limited'
+  | 'upstream_error'
+  | 'expired'
+>;
+
+const UPSTREAM_ERROR_TYPES: ReadonlySet<string> = new Set<UpstreamErrorType>([
+  'invalid_request',
+  'content_policy',
+  'auth',
+  'quota_exhausted',
+  'rate_limited',
+  'upstream_error',
+  'expired',
+]);
+
+/** Whether `type` is one an upstream failure can have (see {@link upstreamErrorType}). */
+export function isUpstreamErrorType(type: string): type is UpstreamErrorType {
+  return UPSTREAM_ERROR_TYPES.has(type);
+}
+
+/** One failure as an upstream reported it: an error answer, a FAILED task, or a failed image. */
+export interface UpstreamFailure {
+  /** DashScope's code (`DataInspectionFailed`), or the result host's (OSS's `AccessDenied`). */
+  readonly code?: string;
+  readonly message?: string;
+  /** The HTTP status that carried it; absent for a task's or an image's own error. */
+  readonly httpStatus?: number;
+  /**
+   * Who answered: DashScope's API, or the host serving result images. Only a bare status, with no
+   * code we know, is read differently: a result host's 403, 404 or 410 says the pre-signed URL
+   * expired or its image is gone (a late download answers 403, as DashScope documents).
+   * @default 'api'
+   */
+  readonly from?: 'api' | 'result-host';
+}
+
+/** DashScope's documented codes (shared/reference/dashscope-api.md) and OSS's, by cause. */
+const TYPE_BY_CODE: Readonly<Record<string, UpstreamErrorType>> = {
+  DataInspectionFailed: 'content_policy',
+  Arrearage: 'quota_exhausted',
+  'Throttling.AllocationQuota': 'quota_exhausted',
+  Throttling: 'rate_limited',
+  LimitRequests: 'rate_limited',
+  InvalidApiKey: 'auth',
+  AccessDenied: 'auth',
+  WorkSpaceNotFound: 'auth',
+  InvalidParameter: 'invalid_request',
+  InvalidURL: 'invalid_request',
+  ModelNotFound: 'invalid_request',
+  BadRequest: 'invalid_request',
+  InternalError: 'upstream_error',
+  SystemError: 'upstream_error',
+  ModelServiceFailed: 'upstream_error',
+  ModelUnavailable: 'upstream_error',
+  RequestTimeOut: 'upstream_error',
+  UnsupportedOperation: 'upstream_error',
+  // OSS: the result object no longer exists.
+  NoSuchKey: 'expired',
+};
+
+/**
+ * The one classification of an upstream failure, used wherever one is met: a submit's or a
+ * query's error answer, a task that ended FAILED, an image of `results[]` that failed, a refused
+ * result download. So the same cause has the same type in the API, the CLI, the events, the
+ * webhooks and the manifest.
+ *
+ * The code decides, including its family (`Throttling.RateQuota` is a `Throttling`,
+ * `Model.AccessDenied` an `AccessDenied`); OSS's `AccessDenied` for "Request has expired." is
+ * `expired`. With no code we know, the HTTP status decides; with neither, `upstream_error`.
+ */
+export function upstreamErrorType(failure: UpstreamFailure): UpstreamErrorType {
+  const code = failure.code ?? '';
+  const family = /^(?:Model\.|Workspace\.)?([A-Za-z]+)/.exec(code)?.[1] ?? '';
+  if (family === 'AccessDenied' && /\bexpired\b/i.test(failure.message ?? '')) return 'expired';
+  const known = TYPE_BY_CODE[code] ?? TYPE_BY_CODE[family];
+  if (known) return known;
+  const status = failure.httpStatus;
+  if (status === undefined) return 'upstream_error';
+  if (failure.from === 'result-host' && [403, 404, 410].includes(status)) return 'expired';
+  if (status === 429) return 'rate_limited';
+  if (status === 401 || status === 403) return 'auth';
+  if (status === 400 || status === 404) return 'invalid_request';
+  return 'upstream_error';
+}
+
+/** Whether an HTTP status says "try again later": 408, 429 and every 5xx. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+/**
+ * The named error of an upstream failure of `type`. `retryable` picks between the retryable and
+ * the permanent error of the same type where both exist (`upstream_error`, `rate_limited`).
+ */
+export function errorOfType(
+  type: UpstreamErrorType,
+  message: string,
+  details: ErrorDetails & { readonly retryable: boolean },
+): GenerationError {
+  switch (type) {
+    case 'content_policy':
+      return new ContentPolicyError(message, details);
+    case 'quota_exhausted':
+      return new QuotaExhaustedError(message, details);
+    case 'auth':
+      return new DashScopeAuthError(message, details);
+    case 'invalid_request':
+      return new InvalidRequestError(message, details);
+    case 'expired':
+      return new TaskExpiredError(message, details);
+    case 'rate_limited':
+      return new DashScopeThrottledError(message, details);
+    case 'upstream_error':
+      return details.retryable
+        ? new DashScopeUnavailableError(message, details)
+        : new DashScopeRejectedError(message, details);
+  }
+}
 
 /** Turns any thrown value into a message that is safe to log: no stack, no secrets we know of. */
 export function describeError(error: unknown): string {

@@ -1,4 +1,4 @@
-import { ERROR_TYPE_BY_NAME, type ErrorType, WORKFLOW_ERROR } from './errors.js';
+import { ERROR_TYPE_BY_NAME, type ErrorType, upstreamErrorType, WORKFLOW_ERROR } from './errors.js';
 import type { GenerationStatus, TaskState } from './workflow-state.js';
 
 /** What a client is told about a failed generation. */
@@ -23,6 +23,13 @@ export function failureView(
     return { type: task.error.type, message: task.error.message, upstreamCode: task.error.code };
   }
   const message = lambdaErrorMessage(cause) ?? name;
+  const failedTask = name === WORKFLOW_ERROR.taskFailed ? TASK_FAILED_CAUSE.exec(message) : null;
+  if (failedTask) {
+    // No task state at hand (the CLI, an execution read without its history): the cause Poll
+    // wrote names DashScope's code, and the code gives the type, as Poll did.
+    const [, code, upstreamMessage] = failedTask;
+    return { type: upstreamErrorType({ code, message: upstreamMessage }), message, upstreamCode: code };
+  }
   return {
     type: ERROR_TYPE_BY_NAME[name] ?? 'internal_error',
     message,
@@ -39,6 +46,9 @@ export function statusOfError(
   if (type === 'expired') return 'expired';
   return 'failed';
 }
+
+/** The cause Poll gives a FAILED task: `DashScope task failed: <code>[: <message>]`. */
+const TASK_FAILED_CAUSE = /^DashScope task failed: ([A-Za-z][\w.]*)(?:: ([\s\S]*))?$/;
 
 function lambdaErrorMessage(cause: string | undefined): string | undefined {
   if (!cause) return undefined;

@@ -2,6 +2,7 @@ import type { Clock } from './clock.js';
 import type { GenerationIndex } from './generation-index.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import type { SecretReader } from './secret.js';
 
 /** What differs between Lambda and the local runner, beyond configuration. */
 export interface Runtime {
@@ -13,4 +14,6 @@ export interface Runtime {
   readonly metrics?: Metrics;
   /** The generations index the workflow's functions keep up to date. @default none (unit tests) */
   readonly index?: GenerationIndex;
+  /** Reads a Secrets Manager secret. @default GetSecretValue with the Lambda runtime's SDK */
+  readonly readSecret?: SecretReader;
 }

@@ -25,7 +25,10 @@ export interface SubmitHandlerDeps extends SubmitDeps {
 export function submitDeps(config: SubmitConfig, runtime: Runtime): SubmitHandlerDeps {
   const metrics = runtime.metrics ?? noMetrics;
   return {
-    dashscope: dashscopeFromConfig(config, countThrottles(runtime.fetch, metrics)),
+    dashscope: dashscopeFromConfig(config, countThrottles(runtime.fetch, metrics), {
+      readSecret: runtime.readSecret,
+      now: () => runtime.clock.now(),
+    }),
     clock: runtime.clock,
     logger: runtime.logger,
     deadlineSeconds: config.DEADLINE_SECONDS,

@@ -18,7 +18,11 @@ import {
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { RETRYABLE_ERROR_NAMES, WORKFLOW_ERROR } from '../../functions/shared/errors.js';
+import {
+  BEFORE_REQUEST_ERROR_NAMES,
+  RETRYABLE_ERROR_NAMES,
+  WORKFLOW_ERROR,
+} from '../../functions/shared/errors.js';
 import { STATE_NAMES } from '../../functions/shared/state-names.js';
 import { PERSIST_ALLOWANCE_SECONDS, type StackConfig } from '../config.js';
 import { acknowledge, nagResource } from '../nag.js';
@@ -42,9 +46,14 @@ const SUBMIT_AMBIGUOUS_ERRORS = [
 ];
 /** DashScope's 429: it created no task and asks us to slow down. */
 const SUBMIT_THROTTLED_ERRORS = ['DashScopeThrottledError'];
-/** Errors after which DashScope certainly created no task: safe to submit again. */
+/**
+ * Errors after which DashScope certainly created no task: safe to submit again. A failed read of
+ * the API key's secret is one: it happens before the submit is sent.
+ */
 const SUBMIT_RETRYABLE_ERRORS = RETRYABLE_ERROR_NAMES.filter(
-  (name) => name.startsWith('DashScope') && !SUBMIT_AMBIGUOUS_ERRORS.includes(name),
+  (name) =>
+    (name.startsWith('DashScope') || (BEFORE_REQUEST_ERROR_NAMES as readonly string[]).includes(name)) &&
+    !SUBMIT_AMBIGUOUS_ERRORS.includes(name),
 );
 
 export interface WorkflowProps {

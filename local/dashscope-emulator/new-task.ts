@@ -27,6 +27,7 @@ export function createTaskRecord(input: NewTaskInput): TaskRecord {
     submittedAt: input.submittedAt,
     durationMs: plan?.durationMs ?? runTimeMs(request, input.speed),
     failImages: new Set(plan?.failImages ?? []),
+    omitResults: new Set(plan?.omitResults ?? []),
     fail: plan?.fail ? { ...plan.fail } : undefined,
     files: Array.from({ length: request.n }, () => `${randomUUID()}.png`),
     downloadFaults: new Map(
@@ -42,12 +43,22 @@ export function createTaskRecord(input: NewTaskInput): TaskRecord {
 
 /** Checks a plan up front, so a typo in a test fails at the call rather than at some later submit. */
 export function checkPlan(plan: TaskPlan): TaskPlan {
-  const { durationMs, failImages, downloadFaults, resultOrigins } = plan;
+  const { durationMs, failImages, omitResults, downloadFaults, resultOrigins } = plan;
   if (durationMs !== undefined && !(durationMs >= 0)) {
     throw new RangeError(`durationMs must be a number >= 0 (Infinity: never ends), got ${durationMs}`);
   }
   if (failImages?.some((index) => !Number.isInteger(index))) {
     throw new RangeError(`failImages must hold integer indexes, got ${failImages.join(', ')}`);
+  }
+  if (omitResults?.some((index) => !Number.isInteger(index))) {
+    throw new RangeError(`omitResults must hold integer indexes, got ${omitResults.join(', ')}`);
+  }
+  for (const faults of Object.values(downloadFaults ?? {})) {
+    for (const fault of faults) {
+      if ('kind' in fault && fault.kind === 'trickle' && !(fault.bytesPerSecond > 0)) {
+        throw new RangeError(`trickle bytesPerSecond must be a number > 0, got ${fault.bytesPerSecond}`);
+      }
+    }
   }
   for (const key of [...Object.keys(downloadFaults ?? {}), ...Object.keys(resultOrigins ?? {})]) {
     if (!/^\d+$/.test(key)) throw new RangeError(`image indexes must be integers >= 0, got ${key}`);
@@ -58,6 +69,7 @@ export function checkPlan(plan: TaskPlan): TaskPlan {
   return {
     ...plan,
     failImages: failImages ? [...failImages] : undefined,
+    omitResults: omitResults ? [...omitResults] : undefined,
     downloadFaults: downloadFaults
       ? Object.fromEntries(Object.entries(downloadFaults).map(([index, faults]) => [index, [...faults]]))
       : undefined,

@@ -124,7 +124,29 @@ function faultyImageResponse(c: Context, png: Buffer, fault: DownloadFault): Res
       const padded = Buffer.concat([png, Buffer.alloc(Math.max(0, fault.bytes - png.length))]);
       return imageBytesResponse(padded, 'image/png', fault.declareLength ?? true);
     }
+    case 'trickle':
+      return trickledResponse(png, fault.bytesPerSecond);
   }
+}
+
+/** The whole image announced in the headers, its body sent a small chunk every 100 ms. */
+function trickledResponse(bytes: Buffer, bytesPerSecond: number): Response {
+  const chunkBytes = Math.max(1, Math.round(bytesPerSecond / 10));
+  let offset = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      await sleep(100, undefined, { ref: false });
+      controller.enqueue(new Uint8Array(bytes.subarray(offset, offset + chunkBytes)));
+      offset += chunkBytes;
+      if (offset >= bytes.length) controller.close();
+    },
+  });
+  const headers = {
+    'content-type': 'image/png',
+    'content-length': String(bytes.length),
+    'x-oss-request-id': newOssRequestId(),
+  };
+  return new Response(body, { status: 200, headers });
 }
 
 function ossError(c: Context, status: number, code: string, message = defaultMessage(code)): Response {

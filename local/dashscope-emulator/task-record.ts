@@ -17,6 +17,8 @@ export interface TaskRecord {
   readonly submittedAt: number;
   readonly durationMs: number;
   readonly failImages: ReadonlySet<number>;
+  /** Images the query's `results` leave out although they were produced (see `TaskPlan.omitResults`). */
+  readonly omitResults: ReadonlySet<number>;
   readonly fail: TaskError | undefined;
   /** Result file name of each image, in order. */
   readonly files: readonly string[];

@@ -37,7 +37,11 @@ export function taskQueryBody(record: TaskRecord, now: number, urlFor: ResultUrl
   if (end !== undefined) output.end_time = formatCstTime(end);
   const failure = status === 'FAILED' ? taskFailure(record) : undefined;
   if (failure) Object.assign(output, { code: failure.code, message: failure.message });
-  if (status === 'SUCCEEDED') output.results = record.files.map((_, i) => resultEntry(record, i, urlFor));
+  if (status === 'SUCCEEDED') {
+    output.results = record.files
+      .map((_, i) => resultEntry(record, i, urlFor))
+      .filter((_, i) => !record.omitResults.has(i));
+  }
   const ran = status === 'RUNNING' || status === 'SUCCEEDED' || status === 'FAILED';
   const metrics = ran ? metricsAt(record, now) : undefined;
   if (metrics) output.task_metrics = metrics;

@@ -48,6 +48,12 @@ export interface TaskPlan {
   /** Makes the whole task end FAILED with this code and message. */
   fail?: TaskError;
   /**
+   * Zero-based image indexes the task's `results` leave out, with no error entry in their place,
+   * although the task SUCCEEDED and its `task_metrics` and `usage` count them as produced: a short
+   * answer, as an adversarial or broken service gives it. Out-of-range ones are ignored.
+   */
+  omitResults?: number[];
+  /**
    * Exact run time in ms, used as is (not divided by `speed`). `Infinity` makes a task that, once
    * it holds the account's runner, stays RUNNING for ever (and keeps every later task PENDING).
    */
@@ -101,14 +107,17 @@ export type EmulatorFault = InjectedFault | ConnectionFault;
  *   `afterBytes` of the body (default half);
  * - `serve`: answers 200 with this content type and body instead of the image;
  * - `oversize`: the image padded with trailing bytes to `bytes`, its length in `Content-Length`
- *   unless `declareLength` is false (then streamed, chunked).
+ *   unless `declareLength` is false (then streamed, chunked);
+ * - `trickle`: the headers announce the whole image at once, then the body arrives at
+ *   `bytesPerSecond` (in real time, a chunk every 100 ms) until it is whole or the client gives up.
  */
 export type DownloadFault =
   | InjectedFault
   | { kind: 'reset' }
   | { kind: 'truncate'; afterBytes?: number }
   | { kind: 'serve'; contentType: string; body: string }
-  | { kind: 'oversize'; bytes: number; declareLength?: boolean };
+  | { kind: 'oversize'; bytes: number; declareLength?: boolean }
+  | { kind: 'trickle'; bytesPerSecond: number };
 
 /** Read-only view of one task, as the emulator sees it at the time of the call. */
 export interface TaskSnapshot {

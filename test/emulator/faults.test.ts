@@ -67,6 +67,8 @@ describe('scripted task fates, in-process', () => {
     expect(bad({ downloadFaults: { first: [{ kind: 'reset' }] } })).toThrow(RangeError);
     expect(bad({ resultOrigins: { 0: 'not a url' } })).toThrow(RangeError);
     expect(bad({ durationMs: Number.NaN })).toThrow(RangeError);
+    expect(bad({ omitResults: [0.5] })).toThrow(RangeError);
+    expect(bad({ downloadFaults: { 0: [{ kind: 'trickle', bytesPerSecond: 0 }] } })).toThrow(RangeError);
     expect(() => h.control.injectFault('get', { kind: 'slow', delayMs: -1 })).toThrow(RangeError);
   });
 });
@@ -165,6 +167,29 @@ describe('connection faults over real HTTP', () => {
     expect(response.status).toBe(200);
     expect(Number(response.headers.get('content-length'))).toBe(whole.length);
     expect(await failureOf(response.arrayBuffer())).toEqual({ name: 'TypeError', code: 'ECONNRESET' });
+    expect(Buffer.from(await (await fetch(url)).arrayBuffer()).equals(whole)).toBe(true);
+  });
+
+  it('trickles a download: the whole length announced, then a few bytes every 100 ms', async () => {
+    const [url = ''] = await resultUrls({
+      downloadFaults: { 0: [{ kind: 'trickle', bytesPerSecond: 100 }] },
+    });
+    const whole = renderPng(submitBody().input.prompt, 5, 512, 512);
+
+    const response = await fetch(url);
+    const reader = response.body!.getReader();
+    const started = Date.now();
+    let received = 0;
+    while (Date.now() - started < 500) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      received += value.length;
+    }
+    await reader.cancel();
+
+    expect(Number(response.headers.get('content-length'))).toBe(whole.length);
+    expect(received).toBeGreaterThan(0);
+    expect(received).toBeLessThan(whole.length);
     expect(Buffer.from(await (await fetch(url)).arrayBuffer()).equals(whole)).toBe(true);
   });
 

@@ -71,6 +71,18 @@ describe('response shapes of the seed document', () => {
     expect(body.usage).toEqual({ image_count: 1 });
   });
 
+  it("leaves planned images out of a SUCCEEDED task's results, with no error entry, while counting them", async () => {
+    const h = createHarness();
+    h.control.planNextTask({ omitResults: [1] });
+    const taskId = await h.submitTask({ n: 2 });
+    h.clock.advance(60_000);
+    const { body } = await h.get(taskId);
+    expect(body.output.task_status).toBe('SUCCEEDED');
+    expect(body.output.results).toEqual([{ url: expect.stringMatching(/^http:\/\/localhost\/results\//) }]);
+    expect(body.output.task_metrics).toEqual({ TOTAL: 2, SUCCEEDED: 2, FAILED: 0 });
+    expect(body.usage).toEqual({ image_count: 2 });
+  });
+
   it('counts failed images in task_metrics while RUNNING', async () => {
     const h = createHarness();
     h.control.planNextTask({ failImages: [0], durationMs: 4000 });

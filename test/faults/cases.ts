@@ -1,6 +1,7 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { expect } from 'vitest';
 import { WORKFLOW_ERROR } from '../../functions/shared/errors.js';
+import { SECRET_MAX_AGE_SECONDS } from '../../functions/shared/secret.js';
 import type { TaskState } from '../../functions/shared/workflow-state.js';
 import { STATE } from '../../infra/constructs/workflow.js';
 import type { DownloadFault } from '../../local/dashscope-emulator/types.js';
@@ -47,6 +48,28 @@ export interface FaultCase {
 }
 
 const throttled = { status: 429, code: 'Throttling.RateQuota' };
+/** A result host that announces the whole image, then sends 100 bytes a second. */
+const trickle = { kind: 'trickle', bytesPerSecond: 100 } as const;
+
+/** An error as the AWS SDK throws it for a Secrets Manager refusal. */
+function secretsManagerError(name: string, message: string): Error {
+  return Object.assign(new Error(message), { name, $metadata: { httpStatusCode: 400 } });
+}
+
+/**
+ * Once the task succeeded, Persist's cached key ages out, so its next reads reach Secrets
+ * Manager: the first `times` of them fail with `error()`.
+ */
+function failPersistSecretReads(error: () => Error, times = Number.POSITIVE_INFINITY) {
+  return ({ suite }: CaseContext, state: TaskState) => {
+    if (state.status !== 'succeeded') return;
+    suite.clock.advance((SECRET_MAX_AGE_SECONDS + 1) * 1000);
+    let failures = times;
+    suite.hooks.beforeSecretRead = () => {
+      if (failures-- > 0) throw error();
+    };
+  };
+}
 const expiredUrl: DownloadFault = { status: 403, code: 'AccessDenied', message: 'Request has expired.' };
 const html = '<!DOCTYPE html><html><body>Sign in to continue</body></html>';
 /** Enough ×1.5 over the cap to be refused, small enough to stay quick. */
@@ -485,14 +508,14 @@ export const CASES: readonly FaultCase[] = [
       suite.emulator.control.planNextTask({ downloadFaults: { 0: [expiredUrl], 1: [expiredUrl] } }),
     expected: {
       status: 'failed',
-      error: 'NoImagesPersistedError',
-      type: 'result_rejected',
+      error: 'TaskExpiredError',
+      type: 'expired',
       upstreamCode: 'AccessDenied',
       stored: [],
       tasks: 1,
       submits: 1,
       downloads: 2,
-      lambdaErrors: { 'Persist NoImagesPersistedError': 1 },
+      lambdaErrors: { 'Persist TaskExpiredError': 1 },
     },
   },
   {
@@ -627,6 +650,76 @@ export const CASES: readonly FaultCase[] = [
   },
   {
     where: 'results',
+    fault: `download trickles at ${trickle.bytesPerSecond} bytes/s on every try (image 1)`,
+    arrange: ({ suite }) =>
+      suite.emulator.control.planNextTask({ downloadFaults: { 1: [trickle, trickle, trickle] } }),
+    expected: {
+      status: 'succeeded',
+      manifest: 'partial',
+      stored: [0],
+      failedImages: [{ index: 1, type: 'timeout' }],
+      tasks: 1,
+      submits: 1,
+      downloads: 4,
+    },
+    check: (_, { manifest }) => {
+      expect(manifest?.failed[0]?.error.message).toMatch(/^download stalled: /);
+    },
+  },
+  {
+    where: 'results',
+    fault: `every download trickles at ${trickle.bytesPerSecond} bytes/s, on every try`,
+    n: 1,
+    arrange: ({ suite }) =>
+      suite.emulator.control.planNextTask({ downloadFaults: { 0: [trickle, trickle, trickle] } }),
+    expected: {
+      status: 'failed',
+      error: 'DownloadStalledError',
+      type: 'timeout',
+      stored: [],
+      tasks: 1,
+      submits: 1,
+      downloads: 3,
+      lambdaErrors: { 'Persist DownloadStalledError': 1 },
+    },
+  },
+  {
+    where: 'results',
+    fault: 'short results: SUCCEEDED with 1 result for n = 2, no error entry, metrics count 2',
+    arrange: ({ suite }) => suite.emulator.control.planNextTask({ omitResults: [1] }),
+    expected: {
+      status: 'succeeded',
+      manifest: 'partial',
+      stored: [0],
+      failedImages: [{ index: 1, type: 'upstream_error' }],
+      tasks: 1,
+      submits: 1,
+      downloads: 1,
+    },
+    check: (_, { manifest }) => {
+      expect(manifest?.discrepancies).toEqual([
+        'task_metrics say 2 of 2 succeeded; results hold 1 URL(s) for n = 2',
+        'usage.image_count is 2; results hold 1 URL(s)',
+      ]);
+    },
+  },
+  {
+    where: 'results',
+    fault: 'short results: SUCCEEDED with no result at all for n = 2',
+    arrange: ({ suite }) => suite.emulator.control.planNextTask({ omitResults: [0, 1] }),
+    expected: {
+      status: 'failed',
+      error: 'DashScopeRejectedError',
+      type: 'upstream_error',
+      stored: [],
+      tasks: 1,
+      submits: 1,
+      downloads: 0,
+      lambdaErrors: { 'Persist DashScopeRejectedError': 1 },
+    },
+  },
+  {
+    where: 'results',
     fault: 'task query answers 503 once when Persist asks for fresh URLs',
     onTaskState: ({ suite }, state) => {
       if (state.status === 'succeeded') {
@@ -742,6 +835,37 @@ export const CASES: readonly FaultCase[] = [
       submits: 1,
       downloads: 2,
       lambdaErrors: { 'Persist StorageUnavailableError': 1 },
+    },
+  },
+  {
+    where: 'storage',
+    fault: "Secrets Manager throttles Persist's key read twice (ThrottlingException)",
+    onTaskState: failPersistSecretReads(() => secretsManagerError('ThrottlingException', 'Rate exceeded'), 2),
+    expected: {
+      status: 'succeeded',
+      manifest: 'complete',
+      stored: [0, 1],
+      tasks: 1,
+      submits: 1,
+      downloads: 2,
+      lambdaErrors: { 'Persist SecretUnavailableError': 2 },
+    },
+  },
+  {
+    where: 'storage',
+    fault: "Secrets Manager denies Persist's key read (AccessDeniedException)",
+    onTaskState: failPersistSecretReads(() =>
+      secretsManagerError('AccessDeniedException', 'not authorized to perform GetSecretValue'),
+    ),
+    expected: {
+      status: 'failed',
+      error: 'SecretAccessError',
+      type: 'auth',
+      stored: [],
+      tasks: 1,
+      submits: 1,
+      downloads: 0,
+      lambdaErrors: { 'Persist SecretAccessError': 1 },
     },
   },
 ];

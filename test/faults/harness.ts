@@ -20,7 +20,13 @@ export const SUITE_CONFIG = {
   maxImageBytes: 1_000_000,
   submitTimeoutMs: 2000,
   size: '512*512',
+  /** A download under 1 KB/s over 2 s is stalled: a trickle is caught in seconds, a busy machine is not. */
+  stallWindowMs: 2000,
+  minBytesPerSecond: 1024,
 } as const;
+
+/** The secret the functions read the DashScope API key from, as on AWS. */
+export const API_KEY_SECRET_ID = 'sd35/dashscope-api-key';
 
 /** A completion event, as the notifier published it. */
 export interface PublishedEvent {
@@ -34,6 +40,8 @@ export interface CaseHooks {
   beforeS3Send?: (command: object) => Promise<void> | void;
   /** Wraps every Task invocation, see `LocalRunnerOptions.interceptTask`. */
   interceptTask?: LocalRunnerOptions['interceptTask'];
+  /** Runs before every read of the API key's secret (throw as Secrets Manager would). */
+  beforeSecretRead?: () => void;
 }
 
 /** s3rver that a case can stop and start again on the same port and data directory. */
@@ -81,6 +89,14 @@ export async function startFaultSuite(): Promise<FaultSuite> {
       apiKey: emulator.apiKey,
       resultHosts: ['127.0.0.1'],
       allowHttpResults: true,
+      // Every function reads the key from a "Secrets Manager" that a case can make fail.
+      apiKeySecret: {
+        id: API_KEY_SECRET_ID,
+        read: async () => {
+          hooks.beforeSecretRead?.();
+          return emulator.apiKey;
+        },
+      },
     },
     s3: { client: withS3Hooks(workflowS3Client(s3.endpoint, logs), hooks), bucket: s3.bucket },
     virtualWaits: clock,
@@ -89,7 +105,11 @@ export async function startFaultSuite(): Promise<FaultSuite> {
       maxImageBytes: SUITE_CONFIG.maxImageBytes,
       runTimeModel: emulatorRunTimeModel(1),
     },
-    environment: { DASHSCOPE_SUBMIT_TIMEOUT_MS: String(SUITE_CONFIG.submitTimeoutMs) },
+    environment: {
+      DASHSCOPE_SUBMIT_TIMEOUT_MS: String(SUITE_CONFIG.submitTimeoutMs),
+      DOWNLOAD_STALL_WINDOW_MS: String(SUITE_CONFIG.stallWindowMs),
+      DOWNLOAD_MIN_BYTES_PER_SECOND: String(SUITE_CONFIG.minBytesPerSecond),
+    },
     events: {
       publish: async (detailType, detail) => {
         events.push({ detailType, detail });

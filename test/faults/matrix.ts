@@ -81,7 +81,8 @@ function logsCell(all: readonly LogLine[]): string {
 /** The whole document: how it was made, the invariants, and the table. */
 export function renderMatrix(rows: readonly MatrixRow[]): string {
   const table = markdownTable([HEADERS, ...rows]);
-  const { size, deadlineSeconds, maxImageBytes, submitTimeoutMs } = SUITE_CONFIG;
+  const { size, deadlineSeconds, maxImageBytes, submitTimeoutMs, stallWindowMs, minBytesPerSecond } =
+    SUITE_CONFIG;
   return [
     '# Fault matrix',
     '',
@@ -94,8 +95,10 @@ export function renderMatrix(rows: readonly MatrixRow[]): string {
     `virtual time. Each generation asks for 2 images of ${size} (4 where the fault says so).`,
     '',
     `The configuration is the stack's, except \`deadlineSeconds\` ${deadlineSeconds} (the default`,
-    `is 3600), \`maxImageBytes\` ${maxImageBytes} and \`DASHSCOPE_SUBMIT_TIMEOUT_MS\` ${submitTimeoutMs}`,
-    '(30000 by default).',
+    `is 3600), \`maxImageBytes\` ${maxImageBytes}, \`DASHSCOPE_SUBMIT_TIMEOUT_MS\` ${submitTimeoutMs}`,
+    `(30000 by default), and a download is stalled under ${minBytesPerSecond} bytes/s over`,
+    `${stallWindowMs} ms (\`DOWNLOAD_MIN_BYTES_PER_SECOND\`, \`DOWNLOAD_STALL_WINDOW_MS\`). The functions`,
+    'read the API key from a Secrets Manager stand-in, cached for 5 minutes as on Lambda.',
     '',
     'Each row asserts its end, the exact S3 contents (every stored image, byte for byte, against what',
     'the emulator rendered) and the manifest. After every row the suite checks four invariants:',

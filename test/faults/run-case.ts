@@ -83,6 +83,7 @@ export async function runCase(
   } finally {
     delete suite.hooks.beforeS3Send;
     delete suite.hooks.interceptTask;
+    delete suite.hooks.beforeSecretRead;
     await suite.s3.start();
   }
 

@@ -2,11 +2,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DOWNLOAD_BUDGET, persistWorstCaseMs } from '../../functions/shared/download-budget.js';
 import {
   PERMANENT_ERROR_NAMES,
   RETRYABLE_ERROR_NAMES,
   WORKFLOW_ERROR,
 } from '../../functions/shared/errors.js';
+import { generationRequestSchema } from '../../functions/shared/generation-request.js';
 import { createApp } from '../../infra/app.js';
 import { PERSIST_ALLOWANCE_SECONDS, parseStackConfig, stackConfigSchema } from '../../infra/config.js';
 import { STATE } from '../../infra/constructs/workflow.js';
@@ -171,6 +173,14 @@ describe('state machine', () => {
     for (const permanent of PERMANENT_ERROR_NAMES) expect(retried).not.toContain(permanent);
   });
 
+  it('retries Submit on a transient secret read, which fails before any submit is sent', () => {
+    const retry = definition.States[STATE.submit].Retry as Json[];
+    const retriers = retry.filter((r) => r.ErrorEquals.includes('SecretUnavailableError'));
+    expect(retriers).toHaveLength(1);
+    expect(retriers[0]?.ErrorEquals).not.toContain('DashScopeTimeoutError');
+    expect(retriers[0]?.MaxAttempts).toBeGreaterThan(1);
+  });
+
   it('sends every Lambda failure, name and cause kept, through the notifier to the Fail state', () => {
     for (const name of [STATE.submit, STATE.poll, STATE.persist]) {
       expect(definition.States[name].Catch).toEqual([
@@ -183,6 +193,20 @@ describe('state machine', () => {
     const text = JSON.stringify(definition);
     expect(text).not.toContain('JSONata');
     expect(text).not.toContain('"Assign"');
+  });
+});
+
+describe('Persist time budget', () => {
+  it('fits every image at its worst (all tries to their deadline, plus backoff) in the function timeout', () => {
+    const persist = template.findResources('AWS::Lambda::Function')[functionLogicalId('FunctionsPersist')];
+
+    expect(persist?.Properties.Timeout * 1000).toBeGreaterThanOrEqual(persistWorstCaseMs());
+  });
+
+  it('budgets for as many images as a request may ask for', () => {
+    const ask = (n: number) => generationRequestSchema.safeParse({ prompt: 'p', n }).success;
+
+    expect([ask(DOWNLOAD_BUDGET.maxImages), ask(DOWNLOAD_BUDGET.maxImages + 1)]).toEqual([true, false]);
   });
 });
 

@@ -13,7 +13,10 @@ let s3: LocalS3;
 let dir: string;
 let server: Server;
 let origin: string;
-const answers = new Map<string, { status: number; type: string; body: Buffer }>();
+const answers = new Map<
+  string,
+  { status: number; type: string; body: Buffer; trickle?: 'declared' | 'chunked' }
+>();
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'copy-image-test-'));
@@ -21,6 +24,18 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     const answer = answers.get(req.url ?? '');
     if (!answer) return void res.writeHead(404).end();
+    if (answer.trickle) {
+      // A host that trickles: 20 bytes every 100 ms, with or without the length announced.
+      const length = answer.trickle === 'declared' ? { 'content-length': answer.body.length } : {};
+      res.writeHead(answer.status, { 'content-type': answer.type, ...length });
+      let sent = 0;
+      const timer = setInterval(() => {
+        res.write(answer.body.subarray(sent, sent + 20));
+        sent += 20;
+      }, 100);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
     res.writeHead(answer.status, { 'content-type': answer.type, 'content-length': answer.body.length });
     res.end(answer.body);
   });
@@ -34,9 +49,14 @@ afterAll(async () => {
 });
 
 let counter = 0;
-function serve(status: number, type: string, body: Buffer | string): { url: URL; target: CopyTarget } {
+function serve(
+  status: number,
+  type: string,
+  body: Buffer | string,
+  trickle?: 'declared' | 'chunked',
+): { url: URL; target: CopyTarget } {
   counter += 1;
-  answers.set(`/file-${counter}`, { status, type, body: Buffer.from(body) });
+  answers.set(`/file-${counter}`, { status, type, body: Buffer.from(body), trickle });
   return {
     url: new URL(`${origin}/file-${counter}`),
     target: { s3: s3.client, bucket: s3.bucket, keyStem: `copy-image/${counter}`, metadata: {} },
@@ -110,7 +130,7 @@ describe("copyImage: the result host's error code", () => {
 
     // Assess
     expect(error).toMatchObject({ type: 'expired', httpStatus: 403, upstreamCode: 'AccessDenied' });
-    expect((error as Error).message).toBe('result URL answered HTTP 403 AccessDenied (expired or revoked)');
+    expect((error as Error).message).toBe('result URL answered HTTP 403 AccessDenied: Request has expired.');
   });
 
   it('records a JSON error code, and keeps a retryable status retryable', async () => {
@@ -137,6 +157,74 @@ describe("copyImage: the result host's error code", () => {
 
     // Assess
     expect(error).toMatchObject({ type: 'expired', httpStatus: 404, upstreamCode: undefined });
-    expect((error as Error).message).toBe('result URL answered HTTP 404 (expired or revoked)');
+    expect((error as Error).message).toBe('result URL answered HTTP 404');
+  });
+});
+
+describe('copyImage: a download that stalls', () => {
+  const png = Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    Buffer.alloc(100_000),
+  ]);
+
+  it.each(['declared', 'chunked'] as const)(
+    'abandons a trickle (length %s) under the minimum throughput, as a retryable stall, storing nothing',
+    async (length) => {
+      // Prepare
+      const { url, target } = serve(200, 'image/png', png, length);
+
+      // Act
+      const error = await rejectionOf(
+        copyImage(url, target, { ...limits, timeoutMs: 60_000, stallWindowMs: 500, minBytesPerSecond: 1024 }),
+      );
+
+      // Assess
+      expect(error).toBeInstanceOf(ImageCopyError);
+      expect(error).toMatchObject({ type: 'timeout', retryable: true });
+      expect((error as Error).message).toMatch(/^download stalled: \d+ bytes in 500 ms, under the minimum/);
+      expect(await storedKeys(target.keyStem)).toEqual([]);
+    },
+  );
+
+  it('abandons a download still running at its deadline, however steady', async () => {
+    // Prepare
+    const { url, target } = serve(200, 'image/png', png, 'declared');
+
+    // Act
+    const error = await rejectionOf(
+      copyImage(url, target, { ...limits, timeoutMs: 700, stallWindowMs: 60_000, minBytesPerSecond: 1 }),
+    );
+
+    // Assess
+    expect(error).toMatchObject({ type: 'timeout', retryable: true });
+    expect((error as Error).message).toMatch(/^download stalled: not finished 700 ms after it started/);
+    expect(await storedKeys(target.keyStem)).toEqual([]);
+  });
+
+  it('does not take an S3 upload that is slow to finish, after the whole body arrived, for a stall', async () => {
+    // Prepare: S3 answers the put 1.5 s after it took the whole body, three stall windows.
+    const { url, target } = serve(200, 'image/png', png);
+    const send = target.s3.send.bind(target.s3) as (command: object) => Promise<unknown>;
+    const slowS3 = new Proxy(target.s3, {
+      get: (client, property) =>
+        property === 'send'
+          ? async (command: object) => {
+              const answer = await send(command);
+              await new Promise((resolve) => setTimeout(resolve, 1500));
+              return answer;
+            }
+          : Reflect.get(client, property, client),
+    });
+
+    // Act
+    const copied = await copyImage(
+      url,
+      { ...target, s3: slowS3 },
+      { ...limits, timeoutMs: 60_000, stallWindowMs: 500, minBytesPerSecond: 1024 },
+    );
+
+    // Assess
+    expect(copied.bytes).toBe(png.length);
+    expect(await storedKeys(target.keyStem)).toEqual([copied.key]);
   });
 });

@@ -9,7 +9,11 @@ import { manifestSchema } from '../../functions/persist/manifest.js';
 import { type PersistDeps, persistGeneration } from '../../functions/persist/persist.js';
 import type { DashScopeClient } from '../../functions/shared/dashscope/client.js';
 import type { TaskResponse } from '../../functions/shared/dashscope/schemas.js';
-import { NoImagesPersistedError } from '../../functions/shared/errors.js';
+import {
+  ContentPolicyError,
+  DashScopeUnavailableError,
+  NoImagesPersistedError,
+} from '../../functions/shared/errors.js';
 import { generationRequestSchema } from '../../functions/shared/generation-request.js';
 import { silentLogger } from '../../functions/shared/logger.js';
 import type { TaskInput } from '../../functions/shared/workflow-state.js';
@@ -23,8 +27,10 @@ let server: Server;
 let origin: string;
 const files = new Map<
   string,
-  { body: Buffer; type: string; chunked?: boolean; truncate?: boolean; status?: number }
+  { body: Buffer; type: string; chunked?: boolean; truncate?: boolean; status?: number; trickle?: boolean }
 >();
+/** Requests per file path, for counting tries. */
+const requests = new Map<string, number>();
 
 const imageBytes = (seed: number, size = 200_000) => {
   const body = Buffer.alloc(size);
@@ -37,8 +43,21 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'persist-test-'));
   s3 = await startLocalS3({ directory: dir });
   server = createServer((req, res) => {
-    const file = files.get(req.url?.split('?')[0] ?? '');
+    const filePath = req.url?.split('?')[0] ?? '';
+    requests.set(filePath, (requests.get(filePath) ?? 0) + 1);
+    const file = files.get(filePath);
     if (!file) return void res.writeHead(404).end();
+    if (file.trickle) {
+      // The whole image announced, then 10 bytes every 100 ms: a host that trickles.
+      res.writeHead(200, { 'content-type': file.type, 'content-length': String(file.body.length) });
+      let sent = 0;
+      const timer = setInterval(() => {
+        res.write(file.body.subarray(sent, sent + 10));
+        sent += 10;
+      }, 100);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
     if (file.status) return void res.writeHead(file.status).end('denied');
     if (file.truncate) {
       res.writeHead(200, { 'content-type': file.type, 'content-length': String(file.body.length) });
@@ -61,7 +80,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-beforeEach(() => files.clear());
+beforeEach(() => {
+  files.clear();
+  requests.clear();
+});
 
 let counter = 0;
 function input(n: number): TaskInput {
@@ -88,6 +110,7 @@ function input(n: number): TaskInput {
 function fakeDashScope(
   results: TaskResponse['output']['results'],
   status: TaskResponse['output']['task_status'] = 'SUCCEEDED',
+  extra: Partial<TaskResponse['output']> = {},
 ) {
   const calls: string[] = [];
   const client: DashScopeClient = {
@@ -100,7 +123,13 @@ function fakeDashScope(
       calls.push(taskId);
       return {
         request_id: 'req-query',
-        output: { task_id: taskId, task_status: status, results, submit_time: '2026-01-01 08:00:01.000' },
+        output: {
+          task_id: taskId,
+          task_status: status,
+          results,
+          submit_time: '2026-01-01 08:00:01.000',
+          ...extra,
+        },
         usage: { image_count: results?.filter((r) => 'url' in r).length ?? 0 },
       };
     },
@@ -137,7 +166,13 @@ async function keys(prefix: string): Promise<string[]> {
 function serve(
   name: string,
   body: Buffer,
-  extra: Partial<{ type: string; chunked: boolean; truncate: boolean; status: number }> = {},
+  extra: Partial<{
+    type: string;
+    chunked: boolean;
+    truncate: boolean;
+    status: number;
+    trickle: boolean;
+  }> = {},
 ) {
   files.set(`/${name}`, { body, type: 'image/png', ...extra });
   return `${origin}/${name}?Expires=1&Signature=x`;
@@ -314,13 +349,133 @@ describe('persistGeneration', () => {
     expect(sha256(await read(s3.client, `generations/${job.id}/0.png`))).toBe(sha256(bytes));
   });
 
-  it('fails with NoImagesPersistedError and writes no manifest when no image could be stored', async () => {
+  it('fails with the common cause of its images, and writes no manifest, when no image could be stored', async () => {
     const job = input(1);
     const { client } = fakeDashScope([
       { code: 'DataInspectionFailed', message: 'Output data may contain inappropriate content.' },
     ]);
 
+    await expect(persistGeneration(job, deps(client))).rejects.toBeInstanceOf(ContentPolicyError);
+    expect(await keys(`generations/${job.id}/`)).toEqual([]);
+  });
+
+  it('fails with NoImagesPersistedError when the images that could not be stored failed for different causes', async () => {
+    const job = input(2);
+    const { client } = fakeDashScope([
+      { code: 'DataInspectionFailed', message: 'Output data may contain inappropriate content.' },
+      { url: serve('html.png', Buffer.from('<!DOCTYPE html>')) },
+    ]);
+
     await expect(persistGeneration(job, deps(client))).rejects.toBeInstanceOf(NoImagesPersistedError);
+    expect(await keys(`generations/${job.id}/`)).toEqual([]);
+  });
+
+  it('lists an image DashScope left out of its results as failed, and the generation as partial', async () => {
+    const job = input(2);
+    const { client } = fakeDashScope([{ url: serve('a.png', imageBytes(30)) }]);
+
+    const result = await persistGeneration(job, deps(client));
+
+    expect(result.status).toBe('partial');
+    expect(result.images.map((image) => image.index)).toEqual([0]);
+    expect(result.failed).toEqual([
+      { index: 1, type: 'upstream_error', message: expect.stringContaining('1 result(s) for n = 2') },
+    ]);
+  });
+
+  it('records task_metrics that disagree with the results in the manifest', async () => {
+    const job = input(2);
+    const { client } = fakeDashScope([{ url: serve('a.png', imageBytes(31)) }], 'SUCCEEDED', {
+      task_metrics: { TOTAL: 2, SUCCEEDED: 2, FAILED: 0 },
+    });
+
+    const result = await persistGeneration(job, deps(client));
+
+    const manifest = manifestSchema.parse(JSON.parse((await read(s3.client, result.manifestKey)).toString()));
+    expect(manifest.status).toBe('partial');
+    expect(manifest.discrepancies).toEqual([
+      'task_metrics say 2 of 2 succeeded; results hold 1 URL(s) for n = 2',
+    ]);
+  });
+
+  it('fails, storing nothing, when a succeeded task returns no results at all', async () => {
+    const job = input(2);
+    const { client } = fakeDashScope([]);
+
+    const error = await persistGeneration(job, deps(client)).catch((caught: unknown) => caught);
+
+    expect(error).toMatchObject({ name: 'DashScopeRejectedError', type: 'upstream_error' });
+    expect(await keys(`generations/${job.id}/`)).toEqual([]);
+  });
+
+  it('stores no more than n images when DashScope returns more results', async () => {
+    const job = input(1);
+    const { client } = fakeDashScope([
+      { url: serve('a.png', imageBytes(32)) },
+      { url: serve('extra.png', imageBytes(33)) },
+    ]);
+
+    const result = await persistGeneration(job, deps(client));
+
+    expect(result).toMatchObject({ status: 'complete', failed: [] });
+    expect(await keys(`generations/${job.id}/`)).toEqual([
+      `generations/${job.id}/0.png`,
+      `generations/${job.id}/manifest.json`,
+    ]);
+  });
+
+  it('refuses a result that repeats the URL of an earlier one, so no image is stored twice', async () => {
+    const job = input(2);
+    const url = serve('same.png', imageBytes(34));
+    const { client } = fakeDashScope([{ url }, { url }]);
+
+    const result = await persistGeneration(job, deps(client));
+
+    expect(result.failed).toEqual([
+      { index: 1, type: 'result_rejected', message: 'result 1 repeats the URL of result 0' },
+    ]);
+    expect(await keys(`generations/${job.id}/1`)).toEqual([]);
+  });
+
+  it('refuses to store anything while DashScope no longer calls the task SUCCEEDED', async () => {
+    const job = input(1);
+    const { client } = fakeDashScope(undefined, 'RUNNING');
+
+    await expect(persistGeneration(job, deps(client))).rejects.toBeInstanceOf(DashScopeUnavailableError);
+    expect(await keys(`generations/${job.id}/`)).toEqual([]);
+  });
+
+  it('lists a download that trickles as a stall after its tries, storing nothing of it', async () => {
+    const job = input(2);
+    const { client } = fakeDashScope([
+      { url: serve('a.png', imageBytes(35)) },
+      { url: serve('slow.png', imageBytes(36), { trickle: true }) },
+    ]);
+
+    const result = await persistGeneration(
+      job,
+      deps(client, { downloadAttempts: 2, downloadStallWindowMs: 500, downloadMinBytesPerSecond: 1024 }),
+    );
+
+    expect(result.status).toBe('partial');
+    expect(result.failed).toEqual([
+      { index: 1, type: 'timeout', message: expect.stringMatching(/^download stalled: /) },
+    ]);
+    expect(requests.get('/slow.png')).toBe(2);
+    expect(await keys(`generations/${job.id}/1`)).toEqual([]);
+  });
+
+  it('fails with DownloadStalledError, storing nothing, when every download stalls', async () => {
+    const job = input(1);
+    const { client } = fakeDashScope([{ url: serve('slow.png', imageBytes(37), { trickle: true }) }]);
+
+    const error = await persistGeneration(
+      job,
+      deps(client, { downloadAttempts: 1, downloadTimeoutMs: 800, downloadStallWindowMs: 60_000 }),
+    ).catch((caught: unknown) => caught);
+
+    expect(error).toMatchObject({ name: 'DownloadStalledError', type: 'timeout' });
+    expect((error as Error).message).toContain('not finished 800 ms after it started');
     expect(await keys(`generations/${job.id}/`)).toEqual([]);
   });
 

@@ -6,6 +6,7 @@ import {
   loadConfig,
 } from '../../functions/shared/config.js';
 import { DEFAULT_DASHSCOPE_BASE_URL } from '../../functions/shared/dashscope/client.js';
+import { DOWNLOAD_BUDGET } from '../../functions/shared/download-budget.js';
 import { DEFAULT_RUN_TIME_MODEL } from '../../functions/shared/run-time-estimate.js';
 
 const KEY_ENV = { DASHSCOPE_API_KEY: 'sk-config-test' };
@@ -88,7 +89,9 @@ describe('loadConfig: defaults', () => {
       BUCKET_NAME: 'sd35-images',
       RESULT_HOSTS: ['*.aliyuncs.com'],
       MAX_IMAGE_BYTES: DEFAULT_MAX_IMAGE_BYTES,
-      DOWNLOAD_TIMEOUT_MS: 60_000,
+      DOWNLOAD_TIMEOUT_MS: DOWNLOAD_BUDGET.timeoutMs,
+      DOWNLOAD_MIN_BYTES_PER_SECOND: DOWNLOAD_BUDGET.minBytesPerSecond,
+      DOWNLOAD_STALL_WINDOW_MS: DOWNLOAD_BUDGET.stallWindowMs,
     });
   });
 

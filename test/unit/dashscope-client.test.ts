@@ -338,6 +338,20 @@ describe('DashScope client: requests', () => {
     expect(answer).toEqual(SEED_TASK_SUCCEEDED);
   });
 
+  it('refuses a query answer about another task, as retryable', async () => {
+    // Prepare
+    const { fetch } = recordingFetch(() => jsonResponse(SEED_TASK_SUCCEEDED));
+
+    // Act
+    const error = await clientWith(fetch)
+      .getTask('someone-elses-task')
+      .catch((caught: unknown) => caught);
+
+    // Assess
+    expect(error).toBeInstanceOf(DashScopeUnavailableError);
+    expect((error as Error).message).toContain(`about task ${TASK_ID}, not someone-elses-task`);
+  });
+
   it('cancels with POST /tasks/{id}/cancel, no async header and no body', async () => {
     // Prepare
     const { fetch, calls } = recordingFetch(() => jsonResponse({ request_id: 'r-cancel' }));
@@ -359,7 +373,10 @@ describe('DashScope client: requests', () => {
     const { fetch, calls } = recordingFetch();
 
     // Act
-    await clientWith(fetch).getTask('a/../b?c');
+    // The recorded answer is about another task, which the client refuses: only the URL matters here.
+    await clientWith(fetch)
+      .getTask('a/../b?c')
+      .catch(() => undefined);
 
     // Assess
     expect(onlyCall(calls).url).toBe(`${BASE_URL}/tasks/a%2F..%2Fb%3Fc`);

@@ -185,7 +185,7 @@ describe('pollGeneration: status mapping', () => {
     expect(state.times.submit).toBe('2024-06-14T06:30:44.096Z');
   });
 
-  it('maps FAILED to failed with an upstream_error naming the code', async () => {
+  it('maps FAILED to failed with the type its code has everywhere, naming the code', async () => {
     // Act
     const { state } = await poll(
       taskAnswer({
@@ -198,7 +198,7 @@ describe('pollGeneration: status mapping', () => {
     // Assess
     expect(state.status).toBe('failed');
     expect(state.error).toEqual({
-      type: 'upstream_error',
+      type: 'invalid_request',
       code: 'InvalidParameter',
       message: expect.stringContaining('InvalidParameter'),
     });

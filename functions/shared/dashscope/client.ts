@@ -1,14 +1,12 @@
 import type { z } from 'zod';
 import {
-  ContentPolicyError,
-  DashScopeAuthError,
-  DashScopeRejectedError,
-  DashScopeThrottledError,
+  type DashScopeRejectedError,
   DashScopeTimeoutError,
   DashScopeUnavailableError,
+  errorOfType,
   type GenerationError,
-  InvalidRequestError,
-  QuotaExhaustedError,
+  isRetryableStatus,
+  upstreamErrorType,
 } from '../errors.js';
 import type { GenerationRequest } from '../generation-request.js';
 import {
@@ -61,6 +59,7 @@ export interface ListTasksQuery {
 export interface DashScopeClient {
   /** Creates a task. Not idempotent: see ARCHITECTURE.md, "Submitting twice". */
   submit(body: SubmitBody): Promise<SubmitResponse>;
+  /** Queries a task; throws {@link DashScopeUnavailableError} for an answer about another task. */
   getTask(taskId: string): Promise<TaskResponse>;
   /** Cancels a PENDING task; throws {@link DashScopeRejectedError} (`UnsupportedOperation`) otherwise. */
   cancel(taskId: string): Promise<void>;
@@ -121,8 +120,20 @@ export function createDashScopeClient(options: DashScopeClientOptions): DashScop
   return {
     submit: (body) =>
       call('POST', SUBMIT_PATH, submitResponseSchema, { body, async: true, timeoutMs: submitTimeoutMs }),
-    getTask: (taskId) =>
-      call('GET', `/tasks/${encodeURIComponent(taskId)}`, taskResponseSchema, { timeoutMs }),
+    getTask: async (taskId) => {
+      const response = await call('GET', `/tasks/${encodeURIComponent(taskId)}`, taskResponseSchema, {
+        timeoutMs,
+      });
+      // An answer about another task (a proxy or cache mixing answers up) must never be taken for
+      // ours: its status and results would be stored under our generation.
+      if (response.output.task_id !== taskId) {
+        throw new DashScopeUnavailableError(
+          `GET /tasks: DashScope answered about task ${response.output.task_id}, not ${taskId}`,
+          { requestId: response.request_id, httpStatus: 200 },
+        );
+      }
+      return response;
+    },
     cancel: async (taskId) => {
       await call('POST', `/tasks/${encodeURIComponent(taskId)}/cancel`, cancelResponseSchema, { timeoutMs });
     },
@@ -165,8 +176,8 @@ function networkReason(error: unknown): string {
 }
 
 /**
- * Maps an HTTP status and DashScope `code` to a named error (see the table in
- * `shared/reference/dashscope-api.md`). Unknown codes fall back on the status class.
+ * Maps an HTTP status and DashScope `code` to a named error, with the type
+ * {@link upstreamErrorType} gives that code everywhere; 408, 429 and 5xx answers are retryable.
  */
 export function errorFromResponse(what: string, status: number, json: unknown): GenerationError {
   const body = errorBodySchema.safeParse(json);
@@ -176,19 +187,11 @@ export function errorFromResponse(what: string, status: number, json: unknown): 
     upstreamCode: code,
     requestId: body.success ? body.data.request_id : undefined,
     httpStatus: status,
+    retryable: isRetryableStatus(status),
   };
   const message = `${what}: HTTP ${status}${code ? ` ${code}` : ''}${upstreamMessage ? `: ${upstreamMessage}` : ''}`;
-
-  if (code === 'DataInspectionFailed') return new ContentPolicyError(message, details);
-  if (code === 'Arrearage' || code === 'Throttling.AllocationQuota')
-    return new QuotaExhaustedError(message, details);
-  if (status === 429) return new DashScopeThrottledError(message, details);
-  if (status === 408 || status >= 500) return new DashScopeUnavailableError(message, details);
-  if (status === 401 || status === 403) return new DashScopeAuthError(message, details);
-  if (code === 'WorkSpaceNotFound') return new DashScopeAuthError(message, details);
-  if (code === 'UnsupportedOperation') return new DashScopeRejectedError(message, details);
-  if (status === 400 || status === 404) return new InvalidRequestError(message, details);
-  return new DashScopeRejectedError(message, details);
+  const type = upstreamErrorType({ code, message: upstreamMessage, httpStatus: status });
+  return errorOfType(type, message, details);
 }
 
 /** Builds DashScope's submit body from a validated request; `n` is always explicit. */
