@@ -42,6 +42,7 @@ export class Events extends Construct {
 
     this.trigger = new GenerationFunction(this, 'Trigger', {
       config,
+      reservedConcurrentExecutions: config.reservedConcurrency.trigger,
       entry: path.join(import.meta.dirname, '..', '..', 'functions', 'trigger', 'handler.ts'),
       timeout: Duration.minutes(5),
       environment: {
