@@ -57,6 +57,7 @@ export class GenerationStack extends Stack {
         trigger: this.events.trigger,
       },
       persist: this.functions.persist,
+      deadLetterQueues: { Events: this.events.deadLetters.queue },
     });
 
     new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });

@@ -260,6 +260,18 @@ describe('functions', () => {
     }
   });
 
+  it('reserve no concurrency by default, and the configured concurrency per function', () => {
+    for (const fn of Object.values(ourFunctions())) {
+      expect(fn.Properties.ReservedConcurrentExecutions).toBeUndefined();
+    }
+    const reserved = synthesize({ reservedConcurrency: { poll: 5, persist: 2, trigger: 1 } }).template;
+    const of = (prefix: string) =>
+      reserved.findResources('AWS::Lambda::Function')[functionId(reserved, prefix)]?.Properties
+        .ReservedConcurrentExecutions;
+    expect([of('FunctionsPoll'), of('FunctionsPersist'), of('EventsTrigger')]).toEqual([5, 2, 1]);
+    expect(of('FunctionsSubmit')).toBeUndefined();
+  });
+
   it('read the API key from Secrets Manager, never from a plain variable', () => {
     for (const [id, fn] of Object.entries(ourFunctions())) {
       const variables = fn.Properties.Environment.Variables as Json;
@@ -352,6 +364,9 @@ describe('configuration', () => {
     [{ deadlineSeconds: 30 }, /generation\.deadlineSeconds/],
     [{ resultHosts: ['https://x.example'] }, /generation\.resultHosts\.0/],
     [{ webhooks: 'on' }, /generation\.webhooks/],
+    [{ reservedConcurrency: { poll: 0 } }, /generation\.reservedConcurrency\.poll: must be at least 1/],
+    [{ reservedConcurrency: { api: 5 } }, /generation\.reservedConcurrency/],
+    [{ requestEventSources: [] }, /generation\.requestEventSources/],
   ])('fails synth naming the field: %j', (generation, message) => {
     expect(() => parseStackConfig(generation)).toThrow(message);
     expect(() => synthesize(generation)).toThrow(message);
