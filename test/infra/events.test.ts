@@ -145,7 +145,7 @@ describe('nothing that comes in is dropped silently', () => {
 
   it('lets EventBridge write to the queue only for this stack’s rules', () => {
     const policy = Object.values(scheduled.findResources('AWS::SQS::QueuePolicy'))[0];
-    const sends = (policy?.Properties.PolicyDocument.Statement as Json[]).filter((s) =>
+    const sends = ((policy?.Properties.PolicyDocument.Statement ?? []) as Json[]).filter((s) =>
       actions(s).includes('sqs:SendMessage'),
     );
     expect(sends.length).toBe(3);
