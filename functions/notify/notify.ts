@@ -41,9 +41,9 @@ export interface NotifyResult {
 /**
  * Announces a finished generation: an EventBridge event ("Generation Succeeded" / "Generation
  * Failed") and, when the request asked for one, a signed webhook. Both carry an id derived from
- * the generation and the outcome (`detail.eventId`, `webhook-id`), so a repeat is deduplicable. Neither can change the
- * generation's outcome: failures are logged and recorded (`generations/{id}/webhook.json`),
- * and this function does not throw for them.
+ * the generation and the outcome (`detail.eventId`, `webhook-id`), so a repeat is deduplicable.
+ * Neither can change the generation's outcome: failures are logged and recorded
+ * (`generations/{id}/webhook.json`), and this function does not throw for them.
  */
 export async function notifyCompletion(input: NotifyInput, deps: NotifyDeps): Promise<NotifyResult> {
   const { state } = input;

@@ -136,7 +136,7 @@ export class Monitoring extends Construct {
       ),
       alarm(
         'ExecutionsTimedOut',
-        'A generation ran past its execution timeout (deadline + Persist allowance) without reaching Notify: look at its last state in the execution history.',
+        'A generation ran past its execution timeout, which lies past the longest path of every retry (ARCHITECTURE.md, Time budget), without reaching Notify: a stuck service or a bug. Look at its last state in the execution history.',
         stateMachine.metricTimedOut({ period: PERIOD, statistic: 'Sum' }),
       ),
       alarm(
