@@ -62,6 +62,9 @@ export const LAMBDA_THROTTLED_RETRY: BoundedRetry = {
  */
 export const SUBMIT_RETRIES: readonly BoundedRetry[] = [
   {
+    // A task may or may not exist at DashScope: our request got no answer, or Lambda's service
+    // failed around an invocation that may have run. Once at most, so a lost answer costs at most
+    // one extra task.
     errors: ['DashScopeTimeoutError', ...LAMBDA_SERVICE_ERRORS],
     maxAttempts: 1,
     intervalSeconds: 5,
@@ -69,6 +72,9 @@ export const SUBMIT_RETRIES: readonly BoundedRetry[] = [
     maxDelaySeconds: 5,
   },
   {
+    // DashScope takes 2 submits/s per account, so N executions started together need about N/2
+    // seconds of retries. With 6 attempts, ~6 % of a burst of 100 failed (npm run bench:poll's
+    // simulation); 20 attempts of full-jitter backoff carry bursts of several hundred.
     errors: ['DashScopeThrottledError'],
     maxAttempts: 20,
     intervalSeconds: 2,
