@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_REQUEST_EVENT_SOURCE } from '../functions/notify/events.js';
 import {
   DEFAULT_DEADLINE_SECONDS,
   DEFAULT_MAX_IMAGE_BYTES,
@@ -13,15 +14,33 @@ import {
 import { HOST_PATTERN_MESSAGE, isHostPattern } from '../functions/shared/host-pattern.js';
 import { runTimeModelOverridesSchema } from '../functions/shared/run-time-estimate.js';
 
-/** Room left after the deadline for Persist, before the execution itself times out. */
-export const PERSIST_ALLOWANCE_SECONDS = 900;
-
 /** The retention periods CloudWatch Logs accepts, in days (`aws-logs` RetentionDays). */
 export const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ] as const;
 
 const days = z.int('must be a whole number of days').positive('must be at least 1 day');
+const concurrency = z.int('must be a whole number').min(1, 'must be at least 1 (0 would stop the function)');
+
+/**
+ * Reserved concurrency per function: the most concurrent invocations it may have, and as many
+ * kept for it out of the account's pool. An invocation over it is throttled; the workflow retries
+ * a throttled Task with backoff, and Lambda retries a throttled trigger. AWS keeps 100 of the
+ * account's concurrency unreserved, which `cdk deploy` enforces. @default none for every function
+ */
+const reservedConcurrencySchema = z.strictObject({
+  /** @default none */
+  submit: concurrency.optional(),
+  /** @default none */
+  poll: concurrency.optional(),
+  /** @default none */
+  persist: concurrency.optional(),
+  /** @default none */
+  notify: concurrency.optional(),
+  /** @default none */
+  trigger: concurrency.optional(),
+});
+export type ReservedConcurrency = z.infer<typeof reservedConcurrencySchema>;
 
 /**
  * The images bucket. Private, TLS-only and encrypted whatever these say; they choose the key,
@@ -125,6 +144,21 @@ export const stackConfigSchema = z.strictObject({
     .default({ mode: 'iam' }),
   /** EventBridge bus for "Generation Requested" in and completion events out. @default "default" */
   eventBusName: z.string().min(1).max(256).default('default'),
+  /**
+   * The `source` values a "Generation Requested" event must carry to start a generation (the rule
+   * matches the source and the detail type). EventBridge reserves sources starting with `aws.`.
+   * @default ["sd35.requests"]
+   */
+  requestEventSources: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .max(256)
+        .refine((source) => !source.startsWith('aws.'), 'must not start with "aws." (reserved for AWS)'),
+    )
+    .min(1)
+    .default([DEFAULT_REQUEST_EVENT_SOURCE]),
   /** Deliver per-request webhooks (creates the signing secret). @default true */
   webhooks: z.boolean().default(true),
   /** Scheduled generations: an EventBridge schedule and the request it starts. @default none */
@@ -146,6 +180,8 @@ export const stackConfigSchema = z.strictObject({
   defaultModel: modelSchema.optional(),
   /** The images bucket: encryption, versioning, access logs, retention and lifecycle. */
   bucket: bucketConfigSchema.prefault({}),
+  /** Reserved concurrency of the submit, poll, persist, notify and trigger functions. @default none */
+  reservedConcurrency: reservedConcurrencySchema.prefault({}),
   /** Lambda log level (`POWERTOOLS_LOG_LEVEL`). @default "INFO" */
   logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
   /** Days every log group keeps its logs (Lambda, workflow, API access logs). @default 30 */

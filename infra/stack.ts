@@ -61,6 +61,7 @@ export class GenerationStack extends Stack {
       storage: this.storage,
       eventBus: this.functions.eventBus,
       webhookSecret: this.functions.webhookSecret,
+      deadLetters: this.events.deadLetters,
     });
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
@@ -76,6 +77,7 @@ export class GenerationStack extends Stack {
         reconcile: this.reconciler.handler,
       },
       persist: this.functions.persist,
+      deadLetterQueues: { Events: this.events.deadLetters.queue },
     });
 
     new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });

@@ -5,7 +5,7 @@ import { failureView, statusOfError } from '../shared/failure.js';
 import { generationRequestSchema, type WebhookEvent } from '../shared/generation-request.js';
 import type { Logger } from '../shared/logger.js';
 import { persistResultSchema, taskStateSchema } from '../shared/workflow-state.js';
-import { DETAIL_TYPE, type EventPublisher } from './events.js';
+import { DETAIL_TYPE, deliveryId, type EventPublisher } from './events.js';
 import { type DeliveryRecord, deliverWebhook, type WebhookPolicy } from './webhook.js';
 
 /** What the workflow's last states pass: the outcome and the whole state (parsed leniently). */
@@ -40,9 +40,10 @@ export interface NotifyResult {
 
 /**
  * Announces a finished generation: an EventBridge event ("Generation Succeeded" / "Generation
- * Failed") and, when the request asked for one, a signed webhook. Neither can change the
- * generation's outcome: failures are logged and recorded (`generations/{id}/webhook.json`),
- * and this function does not throw for them.
+ * Failed") and, when the request asked for one, a signed webhook. Both carry an id derived from
+ * the generation and the outcome (`detail.eventId`, `webhook-id`), so a repeat is deduplicable.
+ * Neither can change the generation's outcome: failures are logged and recorded
+ * (`generations/{id}/webhook.json`), and this function does not throw for them.
  */
 export async function notifyCompletion(input: NotifyInput, deps: NotifyDeps): Promise<NotifyResult> {
   const { state } = input;
@@ -54,11 +55,11 @@ export async function notifyCompletion(input: NotifyInput, deps: NotifyDeps): Pr
   const log = { generationId: state.id, outcome: input.outcome };
 
   let event: NotifyResult['event'] = 'published';
+  const detailType = input.outcome === 'succeeded' ? DETAIL_TYPE.succeeded : DETAIL_TYPE.failed;
   try {
-    await deps.events.publish(
-      input.outcome === 'succeeded' ? DETAIL_TYPE.succeeded : DETAIL_TYPE.failed,
-      detail,
-    );
+    // EventBridge gives every PutEvents entry an id of its own: `eventId` is the one that stays
+    // the same when a retried Notify publishes the same outcome again.
+    await deps.events.publish(detailType, { eventId: deliveryId('evt', state.id, detailType), ...detail });
   } catch (error) {
     event = 'failed';
     deps.logger.warn('Completion event not published', { ...log, reason: describeError(error) });
@@ -77,6 +78,8 @@ export async function notifyCompletion(input: NotifyInput, deps: NotifyDeps): Pr
   }
 
   const delivery = await deliverWebhook(request.data.webhook_url, webhookType, detail, {
+    // The same for every delivery of this generation's outcome, retried Notify included.
+    webhookId: deliveryId('msg', state.id, webhookType),
     secret: await deps.webhookSecret(),
     policy: deps.webhookPolicy,
     ...deps.webhookTiming,

@@ -1,4 +1,4 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
@@ -14,6 +14,11 @@ export interface WebhookPolicy {
 }
 
 export interface WebhookDeliveryOptions {
+  /**
+   * The `webhook-id`: the same for every delivery of the same message, retries and repeated
+   * Notify runs included, so the receiver can drop repeats (Standard Webhooks).
+   */
+  readonly webhookId: string;
   /** The signing secret: `whsec_<base64>` (Standard Webhooks), or any other string used as UTF-8 bytes. */
   readonly secret: string;
   readonly policy: WebhookPolicy;
@@ -121,7 +126,7 @@ export async function deliverWebhook(
   options: WebhookDeliveryOptions,
 ): Promise<DeliveryRecord> {
   const now = options.now ?? Date.now;
-  const webhookId = `msg_${randomUUID()}`;
+  const { webhookId } = options;
   const attempts: DeliveryAttempt[] = [];
   const record = (delivered: boolean): DeliveryRecord => ({
     url: redact(rawUrl),

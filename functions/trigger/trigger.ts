@@ -1,6 +1,6 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod';
-import { DETAIL_TYPE, type EventPublisher } from '../notify/events.js';
+import { DETAIL_TYPE, deliveryId, type EventPublisher } from '../notify/events.js';
 import type { Clock } from '../shared/clock.js';
 import { describeError, StorageUnavailableError } from '../shared/errors.js';
 import { ExecutionAlreadyExistsError, type ExecutionService } from '../shared/execution-service.js';
@@ -41,8 +41,19 @@ export interface LineResult {
 
 export interface TriggerReport {
   readonly source: { readonly bucket: string; readonly key: string; readonly version: string };
+  /** Every line handled so far: all of them, unless `failure` says why the trigger stopped. */
   readonly results: readonly LineResult[];
+  /**
+   * Why the trigger stopped before the end of the file (S3 unreadable, Step Functions refusing
+   * starts). The delivery is retried, and lines already started report `duplicate` then; after
+   * the last retry the event is kept in the dead-letter queue (docs/events.md, runbook).
+   */
+  readonly failure?: { readonly name: string; readonly message: string; readonly retried: string };
 }
+
+/** What a failure report tells the user happens next. */
+const RETRIED =
+  'The trigger is invoked again (Lambda retries twice); lines already started are not started again. After the last retry the S3 event goes to the dead-letter queue: see docs/events.md, runbook.';
 
 /**
  * Reads a request file from S3, starts one execution per valid request under a deterministic
@@ -50,7 +61,10 @@ export interface TriggerReport {
  * reported with its number and reason and announced as a "Generation Request Rejected" event;
  * the valid lines still run. A re-delivered event starts nothing twice.
  *
- * Throws {@link StorageUnavailableError} when the file cannot be read (EventBridge retries).
+ * When it cannot finish (the file cannot be read, an execution cannot be started), it writes the
+ * report so far with the failure, where S3 lets it, and throws: Lambda retries the invocation,
+ * then sends the event to the dead-letter queue. Throws {@link StorageUnavailableError} when the
+ * file cannot be read, and whatever the execution service threw when a start fails.
  */
 export async function triggerFromObject(
   event: ObjectCreatedEvent,
@@ -65,14 +79,41 @@ export async function triggerFromObject(
     return { source, results: [] };
   }
 
+  const results: LineResult[] = [];
+  try {
+    await startLines(source, object['version-id'], results, deps);
+  } catch (error) {
+    const failure = { name: errorName(error), message: describeError(error), retried: RETRIED };
+    deps.logger.warn('Request file not finished: reported, to be retried', { key, reason: failure.message });
+    await writeReport({ source, results, failure }, deps).catch((reportError: unknown) =>
+      deps.logger.warn('Failure report not written', { key, reason: describeError(reportError) }),
+    );
+    throw error;
+  }
+
+  const report: TriggerReport = { source, results };
+  await writeReport(report, deps);
+  deps.logger.info('Request file processed', {
+    key,
+    started: results.filter((r) => r.status === 'started').length,
+    duplicate: results.filter((r) => r.status === 'duplicate').length,
+    rejected: results.filter((r) => r.status === 'rejected').length,
+  });
+  return report;
+}
+
+/** Reads the file and starts each valid line, appending each line's outcome to `results` as it goes. */
+async function startLines(
+  source: TriggerReport['source'],
+  versionId: string | undefined,
+  results: LineResult[],
+  deps: TriggerDeps,
+): Promise<void> {
+  const { bucket, key } = source;
   let text: string;
   try {
     const body = await deps.s3.send(
-      new GetObjectCommand({
-        Bucket: bucket.name,
-        Key: key,
-        ...(object['version-id'] ? { VersionId: object['version-id'] } : {}),
-      }),
+      new GetObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
     );
     text = (await body.Body?.transformToString('utf8')) ?? '';
   } catch (error) {
@@ -81,12 +122,20 @@ export async function triggerFromObject(
     });
   }
 
-  const results: LineResult[] = [];
   for (const parsed of parseRequestFile(key, text, deps.defaultModel)) {
     if ('error' in parsed) {
       results.push({ line: parsed.line, status: 'rejected', error: parsed.error });
+      // A re-delivered file announces the same rejection again: the same eventId lets receivers drop it.
+      const eventId = deliveryId(
+        'evt',
+        DETAIL_TYPE.rejected,
+        bucket,
+        key,
+        source.version,
+        String(parsed.line),
+      );
       await deps.events
-        .publish(DETAIL_TYPE.rejected, { source, line: parsed.line, error: parsed.error })
+        .publish(DETAIL_TYPE.rejected, { eventId, source, line: parsed.line, error: parsed.error })
         .catch((error: unknown) =>
           deps.logger.warn('Rejection event not published', { key, reason: describeError(error) }),
         );
@@ -107,21 +156,18 @@ export async function triggerFromObject(
       results.push({ line: parsed.line, id, status: 'duplicate' });
     }
   }
+}
 
-  const report: TriggerReport = { source, results };
+/** Writes the report next to the request file, `<key>.result`. */
+async function writeReport(report: TriggerReport, deps: TriggerDeps): Promise<void> {
   await deps.s3.send(
     new PutObjectCommand({
-      Bucket: bucket.name,
-      Key: `${key}${REPORT_SUFFIX}`,
+      Bucket: report.source.bucket,
+      Key: `${report.source.key}${REPORT_SUFFIX}`,
       Body: `${JSON.stringify(report, null, 2)}\n`,
       ContentType: 'application/json',
     }),
   );
-  deps.logger.info('Request file processed', {
-    key,
-    started: results.filter((r) => r.status === 'started').length,
-    duplicate: results.filter((r) => r.status === 'duplicate').length,
-    rejected: results.filter((r) => r.status === 'rejected').length,
-  });
-  return report;
 }
+
+const errorName = (error: unknown): string => (error instanceof Error ? error.name : 'Error');

@@ -7,6 +7,7 @@ import { Construct } from 'constructs';
 import { DETAIL_TYPE } from '../../functions/notify/events.js';
 import { REQUEST_OBJECT_PATTERNS } from '../../functions/trigger/request-file.js';
 import type { StackConfig } from '../config.js';
+import { DeadLetterQueue } from './dead-letter-queue.js';
 import { GenerationFunction } from './generation-function.js';
 import type { GenerationsTable } from './generations-table.js';
 import type { Storage } from './storage.js';
@@ -21,29 +22,47 @@ export interface EventsProps {
 
 /**
  * Ways in without the API:
- * - "Generation Requested" events on the configured bus start the state machine (detail = request);
+ * - "Generation Requested" events from the configured sources on the configured bus start the state
+ *   machine (detail = request);
  * - request files dropped under `requests/` (`*.json`, `*.jsonl`) reach the trigger Lambda through
  *   S3's EventBridge notifications (always on the default bus), which validates each request and
  *   starts one execution per valid line under a deterministic name;
  * - optional schedules start a fixed request.
+ *
+ * Nothing that comes in is dropped silently: every rule's target retries, then leaves the event in
+ * {@link deadLetters}; so does the trigger after Lambda's retries of a failed invocation.
  */
 export class Events extends Construct {
   readonly trigger: GenerationFunction;
+  /** Events no target could take, and request-file events the trigger failed on; alarmed. */
+  readonly deadLetters: DeadLetterQueue;
 
   constructor(scope: Construct, id: string, props: EventsProps) {
     super(scope, id);
     const { config, stateMachine, storage } = props;
     const bucket = storage.bucket;
 
+    this.deadLetters = new DeadLetterQueue(this, 'DeadLetters', {
+      holds:
+        'events the Generation Requested, request-file and schedule rules could not deliver, and request files the trigger failed on after its retries',
+    });
+    const { deadLetters } = this;
+
     new Rule(this, 'GenerationRequested', {
       description: 'Starts a generation for every "Generation Requested" event; its detail is the request',
       eventBus: props.eventBus,
-      eventPattern: { detailType: [DETAIL_TYPE.requested] },
-      targets: [new SfnStateMachine(stateMachine, { input: RuleTargetInput.fromEventPath('$.detail') })],
+      eventPattern: { source: [...config.requestEventSources], detailType: [DETAIL_TYPE.requested] },
+      targets: [
+        new SfnStateMachine(stateMachine, {
+          input: RuleTargetInput.fromEventPath('$.detail'),
+          ...deadLetters.targetProps(),
+        }),
+      ],
     });
 
     this.trigger = new GenerationFunction(this, 'Trigger', {
       config,
+      reservedConcurrentExecutions: config.reservedConcurrency.trigger,
       entry: path.join(import.meta.dirname, '..', '..', 'functions', 'trigger', 'handler.ts'),
       timeout: Duration.minutes(5),
       environment: {
@@ -55,6 +74,7 @@ export class Events extends Construct {
     });
     stateMachine.grantStartExecution(this.trigger);
     props.index.grant(this.trigger, 'write');
+    deadLetters.catchFailuresOf(this.trigger);
     storage.grantObjects(this.trigger, {
       keys: 'requests/*',
       // The event names the object version when the bucket is versioned.
@@ -79,7 +99,7 @@ export class Events extends Construct {
           object: { key: Match.anyOf(...REQUEST_OBJECT_PATTERNS.map((pattern) => Match.wildcard(pattern))) },
         },
       },
-      targets: [new LambdaFunction(this.trigger, { retryAttempts: 4, maxEventAge: Duration.hours(2) })],
+      targets: [new LambdaFunction(this.trigger, deadLetters.targetProps())],
     });
 
     for (const scheduled of config.schedules) {
@@ -87,7 +107,10 @@ export class Events extends Construct {
         description: `Scheduled generation "${scheduled.name}"`,
         schedule: Schedule.expression(scheduled.schedule),
         targets: [
-          new SfnStateMachine(stateMachine, { input: RuleTargetInput.fromObject(scheduled.request) }),
+          new SfnStateMachine(stateMachine, {
+            input: RuleTargetInput.fromObject(scheduled.request),
+            ...deadLetters.targetProps(),
+          }),
         ],
       });
     }

@@ -54,6 +54,7 @@ export class Functions extends Construct {
 
     this.submit = new GenerationFunction(this, 'Submit', {
       config,
+      reservedConcurrentExecutions: config.reservedConcurrency.submit,
       entry: path.join(FUNCTIONS_DIR, 'submit', 'handler.ts'),
       // A submit waits up to 30 s for DashScope: a lost answer is costly (see ARCHITECTURE.md).
       timeout: Duration.seconds(45),
@@ -66,12 +67,14 @@ export class Functions extends Construct {
     });
     this.poll = new GenerationFunction(this, 'Poll', {
       config,
+      reservedConcurrentExecutions: config.reservedConcurrency.poll,
       entry: path.join(FUNCTIONS_DIR, 'poll', 'handler.ts'),
       timeout: Duration.seconds(30),
       environment: { ...dashscopeEnv, ...indexEnv },
     });
     this.persist = new GenerationFunction(this, 'Persist', {
       config,
+      reservedConcurrentExecutions: config.reservedConcurrency.persist,
       entry: path.join(FUNCTIONS_DIR, 'persist', 'handler.ts'),
       // Four images of a few MB each, streamed; generous for slow cross-region downloads.
       timeout: Duration.minutes(5),
@@ -98,6 +101,7 @@ export class Functions extends Construct {
     }
     this.notify = new GenerationFunction(this, 'Notify', {
       config,
+      reservedConcurrentExecutions: config.reservedConcurrency.notify,
       entry: path.join(FUNCTIONS_DIR, 'notify', 'handler.ts'),
       // Webhook retries with backoff are bounded well inside this.
       timeout: Duration.minutes(2),

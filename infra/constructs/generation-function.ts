@@ -32,7 +32,10 @@ export const LAMBDA_BUNDLING = {
 } as const satisfies BundlingOptions;
 
 export interface GenerationFunctionProps
-  extends Pick<NodejsFunctionProps, 'environment' | 'timeout' | 'memorySize'> {
+  extends Pick<
+    NodejsFunctionProps,
+    'environment' | 'timeout' | 'memorySize' | 'reservedConcurrentExecutions'
+  > {
   /** Path of the handler module; it exports `handler`. */
   readonly entry: string;
   /** Log level, log retention and the metrics namespace come from the stack configuration. */
@@ -70,6 +73,7 @@ export class GenerationFunction extends NodejsFunction {
       tracing: Tracing.ACTIVE,
       memorySize: props.memorySize ?? 256,
       timeout: props.timeout ?? Duration.seconds(30),
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       logGroup,
       role,
       environment: {

@@ -17,6 +17,7 @@ import { Key } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import {
@@ -35,7 +36,12 @@ export interface MonitoringProps {
   readonly functions: Readonly<Record<string, IFunction>>;
   /** The function whose errors mean images may not have been stored. */
   readonly persist: IFunction;
+  /** Dead-letter queues by the name their alarm carries: any message in one is a lost delivery. */
+  readonly deadLetterQueues?: Readonly<Record<string, IQueue>>;
 }
+
+/** Where the alarm of a dead-letter queue sends whoever reads it. */
+export const DEAD_LETTER_RUNBOOK = 'docs/events.md, "Runbook: dead letters"';
 
 const PERIOD = Duration.minutes(5);
 
@@ -43,7 +49,8 @@ const PERIOD = Duration.minutes(5);
  * Alarms that wake someone, on an encrypted, TLS-only SNS topic (with an optional email
  * subscription), and a dashboard of the flow:
  * - failed executions (at or above the configured count in 5 minutes), timed-out executions,
- *   throttled executions, throttled Lambda invocations, and Persist errors;
+ *   throttled executions, throttled Lambda invocations, Persist errors, and any message in a
+ *   dead-letter queue;
  * - the dashboard: executions, outcomes by type, seconds from request to images, DashScope
  *   submits, polls and 429s, bytes and images stored, and each function's errors, throttles and
  *   duration.
@@ -129,7 +136,7 @@ export class Monitoring extends Construct {
       ),
       alarm(
         'ExecutionsTimedOut',
-        'A generation ran past its execution timeout (deadline + Persist allowance) without reaching Notify: look at its last state in the execution history.',
+        'A generation ran past its execution timeout, which lies past the longest path of every retry (ARCHITECTURE.md, Time budget), without reaching Notify: a stuck service or a bug. Look at its last state in the execution history.',
         stateMachine.metricTimedOut({ period: PERIOD, statistic: 'Sum' }),
       ),
       alarm(
@@ -146,6 +153,13 @@ export class Monitoring extends Construct {
         'PersistErrors',
         'Persist failed (S3 unavailable, DashScope gone, or no image could be stored): the workflow retries transient errors; a generation whose images were not stored ends failed.',
         props.persist.metricErrors({ period: PERIOD, statistic: 'Sum' }),
+      ),
+      ...Object.entries(props.deadLetterQueues ?? {}).map(([name, queue]) =>
+        alarm(
+          `DeadLetters${name}`,
+          `A delivery into the workflow failed after its retries and waits in dead-letter queue ${name} (a request file, a "Generation Requested" event or a schedule): nothing started it. Runbook: ${DEAD_LETTER_RUNBOOK}.`,
+          queue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum' }),
+        ),
       ),
     ];
     for (const each of this.alarms) {

@@ -8,6 +8,7 @@ import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { StackConfig } from '../config.js';
 import { acknowledge, nagResource } from '../nag.js';
+import type { DeadLetterQueue } from './dead-letter-queue.js';
 import { GenerationFunction } from './generation-function.js';
 import type { GenerationsTable } from './generations-table.js';
 import type { Storage } from './storage.js';
@@ -19,6 +20,8 @@ export interface ReconcilerProps {
   readonly storage: Storage;
   readonly eventBus: IEventBus;
   readonly webhookSecret?: ISecret;
+  /** Where events that could not be delivered after a day of retries land. */
+  readonly deadLetters: DeadLetterQueue;
 }
 
 /**
@@ -79,7 +82,7 @@ export class Reconciler extends Construct {
         detailType: ['Step Functions Execution Status Change'],
         detail: { stateMachineArn: [stateMachine.stateMachineArn] },
       },
-      targets: [new LambdaFunction(this.handler, { retryAttempts: 185, maxEventAge: Duration.hours(24) })],
+      targets: [new LambdaFunction(this.handler, props.deadLetters.targetProps())],
     });
   }
 }

@@ -89,6 +89,8 @@ export class Storage extends Construct {
       objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
       lifecycleRules: lifecycleRules(config),
       removalPolicy,
+      // Deleted with the stack: emptied first, or CloudFormation cannot delete it.
+      autoDeleteObjects: !config.retainOnDelete,
     });
     const cfnBucket = this.bucket.node.defaultChild as CfnBucket;
     // Request files under requests/ reach the trigger through EventBridge. Set on the bucket itself
@@ -160,6 +162,8 @@ export class Storage extends Construct {
       objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
       lifecycleRules: [{ id: 'Expire', expiration: Duration.days(config.accessLogsExpirationDays) }],
       removalPolicy,
+      // Never empty while the images bucket logs into it: deleted with the stack, emptied first.
+      autoDeleteObjects: !config.retainOnDelete,
     });
     logs.addToResourcePolicy(
       new PolicyStatement({

@@ -1,4 +1,5 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import {
   Chain,
@@ -6,55 +7,69 @@ import {
   Condition,
   DefinitionBody,
   Fail,
-  JitterType,
   LogLevel,
   Pass,
   StateMachine,
   StateMachineType,
   Succeed,
   TaskInput,
+  Timeout,
   Wait,
   WaitTime,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import {
-  BEFORE_REQUEST_ERROR_NAMES,
-  RETRYABLE_ERROR_NAMES,
-  WORKFLOW_ERROR,
-} from '../../functions/shared/errors.js';
+import { WORKFLOW_ERROR } from '../../functions/shared/errors.js';
 import { STATE_NAMES } from '../../functions/shared/state-names.js';
-import { PERSIST_ALLOWANCE_SECONDS, type StackConfig } from '../config.js';
+import type { StackConfig } from '../config.js';
 import { acknowledge, nagResource } from '../nag.js';
 import type { Functions } from './functions.js';
+import {
+  type BoundedRetry,
+  NOTIFY_RETRIES,
+  PERSIST_RETRIES,
+  POLL_RETRIES,
+  retryProps,
+  SUBMIT_RETRIES,
+  TASK_TIMEOUT_MARGIN_SECONDS,
+  taskWorstCaseSeconds,
+} from './retry-policy.js';
+
+/** Rounding of the last Wait up to a whole second, clock skew and state transitions. */
+const TRANSITIONS_SLACK_SECONDS = 60;
+
+/** A Task's timeout: its function's own plus the margin for init and the invoke's round trip. */
+function taskTimeoutSeconds(fn: IFunction): number {
+  const timeout = (fn as { timeout?: Duration }).timeout;
+  if (!timeout) throw new Error(`Function ${fn.node.id} has no timeout: the workflow's budget needs one`);
+  return timeout.toSeconds() + TASK_TIMEOUT_MARGIN_SECONDS;
+}
+
+/**
+ * The execution timeout: the longest path through the workflow when every Task spends every
+ * retry, so the workflow's own failure path (Notify, then Failed) always runs before it. Submit's
+ * retries come before the deadline's clock starts; the Wait ⇄ Poll loop ends at the deadline,
+ * after which one more Poll (its retries spent), Persist and a Notify may still run. Rounded up
+ * to a whole minute. ARCHITECTURE.md, "Time budget", shows the arithmetic.
+ */
+export function executionTimeoutSeconds(
+  deadlineSeconds: number,
+  functions: Pick<Functions, 'submit' | 'poll' | 'persist' | 'notify'>,
+): number {
+  const worst = (fn: IFunction, retries: readonly BoundedRetry[]) =>
+    taskWorstCaseSeconds(taskTimeoutSeconds(fn), retries);
+  const total =
+    worst(functions.submit, SUBMIT_RETRIES) +
+    deadlineSeconds +
+    worst(functions.poll, POLL_RETRIES) +
+    worst(functions.persist, PERSIST_RETRIES) +
+    worst(functions.notify, NOTIFY_RETRIES) +
+    TRANSITIONS_SLACK_SECONDS;
+  return Math.ceil(total / 60) * 60;
+}
 
 /** State names: the local runner, the API and the tests address states by these. */
 export const STATE = STATE_NAMES;
-
-/**
- * Errors after which a task may or may not exist at DashScope: our request got no answer, or
- * Lambda's own service failed around an invocation that may have run. One retrier for all of
- * them, retried once at most, so a lost answer costs at most one extra task (see ARCHITECTURE.md).
- * CDK's default retries of Lambda service exceptions (6 attempts) are off for Submit for this reason.
- */
-const SUBMIT_AMBIGUOUS_ERRORS = [
-  'DashScopeTimeoutError',
-  'Lambda.ServiceException',
-  'Lambda.AWSLambdaException',
-  'Lambda.SdkClientException',
-  'Lambda.ClientExecutionTimeoutException',
-];
-/** DashScope's 429: it created no task and asks us to slow down. */
-const SUBMIT_THROTTLED_ERRORS = ['DashScopeThrottledError'];
-/**
- * Errors after which DashScope certainly created no task: safe to submit again. A failed read of
- * the API key's secret is one: it happens before the submit is sent.
- */
-const SUBMIT_RETRYABLE_ERRORS = RETRYABLE_ERROR_NAMES.filter(
-  (name) =>
-    (name.startsWith('DashScope') || (BEFORE_REQUEST_ERROR_NAMES as readonly string[]).includes(name)) &&
-    !SUBMIT_AMBIGUOUS_ERRORS.includes(name),
-);
 
 export interface WorkflowProps {
   readonly config: StackConfig;
@@ -73,7 +88,7 @@ const EXECUTION = { 'executionId.$': '$$.Execution.Id', 'startedAt.$': '$$.Execu
  * a Fail state with a named error otherwise. JSONPath only (no JSONata, no variables), so the
  * same definition runs on AWS and in aws-local-stepfunctions.
  *
- * Standard type, X-Ray tracing, an execution timeout of the deadline plus the Persist allowance,
+ * Standard type, X-Ray tracing, an execution timeout past the longest path (`executionTimeoutSeconds`),
  * and CloudWatch Logs at the configured level (ERROR without execution data by default: the data
  * holds the request, and prompts can be sensitive).
  */
@@ -113,9 +128,7 @@ export class Workflow extends Construct {
     });
     const done = new Succeed(this, STATE.done);
     const notify = (name: string, outcome: 'succeeded' | 'failed', next: Fail | Succeed) =>
-      new LambdaInvoke(this, name, {
-        lambdaFunction: functions.notify,
-        payloadResponseOnly: true,
+      this.lambdaTask(name, functions.notify, NOTIFY_RETRIES, {
         // The start time measures request → images (the SecondsToImages metric).
         payload: TaskInput.fromObject({
           outcome,
@@ -130,39 +143,10 @@ export class Workflow extends Construct {
     const notifyFailed = notify(STATE.notifyFailed, 'failed', failed);
     const catchAll = { errors: ['States.ALL'], resultPath: '$.failure' };
 
-    const submit = new LambdaInvoke(this, STATE.submit, {
-      lambdaFunction: functions.submit,
-      payloadResponseOnly: true,
+    const submit = this.lambdaTask(STATE.submit, functions.submit, SUBMIT_RETRIES, {
       payload: TaskInput.fromObject({ 'id.$': '$.id', 'request.$': '$.request', ...EXECUTION }),
       resultPath: '$.task',
-      retryOnServiceExceptions: false,
-    })
-      .addRetry({
-        errors: SUBMIT_AMBIGUOUS_ERRORS,
-        maxAttempts: 1,
-        interval: Duration.seconds(5),
-      })
-      .addRetry({
-        // DashScope takes 2 submits/s per account, so N executions started together need about N/2
-        // seconds of retries. With 6 attempts, ~6 % of a burst of 100 failed (npm run bench:poll's
-        // simulation); 20 attempts of full-jitter backoff carry bursts of several hundred. A refused
-        // submit created no task, so retrying it is safe.
-        errors: SUBMIT_THROTTLED_ERRORS,
-        maxAttempts: 20,
-        interval: Duration.seconds(2),
-        backoffRate: 2,
-        maxDelay: Duration.seconds(60),
-        jitterStrategy: JitterType.FULL,
-      })
-      .addRetry({
-        errors: SUBMIT_RETRYABLE_ERRORS.filter((name) => !SUBMIT_THROTTLED_ERRORS.includes(name)),
-        maxAttempts: 6,
-        interval: Duration.seconds(2),
-        backoffRate: 2,
-        maxDelay: Duration.seconds(60),
-        jitterStrategy: JitterType.FULL,
-      })
-      .addCatch(notifyFailed, catchAll);
+    }).addCatch(notifyFailed, catchAll);
 
     const wait = new Wait(this, STATE.wait, { time: WaitTime.secondsPath('$.task.nextPollSeconds') });
 
@@ -172,37 +156,15 @@ export class Workflow extends Construct {
       'task.$': '$.task',
       ...EXECUTION,
     });
-    const poll = new LambdaInvoke(this, STATE.poll, {
-      lambdaFunction: functions.poll,
-      payloadResponseOnly: true,
+    const poll = this.lambdaTask(STATE.poll, functions.poll, POLL_RETRIES, {
       payload: taskPayload,
       resultPath: '$.task',
-    })
-      .addRetry({
-        errors: [...RETRYABLE_ERROR_NAMES],
-        maxAttempts: 8,
-        interval: Duration.seconds(2),
-        backoffRate: 2,
-        maxDelay: Duration.seconds(60),
-        jitterStrategy: JitterType.FULL,
-      })
-      .addCatch(notifyFailed, catchAll);
+    }).addCatch(notifyFailed, catchAll);
 
-    const persist = new LambdaInvoke(this, STATE.persist, {
-      lambdaFunction: functions.persist,
-      payloadResponseOnly: true,
+    const persist = this.lambdaTask(STATE.persist, functions.persist, PERSIST_RETRIES, {
       payload: taskPayload,
       resultPath: '$.result',
-    })
-      .addRetry({
-        errors: [...RETRYABLE_ERROR_NAMES],
-        maxAttempts: 6,
-        interval: Duration.seconds(5),
-        backoffRate: 2,
-        maxDelay: Duration.seconds(120),
-        jitterStrategy: JitterType.FULL,
-      })
-      .addCatch(notifyFailed, catchAll);
+    }).addCatch(notifyFailed, catchAll);
 
     const failWith = (name: string, error: string, cause: { 'Cause.$': string } | { Cause: string }) =>
       new Pass(this, name, { parameters: { Error: error, ...cause }, resultPath: '$.failure' }).next(
@@ -254,7 +216,7 @@ export class Workflow extends Construct {
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       stateMachineType: StateMachineType.STANDARD,
       definitionBody: DefinitionBody.fromChainable(definition),
-      timeout: Duration.seconds(config.deadlineSeconds + PERSIST_ALLOWANCE_SECONDS),
+      timeout: Duration.seconds(executionTimeoutSeconds(config.deadlineSeconds, functions)),
       tracingEnabled: true,
       ...(this.logGroup
         ? {
@@ -267,6 +229,28 @@ export class Workflow extends Construct {
         : {}),
     });
     this.acknowledgeFindings(config, functions);
+  }
+
+  /**
+   * A Task that invokes `fn` with its state as the payload (`payloadResponseOnly`): a timeout of the
+   * function's own plus {@link TASK_TIMEOUT_MARGIN_SECONDS}, and exactly the given Retry rules
+   * (CDK's default retry of Lambda service errors is off: each policy says how it treats them).
+   */
+  private lambdaTask(
+    name: string,
+    fn: IFunction,
+    retries: readonly BoundedRetry[],
+    props: { payload: TaskInput; resultPath: string },
+  ): LambdaInvoke {
+    const task = new LambdaInvoke(this, name, {
+      lambdaFunction: fn,
+      payloadResponseOnly: true,
+      retryOnServiceExceptions: false,
+      taskTimeout: Timeout.duration(Duration.seconds(taskTimeoutSeconds(fn))),
+      ...props,
+    });
+    for (const retry of retries) task.addRetry(retryProps(retry));
+    return task;
   }
 
   /** The cdk-nag findings this design accepts on the state machine and its role, each with its reason. */

@@ -1,5 +1,6 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { expect } from 'vitest';
+import { DETAIL_TYPE } from '../../functions/notify/events.js';
 import { WORKFLOW_ERROR } from '../../functions/shared/errors.js';
 import { SECRET_MAX_AGE_SECONDS } from '../../functions/shared/secret.js';
 import type { TaskState } from '../../functions/shared/workflow-state.js';
@@ -33,9 +34,11 @@ export interface Expected {
 
 /** One row of the fault matrix. */
 export interface FaultCase {
-  readonly where: 'submit' | 'poll' | 'results' | 'storage';
+  readonly where: 'submit' | 'poll' | 'results' | 'storage' | 'notify';
   /** The fault, as the docs name it. */
   readonly fault: string;
+  /** Whether the request asks for a webhook, to the suite's receiver. @default false */
+  readonly webhook?: boolean;
   /** Images requested. @default 2 */
   readonly n?: number;
   /** Scripts the fault before the execution starts. */
@@ -103,6 +106,23 @@ function lambdaCrash(): Error {
   const error = new Error('RequestId: 00000000-fault-case Error: Runtime exited with error: signal: killed');
   error.name = 'Lambda.Unknown';
   return error;
+}
+
+/**
+ * A Lambda concurrency throttle on the first `times` invocations of `state`: the function never
+ * runs, and Step Functions reports Lambda's TooManyRequestsException.
+ */
+function throttleLambda(state: string, times: number) {
+  return ({ suite }: CaseContext) => {
+    let refused = 0;
+    suite.hooks.interceptTask = (name, invoke) => {
+      if (name !== state || refused >= times) return invoke();
+      refused += 1;
+      const error = new Error('Rate Exceeded.');
+      error.name = 'Lambda.TooManyRequestsException';
+      return Promise.reject(error);
+    };
+  };
 }
 
 const isImagePut = (command: object, index: number) =>
@@ -353,6 +373,20 @@ export const CASES: readonly FaultCase[] = [
       submits: 1,
       downloads: 2,
       lambdaErrors: { 'Poll DashScopeTimeoutError': 2 },
+    },
+  },
+  {
+    where: 'poll',
+    fault: 'Lambda throttles Poll × 3 (TooManyRequestsException, the function never ran)',
+    arrange: throttleLambda(STATE.poll, 3),
+    expected: {
+      status: 'succeeded',
+      manifest: 'complete',
+      stored: [0, 1],
+      tasks: 1,
+      submits: 1,
+      downloads: 2,
+      lambdaErrors: { 'Poll Lambda.TooManyRequestsException': 3 },
     },
   },
   {
@@ -738,6 +772,20 @@ export const CASES: readonly FaultCase[] = [
   },
   {
     where: 'results',
+    fault: 'Lambda throttles Persist × 3 (TooManyRequestsException, the function never ran)',
+    arrange: throttleLambda(STATE.persist, 3),
+    expected: {
+      status: 'succeeded',
+      manifest: 'complete',
+      stored: [0, 1],
+      tasks: 1,
+      submits: 1,
+      downloads: 2,
+      lambdaErrors: { 'Persist Lambda.TooManyRequestsException': 3 },
+    },
+  },
+  {
+    where: 'results',
     fault: 'results gone (UNKNOWN) before Persist copies them',
     onTaskState: ({ suite }, state) => {
       if (state.status === 'succeeded') suite.emulator.control.forgetTask(state.taskId);
@@ -866,6 +914,45 @@ export const CASES: readonly FaultCase[] = [
       submits: 1,
       downloads: 0,
       lambdaErrors: { 'Persist SecretAccessError': 1 },
+    },
+  },
+
+  // Notify: at least once downstream; a repeat carries the same ids.
+  {
+    where: 'notify',
+    fault: 'Notify runs twice: Lambda.ServiceException after it published and delivered',
+    webhook: true,
+    arrange: ({ suite }) => {
+      let failed = false;
+      suite.hooks.interceptTask = async (state, invoke) => {
+        if (state !== STATE.notifySucceeded || failed) return invoke();
+        failed = true;
+        await invoke();
+        const error = new Error('Lambda was unable to return the result');
+        error.name = 'Lambda.ServiceException';
+        throw error;
+      };
+    },
+    expected: {
+      status: 'succeeded',
+      manifest: 'complete',
+      stored: [0, 1],
+      tasks: 1,
+      submits: 1,
+      downloads: 2,
+      lambdaErrors: { 'Notify succeeded Lambda.ServiceException': 1 },
+    },
+    check: async ({ suite, id }, { objects }) => {
+      const announced = suite.events.filter((event) => event.detailType === DETAIL_TYPE.succeeded);
+      expect(announced).toHaveLength(2);
+      expect(announced[0]?.detail.eventId).toMatch(/^evt_/);
+      expect(announced[1]?.detail.eventId).toBe(announced[0]?.detail.eventId);
+      const ids = suite.webhooks.received.map((delivery) => delivery.headers['webhook-id']);
+      expect(ids).toHaveLength(2);
+      expect(ids[0]).toMatch(/^msg_/);
+      expect(ids[1]).toBe(ids[0]);
+      const record = objects.get(`generations/${id}/webhook.json`);
+      expect(JSON.parse(String(record?.bytes))).toMatchObject({ webhookId: ids[0], delivered: true });
     },
   },
 ];

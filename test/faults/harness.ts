@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -8,6 +9,7 @@ import { emulatorRunTimeModel } from '../../local/dashscope-emulator/run-time.js
 import { type RunningEmulator, startEmulator } from '../../local/dashscope-emulator/server.js';
 import { createLocalRunner, type LocalRunner, type LocalRunnerOptions } from '../../local/runner.js';
 import { LOCAL_BUCKET, type LocalS3, localS3Client, startLocalS3 } from '../../local/s3.js';
+import { closeServer, listenOnLoopback } from '../support/loopback.js';
 import type { LogLine } from './invariants.js';
 
 /**
@@ -27,6 +29,14 @@ export const SUITE_CONFIG = {
 
 /** The secret the functions read the DashScope API key from, as on AWS. */
 export const API_KEY_SECRET_ID = 'sd35/dashscope-api-key';
+/** The webhook signing secret of the suite's deliveries. */
+const WEBHOOK_SECRET = 'fault-suite-webhook-secret';
+
+/** A webhook delivery the suite's receiver took (it answers 204 to every one). */
+export interface ReceivedWebhook {
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
 
 /** A completion event, as the notifier published it. */
 export interface PublishedEvent {
@@ -67,6 +77,8 @@ export interface FaultSuite {
   readonly hooks: CaseHooks;
   readonly logs: LogLine[];
   readonly events: PublishedEvent[];
+  /** A loopback webhook receiver: its URL, and what it received (cleared by each case). */
+  readonly webhooks: { readonly url: string; readonly received: ReceivedWebhook[] };
   close(): Promise<void>;
 }
 
@@ -83,6 +95,18 @@ export async function startFaultSuite(): Promise<FaultSuite> {
   const hooks: CaseHooks = {};
   const logs: LogLine[] = [];
   const events: PublishedEvent[] = [];
+  const received: ReceivedWebhook[] = [];
+  const receiver = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => {
+      body += chunk;
+    });
+    request.on('end', () => {
+      received.push({ headers: request.headers, body });
+      response.writeHead(204).end();
+    });
+  });
+  const webhookUrl = `${await listenOnLoopback(receiver)}/hooks/fault-suite`;
   const runner = createLocalRunner({
     dashscope: {
       baseUrl: emulator.url,
@@ -116,6 +140,7 @@ export async function startFaultSuite(): Promise<FaultSuite> {
       },
     },
     logger: recordingLogger(logs),
+    webhookSecret: WEBHOOK_SECRET,
     interceptTask: (state, invoke) => (hooks.interceptTask ? hooks.interceptTask(state, invoke) : invoke()),
   });
   return {
@@ -126,7 +151,9 @@ export async function startFaultSuite(): Promise<FaultSuite> {
     hooks,
     logs,
     events,
+    webhooks: { url: webhookUrl, received },
     async close() {
+      await closeServer(receiver);
       await emulator.close();
       await s3.stop();
       s3.client.destroy();

@@ -23,7 +23,7 @@ export interface CaseContext {
   readonly suite: FaultSuite;
   /** The generation id: execution name and S3 prefix. */
   readonly id: string;
-  readonly request: { prompt: string; n: number; size: string; seed: number };
+  readonly request: { prompt: string; n: number; size: string; seed: number; webhook_url?: string };
 }
 
 /** What one case did, read back from the workflow, the emulator and S3. */
@@ -61,6 +61,7 @@ export async function runCase(
     n: fault.n ?? 2,
     size: SUITE_CONFIG.size,
     seed: 1000 + 10 * index,
+    ...(fault.webhook ? { webhook_url: suite.webhooks.url } : {}),
   };
   const context: CaseContext = { suite, id, request };
   suite.emulator.control.reset();
@@ -68,6 +69,7 @@ export async function runCase(
   suite.clock.advance(10_000);
   suite.logs.length = 0;
   suite.events.length = 0;
+  suite.webhooks.received.length = 0;
 
   const lambdaErrors: Record<string, number> = {};
   let outcome: Awaited<ReturnType<FaultSuite['runner']['run']>>;

@@ -42,6 +42,25 @@ describe('events in', () => {
     ]);
   });
 
+  it('starts generations only for "Generation Requested" events from the default request source', () => {
+    const rule = rules(template).find((r) =>
+      r.EventPattern?.['detail-type']?.includes('Generation Requested'),
+    );
+    expect(rule?.EventPattern).toEqual({
+      source: ['sd35.requests'],
+      'detail-type': ['Generation Requested'],
+    });
+  });
+
+  it('matches the configured request sources, and refuses an AWS-reserved one naming the field', () => {
+    const custom = synth({ requestEventSources: ['com.example.orders', 'com.example.studio'] });
+    const rule = rules(custom).find((r) => r.EventPattern?.['detail-type']?.includes('Generation Requested'));
+    expect(rule?.EventPattern.source).toEqual(['com.example.orders', 'com.example.studio']);
+    expect(() => synth({ requestEventSources: ['aws.s3'] })).toThrow(
+      /generation\.requestEventSources\.0: must not start with "aws\."/,
+    );
+  });
+
   it('uses the configured bus', () => {
     const custom = synth({ eventBusName: 'images' });
     const rule = rules(custom).find((r) => r.EventPattern?.['detail-type']?.includes('Generation Requested'));
@@ -86,6 +105,68 @@ describe('events in', () => {
     expect(() =>
       synth({ schedules: [{ name: 'bad', schedule: 'rate(1 day)', request: { prompt: 'x', n: 9 } }] }),
     ).toThrow(/generation\.schedules\.0\.request\.n/);
+  });
+});
+
+describe('nothing that comes in is dropped silently', () => {
+  const scheduled = synth({
+    schedules: [{ name: 'nightly', schedule: 'rate(1 day)', request: { prompt: 'an eagle' } }],
+  });
+  const queues = Object.entries(scheduled.findResources('AWS::SQS::Queue'));
+  const [queueId, queue] = queues[0] ?? [];
+
+  it('keeps dead letters in one encrypted queue for 14 days, over TLS only', () => {
+    expect(queues).toHaveLength(1);
+    expect(queue?.Properties).toMatchObject({
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 1_209_600,
+    });
+    const policy = Object.values(scheduled.findResources('AWS::SQS::QueuePolicy'))[0];
+    expect(policy?.Properties.PolicyDocument.Statement).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    );
+  });
+
+  it('gives every rule target (request events, request files, schedules, status changes) the dead-letter queue and a retry policy', () => {
+    const all = rules(scheduled);
+    expect(all.length).toBe(4);
+    for (const rule of all) {
+      for (const target of rule.Targets as Json[]) {
+        expect(target.DeadLetterConfig, rule.Description).toEqual({
+          Arn: { 'Fn::GetAtt': [queueId, 'Arn'] },
+        });
+        expect(target.RetryPolicy, rule.Description).toEqual({
+          MaximumRetryAttempts: 185,
+          MaximumEventAgeInSeconds: 86_400,
+        });
+      }
+    }
+  });
+
+  it('lets EventBridge write to the queue only for this stack’s rules', () => {
+    const policy = Object.values(scheduled.findResources('AWS::SQS::QueuePolicy'))[0];
+    const sends = ((policy?.Properties.PolicyDocument.Statement ?? []) as Json[]).filter((s) =>
+      actions(s).includes('sqs:SendMessage'),
+    );
+    expect(sends.length).toBe(4);
+    for (const statement of sends) {
+      expect(statement.Principal).toEqual({ Service: 'events.amazonaws.com' });
+      expect(statement.Condition.ArnEquals['aws:SourceArn']['Fn::GetAtt'][0]).toMatch(/^(Events|Reconciler)/);
+    }
+  });
+
+  it('sends a request-file event the trigger failed on, after Lambda’s retries, to the queue', () => {
+    const config = Object.values(scheduled.findResources('AWS::Lambda::EventInvokeConfig'));
+    expect(config).toHaveLength(1);
+    expect(config[0]?.Properties).toMatchObject({
+      FunctionName: { Ref: expect.stringMatching(/^EventsTrigger/) },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } },
+    });
+    const sends = statementsOf(scheduled, 'EventsTrigger').filter((s) =>
+      actions(s).includes('sqs:SendMessage'),
+    );
+    expect(sends.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [queueId, 'Arn'] }]);
   });
 });
 

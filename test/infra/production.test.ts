@@ -111,6 +111,7 @@ describe('cdk-nag (AwsSolutions)', () => {
       'AwsSolutions-S1',
       'AwsSolutions-SF1',
       'AwsSolutions-SMG4',
+      'AwsSolutions-SQS3',
     ]);
   });
 });
@@ -134,9 +135,11 @@ describe('IAM', () => {
     }
   });
 
-  it('attaches no AWS managed policy to any role', () => {
-    for (const role of Object.values(template.findResources('AWS::IAM::Role'))) {
-      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+  it('attaches no AWS managed policy to any role but the provider that empties buckets on deletion', () => {
+    for (const [id, role] of Object.entries(template.findResources('AWS::IAM::Role'))) {
+      // CDK's autoDeleteObjects provider (retainOnDelete false only) runs with AWSLambdaBasicExecutionRole.
+      if (id.startsWith('CustomS3AutoDeleteObjectsCustomResourceProviderRole')) continue;
+      expect(role.Properties.ManagedPolicyArns, id).toBeUndefined();
     }
   });
 
@@ -348,6 +351,21 @@ describe('bucket options', () => {
     const { template } = synthesize({ bucket: { retainOnDelete: false } });
     expect(imagesBucket(template).DeletionPolicy).toBe('Delete');
   });
+
+  it('is emptied before deletion when retainOnDelete is off, and so is the access-log bucket', () => {
+    const { template } = synthesize({ bucket: { retainOnDelete: false, accessLogs: true } });
+    const emptied = Object.values(template.findResources('Custom::S3AutoDeleteObjects')).map(
+      (resource) => resource.Properties.BucketName.Ref as string,
+    );
+    const buckets = Object.keys(template.findResources('AWS::S3::Bucket'));
+    expect(buckets).toHaveLength(2);
+    expect(emptied.sort()).toEqual(buckets.sort());
+  });
+
+  it('is never emptied when retained, access logs included', () => {
+    const { template } = synthesize({ bucket: { accessLogs: true } });
+    template.resourceCountIs('Custom::S3AutoDeleteObjects', 0);
+  });
 });
 
 describe('bucket configuration errors name the field', () => {
@@ -482,8 +500,20 @@ describe('alarms', () => {
     });
   });
 
+  it('fire on any message in the dead-letter queue, pointing to the runbook', () => {
+    const [queueId] = resources('AWS::SQS::Queue')[0] ?? [];
+    const deadLetters = byMetric('ApproximateNumberOfMessagesVisible');
+    expect(deadLetters).toMatchObject({
+      Namespace: 'AWS/SQS',
+      Statistic: 'Maximum',
+      Threshold: 1,
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+    });
+    expect(deadLetters.AlarmDescription).toContain('Runbook: docs/events.md');
+  });
+
   it('all notify the SNS topic, when raised and when cleared, and treat no data as fine', () => {
-    expect(alarms).toHaveLength(5);
+    expect(alarms).toHaveLength(6);
     for (const alarm of alarms) {
       expect(alarm.AlarmActions).toEqual([{ Ref: topicId }]);
       expect(alarm.OKActions).toEqual([{ Ref: topicId }]);

@@ -10,7 +10,7 @@ import {
 } from '../../functions/shared/errors.js';
 import { generationRequestSchema } from '../../functions/shared/generation-request.js';
 import { createApp } from '../../infra/app.js';
-import { PERSIST_ALLOWANCE_SECONDS, parseStackConfig, stackConfigSchema } from '../../infra/config.js';
+import { parseStackConfig, stackConfigSchema } from '../../infra/config.js';
 import { STATE } from '../../infra/constructs/workflow.js';
 import { stateMachineDefinition } from '../../local/runner.js';
 import { functionId, synthesize } from './template.js';
@@ -61,8 +61,9 @@ describe('state machine', () => {
     });
   });
 
-  it('times out at the deadline plus the persist allowance', () => {
-    expect(definition.TimeoutSeconds).toBe(1800 + PERSIST_ALLOWANCE_SECONDS);
+  it('times out later than the deadline plus a minute per Task state (test/infra/budget.test.ts has the sum)', () => {
+    expect(definition.TimeoutSeconds).toBeGreaterThan(1800 + 5 * 60);
+    expect(definition.TimeoutSeconds % 60).toBe(0);
   });
 
   it('runs Init → Submit → Wait → Poll → Check status', () => {
@@ -143,21 +144,40 @@ describe('state machine', () => {
     });
   });
 
-  it('retries Poll and Persist on exactly the retryable error names, with backoff and full jitter', () => {
+  it('retries Poll and Persist on the retryable error names and Lambda service errors, with backoff and full jitter', () => {
     for (const name of [STATE.poll, STATE.persist]) {
       const retrier = (definition.States[name].Retry as Json[]).find((r) =>
         r.ErrorEquals.includes('DashScopeThrottledError'),
       );
-      expect(retrier?.ErrorEquals).toEqual([...RETRYABLE_ERROR_NAMES]);
+      expect(retrier?.ErrorEquals).toEqual(
+        expect.arrayContaining([...RETRYABLE_ERROR_NAMES, 'Lambda.ServiceException', 'States.Timeout']),
+      );
+      for (const permanent of PERMANENT_ERROR_NAMES) expect(retrier?.ErrorEquals).not.toContain(permanent);
       expect(retrier).toMatchObject({ BackoffRate: 2, JitterStrategy: 'FULL' });
       expect(retrier?.MaxDelaySeconds).toBeGreaterThan(0);
     }
   });
 
+  it.each([STATE.submit, STATE.poll, STATE.persist, STATE.notifySucceeded, STATE.notifyFailed])(
+    'retries a Lambda throttle (the function never ran) on %s, with backoff and full jitter',
+    (name) => {
+      const retriers = (definition.States[name].Retry as Json[]).filter((r) =>
+        r.ErrorEquals.includes('Lambda.TooManyRequestsException'),
+      );
+      expect(retriers).toHaveLength(1);
+      expect(retriers[0]?.ErrorEquals).toEqual(['Lambda.TooManyRequestsException']);
+      expect(retriers[0]?.MaxAttempts).toBeGreaterThanOrEqual(5);
+      expect(retriers[0]).toMatchObject({ BackoffRate: 2, JitterStrategy: 'FULL' });
+      expect(retriers[0]?.MaxDelaySeconds).toBeGreaterThan(0);
+    },
+  );
+
   it('retries Submit at most once on Lambda service errors, which may hide a created task', () => {
     const retry = definition.States[STATE.submit].Retry as Json[];
     const lambdaRetriers = retry.filter((r) =>
-      (r.ErrorEquals as string[]).some((e) => e.startsWith('Lambda.')),
+      (r.ErrorEquals as string[]).some(
+        (e) => e.startsWith('Lambda.') && e !== 'Lambda.TooManyRequestsException',
+      ),
     );
     expect(lambdaRetriers).toHaveLength(1);
     expect(lambdaRetriers[0]?.MaxAttempts).toBe(1);
@@ -265,6 +285,18 @@ describe('functions', () => {
     }
   });
 
+  it('reserve no concurrency by default, and the configured concurrency per function', () => {
+    for (const fn of Object.values(ourFunctions())) {
+      expect(fn.Properties.ReservedConcurrentExecutions).toBeUndefined();
+    }
+    const reserved = synthesize({ reservedConcurrency: { poll: 5, persist: 2, trigger: 1 } }).template;
+    const of = (prefix: string) =>
+      reserved.findResources('AWS::Lambda::Function')[functionId(reserved, prefix)]?.Properties
+        .ReservedConcurrentExecutions;
+    expect([of('FunctionsPoll'), of('FunctionsPersist'), of('EventsTrigger')]).toEqual([5, 2, 1]);
+    expect(of('FunctionsSubmit')).toBeUndefined();
+  });
+
   it('read the API key from Secrets Manager, never from a plain variable', () => {
     for (const [id, fn] of Object.entries(ourFunctions())) {
       const variables = fn.Properties.Environment.Variables as Json;
@@ -357,6 +389,9 @@ describe('configuration', () => {
     [{ deadlineSeconds: 30 }, /generation\.deadlineSeconds/],
     [{ resultHosts: ['https://x.example'] }, /generation\.resultHosts\.0/],
     [{ webhooks: 'on' }, /generation\.webhooks/],
+    [{ reservedConcurrency: { poll: 0 } }, /generation\.reservedConcurrency\.poll: must be at least 1/],
+    [{ reservedConcurrency: { api: 5 } }, /generation\.reservedConcurrency/],
+    [{ requestEventSources: [] }, /generation\.requestEventSources/],
   ])('fails synth naming the field: %j', (generation, message) => {
     expect(() => parseStackConfig(generation)).toThrow(message);
     expect(() => synthesize(generation)).toThrow(message);

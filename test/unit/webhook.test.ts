@@ -30,7 +30,7 @@ function verify(
 
 const SECRET = `whsec_${Buffer.from('a-test-secret-of-enough-length!!').toString('base64')}`;
 const local = { allowHttp: true, allowPrivateAddresses: true };
-const fast = { attempts: 3, firstBackoffMs: 5, timeoutMs: 2000 };
+const fast = { attempts: 3, firstBackoffMs: 5, timeoutMs: 2000, webhookId: 'msg_test-message' };
 
 let server: Server | undefined;
 afterEach(async () => {
@@ -75,6 +75,19 @@ describe('deliverWebhook', () => {
       data: { id: 'gen-1' },
     });
     expect(request?.headers['webhook-id']).toBe(record.webhookId);
+  });
+
+  it('sends the webhook-id it is given, so a repeated delivery carries the same one', async () => {
+    const { url, received } = await receiver([200]);
+    const options = { secret: SECRET, policy: local, ...fast, webhookId: 'msg_same-outcome' };
+
+    await deliverWebhook(url, 'generation.succeeded', { id: 'gen-1' }, options);
+    await deliverWebhook(url, 'generation.succeeded', { id: 'gen-1' }, options);
+
+    expect(received.map((request) => request.headers['webhook-id'])).toEqual([
+      'msg_same-outcome',
+      'msg_same-outcome',
+    ]);
   });
 
   it('is rejected by the verifier when the body is altered', async () => {

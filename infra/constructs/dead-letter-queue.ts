@@ -1,0 +1,62 @@
+import { Duration } from 'aws-cdk-lib';
+import type { TargetBaseProps } from 'aws-cdk-lib/aws-events-targets';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { acknowledge } from '../nag.js';
+
+/** How long a dead letter is kept: SQS's longest retention, two weeks to notice and replay it. */
+export const DEAD_LETTER_RETENTION = Duration.days(14);
+
+/**
+ * How hard EventBridge tries a target before the event becomes a dead letter: its own defaults
+ * (185 attempts over 24 hours), stated, so a Step Functions or Lambda throttle is ridden out.
+ */
+export const TARGET_RETRY = { retryAttempts: 185, maxEventAge: Duration.hours(24) } as const;
+
+/** How often Lambda retries an asynchronous invocation that failed, and for how long. */
+export const ASYNC_INVOKE_RETRY = { retryAttempts: 2, maxEventAge: Duration.hours(6) } as const;
+
+export interface DeadLetterQueueProps {
+  /** What ends up here, for the queue's readers: kept with the cdk-nag acknowledgment. */
+  readonly holds: string;
+}
+
+/**
+ * Where deliveries that could not be made are kept instead of dropped: an SQS queue, encrypted
+ * (SQS-managed keys, which EventBridge and Lambda may write to without a key policy), TLS only,
+ * keeping each message {@link DEAD_LETTER_RETENTION}. Any EventBridge target takes it with
+ * {@link targetProps}, any asynchronously invoked function with {@link catchFailuresOf}; the
+ * monitoring alarms on its depth.
+ */
+export class DeadLetterQueue extends Construct {
+  readonly queue: Queue;
+
+  constructor(scope: Construct, id: string, props: DeadLetterQueueProps) {
+    super(scope, id);
+    this.queue = new Queue(this, 'Queue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: DEAD_LETTER_RETENTION,
+    });
+    acknowledge(
+      this.queue,
+      'AwsSolutions-SQS3',
+      `This queue is itself a dead-letter queue (${props.holds}); a queue for its own failures would have nothing to catch: nothing consumes it but a person following the runbook`,
+    );
+  }
+
+  /** The dead-letter queue and retry policy of an EventBridge target: spread into the target's props. */
+  targetProps(): Required<Pick<TargetBaseProps, 'deadLetterQueue' | 'retryAttempts' | 'maxEventAge'>> {
+    return { deadLetterQueue: this.queue, ...TARGET_RETRY };
+  }
+
+  /**
+   * Makes `fn`'s failed asynchronous invocations (after Lambda's retries) land here, with the
+   * event, instead of being dropped.
+   */
+  catchFailuresOf(fn: IFunction): void {
+    fn.configureAsyncInvoke({ onFailure: new SqsDestination(this.queue), ...ASYNC_INVOKE_RETRY });
+  }
+}
