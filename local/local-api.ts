@@ -6,6 +6,7 @@ import { serve } from '@hono/node-server';
 import { createApiApp } from '../functions/api/app.js';
 import { createDashScopeClient } from '../functions/shared/dashscope/client.js';
 import { silentLogger } from '../functions/shared/logger.js';
+import { LOCAL_WEBHOOK_POLICY } from '../functions/shared/webhook-url.js';
 import { type LocalPipeline, type LocalPipelineOptions, startLocalPipeline } from './pipeline.js';
 
 export interface LocalApiOptions extends LocalPipelineOptions {
@@ -41,7 +42,8 @@ export async function startLocalApi(options: LocalApiOptions = {}): Promise<Loca
       clock: pipeline.clock,
       logger: options.logger ?? silentLogger,
     },
-    { apiToken: options.apiToken },
+    // Receivers on this machine (http, loopback) are what local webhooks are for.
+    { apiToken: options.apiToken, webhookPolicy: LOCAL_WEBHOOK_POLICY },
   );
 
   const server = await new Promise<Server>((resolve, reject) => {

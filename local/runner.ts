@@ -17,6 +17,7 @@ import { createPollHandler, pollDeps } from '../functions/poll/handler.js';
 import { type AdjustableClock, type Clock, systemClock } from '../functions/shared/clock.js';
 import { loadConfig } from '../functions/shared/config.js';
 import { type Logger, silentLogger } from '../functions/shared/logger.js';
+import { LOCAL_WEBHOOK_POLICY } from '../functions/shared/webhook-url.js';
 import { type PersistResult, type TaskState, taskStateSchema } from '../functions/shared/workflow-state.js';
 import { createSubmitHandler, submitDeps } from '../functions/submit/handler.js';
 import { createApp, STACK_ID } from '../infra/app.js';
@@ -158,7 +159,7 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
           logger: runtime.logger,
           s3: options.s3.client,
           events: options.events ?? { publish: async () => {} },
-          webhookPolicy: { allowHttp: true, allowPrivateAddresses: true },
+          webhookPolicy: LOCAL_WEBHOOK_POLICY,
           webhookTiming: options.webhookTiming,
         },
       ),
