@@ -123,6 +123,28 @@ export const stackConfigSchema = z.strictObject({
       }),
     ])
     .default({ mode: 'iam' }),
+  /**
+   * Throttling of the HTTP API's stage (every route): a steady rate and a burst, in requests per
+   * second. Past them API Gateway answers 429 before the Lambda runs. The defaults leave room for
+   * interactive use and polling clients while keeping a runaway client from spending the Lambda's
+   * concurrency and Step Functions' API quotas. @default { rateLimit: 50, burstLimit: 100 }
+   */
+  apiThrottle: z
+    .strictObject({
+      /** Steady requests per second (API Gateway's account limit is 10,000). @default 50 */
+      rateLimit: z
+        .number('must be a number')
+        .positive('must be greater than 0')
+        .max(10_000, 'must be at most 10000 (the account limit)')
+        .default(50),
+      /** Requests allowed at once above the rate (API Gateway's account limit is 5,000). @default 100 */
+      burstLimit: z
+        .int('must be a whole number')
+        .min(1, 'must be at least 1')
+        .max(5000, 'must be at most 5000 (the account limit)')
+        .default(100),
+    })
+    .prefault({}),
   /** EventBridge bus for "Generation Requested" in and completion events out. @default "default" */
   eventBusName: z.string().min(1).max(256).default('default'),
   /** Deliver per-request webhooks (creates the signing secret). @default true */
