@@ -3,6 +3,7 @@ import {
   DEFAULT_DEADLINE_SECONDS,
   DEFAULT_MAX_IMAGE_BYTES,
   DEFAULT_RESULT_HOSTS,
+  MAX_URL_EXPIRY_SECONDS,
 } from '../functions/shared/config.js';
 import { DEFAULT_DASHSCOPE_BASE_URL } from '../functions/shared/dashscope/client.js';
 import {
@@ -159,8 +160,21 @@ export const stackConfigSchema = z.strictObject({
       }),
     )
     .default([]),
-  /** Lifetime of the presigned image URLs the API returns, in seconds (at most 7 days). @default 3600 */
-  urlExpirySeconds: z.int().min(60).max(604_800).default(3600),
+  /**
+   * Lifetime of the presigned image URLs the API returns, in seconds: 60 to 43200 (12 hours).
+   * A link stops working when the credentials that signed it expire, and the API signs with its
+   * role's temporary credentials, which never last longer than 12 hours; each link is also capped
+   * at those credentials' expiration when the SDK knows it, and the API reports the real end as
+   * `expiresAt`. @default 3600
+   */
+  urlExpirySeconds: z
+    .int('must be a whole number of seconds')
+    .min(60, 'must be at least 60')
+    .max(
+      MAX_URL_EXPIRY_SECONDS,
+      `must be at most ${MAX_URL_EXPIRY_SECONDS} (12 hours: links never outlive the API role's temporary credentials)`,
+    )
+    .default(3600),
   /**
    * The model of a request that names none, whichever way it arrives (API, request file, event,
    * schedule or a direct StartExecution). @default the request schema's, "stable-diffusion-3.5-large"

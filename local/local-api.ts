@@ -1,9 +1,8 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { serve } from '@hono/node-server';
 import { createApiApp } from '../functions/api/app.js';
+import { createS3Presigner } from '../functions/api/presign.js';
 import { createDashScopeClient } from '../functions/shared/dashscope/client.js';
 import { silentLogger } from '../functions/shared/logger.js';
 import { LOCAL_WEBHOOK_POLICY } from '../functions/shared/webhook-url.js';
@@ -34,10 +33,11 @@ export async function startLocalApi(options: LocalApiOptions = {}): Promise<Loca
   const app = createApiApp(
     {
       executions: pipeline.executions,
-      presign: (key) =>
-        getSignedUrl(s3.client, new GetObjectCommand({ Bucket: s3.bucket, Key: key }), {
-          expiresIn: options.urlExpirySeconds ?? 3600,
-        }),
+      presign: createS3Presigner({
+        s3: s3.client,
+        bucket: s3.bucket,
+        expirySeconds: options.urlExpirySeconds ?? 3600,
+      }),
       dashscope: createDashScopeClient({ baseUrl: dashscope.baseUrl, apiKey: async () => dashscope.apiKey }),
       clock: pipeline.clock,
       logger: options.logger ?? silentLogger,

@@ -25,12 +25,13 @@ import {
   type ExecutionStatus,
   InvalidPageTokenError,
 } from './execution-service.js';
+import type { PresignedUrl } from './presign.js';
 import type { GenerationView } from './schemas.js';
 
 export interface GenerationsDeps {
   readonly executions: ExecutionService;
-  /** Returns a presigned GET URL for an object key. */
-  readonly presign: (key: string) => Promise<string>;
+  /** Returns a presigned GET URL for an object key and when it stops working. */
+  readonly presign: (key: string) => Promise<PresignedUrl>;
   /** Cancels PENDING DashScope tasks on cancel; optional (without it, only the execution stops). */
   readonly dashscope?: DashScopeClient;
   readonly clock: Clock;
@@ -268,7 +269,7 @@ async function successParts(
 ) {
   const images = options.presign
     ? await Promise.all(
-        result.images.map(async (image) => ({ ...image, url: await deps.presign(image.key) })),
+        result.images.map(async (image) => ({ ...image, ...(await deps.presign(image.key)) })),
       )
     : undefined;
   return {

@@ -1,6 +1,5 @@
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Context } from 'aws-lambda';
 import type { Hono } from 'hono';
 import { handle } from 'hono/aws-lambda';
@@ -11,6 +10,7 @@ import { lambdaEntry } from '../shared/lambda-entry.js';
 import type { Logger } from '../shared/logger.js';
 import { countThrottles, type Metrics, SERVICE } from '../shared/metrics.js';
 import { createApiApp } from './app.js';
+import { createS3Presigner } from './presign.js';
 import { createSfnExecutionService } from './sfn-execution-service.js';
 
 /** Builds the API over Step Functions and S3 from the Lambda's environment. */
@@ -19,10 +19,7 @@ function createLambdaApp(logger: Logger, metrics: Metrics): Hono {
   const s3 = new S3Client({});
   return createApiApp({
     executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
-    presign: (key) =>
-      getSignedUrl(s3, new GetObjectCommand({ Bucket: config.BUCKET_NAME, Key: key }), {
-        expiresIn: config.URL_EXPIRY_SECONDS,
-      }),
+    presign: createS3Presigner({ s3, bucket: config.BUCKET_NAME, expirySeconds: config.URL_EXPIRY_SECONDS }),
     dashscope: dashscopeFromConfig(config, countThrottles(undefined, metrics)),
     clock: systemClock,
     logger,

@@ -28,8 +28,11 @@ export const createdGenerationSchema = z.object({
 
 export const imageViewSchema = z.object({
   index: z.number().int(),
-  /** Presigned GET URL; expires after the configured time. */
-  url: z.string(),
+  url: z.string().meta({ description: 'Presigned GET URL; it works until expiresAt' }),
+  expiresAt: z.iso.datetime().meta({
+    description:
+      'When url stops working: the configured lifetime, capped at the signing credentials’ expiration (at most 12 hours). Fetch the generation again for a fresh link.',
+  }),
   key: z.string(),
   bytes: z.number().int(),
   contentType: z.string(),

@@ -21,7 +21,9 @@ import { FakeExecutionService } from './fake-executions.js';
 
 const NOW = Date.parse('2026-03-01T12:34:56.789Z');
 const clock: Clock = { now: () => NOW };
-const presign = (key: string) => Promise.resolve(`https://signed.example/${key}`);
+const URL_EXPIRES_AT = '2026-03-01T13:34:56.789Z';
+const presign = (key: string) =>
+  Promise.resolve({ url: `https://signed.example/${key}`, expiresAt: URL_EXPIRES_AT });
 
 /** Records the task ids it is asked to cancel; the other calls are not the API's business. */
 class FakeDashScope implements DashScopeClient {
@@ -654,8 +656,8 @@ describe('GET /v1/generations/{id}', () => {
       manifestKey: 'generations/gen-1/manifest.json',
       dashscope: { taskId: 'task-1', endTime: '2026-03-01T12:00:20.000Z' },
       images: [
-        { ...image(0), url: 'https://signed.example/generations/gen-1/0.png' },
-        { ...image(1), url: 'https://signed.example/generations/gen-1/1.png' },
+        { ...image(0), url: 'https://signed.example/generations/gen-1/0.png', expiresAt: URL_EXPIRES_AT },
+        { ...image(1), url: 'https://signed.example/generations/gen-1/1.png', expiresAt: URL_EXPIRES_AT },
       ],
     });
     expect(body).not.toHaveProperty('failedImages');

@@ -12,7 +12,8 @@ function setup(options: ApiOptions = {}) {
   const app = createApiApp(
     {
       executions,
-      presign: (key) => Promise.resolve(`https://signed.example/${key}`),
+      presign: (key) =>
+        Promise.resolve({ url: `https://signed.example/${key}`, expiresAt: '2026-03-01T13:34:56.789Z' }),
       clock,
       logger: silentLogger,
     },

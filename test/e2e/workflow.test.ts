@@ -285,7 +285,10 @@ describe('a configured default model', () => {
     const executions = createLocalExecutionService(turboRunner, clock);
     const app = createApiApp({
       executions,
-      presign: async (key) => `https://example.invalid/${key}`,
+      presign: async (key) => ({
+        url: `https://example.invalid/${key}`,
+        expiresAt: new Date().toISOString(),
+      }),
       clock,
       logger: silentLogger,
       defaultModel: turbo,

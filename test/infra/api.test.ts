@@ -124,3 +124,17 @@ describe('HTTP API throttling', () => {
     expect(() => synth({ apiThrottle: { burstLimit: 6000 } })).toThrow(/generation\.apiThrottle\.burstLimit/);
   });
 });
+
+describe('presigned URL lifetime', () => {
+  it('fails synth for urlExpirySeconds past 12 hours, naming the field and why', () => {
+    expect(() => synth({ urlExpirySeconds: 604_800 })).toThrow(
+      /generation\.urlExpirySeconds: must be at most 43200 \(12 hours/,
+    );
+  });
+
+  it('accepts 12 hours exactly', () => {
+    synth({ urlExpirySeconds: 43_200 }).hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ URL_EXPIRY_SECONDS: '43200' }) },
+    });
+  });
+});
