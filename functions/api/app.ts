@@ -20,10 +20,9 @@ import {
   listGenerations,
 } from './generations.js';
 import { openApiDocument } from './openapi.js';
-import { type ErrorBody, idempotencyKeySchema, listQuerySchema } from './schemas.js';
+import { type ErrorBody, idempotencyKeySchema, listQuerySchema, MAX_BODY_BYTES } from './schemas.js';
 
-/** Largest request body accepted: a request is well under 8 KB. */
-export const MAX_BODY_BYTES = 16 * 1024;
+export { MAX_BODY_BYTES };
 
 export interface ApiOptions {
   /**

@@ -13,6 +13,15 @@ export const errorBodySchema = z.object({
 
 export type ErrorBody = z.infer<typeof errorBodySchema>;
 
+/** What API Gateway itself answers (403, 429, its own 401 in JWT mode, 5xx): not this API's shape. */
+export const gatewayErrorSchema = z.object({ message: z.string() });
+
+/** The answer of `GET /healthz`. */
+export const healthSchema = z.object({ status: z.literal('ok') });
+
+/** Largest request body accepted: a request is well under 8 KB. */
+export const MAX_BODY_BYTES = 16 * 1024;
+
 export const linksSchema = z.object({
   self: z.string(),
   cancel: z.string(),
