@@ -29,7 +29,8 @@ const LOCAL_NAME = /(^|\.)(localhost|local|internal|home\.arpa|invalid|test)$/i;
 
 /**
  * Refuses a URL the policy does not allow, before any connection: a scheme other than https
- * (or http when allowed), credentials in the URL, a non-public IP literal, or a local-only name.
+ * (or http when allowed), credentials in the URL, a non-public IP literal, or a local-only name
+ * (a special-use domain or a single label).
  * A host name is resolved only at delivery, where every resolved address is checked again.
  * @throws WebhookRefusedError naming the reason
  */
@@ -51,7 +52,9 @@ export function checkWebhookUrl(raw: string, policy: WebhookPolicy): URL {
   if (isIP(host) && !isPublicAddress(host)) {
     throw new WebhookRefusedError(`webhook address ${host} is not public`);
   }
-  if (!isIP(host) && LOCAL_NAME.test(host.replace(/\.$/, ''))) {
+  const name = host.replace(/\.$/, '');
+  // A single label (`metadata`, `instance-data`) resolves only through a local search domain.
+  if (!isIP(host) && (LOCAL_NAME.test(name) || !name.includes('.'))) {
     throw new WebhookRefusedError(`webhook host ${host} is a local name, not a public one`);
   }
   return url;

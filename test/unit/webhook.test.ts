@@ -235,6 +235,8 @@ describe('checkWebhookUrl', () => {
     'https://printer.local/x',
     'https://ip-10-0-0-1.ec2.internal/x',
     'https://router.home.arpa./x',
+    'https://instance-data/latest',
+    'https://metadata/x',
   ])('refuses %s, a local-only name, when deployed', (url) => {
     expect(() => checkWebhookUrl(url, {})).toThrow(/local name/);
   });
