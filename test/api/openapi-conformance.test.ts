@@ -1,13 +1,12 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type ApiOptions, createApiApp, MAX_BODY_BYTES } from '../../functions/api/app.js';
+import { type ApiOptions, MAX_BODY_BYTES } from '../../functions/api/app.js';
 import { openApiDocument } from '../../functions/api/openapi.js';
 import type { Clock } from '../../functions/shared/clock.js';
 import { generationRequestSchema } from '../../functions/shared/generation-request.js';
-import { silentLogger } from '../../functions/shared/logger.js';
-import type { TaskState } from '../../functions/shared/workflow-state.js';
 import { createResponseValidator } from '../support/openapi-validator.js';
 import { FakeExecutionService } from './fake-executions.js';
+import { apiOver, taskState } from './fixtures.js';
 
 const NOW = Date.parse('2026-03-01T12:34:56.789Z');
 const clock: Clock = { now: () => NOW };
@@ -16,20 +15,7 @@ const TOKEN = 'local-token-123';
 const request = (input: Record<string, unknown> = {}) =>
   generationRequestSchema.parse({ prompt: 'a lighthouse at dusk', ...input });
 
-const task = (overrides: Partial<TaskState> = {}): TaskState => ({
-  taskId: 'task-1',
-  seed: 42,
-  submitRequestId: 'req-submit',
-  submittedAt: '2026-03-01T12:00:01.000Z',
-  deadline: '2026-03-01T12:30:00.000Z',
-  status: 'queued',
-  dashscopeStatus: 'PENDING',
-  times: { submit: '2026-03-01T12:00:01.000Z' },
-  pollCount: 0,
-  nextPollSeconds: 1,
-  deadlineExceeded: false,
-  ...overrides,
-});
+const task = taskState;
 
 const image = (index: number) => ({
   index,
@@ -91,19 +77,7 @@ function setup(options: ApiOptions = {}) {
     stopDate,
     error: 'TaskExpiredError',
   });
-  const app = createApiApp(
-    {
-      executions,
-      presign: async (key) => ({
-        url: `https://signed.example/${key}`,
-        expiresAt: '2026-03-01T13:34:56.789Z',
-      }),
-      clock,
-      logger: silentLogger,
-    },
-    options,
-  );
-  return { app, executions };
+  return { app: apiOver(executions, clock, options), executions };
 }
 
 interface Call {
@@ -113,6 +87,8 @@ interface Call {
   readonly headers?: Record<string, string>;
   readonly body?: string;
   readonly status: number;
+  /** A body posted first to /v1/generations with the same headers (an earlier use of a key). */
+  readonly before?: string;
   /** Prepares the fake before the call. */
   readonly arrange?: (executions: FakeExecutionService) => void;
   readonly options?: ApiOptions;
@@ -120,6 +96,17 @@ interface Call {
 
 const JSON_TYPE = { 'Content-Type': 'application/json' };
 const body = (value: unknown) => JSON.stringify(value);
+
+/** A POST /v1/generations of `payload` (JSON by default). */
+const create = (name: string, status: number, payload: string, extra: Partial<Call> = {}): Call => ({
+  name,
+  method: 'POST',
+  path: '/v1/generations',
+  headers: JSON_TYPE,
+  body: payload,
+  status,
+  ...extra,
+});
 
 /** Every route, every status it documents, and the undocumented paths and methods. */
 const CALLS: Call[] = [
@@ -132,20 +119,11 @@ const CALLS: Call[] = [
     options: { apiToken: TOKEN },
   },
   { name: 'the document', method: 'GET', path: '/openapi.json', status: 200 },
-  {
-    name: 'create',
-    method: 'POST',
-    path: '/v1/generations',
-    headers: JSON_TYPE,
-    body: body({ prompt: 'a fox' }),
-    status: 202,
-  },
-  {
-    name: 'create with every field',
-    method: 'POST',
-    path: '/v1/generations',
-    headers: JSON_TYPE,
-    body: body({
+  create('create', 202, body({ prompt: 'a fox' })),
+  create(
+    'create with every field',
+    202,
+    body({
       prompt: 'a fox',
       negative_prompt: 'blur',
       model: 'stable-diffusion-3.5-large-turbo',
@@ -159,91 +137,26 @@ const CALLS: Call[] = [
       webhook_url: 'https://hooks.example.com/x',
       webhook_events: ['generation.failed'],
     }),
-    status: 202,
-  },
-  {
-    name: 'replay',
-    method: 'POST',
-    path: '/v1/generations',
+  ),
+  create('replay', 200, body({ prompt: 'a fox' }), {
     headers: { ...JSON_TYPE, 'Idempotency-Key': 'k-1' },
-    body: body({ prompt: 'a fox' }),
-    status: 200,
-    arrange: (executions) => {
-      executions.seed({ name: 'idem-placeholder', input: request() });
-    },
-  },
-  {
-    name: 'invalid body',
-    method: 'POST',
-    path: '/v1/generations',
-    headers: JSON_TYPE,
-    body: body({ n: 9 }),
-    status: 400,
-  },
-  { name: 'not JSON', method: 'POST', path: '/v1/generations', headers: JSON_TYPE, body: '{', status: 400 },
-  {
-    name: 'a JSON array',
-    method: 'POST',
-    path: '/v1/generations',
-    headers: JSON_TYPE,
-    body: '[]',
-    status: 400,
-  },
-  {
-    name: 'NUL in the prompt',
-    method: 'POST',
-    path: '/v1/generations',
-    headers: JSON_TYPE,
-    body: '{"prompt": "a\\u0000b"}',
-    status: 400,
-  },
-  {
-    name: 'bad Idempotency-Key',
-    method: 'POST',
-    path: '/v1/generations',
-    headers: { ...JSON_TYPE, 'Idempotency-Key': 'a b' },
-    body: body({ prompt: 'a fox' }),
-    status: 400,
-  },
-  {
-    name: 'refused webhook_url',
-    method: 'POST',
-    path: '/v1/generations',
-    headers: JSON_TYPE,
-    body: body({ prompt: 'a fox', webhook_url: 'https://169.254.169.254/' }),
-    status: 400,
-  },
-  {
-    name: 'Idempotency-Key with another body',
-    method: 'POST',
-    path: '/v1/generations',
+    before: body({ prompt: 'a fox' }),
+  }),
+  create('Idempotency-Key with another body', 409, body({ prompt: 'another fox' }), {
     headers: { ...JSON_TYPE, 'Idempotency-Key': 'k-2' },
-    body: body({ prompt: 'another fox' }),
-    status: 409,
-  },
-  {
-    name: 'body too large',
-    method: 'POST',
-    path: '/v1/generations',
-    headers: JSON_TYPE,
-    body: body({ prompt: 'x'.repeat(MAX_BODY_BYTES) }),
-    status: 413,
-  },
-  {
-    name: 'no content type',
-    method: 'POST',
-    path: '/v1/generations',
-    body: body({ prompt: 'a fox' }),
-    status: 415,
-  },
-  {
-    name: 'text/plain',
-    method: 'POST',
-    path: '/v1/generations',
-    headers: { 'Content-Type': 'text/plain' },
-    body: 'a fox',
-    status: 415,
-  },
+    before: body({ prompt: 'a fox' }),
+  }),
+  create('invalid body', 400, body({ n: 9 })),
+  create('not JSON', 400, '{'),
+  create('a JSON array', 400, '[]'),
+  create('NUL in the prompt', 400, '{"prompt": "a\\u0000b"}'),
+  create('bad Idempotency-Key', 400, body({ prompt: 'a fox' }), {
+    headers: { ...JSON_TYPE, 'Idempotency-Key': 'a b' },
+  }),
+  create('refused webhook_url', 400, body({ prompt: 'a fox', webhook_url: 'https://169.254.169.254/' })),
+  create('body too large', 413, body({ prompt: 'x'.repeat(MAX_BODY_BYTES) })),
+  create('no content type', 415, body({ prompt: 'a fox' }), { headers: {} }),
+  create('text/plain', 415, 'a fox', { headers: { 'Content-Type': 'text/plain' } }),
   { name: 'list', method: 'GET', path: '/v1/generations', status: 200 },
   { name: 'list a page', method: 'GET', path: '/v1/generations?limit=2', status: 200 },
   { name: 'list by status', method: 'GET', path: '/v1/generations?status=failed&limit=50', status: 200 },
@@ -280,15 +193,11 @@ const CALLS: Call[] = [
       options: { apiToken: TOKEN },
     }),
   ),
-  {
-    name: '401 on create',
-    method: 'POST',
-    path: '/v1/generations',
+  create('401 on create', 401, body({ prompt: 'a fox' }), {
     headers: { ...JSON_TYPE, Authorization: 'Bearer wrong' },
-    body: body({ prompt: 'a fox' }),
-    status: 401,
     options: { apiToken: TOKEN },
-  },
+  }),
+
   {
     name: 'authorized list',
     method: 'GET',
@@ -303,44 +212,24 @@ const CALLS: Call[] = [
   { name: 'POST to healthz', method: 'POST', path: '/healthz', status: 405 },
   { name: 'unknown route', method: 'GET', path: '/v2/generations', status: 404 },
   { name: 'unknown deeper route', method: 'GET', path: '/v1/generations/gen-ok/images', status: 404 },
-  {
-    name: 'internal error on get',
-    method: 'GET',
-    path: '/v1/generations/gen-ok',
-    status: 500,
-    arrange: (executions) => {
-      executions.failure = new Error('connect ECONNREFUSED');
-    },
-  },
-  {
-    name: 'internal error on create',
-    method: 'POST',
-    path: '/v1/generations',
-    headers: JSON_TYPE,
-    body: body({ prompt: 'a fox' }),
-    status: 500,
-    arrange: (executions) => {
-      executions.failure = new Error('throttled');
-    },
-  },
-  {
-    name: 'internal error on list',
-    method: 'GET',
-    path: '/v1/generations',
-    status: 500,
-    arrange: (executions) => {
-      executions.failure = new Error('throttled');
-    },
-  },
-  {
-    name: 'internal error on cancel',
-    method: 'POST',
-    path: '/v1/generations/gen-running/cancel',
-    status: 500,
-    arrange: (executions) => {
-      executions.failure = new Error('throttled');
-    },
-  },
+  ...[
+    ['GET', '/v1/generations/gen-ok'],
+    ['POST', '/v1/generations'],
+    ['GET', '/v1/generations'],
+    ['POST', '/v1/generations/gen-running/cancel'],
+  ].map(
+    ([method = 'GET', path = '/']): Call => ({
+      name: `internal error on ${method} ${path}`,
+      method,
+      path,
+      headers: JSON_TYPE,
+      body: method === 'POST' ? body({ prompt: 'a fox' }) : undefined,
+      status: 500,
+      arrange: (executions) => {
+        executions.failure = new Error('connect ECONNREFUSED');
+      },
+    }),
+  ),
 ];
 
 describe('every answer conforms to the OpenAPI document', () => {
@@ -353,20 +242,8 @@ describe('every answer conforms to the OpenAPI document', () => {
   it.each(CALLS.map((call) => [call.name, call] as const))('%s', async (_name, call) => {
     // Prepare
     const { app, executions } = setup(call.options);
-    if (call.name === 'replay') {
-      // The same key and body started it before.
-      await app.request('/v1/generations', {
-        method: 'POST',
-        headers: { ...JSON_TYPE, 'Idempotency-Key': 'k-1' },
-        body: body({ prompt: 'a fox' }),
-      });
-    }
-    if (call.name === 'Idempotency-Key with another body') {
-      await app.request('/v1/generations', {
-        method: 'POST',
-        headers: { ...JSON_TYPE, 'Idempotency-Key': 'k-2' },
-        body: body({ prompt: 'a fox' }),
-      });
+    if (call.before !== undefined) {
+      await app.request(call.path, { method: call.method, headers: call.headers, body: call.before });
     }
     call.arrange?.(executions);
 

@@ -10,6 +10,7 @@ import {
 } from '../../functions/shared/generation-request.js';
 import { silentLogger } from '../../functions/shared/logger.js';
 import { FakeExecutionService } from './fake-executions.js';
+import { fakePresign } from './fixtures.js';
 
 /** Thousands of requests on a shared, busy machine: a bound for a hang, not a speed target. */
 const PROPERTY_TIMEOUT_MS = 600_000;
@@ -74,6 +75,18 @@ const body = fc.oneof(
   validRequest.map((value) => ({ kind: 'valid' as const, value })),
 );
 
+/** The API over an empty fake, ids numbered from 1. */
+function newApp() {
+  let count = 0;
+  return createApiApp({
+    executions: new FakeExecutionService(clock),
+    presign: fakePresign,
+    clock,
+    logger: silentLogger,
+    newId: () => `gen-${++count}`,
+  });
+}
+
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
@@ -82,15 +95,7 @@ describe('POST /v1/generations with random bodies', () => {
     'never fails with a 5xx, names the offending fields, and accepts valid requests',
     async () => {
       // Prepare
-      let count = 0;
-      const app = createApiApp({
-        executions: new FakeExecutionService(clock),
-        presign: (key) =>
-          Promise.resolve({ url: `https://signed.example/${key}`, expiresAt: '2026-03-01T13:34:56.789Z' }),
-        clock,
-        logger: silentLogger,
-        newId: () => `gen-${++count}`,
-      });
+      const app = newApp();
 
       // Act + Assess
       await fc.assert(
@@ -133,13 +138,7 @@ function messagesOf(answer: { error?: { message: string; details?: { message: st
 }
 
 describe('no zod default message reaches a client', () => {
-  const app = createApiApp({
-    executions: new FakeExecutionService(clock),
-    presign: (key) =>
-      Promise.resolve({ url: `https://signed.example/${key}`, expiresAt: '2026-03-01T13:34:56.789Z' }),
-    clock,
-    logger: silentLogger,
-  });
+  const app = newApp();
 
   const expectProjectWords = (json: unknown) => {
     const answer = json as { error?: { message: string; details?: { message: string }[] } };

@@ -1,25 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { type ApiOptions, createApiApp } from '../../functions/api/app.js';
+import type { ApiOptions } from '../../functions/api/app.js';
 import type { Clock } from '../../functions/shared/clock.js';
-import { silentLogger } from '../../functions/shared/logger.js';
 import { LOCAL_WEBHOOK_POLICY } from '../../functions/shared/webhook-url.js';
 import { FakeExecutionService } from './fake-executions.js';
+import { apiOver } from './fixtures.js';
 
 const clock: Clock = { now: () => Date.parse('2026-03-01T12:34:56.789Z') };
 
 function setup(options: ApiOptions = {}) {
   const executions = new FakeExecutionService(clock);
-  const app = createApiApp(
-    {
-      executions,
-      presign: (key) =>
-        Promise.resolve({ url: `https://signed.example/${key}`, expiresAt: '2026-03-01T13:34:56.789Z' }),
-      clock,
-      logger: silentLogger,
-    },
-    options,
-  );
-  return { app, executions };
+  return { app: apiOver(executions, clock, options), executions };
 }
 
 /** Posts raw JSON text, so escapes such as `\u0000` and `\ud800` reach the parser as sent. */
