@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { generationRequestSchema } from '../shared/generation-request.js';
+import { generationRequestSchema, wellFormedText } from '../shared/generation-request.js';
 import { GENERATION_STATUSES, generationStatusSchema } from '../shared/workflow-state.js';
 
 /** One error shape for every 4xx and 5xx. `details` names each bad field. */
@@ -93,7 +93,7 @@ export const listQuerySchema = z.strictObject({
     .min(1, 'must be at least 1')
     .max(50, 'must be at most 50')
     .default(20),
-  cursor: z.string().min(1).max(4096).optional(),
+  cursor: wellFormedText(z.string().min(1).max(4096)).optional(),
 });
 
 /** `Idempotency-Key`: printable ASCII, 1–255 characters. */

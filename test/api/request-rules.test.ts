@@ -101,6 +101,20 @@ describe('POST /v1/generations: malformed text', () => {
   });
 });
 
+describe('GET /v1/generations: malformed text', () => {
+  it('answers 400 naming cursor for a NUL in it', async () => {
+    const { app } = setup();
+
+    const response = await app.request('/v1/generations?cursor=abc%00def');
+
+    expect(response.status).toBe(400);
+    const { error } = (await response.json()) as ErrorJson;
+    expect(error.details).toEqual([
+      { field: 'cursor', message: 'must not contain a NUL character (U+0000)' },
+    ]);
+  });
+});
+
 describe('401', () => {
   it('carries a WWW-Authenticate challenge', async () => {
     const { app } = setup({ apiToken: 'local-token-123' });
