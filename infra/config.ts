@@ -4,6 +4,7 @@ import {
   DEFAULT_DEADLINE_SECONDS,
   DEFAULT_MAX_IMAGE_BYTES,
   DEFAULT_RESULT_HOSTS,
+  MAX_URL_EXPIRY_SECONDS,
 } from '../functions/shared/config.js';
 import { DEFAULT_DASHSCOPE_BASE_URL } from '../functions/shared/dashscope/client.js';
 import {
@@ -142,6 +143,28 @@ export const stackConfigSchema = z.strictObject({
       }),
     ])
     .default({ mode: 'iam' }),
+  /**
+   * Throttling of the HTTP API's stage (every route): a steady rate and a burst, in requests per
+   * second. Past them API Gateway answers 429 before the Lambda runs. The defaults leave room for
+   * interactive use and polling clients while keeping a runaway client from spending the Lambda's
+   * concurrency and Step Functions' API quotas. @default { rateLimit: 50, burstLimit: 100 }
+   */
+  apiThrottle: z
+    .strictObject({
+      /** Steady requests per second (API Gateway's account limit is 10,000). @default 50 */
+      rateLimit: z
+        .number('must be a number')
+        .positive('must be greater than 0')
+        .max(10_000, 'must be at most 10000 (the account limit)')
+        .default(50),
+      /** Requests allowed at once above the rate (API Gateway's account limit is 5,000). @default 100 */
+      burstLimit: z
+        .int('must be a whole number')
+        .min(1, 'must be at least 1')
+        .max(5000, 'must be at most 5000 (the account limit)')
+        .default(100),
+    })
+    .prefault({}),
   /** EventBridge bus for "Generation Requested" in and completion events out. @default "default" */
   eventBusName: z.string().min(1).max(256).default('default'),
   /**
@@ -171,8 +194,21 @@ export const stackConfigSchema = z.strictObject({
       }),
     )
     .default([]),
-  /** Lifetime of the presigned image URLs the API returns, in seconds (at most 7 days). @default 3600 */
-  urlExpirySeconds: z.int().min(60).max(604_800).default(3600),
+  /**
+   * Lifetime of the presigned image URLs the API returns, in seconds: 60 to 43200 (12 hours).
+   * A link stops working when the credentials that signed it expire, and the API signs with its
+   * role's temporary credentials, which never last longer than 12 hours; each link is also capped
+   * at those credentials' expiration when the SDK knows it, and the API reports the real end as
+   * `expiresAt`. @default 3600
+   */
+  urlExpirySeconds: z
+    .int('must be a whole number of seconds')
+    .min(60, 'must be at least 60')
+    .max(
+      MAX_URL_EXPIRY_SECONDS,
+      `must be at most ${MAX_URL_EXPIRY_SECONDS} (12 hours: links never outlive the API role's temporary credentials)`,
+    )
+    .default(3600),
   /**
    * The model of a request that names none, whichever way it arrives (API, request file, event,
    * schedule or a direct StartExecution). @default the request schema's, "stable-diffusion-3.5-large"

@@ -1,11 +1,11 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { serve } from '@hono/node-server';
 import { createApiApp } from '../functions/api/app.js';
+import { createS3Presigner } from '../functions/api/presign.js';
 import { createDashScopeClient } from '../functions/shared/dashscope/client.js';
 import { silentLogger } from '../functions/shared/logger.js';
+import { LOCAL_WEBHOOK_POLICY } from '../functions/shared/webhook-url.js';
 import { type LocalPipeline, type LocalPipelineOptions, startLocalPipeline } from './pipeline.js';
 
 export interface LocalApiOptions extends LocalPipelineOptions {
@@ -34,15 +34,17 @@ export async function startLocalApi(options: LocalApiOptions = {}): Promise<Loca
     {
       executions: pipeline.executions,
       index: pipeline.index,
-      presign: (key) =>
-        getSignedUrl(s3.client, new GetObjectCommand({ Bucket: s3.bucket, Key: key }), {
-          expiresIn: options.urlExpirySeconds ?? 3600,
-        }),
+      presign: createS3Presigner({
+        s3: s3.client,
+        bucket: s3.bucket,
+        expirySeconds: options.urlExpirySeconds ?? 3600,
+      }),
       dashscope: createDashScopeClient({ baseUrl: dashscope.baseUrl, apiKey: async () => dashscope.apiKey }),
       clock: pipeline.clock,
       logger: options.logger ?? silentLogger,
     },
-    { apiToken: options.apiToken },
+    // Receivers on this machine (http, loopback) are what local webhooks are for.
+    { apiToken: options.apiToken, webhookPolicy: LOCAL_WEBHOOK_POLICY },
   );
 
   const server = await new Promise<Server>((resolve, reject) => {

@@ -22,6 +22,7 @@ import { loadConfig } from '../functions/shared/config.js';
 import type { GenerationIndex } from '../functions/shared/generation-index.js';
 import { type Logger, silentLogger } from '../functions/shared/logger.js';
 import type { SecretReader } from '../functions/shared/secret.js';
+import { LOCAL_WEBHOOK_POLICY } from '../functions/shared/webhook-url.js';
 import { type PersistResult, type TaskState, taskStateSchema } from '../functions/shared/workflow-state.js';
 import { createSubmitHandler, submitDeps } from '../functions/submit/handler.js';
 import { createApp, STACK_ID } from '../infra/app.js';
@@ -183,7 +184,7 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
       logger: runtime.logger,
       s3: options.s3.client,
       events: options.events ?? { publish: async () => {} },
-      webhookPolicy: { allowHttp: true, allowPrivateAddresses: true },
+      webhookPolicy: LOCAL_WEBHOOK_POLICY,
       webhookTiming: options.webhookTiming,
       index,
     },

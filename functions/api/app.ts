@@ -6,6 +6,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 import { describeError } from '../shared/errors.js';
 import { generationRequestSchema, withDefaultModel } from '../shared/generation-request.js';
+import { checkWebhookUrl, type WebhookPolicy, WebhookRefusedError } from '../shared/webhook-url.js';
 import { generationIdSchema } from '../shared/workflow-state.js';
 import { detailsOf } from '../shared/zod-details.js';
 import { InvalidCursorError } from './cursor.js';
@@ -19,10 +20,9 @@ import {
   listGenerations,
 } from './generations.js';
 import { openApiDocument } from './openapi.js';
-import { type ErrorBody, idempotencyKeySchema, listQuerySchema } from './schemas.js';
+import { type ErrorBody, idempotencyKeySchema, listQuerySchema, MAX_BODY_BYTES } from './schemas.js';
 
-/** Largest request body accepted: a request is well under 8 KB. */
-export const MAX_BODY_BYTES = 16 * 1024;
+export { MAX_BODY_BYTES };
 
 export interface ApiOptions {
   /**
@@ -35,7 +35,15 @@ export interface ApiOptions {
    * or the JWT subject API Gateway verified. @default unknown
    */
   readonly callerOf?: (c: Context) => string | undefined;
+  /**
+   * Who may receive webhooks: a `webhook_url` the notifier would refuse is a 400 at creation.
+   * @default the deployed policy: https to public addresses only
+   */
+  readonly webhookPolicy?: WebhookPolicy;
 }
+
+/** The challenge a 401 carries (RFC 9110 §11.6.1 requires one). */
+export const BEARER_CHALLENGE = 'Bearer realm="sd35"';
 
 /** An error answer with the one error shape. Thrown inside handlers, rendered by `onError`. */
 export class ApiError extends Error {
@@ -44,6 +52,7 @@ export class ApiError extends Error {
     readonly type: string,
     message: string,
     readonly details?: ErrorBody['error']['details'],
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -51,6 +60,10 @@ export class ApiError extends Error {
 
 function invalid(error: z.ZodError, what: string, prefix = ''): ApiError {
   const details = detailsOf(error, prefix);
+  return invalidFields(what, details);
+}
+
+function invalidFields(what: string, details: Array<{ field: string; message: string }>): ApiError {
   return new ApiError(
     400,
     'invalid_request',
@@ -93,6 +106,8 @@ export function createApiApp(deps: GenerationsDeps, options: ApiOptions = {}): H
           401,
           'unauthorized',
           'Missing or wrong bearer token (Authorization: Bearer <API_TOKEN>)',
+          undefined,
+          { 'WWW-Authenticate': BEARER_CHALLENGE },
         );
       }
       return next();
@@ -125,6 +140,8 @@ export function createApiApp(deps: GenerationsDeps, options: ApiOptions = {}): H
       }
       const request = generationRequestSchema.safeParse(withDefaultModel(body, deps.defaultModel));
       if (!request.success) throw invalid(request.error, 'request');
+      const webhookProblem = refusedWebhook(request.data.webhook_url, options.webhookPolicy ?? {});
+      if (webhookProblem) throw invalidFields('request', [{ field: 'webhook_url', message: webhookProblem }]);
       const keyHeader = c.req.header('idempotency-key');
       const key = keyHeader === undefined ? undefined : idempotencyKeySchema.safeParse(keyHeader);
       if (key && !key.success) throw invalid(key.error, 'header', 'Idempotency-Key');
@@ -199,6 +216,7 @@ export function createApiApp(deps: GenerationsDeps, options: ApiOptions = {}): H
           },
         },
         error.status,
+        error.headers,
       );
     }
     // Anything else is ours: log it, answer without internals.
@@ -211,4 +229,16 @@ export function createApiApp(deps: GenerationsDeps, options: ApiOptions = {}): H
 
 function notFound(id: string): ApiError {
   return new ApiError(404, 'not_found', `No generation ${JSON.stringify(id.slice(0, 100))}`);
+}
+
+/** Why the notifier would refuse this webhook URL, or undefined when it would deliver (or there is none). */
+function refusedWebhook(url: string | undefined, policy: WebhookPolicy): string | undefined {
+  if (url === undefined) return undefined;
+  try {
+    checkWebhookUrl(url, policy);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof WebhookRefusedError)) throw error;
+    return `is refused by this deployment's notifier: ${error.message}`;
+  }
 }

@@ -15,6 +15,7 @@ import { failedUpdate } from '../shared/index-updates.js';
 import type { Logger } from '../shared/logger.js';
 import type { GenerationStatus } from '../shared/workflow-state.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
+import type { PresignedUrl } from './presign.js';
 import type { GenerationView } from './schemas.js';
 
 export interface GenerationsDeps {
@@ -22,8 +23,8 @@ export interface GenerationsDeps {
   readonly executions: ExecutionService;
   /** The generations index: every read of the API is answered from it. */
   readonly index: GenerationIndex;
-  /** Returns a presigned GET URL for an object key. */
-  readonly presign: (key: string) => Promise<string>;
+  /** Returns a presigned GET URL for an object key and when it stops working. */
+  readonly presign: (key: string) => Promise<PresignedUrl>;
   /** Cancels PENDING DashScope tasks on cancel; optional (without it, only the execution stops). */
   readonly dashscope?: DashScopeClient;
   readonly clock: Clock;
@@ -231,7 +232,7 @@ async function viewOf(
   const images =
     options.presign && record.images
       ? await Promise.all(
-          record.images.map(async (image) => ({ ...image, url: await deps.presign(image.key) })),
+          record.images.map(async (image) => ({ ...image, ...(await deps.presign(image.key)) })),
         )
       : undefined;
   const total = record.progress?.total ?? (request.success ? request.data.n : 0);

@@ -1,7 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Context } from 'aws-lambda';
 import type { Hono } from 'hono';
 import { handle } from 'hono/aws-lambda';
@@ -15,6 +14,7 @@ import { lambdaEntry } from '../shared/lambda-entry.js';
 import type { Logger } from '../shared/logger.js';
 import { countThrottles, type Metrics, SERVICE } from '../shared/metrics.js';
 import { createApiApp } from './app.js';
+import { createS3Presigner } from './presign.js';
 
 /** The identity API Gateway verified: an IAM principal (SigV4) or a JWT's subject. */
 const authorizerSchema = z
@@ -40,10 +40,11 @@ function createLambdaApp(logger: Logger, metrics: Metrics): Hono {
     {
       executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
       index: createDynamoGenerationIndex(new DynamoDBClient({}), config.GENERATIONS_TABLE),
-      presign: (key) =>
-        getSignedUrl(s3, new GetObjectCommand({ Bucket: config.BUCKET_NAME, Key: key }), {
-          expiresIn: config.URL_EXPIRY_SECONDS,
-        }),
+      presign: createS3Presigner({
+        s3,
+        bucket: config.BUCKET_NAME,
+        expirySeconds: config.URL_EXPIRY_SECONDS,
+      }),
       dashscope: dashscopeFromConfig(config, countThrottles(undefined, metrics)),
       clock: systemClock,
       logger,

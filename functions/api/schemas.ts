@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { generationSourceSchema } from '../shared/generation-index.js';
-import { generationRequestSchema } from '../shared/generation-request.js';
+import { generationRequestSchema, wellFormedText } from '../shared/generation-request.js';
 import { GENERATION_STATUSES, generationStatusSchema } from '../shared/workflow-state.js';
 
 /** One error shape for every 4xx and 5xx. `details` names each bad field. */
@@ -13,6 +13,15 @@ export const errorBodySchema = z.object({
 });
 
 export type ErrorBody = z.infer<typeof errorBodySchema>;
+
+/** What API Gateway itself answers (403, 429, its own 401 in JWT mode, 5xx): not this API's shape. */
+export const gatewayErrorSchema = z.object({ message: z.string() });
+
+/** The answer of `GET /healthz`. */
+export const healthSchema = z.object({ status: z.literal('ok') });
+
+/** Largest request body accepted: a request is well under 8 KB. */
+export const MAX_BODY_BYTES = 16 * 1024;
 
 export const linksSchema = z.object({
   self: z.string(),
@@ -29,8 +38,11 @@ export const createdGenerationSchema = z.object({
 
 export const imageViewSchema = z.object({
   index: z.number().int(),
-  /** Presigned GET URL; expires after the configured time. */
-  url: z.string(),
+  url: z.string().meta({ description: 'Presigned GET URL; it works until expiresAt' }),
+  expiresAt: z.iso.datetime().meta({
+    description:
+      'When url stops working: the configured lifetime, capped at the signing credentials’ expiration (at most 12 hours). Fetch the generation again for a fresh link.',
+  }),
   key: z.string(),
   bytes: z.number().int(),
   contentType: z.string(),
@@ -84,7 +96,7 @@ export const listQuerySchema = z.strictObject({
     .min(1, 'must be at least 1')
     .max(50, 'must be at most 50')
     .default(20),
-  cursor: z.string().min(1).max(4096).optional(),
+  cursor: wellFormedText(z.string().min(1).max(4096)).optional(),
 });
 
 /** `Idempotency-Key`: printable ASCII, 1–255 characters. */

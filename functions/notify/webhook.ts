@@ -2,16 +2,13 @@ import { createHmac } from 'node:crypto';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
-import { BlockList, isIP, type LookupFunction } from 'node:net';
+import type { LookupFunction } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isPublicAddress } from '../shared/public-address.js';
+import { checkWebhookUrl, type WebhookPolicy, WebhookRefusedError } from '../shared/webhook-url.js';
 
-/** Who may receive webhooks. Deployed: https to public addresses only. */
-export interface WebhookPolicy {
-  /** Allow plain http (local receivers only). @default false */
-  readonly allowHttp?: boolean;
-  /** Allow loopback, private and link-local addresses (local receivers only). @default false */
-  readonly allowPrivateAddresses?: boolean;
-}
+// The URL policy lives in functions/shared (the API checks webhook_url with it too).
+export { checkWebhookUrl, isPublicAddress, type WebhookPolicy, WebhookRefusedError };
 
 export interface WebhookDeliveryOptions {
   /**
@@ -48,41 +45,6 @@ export interface DeliveryRecord {
   readonly attempts: readonly DeliveryAttempt[];
 }
 
-/** Addresses a deployed notifier must never call: loopback, private, link-local, CGNAT, multicast… */
-const NON_PUBLIC = new BlockList();
-for (const [network, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['224.0.0.0', 3],
-] as const) {
-  NON_PUBLIC.addSubnet(network, prefix, 'ipv4');
-}
-for (const [network, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-] as const) {
-  NON_PUBLIC.addSubnet(network, prefix, 'ipv6');
-}
-
-/** Whether an IP literal is a public unicast address. IPv4-mapped IPv6 is judged as IPv4. */
-export function isPublicAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  const ip = mapped ?? address;
-  const family = isIP(ip);
-  if (family === 0) return false;
-  return !NON_PUBLIC.check(ip, family === 4 ? 'ipv4' : 'ipv6');
-}
-
 /**
  * The Standard Webhooks signature: `v1,` + base64 HMAC-SHA256 over `${id}.${timestamp}.${body}`,
  * keyed with the secret's bytes (base64-decoded after a `whsec_` prefix).
@@ -92,25 +54,6 @@ export function signWebhook(secret: string, id: string, timestamp: number, body:
     ? Buffer.from(secret.slice(6), 'base64')
     : Buffer.from(secret, 'utf8');
   return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
-}
-
-/** Refuses a URL the policy does not allow, before any connection. */
-export function checkWebhookUrl(raw: string, policy: WebhookPolicy): URL {
-  const url = new URL(raw);
-  if (url.protocol !== 'https:' && !(policy.allowHttp && url.protocol === 'http:')) {
-    throw new WebhookRefusedError(`webhook URL scheme ${url.protocol} is not allowed (https only)`);
-  }
-  if (url.username || url.password) throw new WebhookRefusedError('webhook URL must not carry credentials');
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (isIP(host) && !policy.allowPrivateAddresses && !isPublicAddress(host)) {
-    throw new WebhookRefusedError(`webhook address ${host} is not public`);
-  }
-  return url;
-}
-
-/** A target the policy refuses: not retried. */
-export class WebhookRefusedError extends Error {
-  override readonly name = 'WebhookRefusedError';
 }
 
 /**

@@ -14,6 +14,13 @@ export const DEFAULT_MAX_IMAGE_BYTES = 50 * 1024 * 1024;
 /** The overall time a generation may take from submit to the last poll, in seconds. */
 export const DEFAULT_DEADLINE_SECONDS = 3600;
 
+/**
+ * The longest an image link may be promised for. A presigned URL stops working when the
+ * credentials that signed it expire, and the API signs with its role's temporary credentials:
+ * no STS role session lasts longer than 12 hours, so no longer promise can be kept.
+ */
+export const MAX_URL_EXPIRY_SECONDS = 12 * 3600;
+
 const list = z
   .string()
   .transform((value) =>
@@ -87,8 +94,8 @@ const apiEnvSchema = dashscopeEnvSchema.extend({
     .string()
     .regex(/^arn:aws[\w-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/, 'must be a state machine ARN'),
   BUCKET_NAME: z.string().min(3),
-  /** Lifetime of the presigned image URLs the API hands out. */
-  URL_EXPIRY_SECONDS: positiveInt.max(7 * 24 * 3600).default(3600),
+  /** Lifetime of the presigned image URLs the API hands out; links never outlive the signing credentials (≤ 12 h). */
+  URL_EXPIRY_SECONDS: positiveInt.max(MAX_URL_EXPIRY_SECONDS).default(3600),
   /** The deployment's model for requests that name none. @default the request schema's */
   DEFAULT_MODEL: modelSchema.optional(),
 });

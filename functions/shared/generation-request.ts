@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { detailsOf } from './zod-details.js';
 
 /** The two Stable Diffusion 3.5 models DashScope serves. */
 export const MODELS = ['stable-diffusion-3.5-large', 'stable-diffusion-3.5-large-turbo'] as const;
@@ -27,9 +28,23 @@ const sizeSchema = z
     `width and height must each be one of ${SIDES.join(', ')}`,
   );
 
-const httpUrlSchema = z
-  .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
-  .max(2048, 'must be at most 2048 characters');
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * The rule of every string field of a request: no NUL (it truncates C strings downstream) and no
+ * lone UTF-16 surrogate (it has no UTF-8 encoding, so it would be mangled further on).
+ */
+export function wellFormedText<T extends z.ZodType<string>>(schema: T): T {
+  return schema
+    .refine((value) => !value.includes('\u0000'), 'must not contain a NUL character (U+0000)')
+    .refine((value) => !LONE_SURROGATE.test(value), 'must not contain a lone surrogate (malformed Unicode)');
+}
+
+const httpUrlSchema = wellFormedText(
+  z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .max(2048, 'must be at most 2048 characters'),
+);
 
 /**
  * A generation request as users send it (HTTP API, events, CLI). Unknown fields are rejected so
@@ -38,16 +53,19 @@ const httpUrlSchema = z
  */
 export const generationRequestSchema = z
   .strictObject({
-    prompt: z
-      .string({ error: 'is required and must be a string' })
-      .trim()
-      .min(1, 'must not be empty')
-      .max(MAX_PROMPT_CHARS, `must be at most ${MAX_PROMPT_CHARS} characters`),
-    negative_prompt: z
-      .string()
-      .trim()
-      .max(MAX_PROMPT_CHARS, `must be at most ${MAX_PROMPT_CHARS} characters`)
-      .optional(),
+    prompt: wellFormedText(
+      z
+        .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
+        .trim()
+        .min(1, 'must not be empty')
+        .max(MAX_PROMPT_CHARS, `must be at most ${MAX_PROMPT_CHARS} characters`),
+    ),
+    negative_prompt: wellFormedText(
+      z
+        .string('must be a string')
+        .trim()
+        .max(MAX_PROMPT_CHARS, `must be at most ${MAX_PROMPT_CHARS} characters`),
+    ).optional(),
     model: modelSchema.default('stable-diffusion-3.5-large'),
     size: sizeSchema.default('1024*1024'),
     n: z.int('must be an integer').min(1, 'must be at least 1').max(4, 'must be at most 4').default(1),
@@ -108,7 +126,9 @@ export type GenerationRequest = z.output<typeof generationRequestSchema>;
 
 /** One line per problem, each naming the field: `n: must be at most 4`. */
 export function formatIssues(error: z.ZodError): string {
-  return error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; ');
+  return detailsOf(error)
+    .map((detail) => `${detail.field}: ${detail.message}`)
+    .join('; ');
 }
 
 /** Width and height in pixels of a validated `size`. */

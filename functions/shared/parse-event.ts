@@ -8,6 +8,6 @@ import { formatIssues } from './generation-request.js';
  */
 export function parseEvent<S extends z.ZodType>(schema: S, event: unknown): z.output<S> {
   const parsed = schema.safeParse(event);
-  if (!parsed.success) throw new InvalidRequestError(`Invalid input: ${formatIssues(parsed.error)}`);
+  if (!parsed.success) throw new InvalidRequestError(`Invalid event: ${formatIssues(parsed.error)}`);
   return parsed.data;
 }

@@ -38,7 +38,8 @@ export interface ApiProps {
  * index, registers and cancels generations in it, starts, describes and stops executions of this
  * state machine only, presigns reads under
  * `generations/`, and read the DashScope key (to cancel PENDING tasks). Every request is written
- * to an access log (who, which route, status, latency; never a body).
+ * to an access log (who, which route, status, latency; never a body). The stage throttles every
+ * route to the configured rate and burst (`apiThrottle`).
  */
 export class Api extends Construct {
   readonly httpApi: HttpApi;
@@ -114,6 +115,7 @@ export class Api extends Construct {
     this.stage = this.httpApi.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,
+      throttle: { rateLimit: config.apiThrottle.rateLimit, burstLimit: config.apiThrottle.burstLimit },
       accessLogSettings: {
         destination: new LogGroupLogDestination(this.accessLogs),
         format: ACCESS_LOG_FORMAT,

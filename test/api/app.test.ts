@@ -16,13 +16,14 @@ import {
   generationRequestSchema,
 } from '../../functions/shared/generation-request.js';
 import { type Logger, silentLogger } from '../../functions/shared/logger.js';
-import type { PersistResult, TaskState } from '../../functions/shared/workflow-state.js';
+import type { PersistResult } from '../../functions/shared/workflow-state.js';
 import { MemoryGenerationIndex } from '../fakes/memory-index.js';
 import { FakeExecutionService } from './fake-executions.js';
+import { fakePresign, taskState, URL_EXPIRES_AT } from './fixtures.js';
 
 const NOW = Date.parse('2026-03-01T12:34:56.789Z');
 const clock: Clock = { now: () => NOW };
-const presign = (key: string) => Promise.resolve(`https://signed.example/${key}`);
+const presign = fakePresign;
 
 /** Records the task ids it is asked to cancel; the other calls are not the API's business. */
 class FakeDashScope implements DashScopeClient {
@@ -76,23 +77,6 @@ const fieldsOf = async (response: Response) =>
 
 const request = (input: Partial<GenerationRequestInput> = {}): GenerationRequest =>
   generationRequestSchema.parse({ prompt: 'a lighthouse at dusk', ...input });
-
-function taskState(overrides: Partial<TaskState> = {}): TaskState {
-  return {
-    taskId: 'task-1',
-    seed: 42,
-    submitRequestId: 'req-submit',
-    submittedAt: '2026-03-01T12:00:01.000Z',
-    deadline: '2026-03-01T12:30:00.000Z',
-    status: 'queued',
-    dashscopeStatus: 'PENDING',
-    times: { submit: '2026-03-01T12:00:01.000Z' },
-    pollCount: 0,
-    nextPollSeconds: 1,
-    deadlineExceeded: false,
-    ...overrides,
-  };
-}
 
 const image = (index: number) => ({
   index,
@@ -658,8 +642,8 @@ describe('GET /v1/generations/{id}', () => {
       manifestKey: 'generations/gen-1/manifest.json',
       dashscope: { taskId: 'task-1', endTime: '2026-03-01T12:00:20.000Z' },
       images: [
-        { ...image(0), url: 'https://signed.example/generations/gen-1/0.png' },
-        { ...image(1), url: 'https://signed.example/generations/gen-1/1.png' },
+        { ...image(0), url: 'https://signed.example/generations/gen-1/0.png', expiresAt: URL_EXPIRES_AT },
+        { ...image(1), url: 'https://signed.example/generations/gen-1/1.png', expiresAt: URL_EXPIRES_AT },
       ],
     });
     expect(body).not.toHaveProperty('failedImages');

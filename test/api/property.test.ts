@@ -11,6 +11,10 @@ import {
 import { silentLogger } from '../../functions/shared/logger.js';
 import { MemoryGenerationIndex } from '../fakes/memory-index.js';
 import { FakeExecutionService } from './fake-executions.js';
+import { fakePresign } from './fixtures.js';
+
+/** Thousands of requests on a shared, busy machine: a bound for a hang, not a speed target. */
+const PROPERTY_TIMEOUT_MS = 600_000;
 
 const clock: Clock = { now: () => Date.parse('2026-03-01T12:34:56.789Z') };
 const FIELDS = Object.keys(generationRequestSchema.shape);
@@ -72,47 +76,163 @@ const body = fc.oneof(
   validRequest.map((value) => ({ kind: 'valid' as const, value })),
 );
 
+/** The API over an empty fake, ids numbered from 1. */
+function newApp() {
+  let count = 0;
+  return createApiApp({
+    executions: new FakeExecutionService(clock),
+    index: new MemoryGenerationIndex(),
+    presign: fakePresign,
+    clock,
+    logger: silentLogger,
+    newId: () => `gen-${++count}`,
+  });
+}
+
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 describe('POST /v1/generations with random bodies', () => {
-  it('never fails with a 5xx, names the offending fields, and accepts valid requests', async () => {
-    // Prepare
-    let count = 0;
-    const app = createApiApp({
-      executions: new FakeExecutionService(clock),
-      index: new MemoryGenerationIndex(),
-      presign: (key) => Promise.resolve(`https://signed.example/${key}`),
-      clock,
-      logger: silentLogger,
-      newId: () => `gen-${++count}`,
-    });
+  it(
+    'never fails with a 5xx, names the offending fields, and accepts valid requests',
+    async () => {
+      // Prepare
+      const app = newApp();
 
-    // Act + Assess
-    await fc.assert(
-      fc.asyncProperty(body, async ({ kind, value }) => {
-        const response = await app.request('/v1/generations', {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify(value),
-        });
-        const answer = (await response.json()) as {
-          error?: { details?: { field: string }[] };
-        };
+      // Act + Assess
+      await fc.assert(
+        fc.asyncProperty(body, async ({ kind, value }) => {
+          const response = await app.request('/v1/generations', {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify(value),
+          });
+          const answer = (await response.json()) as {
+            error?: { details?: { field: string }[] };
+          };
 
-        expect([202, 400]).toContain(response.status);
-        if (kind === 'valid') expect(response.status).toBe(202);
-        if (response.status === 202) return;
+          expect([202, 400]).toContain(response.status);
+          if (kind === 'valid') expect(response.status).toBe(202);
+          if (response.status === 202) return;
 
-        const fields = (answer.error?.details ?? []).map((detail) => detail.field);
-        expect(fields).not.toEqual([]);
-        const allowed = isObject(value) ? new Set([...Object.keys(value), 'prompt']) : new Set(['(body)']);
-        // A nested problem (`webhook_events.0`) is named by a path that starts at the top-level key.
-        const namesAllowedKey = (field: string) =>
-          allowed.has(field) || [...allowed].some((key) => field.startsWith(`${key}.`));
-        expect(fields.filter((field) => !namesAllowedKey(field))).toEqual([]);
-      }),
-      { numRuns: 5000 },
-    );
+          const fields = (answer.error?.details ?? []).map((detail) => detail.field);
+          expect(fields).not.toEqual([]);
+          const allowed = isObject(value) ? new Set([...Object.keys(value), 'prompt']) : new Set(['(body)']);
+          // A nested problem (`webhook_events.0`) is named by a path that starts at the top-level key.
+          const namesAllowedKey = (field: string) =>
+            allowed.has(field) || [...allowed].some((key) => field.startsWith(`${key}.`));
+          expect(fields.filter((field) => !namesAllowedKey(field))).toEqual([]);
+        }),
+        { numRuns: 5000 },
+      );
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
+});
+
+/** zod's own English messages start like these; the project's start with a lower-case verb. */
+const ZOD_DEFAULT =
+  /Invalid input|Invalid option|Invalid string|Invalid (URL|email|ISO|UUID)|Too (big|small)|Unrecognized key|expected .*, received|Number must be/;
+
+/** Every message of an error answer: the summary and each detail. */
+function messagesOf(answer: { error?: { message: string; details?: { message: string }[] } }): string[] {
+  return [answer.error?.message ?? '', ...(answer.error?.details ?? []).map((detail) => detail.message)];
+}
+
+describe('no zod default message reaches a client', () => {
+  const app = newApp();
+
+  const expectProjectWords = (json: unknown) => {
+    const answer = json as { error?: { message: string; details?: { message: string }[] } };
+    for (const message of messagesOf(answer)) expect(message).not.toMatch(ZOD_DEFAULT);
+    for (const detail of answer.error?.details ?? []) expect(detail.message).toMatch(/^[a-z(]/);
+  };
+
+  it(
+    'in answers to random bodies',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(body, async ({ value }) => {
+          const response = await app.request('/v1/generations', {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify(value),
+          });
+          expectProjectWords(await response.json());
+        }),
+        { numRuns: 1000 },
+      );
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
+
+  it(
+    'in answers to random list queries',
+    async () => {
+      const param = fc.oneof(
+        fc.constantFrom('status', 'limit', 'cursor'),
+        fc.string({ maxLength: 8 }).filter((key) => key !== ''),
+      );
+      const paramValue = fc.oneof(
+        fc.string({ maxLength: 20 }),
+        fc.constantFrom(
+          'abc',
+          '0',
+          '51',
+          '1.5',
+          '-1',
+          'NaN',
+          'Infinity',
+          '1e3',
+          '',
+          'queued',
+          'x'.repeat(5000),
+        ),
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.dictionary(param, paramValue, { maxKeys: 4 }), async (query) => {
+          const response = await app.request(`/v1/generations?${new URLSearchParams(query)}`);
+          expect([200, 400]).toContain(response.status);
+          expectProjectWords(await response.json());
+        }),
+        { numRuns: 1000 },
+      );
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
+
+  it(
+    'in answers to random Idempotency-Key headers',
+    async () => {
+      const key = fc.oneof(fc.string({ maxLength: 300 }), fc.constantFrom('', 'a b', 'x'.repeat(256)));
+      await fc.assert(
+        fc.asyncProperty(key, async (idempotencyKey) => {
+          // A header value cannot hold control characters or non-Latin-1 text; those never arrive.
+          fc.pre(/^[\x20-\x7e]*$/.test(idempotencyKey));
+          const response = await app.request('/v1/generations', {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey },
+            body: JSON.stringify({ prompt: 'a fox' }),
+          });
+          expectProjectWords(await response.json());
+        }),
+        { numRuns: 500 },
+      );
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
+
+  it('names limit and the reason for ?limit=abc', async () => {
+    const answer = (await (await app.request('/v1/generations?limit=abc')).json()) as {
+      error: { details: { field: string; message: string }[] };
+    };
+    expect(answer.error.details).toEqual([{ field: 'limit', message: 'must be a number' }]);
+  });
+
+  it('names cursor and its length limit for a long cursor', async () => {
+    const answer = (await (await app.request(`/v1/generations?cursor=${'x'.repeat(4097)}`)).json()) as {
+      error: { details: { field: string; message: string }[] };
+    };
+    expect(answer.error.details).toEqual([{ field: 'cursor', message: 'must be at most 4096 characters' }]);
   });
 });

@@ -299,7 +299,10 @@ describe('a configured default model', () => {
     const app = createApiApp({
       executions,
       index: createDynamoGenerationIndex(dynamo.client, LOCAL_TABLE),
-      presign: async (key) => `https://example.invalid/${key}`,
+      presign: async (key) => ({
+        url: `https://example.invalid/${key}`,
+        expiresAt: new Date().toISOString(),
+      }),
       clock,
       logger: silentLogger,
       defaultModel: turbo,

@@ -99,3 +99,38 @@ describe('HTTP API', () => {
     });
   });
 });
+
+describe('HTTP API throttling', () => {
+  const stageThrottle = (template: Template) => {
+    const stages = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'));
+    expect(stages).toHaveLength(1);
+    return stages[0]?.Properties.DefaultRouteSettings;
+  };
+
+  it('throttles every route of the stage by default', () => {
+    expect(stageThrottle(synth())).toMatchObject({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 });
+  });
+
+  it('takes the rate and burst from the configuration', () => {
+    const template = synth({ apiThrottle: { rateLimit: 5, burstLimit: 10 } });
+    expect(stageThrottle(template)).toMatchObject({ ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 });
+  });
+
+  it('fails synth for a burst over the account limit, naming the field', () => {
+    expect(() => synth({ apiThrottle: { burstLimit: 6000 } })).toThrow(/generation\.apiThrottle\.burstLimit/);
+  });
+});
+
+describe('presigned URL lifetime', () => {
+  it('fails synth for urlExpirySeconds past 12 hours, naming the field and why', () => {
+    expect(() => synth({ urlExpirySeconds: 604_800 })).toThrow(
+      /generation\.urlExpirySeconds: must be at most 43200 \(12 hours/,
+    );
+  });
+
+  it('accepts 12 hours exactly', () => {
+    synth({ urlExpirySeconds: 43_200 }).hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ URL_EXPIRY_SECONDS: '43200' }) },
+    });
+  });
+});

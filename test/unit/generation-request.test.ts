@@ -122,7 +122,7 @@ describe('generationRequestSchema: bad fields', () => {
     const text = formatIssues(result.error);
 
     // Assess
-    expect(text).toBe('prompt: is required and must be a string');
+    expect(text).toBe('prompt: is required');
   });
 
   it('rejects an unknown field and names it', () => {
@@ -190,5 +190,37 @@ describe('generationRequestSchema: exact forms', () => {
     expect(generationRequestSchema.safeParse({ prompt: 'a cat', n: 4, seed: 2_147_483_644 }).success).toBe(
       true,
     );
+  });
+});
+
+describe('generationRequestSchema: well-formed text in every string field', () => {
+  const BAD_TEXT = [
+    ['a NUL character', 'a\u0000b', /NUL/],
+    ['a lone high surrogate', 'a\uD800b', /lone surrogate/],
+    ['a lone low surrogate', 'a\uDC00b', /lone surrogate/],
+    ['a lone surrogate at the end', 'ab\uD83D', /lone surrogate/],
+  ] as const;
+  const FREE_TEXT_FIELDS = ['prompt', 'negative_prompt'] as const;
+  const URL_FIELDS = ['init_image', 'webhook_url'] as const;
+  const cases = [
+    ...FREE_TEXT_FIELDS.flatMap((field) =>
+      BAD_TEXT.map(([label, text, reason]) => [field, label, text, reason] as const),
+    ),
+    ...URL_FIELDS.flatMap((field) =>
+      BAD_TEXT.map(
+        ([label, text, reason]) => [field, label, `https://img.example/${text}.png`, reason] as const,
+      ),
+    ),
+  ];
+
+  it.each(cases)('refuses %s with %s, naming the field and the reason', (field, _label, value, reason) => {
+    const parsed = generationRequestSchema.safeParse({ prompt: PROMPT, [field]: value });
+    expect(parsed.success).toBe(false);
+    const issue = parsed.error?.issues.find((i) => i.path.join('.') === field);
+    expect(issue?.message).toMatch(reason);
+  });
+
+  it('accepts characters outside the BMP written as a surrogate pair', () => {
+    expect(generationRequestSchema.safeParse({ prompt: 'an eagle 🦅 over 𝔰𝔢𝔞' }).success).toBe(true);
   });
 });

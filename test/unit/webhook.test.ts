@@ -230,6 +230,41 @@ describe('checkWebhookUrl', () => {
   ])('refuses the non-public literal %s when deployed', (url) => {
     expect(() => checkWebhookUrl(url, {})).toThrow(/not public/);
   });
+
+  it.each([
+    'https://[64:ff9b::a9fe:a9fe]/x',
+    'https://[2002:a9fe:a9fe::]/x',
+    'https://[::127.0.0.1]/x',
+    'https://[fec0::1]/x',
+    'https://[::ffff:7f00:1]/x',
+    'https://0x7f000001/x',
+  ])('refuses %s, an address that reaches internal space, when deployed', (url) => {
+    expect(() => checkWebhookUrl(url, {})).toThrow(/not public/);
+  });
+
+  it.each([
+    'https://localhost/x',
+    'https://api.localhost/x',
+    'https://printer.local/x',
+    'https://ip-10-0-0-1.ec2.internal/x',
+    'https://router.home.arpa./x',
+    'https://instance-data/latest',
+    'https://metadata/x',
+  ])('refuses %s, a local-only name, when deployed', (url) => {
+    expect(() => checkWebhookUrl(url, {})).toThrow(/local name/);
+  });
+
+  it('refuses credentials in the URL', () => {
+    expect(() => checkWebhookUrl('https://user:pw@hooks.example.com/x', {})).toThrow(/credentials/);
+  });
+
+  it('allows http to loopback locally', () => {
+    expect(checkWebhookUrl('http://127.0.0.1:9000/x', local).host).toBe('127.0.0.1:9000');
+  });
+
+  it('accepts https to a public name when deployed', () => {
+    expect(checkWebhookUrl('https://hooks.example.com/x', {}).hostname).toBe('hooks.example.com');
+  });
 });
 
 describe('isPublicAddress', () => {
