@@ -1,18 +1,32 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import * as z from 'zod';
 import { newGenerationId } from '../functions/api/generations.js';
 import { failureView, statusOfError } from '../functions/shared/failure.js';
 import { formatIssues, generationRequestSchema } from '../functions/shared/generation-request.js';
-import type { TaskState } from '../functions/shared/workflow-state.js';
+import {
+  type PersistResult,
+  persistResultSchema,
+  type TaskState,
+} from '../functions/shared/workflow-state.js';
 import { isRequestFileKey } from '../functions/trigger/request-file.js';
+import { parseFlags, wantsJson } from './cli/args.js';
+import { EXIT, type ExitCode, GenerationFailedError, InvalidInputError, oneLine } from './cli/errors.js';
+import {
+  type CliIo,
+  type CommandOutcome,
+  type FailureDocument,
+  runAsProcess,
+  runCommand,
+} from './cli/run.js';
 import { LOCAL_DIR, type LocalPipeline, startLocalPipeline } from './pipeline.js';
 import { dropRequestFile } from './request-file-drop.js';
 import { REQUEST_FLAG_OPTIONS, REQUEST_FLAGS_HELP, requestFromFlags } from './request-flags.js';
 import type { ExecutionOutcome } from './runner.js';
 
 const EVENTS_FILE = path.join(LOCAL_DIR, 'events.jsonl');
+const HELP_HINT = 'npm run generate -- --help';
 
 const USAGE = `Usage: npm run generate -- "<prompt>" [options]
        npm run generate -- --from <requests.json | requests.jsonl> [--json]
@@ -26,8 +40,18 @@ Options:
 ${REQUEST_FLAGS_HELP}
   --from <file>          a request file (.json: one request; .jsonl: one per line)
   --out <dir>            where to copy the images from the local S3      [default .local/generations]
-  --json                 print one JSON document on stdout
-  -h, --help             this text`;
+  --json                 print exactly one JSON document on stdout
+  -h, --help             this text
+
+Exit codes: 0 ok, 1 the generation failed, 2 invalid input or usage (docs/cli.md).`;
+
+const OPTIONS = {
+  ...REQUEST_FLAG_OPTIONS,
+  from: { type: 'string' },
+  out: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 interface CliImage {
   key: string;
@@ -36,6 +60,12 @@ interface CliImage {
   sha256: string;
   contentType: string;
   seed: number;
+}
+
+interface CopiedResult {
+  status: 'succeeded' | 'partial';
+  images: CliImage[];
+  manifest: { key: string; path: string };
 }
 
 interface CliResult {
@@ -50,31 +80,46 @@ interface LineOutcome {
   line: number;
   id?: string;
   status: string;
+  images?: CliImage[];
+  manifest?: { key: string; path: string };
   error?: { type: string; message: string };
 }
 
-async function main(): Promise<number> {
-  let args: ReturnType<typeof parse>;
-  try {
-    args = parse();
-  } catch (error) {
-    process.stderr.write(`error: ${(error as Error).message}\n\n${USAGE}\n`);
-    return 2;
-  }
+/** The documented failure shape of a single run: no images, no manifest, and the error. */
+const failureDocument: FailureDocument = (error, cause): CliResult => ({
+  id: cause instanceof GenerationFailedError ? cause.id : '',
+  status: 'failed',
+  images: [],
+  manifest: null,
+  error,
+});
+
+async function main(argv: string[], io: CliIo): Promise<ExitCode> {
+  const json = wantsJson(argv);
+  // A --from run fails with its own document ({results}); everything else with a single run's.
+  return runCommand(io, json, () => generate(argv, io, json), failureDocument);
+}
+
+async function generate(argv: string[], io: CliIo, json: boolean): Promise<CommandOutcome> {
+  const args = parseFlags(argv, OPTIONS, HELP_HINT);
   if (args.values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
+    if (!json) io.stdout(`${USAGE}\n`);
+    return { exitCode: EXIT.ok, document: { usage: USAGE } };
   }
-  const json = args.values.json ?? false;
   const outDir = path.resolve(args.values.out ?? path.join(LOCAL_DIR, 'generations'));
-  if (args.values.from) return fromFile(args.values.from, json);
+  if (args.values.from) {
+    if (args.positionals.length > 0)
+      throw new InvalidInputError(
+        `--from: takes no prompt, got ${JSON.stringify(args.positionals.join(' '))}`,
+      );
+    return fromFile(args.values.from, { io, json, outDir });
+  }
 
   const request = generationRequestSchema.safeParse(requestFromFlags(args.values, args.positionals));
-  if (!request.success)
-    return fail(json, 'invalid_request', `invalid request: ${formatIssues(request.error)}`, 2);
+  if (!request.success) throw new InvalidInputError(`invalid request: ${formatIssues(request.error)}`);
 
   const pipeline = await startPipeline();
-  const progress = new ProgressLine(json);
+  const progress = new ProgressLine(io, json);
   try {
     const id = newGenerationId(Date.now());
     progress.say(
@@ -86,23 +131,10 @@ async function main(): Promise<number> {
       onTaskState: (state) => progress.update(describe(state, started)),
     });
     progress.done();
-    return await report(outcome, { id, json, pipeline, outDir });
+    return await report(outcome, { id, io, json, pipeline, outDir });
   } finally {
     await pipeline.close();
   }
-}
-
-function parse() {
-  return parseArgs({
-    allowPositionals: true,
-    options: {
-      ...REQUEST_FLAG_OPTIONS,
-      from: { type: 'string' },
-      out: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
 }
 
 function startPipeline(): Promise<LocalPipeline> {
@@ -115,21 +147,25 @@ function startPipeline(): Promise<LocalPipeline> {
 
 /**
  * `--from FILE`: uploads the file under `requests/` in the local S3 and hands the trigger Lambda's
- * code the "Object Created" event S3 would send; then runs every started generation to its end.
+ * code the "Object Created" event S3 would send; then runs every started generation to its end and
+ * copies each one's images. Exit 2 when a line was rejected, else 1 when a generation failed.
  */
-async function fromFile(file: string, json: boolean): Promise<number> {
+async function fromFile(
+  file: string,
+  ctx: { io: CliIo; json: boolean; outDir: string },
+): Promise<CommandOutcome> {
   const key = `requests/${path.basename(file)}`;
   if (!isRequestFileKey(key))
-    return fail(json, 'invalid_request', `--from needs a .json or .jsonl file, got ${file}`, 2);
+    throw new InvalidInputError(`--from: needs a .json or .jsonl file, got ${file}`);
   let body: Buffer;
   try {
     body = await readFile(file);
   } catch (error) {
-    return fail(json, 'invalid_request', `cannot read ${file}: ${(error as Error).message}`, 2);
+    throw new InvalidInputError(`--from: cannot read ${file}: ${(error as Error).message}`, { cause: error });
   }
 
   const pipeline = await startPipeline();
-  const say = (text: string) => json || process.stderr.write(`${text}\n`);
+  const say = (text: string) => ctx.json || ctx.io.stderr(`${text}\n`);
   try {
     const { report: reportOf } = await dropRequestFile(
       {
@@ -162,22 +198,21 @@ async function fromFile(file: string, json: boolean): Promise<number> {
       }
       await pipeline.executions.settled(line.id);
       const record = await pipeline.executions.describe(line.id);
+      let done: LineOutcome;
       if (record?.status === 'SUCCEEDED') {
-        results.push({ line: line.line, id: line.id, status: 'succeeded' });
+        const { result } = outputSchema.parse(record.output);
+        done = { line: line.line, id: line.id, ...(await copyResult(pipeline, ctx.outDir, line.id, result)) };
       } else {
         const last = await pipeline.executions.lastTaskState(line.id);
         const error = failureView(record?.error ?? 'Error', record?.cause, last);
-        results.push({
-          line: line.line,
-          id: line.id,
-          status: statusOfError(record?.error),
-          error: pick(error),
-        });
+        done = { line: line.line, id: line.id, status: statusOfError(record?.error), error: pick(error) };
       }
-      const done = results.at(-1);
+      results.push(done);
       say(
-        `  line ${done?.line}: ${done?.status}${done?.id ? ` (${done.id})` : ''}${done?.error ? `: ${done.error.message}` : ''}`,
+        `  line ${done.line}: ${done.status}${done.id ? ` (${done.id})` : ''}${done.error ? `: ${done.error.message}` : ''}`,
       );
+      for (const image of done.images ?? []) say(`    ${image.key}  →  ${image.path}`);
+      if (done.manifest) say(`    ${done.manifest.key}  →  ${done.manifest.path}`);
     }
     const completions = pipeline.events.events.filter(
       (e) => e['detail-type'] !== 'Generation Request Rejected',
@@ -185,12 +220,19 @@ async function fromFile(file: string, json: boolean): Promise<number> {
     say(
       `${completions.length} completion event(s) appended to ${EVENTS_FILE}; report: s3://${pipeline.s3.bucket}/${key}.result`,
     );
-    if (json) process.stdout.write(`${JSON.stringify({ results })}\n`);
-    return results.every((r) => r.status === 'succeeded') ? 0 : 1;
+    const exitCode = results.some((r) => r.status === 'rejected')
+      ? EXIT.usage
+      : results.every((r) => r.status === 'succeeded' || r.status === 'partial')
+        ? EXIT.ok
+        : EXIT.failed;
+    return { exitCode, document: { results } };
   } finally {
     await pipeline.close();
   }
 }
+
+/** The part of a succeeded execution's output that says what was stored. */
+const outputSchema = z.object({ result: persistResultSchema });
 
 function pick(error: { type: string; message: string } | undefined): LineOutcome['error'] {
   return error ? { type: error.type, message: error.message } : undefined;
@@ -206,22 +248,15 @@ function describe(state: TaskState, started: number): string {
   return `[${elapsed}s] ${state.status}${progress} · polls ${state.pollCount}${next}`;
 }
 
-async function report(
-  outcome: ExecutionOutcome,
-  ctx: { id: string; json: boolean; pipeline: LocalPipeline; outDir: string },
-): Promise<number> {
-  if (outcome.status === 'FAILED') {
-    const error = failureView(outcome.error, outcome.cause, undefined);
-    return fail(
-      ctx.json,
-      error.type,
-      `generation ${ctx.id} failed: ${outcome.error}: ${oneLine(outcome.cause)}`,
-      1,
-      ctx.id,
-    );
-  }
-  const { s3 } = ctx.pipeline;
-  const dir = path.join(ctx.outDir, ctx.id);
+/** Copies a stored generation's images and manifest from the local S3 into `outDir/ID/`. */
+async function copyResult(
+  pipeline: LocalPipeline,
+  outDir: string,
+  id: string,
+  result: PersistResult,
+): Promise<CopiedResult> {
+  const { s3 } = pipeline;
+  const dir = path.join(outDir, id);
   await mkdir(dir, { recursive: true });
   const copy = async (key: string) => {
     const object = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
@@ -230,72 +265,69 @@ async function report(
     return file;
   };
   const images: CliImage[] = [];
-  for (const { key, bytes, sha256, contentType, seed } of outcome.output.result.images) {
+  for (const { key, bytes, sha256, contentType, seed } of result.images) {
     images.push({ key, path: await copy(key), bytes, sha256, contentType, seed });
   }
-  const manifest = await copy(outcome.output.result.manifestKey);
-  const result: CliResult = {
-    id: ctx.id,
-    status: outcome.output.result.status === 'complete' ? 'succeeded' : 'partial',
+  return {
+    status: result.status === 'complete' ? 'succeeded' : 'partial',
     images,
-    manifest: { key: outcome.output.result.manifestKey, path: manifest },
+    manifest: { key: result.manifestKey, path: await copy(result.manifestKey) },
   };
-  if (ctx.json) {
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-  } else {
-    process.stdout.write(
-      `\nGeneration ${ctx.id} ${result.status}: ${images.length} image(s) in s3://${s3.bucket}\n`,
+}
+
+async function report(
+  outcome: ExecutionOutcome,
+  ctx: { id: string; io: CliIo; json: boolean; pipeline: LocalPipeline; outDir: string },
+): Promise<CommandOutcome> {
+  if (outcome.status === 'FAILED') {
+    const error = failureView(outcome.error, outcome.cause, undefined);
+    throw new GenerationFailedError(
+      ctx.id,
+      'failed',
+      error.type,
+      `generation ${ctx.id} failed: ${outcome.error}: ${oneLine(outcome.cause)}`,
     );
-    for (const image of images) {
-      process.stdout.write(`  ${image.key}  →  ${image.path}  (${image.bytes} bytes, seed ${image.seed})\n`);
+  }
+  const copied = await copyResult(ctx.pipeline, ctx.outDir, ctx.id, outcome.output.result);
+  const result: CliResult = { id: ctx.id, ...copied };
+  if (!ctx.json) {
+    const { io } = ctx;
+    io.stdout(
+      `\nGeneration ${ctx.id} ${result.status}: ${copied.images.length} image(s) in s3://${ctx.pipeline.s3.bucket}\n`,
+    );
+    for (const image of copied.images) {
+      io.stdout(`  ${image.key}  →  ${image.path}  (${image.bytes} bytes, seed ${image.seed})\n`);
     }
-    process.stdout.write(`  ${result.manifest?.key}  →  ${result.manifest?.path}\n`);
+    io.stdout(`  ${copied.manifest.key}  →  ${copied.manifest.path}\n`);
     for (const failure of outcome.output.result.failed) {
-      process.stdout.write(`  image ${failure.index} not stored: ${failure.type}: ${failure.message}\n`);
+      io.stdout(`  image ${failure.index} not stored: ${failure.type}: ${failure.message}\n`);
     }
   }
-  return 0;
-}
-
-function fail(json: boolean, type: string, message: string, code: number, id = ''): number {
-  if (json) {
-    const result: CliResult = { id, status: 'failed', images: [], manifest: null, error: { type, message } };
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-  }
-  process.stderr.write(`error: ${message}\n`);
-  return code;
-}
-
-function oneLine(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
+  return { exitCode: EXIT.ok, document: result };
 }
 
 /** Progress on stderr: rewritten in place on a terminal, one line per change otherwise. */
 class ProgressLine {
   #last = '';
-  constructor(private readonly quiet: boolean) {}
+  constructor(
+    private readonly io: CliIo,
+    private readonly quiet: boolean,
+  ) {}
 
   say(text: string): void {
-    if (!this.quiet) process.stderr.write(`${text}\n`);
+    if (!this.quiet) this.io.stderr(`${text}\n`);
   }
 
   update(text: string): void {
     if (this.quiet || text === this.#last) return;
     this.#last = text;
-    process.stderr.write(process.stderr.isTTY ? `\r\x1b[2K${text}` : `${text}\n`);
+    this.io.stderr(this.io.stderrIsTTY ? `\r\x1b[2K${text}` : `${text}\n`);
   }
 
   done(): void {
-    if (!this.quiet && process.stderr.isTTY && this.#last) process.stderr.write('\n');
+    if (!this.quiet && this.io.stderrIsTTY && this.#last) this.io.stderr('\n');
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+const argv = process.argv.slice(2);
+await runAsProcess(wantsJson(argv), (io) => main(argv, io), failureDocument);
