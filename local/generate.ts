@@ -12,6 +12,7 @@ import {
 } from '../functions/shared/workflow-state.js';
 import { isRequestFileKey } from '../functions/trigger/request-file.js';
 import { parseFlags, wantsJson } from './cli/args.js';
+import type { DownloadedImage } from './cli/download.js';
 import { EXIT, type ExitCode, GenerationFailedError, InvalidInputError, oneLine } from './cli/errors.js';
 import {
   type CliIo,
@@ -53,14 +54,8 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-interface CliImage {
-  key: string;
-  path: string;
-  bytes: number;
-  sha256: string;
-  contentType: string;
-  seed: number;
-}
+/** An image copied from the local S3: `sd35`'s downloaded image without the index. */
+type CliImage = Omit<DownloadedImage, 'index'>;
 
 interface CopiedResult {
   status: 'succeeded' | 'partial';

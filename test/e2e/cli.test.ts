@@ -1,13 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AdjustableClock } from '../../functions/shared/clock.js';
 import { DEFAULT_OUT_DIR, type Sd35Deps, sd35 } from '../../local/cli/main.js';
-import { type LocalApi, startLocalApi } from '../../local/local-api.js';
+import type { LocalApi } from '../../local/local-api.js';
+import { startTestApi, type TestApi } from '../support/local-api.js';
 
 /**
  * The `sd35` CLI end to end against the local HTTP API (as `npm start` serves it), in-process:
@@ -18,20 +17,16 @@ const token = 'test-token-for-cli-e2e';
 let dir: string;
 let api: LocalApi;
 
+let testApi: TestApi;
+
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'cli-e2e-'));
-  api = await startLocalApi({
-    port: 0,
-    apiToken: token,
-    s3Directory: path.join(dir, 's3'),
-    virtualWaits: new AdjustableClock(),
-    retryIntervalMs: 5,
-  });
-});
+  testApi = await startTestApi('cli-e2e-', { apiToken: token });
+  ({ api, dir } = testApi);
+  // Synthesizing the stack and starting s3rver take minutes when every core is busy.
+}, 300_000);
 
 afterAll(async () => {
-  await api?.close();
-  await rm(dir, { recursive: true, force: true });
+  await testApi?.close();
 });
 
 interface Run {
@@ -91,7 +86,8 @@ async function generated(out: string, extra: string[] = []): Promise<any> {
   return document(result.stdout);
 }
 
-describe('sd35 generate', () => {
+// Each generation runs the whole local workflow: slow when every core is busy.
+describe('sd35 generate', { timeout: 120_000 }, () => {
   it('prints one document with each image path, whose bytes equal the stored object', async () => {
     const out = path.join(dir, 'generate');
 
@@ -136,7 +132,7 @@ describe('sd35 generate', () => {
   });
 });
 
-describe('sd35 get, list, cancel, download', () => {
+describe('sd35 get, list, cancel, download', { timeout: 120_000 }, () => {
   it('get --json prints the API’s own answer', async () => {
     const { id } = await generated(path.join(dir, 'get'));
 

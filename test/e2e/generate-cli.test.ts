@@ -82,7 +82,7 @@ describe('npm run generate', () => {
     expect(image.path).toBe(path.join(out, results[0].id, '0.png'));
     expect((await readFile(image.path)).subarray(1, 4).toString()).toBe('PNG');
     expect((await stat(results[0].manifest.path)).isFile()).toBe(true);
-  }, 180_000);
+  }, 300_000);
 
   it('prints where each request-file line’s images are, in text', async () => {
     const file = path.join(dir, 'one.json');
@@ -93,7 +93,7 @@ describe('npm run generate', () => {
 
     expect(code).toBe(0);
     expect(stderr).toMatch(new RegExp(`generations/\\S+/0\\.png {2}→ {2}${out}/\\S+/0\\.png`));
-  }, 180_000);
+  }, 300_000);
 });
 
 describe('npx sd35 generate', () => {

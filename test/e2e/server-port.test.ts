@@ -49,5 +49,5 @@ describe('the local API on a port in use', () => {
     expect(stderr.split('\n').filter((line) => line.startsWith('error:'))).toEqual([
       `error: port ${port} on 127.0.0.1 is in use; stop what listens there, or pick another port: PORT=<port> npm start (PORT=0 picks a free one)`,
     ]);
-  }, 120_000);
+  }, 300_000);
 });
