@@ -1,18 +1,11 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
-import * as z from 'zod';
 import { newGenerationId } from '../functions/api/generations.js';
-import { failureView, statusOfError } from '../functions/shared/failure.js';
+import { failureView } from '../functions/shared/failure.js';
 import { formatIssues, generationRequestSchema } from '../functions/shared/generation-request.js';
-import {
-  type PersistResult,
-  persistResultSchema,
-  type TaskState,
-} from '../functions/shared/workflow-state.js';
+import type { TaskState } from '../functions/shared/workflow-state.js';
 import { isRequestFileKey } from '../functions/trigger/request-file.js';
 import { parseFlags, wantsJson } from './cli/args.js';
-import type { DownloadedImage } from './cli/download.js';
 import { EXIT, type ExitCode, GenerationFailedError, InvalidInputError, oneLine } from './cli/errors.js';
 import {
   type CliIo,
@@ -22,7 +15,7 @@ import {
   runCommand,
 } from './cli/run.js';
 import { LOCAL_DIR, type LocalPipeline, startLocalPipeline } from './pipeline.js';
-import { dropRequestFile } from './request-file-drop.js';
+import { type CliImage, copyResult, runRequestFile } from './request-file-run.js';
 import { REQUEST_FLAG_OPTIONS, REQUEST_FLAGS_HELP, requestFromFlags } from './request-flags.js';
 import type { ExecutionOutcome } from './runner.js';
 
@@ -54,29 +47,11 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** An image copied from the local S3: `sd35`'s downloaded image without the index. */
-type CliImage = Omit<DownloadedImage, 'index'>;
-
-interface CopiedResult {
-  status: 'succeeded' | 'partial';
-  images: CliImage[];
-  manifest: { key: string; path: string };
-}
-
 interface CliResult {
   id: string;
   status: string;
   images: CliImage[];
   manifest: { key: string; path: string } | null;
-  error?: { type: string; message: string };
-}
-
-interface LineOutcome {
-  line: number;
-  id?: string;
-  status: string;
-  images?: CliImage[];
-  manifest?: { key: string; path: string };
   error?: { type: string; message: string };
 }
 
@@ -141,9 +116,7 @@ function startPipeline(): Promise<LocalPipeline> {
 }
 
 /**
- * `--from FILE`: uploads the file under `requests/` in the local S3 and hands the trigger Lambda's
- * code the "Object Created" event S3 would send; then runs every started generation to its end and
- * copies each one's images. Exit 2 when a line was rejected, else 1 when a generation failed.
+ * `--from FILE`: reads the file and runs it through the local pipeline (`runRequestFile`).
  */
 async function fromFile(
   file: string,
@@ -160,77 +133,11 @@ async function fromFile(
   }
 
   const pipeline = await startPipeline();
-  const say = (text: string) => ctx.json || ctx.io.stderr(`${text}\n`);
   try {
-    const { report: reportOf } = await dropRequestFile(
-      {
-        s3: pipeline.s3.client,
-        bucket: pipeline.s3.bucket,
-        executions: pipeline.executions,
-        events: pipeline.events,
-        logger: {
-          debug() {},
-          info() {},
-          warn: (message) => say(`warning: ${message}`),
-          error: (message) => say(`error: ${message}`),
-        },
-      },
-      key,
-      body,
-    );
-    const started = reportOf.results.filter((r) => r.id && r.status !== 'rejected');
-    say(
-      `${key}: ${started.length} generation(s) started, ${reportOf.results.length - started.length} line(s) rejected`,
-    );
-    for (const rejected of reportOf.results.filter((r) => r.status === 'rejected'))
-      say(`  ${rejected.error?.message}`);
-
-    const results: LineOutcome[] = [];
-    for (const line of reportOf.results) {
-      if (!line.id) {
-        results.push({ line: line.line, status: 'rejected', error: pick(line.error) });
-        continue;
-      }
-      await pipeline.executions.settled(line.id);
-      const record = await pipeline.executions.describe(line.id);
-      let done: LineOutcome;
-      if (record?.status === 'SUCCEEDED') {
-        const { result } = outputSchema.parse(record.output);
-        done = { line: line.line, id: line.id, ...(await copyResult(pipeline, ctx.outDir, line.id, result)) };
-      } else {
-        const last = await pipeline.executions.lastTaskState(line.id);
-        const error = failureView(record?.error ?? 'Error', record?.cause, last);
-        done = { line: line.line, id: line.id, status: statusOfError(record?.error), error: pick(error) };
-      }
-      results.push(done);
-      say(
-        `  line ${done.line}: ${done.status}${done.id ? ` (${done.id})` : ''}${done.error ? `: ${done.error.message}` : ''}`,
-      );
-      for (const image of done.images ?? []) say(`    ${image.key}  →  ${image.path}`);
-      if (done.manifest) say(`    ${done.manifest.key}  →  ${done.manifest.path}`);
-    }
-    const completions = pipeline.events.events.filter(
-      (e) => e['detail-type'] !== 'Generation Request Rejected',
-    );
-    say(
-      `${completions.length} completion event(s) appended to ${EVENTS_FILE}; report: s3://${pipeline.s3.bucket}/${key}.result`,
-    );
-    const exitCode = results.some((r) => r.status === 'rejected')
-      ? EXIT.usage
-      : results.every((r) => r.status === 'succeeded' || r.status === 'partial')
-        ? EXIT.ok
-        : EXIT.failed;
-    return { exitCode, document: { results } };
+    return await runRequestFile(pipeline, key, body, { ...ctx, eventsFile: EVENTS_FILE });
   } finally {
     await pipeline.close();
   }
-}
-
-/** The part of a succeeded execution's output that says what was stored. */
-const outputSchema = z.object({ result: persistResultSchema });
-
-function pick(error: { type: string; message: string } | undefined): LineOutcome['error'] {
-  return error ? { type: error.type, message: error.message } : undefined;
 }
 
 function describe(state: TaskState, started: number): string {
@@ -241,33 +148,6 @@ function describe(state: TaskState, started: number): string {
       ? ` · next poll in ${state.nextPollSeconds}s`
       : '';
   return `[${elapsed}s] ${state.status}${progress} · polls ${state.pollCount}${next}`;
-}
-
-/** Copies a stored generation's images and manifest from the local S3 into `outDir/ID/`. */
-async function copyResult(
-  pipeline: LocalPipeline,
-  outDir: string,
-  id: string,
-  result: PersistResult,
-): Promise<CopiedResult> {
-  const { s3 } = pipeline;
-  const dir = path.join(outDir, id);
-  await mkdir(dir, { recursive: true });
-  const copy = async (key: string) => {
-    const object = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
-    const file = path.join(dir, path.basename(key));
-    await writeFile(file, (await object.Body?.transformToByteArray()) ?? new Uint8Array());
-    return file;
-  };
-  const images: CliImage[] = [];
-  for (const { key, bytes, sha256, contentType, seed } of result.images) {
-    images.push({ key, path: await copy(key), bytes, sha256, contentType, seed });
-  }
-  return {
-    status: result.status === 'complete' ? 'succeeded' : 'partial',
-    images,
-    manifest: { key: result.manifestKey, path: await copy(result.manifestKey) },
-  };
 }
 
 async function report(
