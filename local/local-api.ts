@@ -1,11 +1,10 @@
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import { createApiApp } from '../functions/api/app.js';
 import { createS3Presigner } from '../functions/api/presign.js';
 import { createDashScopeClient } from '../functions/shared/dashscope/client.js';
 import { silentLogger } from '../functions/shared/logger.js';
 import { LOCAL_WEBHOOK_POLICY } from '../functions/shared/webhook-url.js';
+import { listen } from './listen.js';
 import { type LocalPipeline, type LocalPipelineOptions, startLocalPipeline } from './pipeline.js';
 
 export interface LocalApiOptions extends LocalPipelineOptions {
@@ -26,9 +25,28 @@ export interface LocalApi extends LocalPipeline {
  * The HTTP API on this machine: the same Hono app as on Lambda, over the local execution adapter
  * (the synthesized workflow in aws-local-stepfunctions), s3rver and the DashScope emulator
  * (or real DashScope when a key is given). Listens on 127.0.0.1 only.
+ *
+ * @throws PortInUseError when the port is taken, before anything else is started
  */
 export async function startLocalApi(options: LocalApiOptions = {}): Promise<LocalApi> {
-  const pipeline = await startLocalPipeline(options);
+  // The port first: a taken port fails at once, before anything is started that must be stopped.
+  let serveApp: ((request: Request) => Response | Promise<Response>) | undefined;
+  const server = await listen(
+    (request) => serveApp?.(request) ?? stillStarting(),
+    options.port ?? 3000,
+    '127.0.0.1',
+  );
+  const stopServer = async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  let pipeline: LocalPipeline;
+  try {
+    pipeline = await startLocalPipeline(options);
+  } catch (error) {
+    await stopServer();
+    throw error;
+  }
   const { s3, dashscope } = pipeline;
   const app = createApiApp(
     {
@@ -46,22 +64,23 @@ export async function startLocalApi(options: LocalApiOptions = {}): Promise<Loca
     // Receivers on this machine (http, loopback) are what local webhooks are for.
     { apiToken: options.apiToken, webhookPolicy: LOCAL_WEBHOOK_POLICY },
   );
-
-  const server = await new Promise<Server>((resolve, reject) => {
-    const started = serve({ fetch: app.fetch, port: options.port ?? 3000, hostname: '127.0.0.1' }, () =>
-      resolve(started as Server),
-    );
-    (started as Server).once('error', reject);
-  });
+  serveApp = app.fetch;
   const { port } = server.address() as AddressInfo;
 
   return {
     ...pipeline,
     url: `http://127.0.0.1:${port}`,
     async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await stopServer();
       await pipeline.close();
     },
   };
+}
+
+/** The answer while the pipeline starts (the port is already taken by then). */
+function stillStarting(): Response {
+  return Response.json(
+    { error: { type: 'unavailable', message: 'The local API is starting; try again in a moment' } },
+    { status: 503, headers: { 'retry-after': '1' } },
+  );
 }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { PortInUseError } from './listen.js';
 import { startLocalApi } from './local-api.js';
 import { LOCAL_DIR } from './pipeline.js';
 
@@ -43,6 +44,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+  // No process.exit: everything started has been stopped, so the process ends by itself.
+  process.stderr.write(
+    error instanceof PortInUseError
+      ? `error: ${error.message}; stop what listens there, or pick another port: PORT=<port> npm start (PORT=0 picks a free one)\n`
+      : `error: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
   process.exitCode = 1;
 });

@@ -1,14 +1,13 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GenerationView } from '../../functions/api/schemas.js';
-import { AdjustableClock } from '../../functions/shared/clock.js';
 import { renderPng } from '../../local/dashscope-emulator/png.js';
-import { type LocalApi, startLocalApi } from '../../local/local-api.js';
+import type { LocalApi } from '../../local/local-api.js';
+import { startTestApi, type TestApi } from '../support/local-api.js';
 
 /**
  * The HTTP API over real HTTP, as `npm start` serves it: the local server running the whole
@@ -19,21 +18,16 @@ let api: LocalApi;
 const token = 'test-token-for-http-e2e';
 const auth = { authorization: `Bearer ${token}` };
 
+let testApi: TestApi;
+
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'http-e2e-'));
-  api = await startLocalApi({
-    port: 0,
-    apiToken: token,
-    s3Directory: path.join(dir, 's3'),
-    dynamoDirectory: path.join(dir, 'dynamodb'),
-    virtualWaits: new AdjustableClock(),
-    retryIntervalMs: 5,
-  });
-});
+  testApi = await startTestApi('http-e2e-', { apiToken: token });
+  ({ api, dir } = testApi);
+  // Synthesizing the stack and starting s3rver take minutes when every core is busy.
+}, 300_000);
 
 afterAll(async () => {
-  await api?.close();
-  await rm(dir, { recursive: true, force: true });
+  await testApi?.close();
 });
 
 async function getJson(url: string): Promise<GenerationView> {
