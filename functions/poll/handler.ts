@@ -1,4 +1,4 @@
-import { systemClock } from '../shared/clock.js';
+import { realSleep, systemClock } from '../shared/clock.js';
 import { loadConfig, type PollConfig } from '../shared/config.js';
 import { dashscopeFromConfig } from '../shared/dashscope-from-env.js';
 import { lambdaEntry } from '../shared/lambda-entry.js';
@@ -21,6 +21,7 @@ export function pollDeps(config: PollConfig, runtime: Runtime): PollHandlerDeps 
   return {
     dashscope: dashscopeFromConfig(config, countThrottles(runtime.fetch, metrics)),
     clock: runtime.clock,
+    sleep: runtime.sleep ?? realSleep,
     logger: runtime.logger,
     metrics,
   };
