@@ -697,50 +697,40 @@ describe('pollGeneration: tail polling within one invocation', () => {
     return { policy, seen };
   }
 
-  it('queries again after each sleep the policy asks for, until the task ends', async () => {
-    // Prepare
-    const dashscope = new ScriptedDashScope([RUNNING, RUNNING, SUCCEEDED]);
+  /** One invocation over scripted answers and policy sleeps, in virtual time. */
+  async function tailPoll(
+    answers: Array<TaskResponse | Error>,
+    sleeps: Array<number | undefined>,
+    task: Partial<TaskState> = {},
+  ) {
+    const dashscope = new ScriptedDashScope(answers);
     const time = virtualTime();
-    const { policy } = scriptedPolicy([300, 400, 500]);
+    const { policy, seen } = scriptedPolicy(sleeps);
+    const state = await pollGeneration(inputWith(task), { dashscope, logger: silentLogger, policy, ...time });
+    return { state, dashscope, sleeps: time.sleeps, seen };
+  }
 
+  it('queries again after each sleep the policy asks for, until the task ends', async () => {
     // Act
-    const state = await pollGeneration(inputWith(), { dashscope, logger: silentLogger, policy, ...time });
+    const { state, dashscope, sleeps } = await tailPoll([RUNNING, RUNNING, SUCCEEDED], [300, 400, 500]);
 
     // Assess
     expect(state.status).toBe('succeeded');
     expect(dashscope.queried).toHaveLength(3);
-    expect(time.sleeps).toEqual([300, 400]);
+    expect(sleeps).toEqual([300, 400]);
   });
 
   it('counts one poll per invocation, however many queries it makes', async () => {
-    // Prepare
-    const dashscope = new ScriptedDashScope([RUNNING, RUNNING, SUCCEEDED]);
-    const { policy } = scriptedPolicy([300, 300]);
-
     // Act
-    const state = await pollGeneration(inputWith({ pollCount: 3 }), {
-      dashscope,
-      logger: silentLogger,
-      policy,
-      ...virtualTime(),
-    });
+    const { state } = await tailPoll([RUNNING, RUNNING, SUCCEEDED], [300, 300], { pollCount: 3 });
 
     // Assess
     expect(state.pollCount).toBe(4);
   });
 
   it("returns to the Wait state when the policy says so, with the last answer's wait", async () => {
-    // Prepare
-    const dashscope = new ScriptedDashScope([RUNNING]);
-    const { policy } = scriptedPolicy([300, undefined]);
-
     // Act
-    const state = await pollGeneration(inputWith(), {
-      dashscope,
-      logger: silentLogger,
-      policy,
-      ...virtualTime(),
-    });
+    const { state, dashscope } = await tailPoll([RUNNING], [300, undefined]);
 
     // Assess
     expect(dashscope.queried).toHaveLength(2);
@@ -749,12 +739,8 @@ describe('pollGeneration: tail polling within one invocation', () => {
   });
 
   it('tells the policy how long the invocation has run, on the injected clock', async () => {
-    // Prepare
-    const dashscope = new ScriptedDashScope([RUNNING]);
-    const { policy, seen } = scriptedPolicy([300, 500, undefined]);
-
     // Act
-    await pollGeneration(inputWith(), { dashscope, logger: silentLogger, policy, ...virtualTime() });
+    const { seen } = await tailPoll([RUNNING], [300, 500, undefined]);
 
     // Assess
     expect(seen).toEqual([0, 0.3, 0.8]);
@@ -779,20 +765,14 @@ describe('pollGeneration: tail polling within one invocation', () => {
   });
 
   it('returns the last answer when a tail query fails, instead of failing the poll', async () => {
-    // Prepare
-    const dashscope = new ScriptedDashScope([
-      taskAnswer({ task_status: 'RUNNING', task_metrics: { TOTAL: 4, SUCCEEDED: 1, FAILED: 0 } }),
-      new DashScopeThrottledError('429 from the tail'),
-    ]);
-    const { policy } = scriptedPolicy([300, 300]);
-
     // Act
-    const state = await pollGeneration(inputWith(), {
-      dashscope,
-      logger: silentLogger,
-      policy,
-      ...virtualTime(),
-    });
+    const { state, dashscope } = await tailPoll(
+      [
+        taskAnswer({ task_status: 'RUNNING', task_metrics: { TOTAL: 4, SUCCEEDED: 1, FAILED: 0 } }),
+        new DashScopeThrottledError('429 from the tail'),
+      ],
+      [300, 300],
+    );
 
     // Assess
     expect(dashscope.queried).toHaveLength(2);
@@ -801,17 +781,8 @@ describe('pollGeneration: tail polling within one invocation', () => {
   });
 
   it('does not tail-poll a task past its deadline', async () => {
-    // Prepare
-    const dashscope = new ScriptedDashScope([RUNNING, SUCCEEDED]);
-    const { policy } = scriptedPolicy([300]);
-
     // Act
-    const state = await pollGeneration(inputWith(PAST_DEADLINE), {
-      dashscope,
-      logger: silentLogger,
-      policy,
-      ...virtualTime(),
-    });
+    const { state, dashscope } = await tailPoll([RUNNING, SUCCEEDED], [300], PAST_DEADLINE);
 
     // Assess
     expect(dashscope.queried).toHaveLength(1);
