@@ -57,6 +57,7 @@ export async function pollGeneration(input: TaskInput, deps: PollDeps): Promise<
   const startedAt = deps.clock.now();
   let reading = await queryTask(input, input.task.pollCount + 1, deps, policy);
   let queries = 1;
+  let listed = reading.listed;
   const tailPollMs = policy.tailPollMs;
   while (deps.sleep && tailPollMs && isPending(reading.task)) {
     const sleepMs = tailPollMs(
@@ -67,6 +68,7 @@ export async function pollGeneration(input: TaskInput, deps: PollDeps): Promise<
     try {
       reading = await queryTask({ ...input, task: reading.task }, reading.task.pollCount, deps, policy);
       queries += 1;
+      listed ||= reading.listed;
     } catch (error) {
       deps.logger.warn('Tail query failed; returning the last answer', {
         generationId: input.id,
@@ -85,7 +87,7 @@ export async function pollGeneration(input: TaskInput, deps: PollDeps): Promise<
     progress: next.progress,
     pollCount: next.pollCount,
     queries,
-    queueAhead: reading.listed ? next.queue?.ahead : undefined,
+    queueAhead: listed ? next.queue?.ahead : undefined,
     nextPollSeconds: isPending(next) ? next.nextPollSeconds : undefined,
   });
   return next;
