@@ -1,4 +1,5 @@
 import './polyfills.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -17,7 +18,13 @@ import { createReconcileHandler } from '../functions/notify/reconcile-handler.js
 import { createPersistHandler, persistDeps } from '../functions/persist/handler.js';
 import { createPollHandler, pollDeps } from '../functions/poll/handler.js';
 import { createDynamoGenerationIndex } from '../functions/shared/aws/dynamodb-index.js';
-import { type AdjustableClock, type Clock, systemClock } from '../functions/shared/clock.js';
+import {
+  type AdjustableClock,
+  type Clock,
+  realSleep,
+  type Sleep,
+  systemClock,
+} from '../functions/shared/clock.js';
 import { loadConfig } from '../functions/shared/config.js';
 import type { GenerationIndex } from '../functions/shared/generation-index.js';
 import { type Logger, silentLogger } from '../functions/shared/logger.js';
@@ -170,8 +177,13 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
   const index: GenerationIndex | undefined = options.index
     ? createDynamoGenerationIndex(options.index.client, options.index.table)
     : undefined;
+  // A Lambda that sleeps within its invocation (Poll's tail polling) sleeps on its execution's
+  // part in virtual time; the handlers are shared, so the invocation carries it.
+  const invocationTime = new AsyncLocalStorage<VirtualTimeParticipant>();
+  const sleep: Sleep = (ms) => invocationTime.getStore()?.sleep(ms) ?? realSleep(ms);
   const runtime = {
     clock,
+    sleep,
     logger: options.logger ?? silentLogger,
     fetch: options.fetch,
     readSecret: options.dashscope.apiKeySecret?.read,
@@ -243,6 +255,7 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
       const participant = joinVirtualTime();
       const taskHandlers = taskStateHandlers(definition, handlers, {
         participant,
+        invocationTime,
         virtualRetries,
         intercept: options.interceptTask,
         observer,
@@ -343,6 +356,8 @@ interface TaskStateOptions {
   readonly participant: VirtualTimeParticipant | undefined;
   /** Whether retry intervals are slept here, in virtual time (the engine's are then 0). */
   readonly virtualRetries: boolean;
+  /** Carries the participant into each invocation, for the sleeps of the handler itself. */
+  readonly invocationTime: AsyncLocalStorage<VirtualTimeParticipant>;
   readonly intercept: LocalRunnerOptions['interceptTask'];
   readonly observer: RunObserver;
 }
@@ -357,7 +372,7 @@ function taskStateHandlers(
   handlers: Record<string, Handler>,
   options: TaskStateOptions,
 ): Record<string, TaskHandler> {
-  const { participant, virtualRetries, intercept, observer } = options;
+  const { participant, virtualRetries, intercept, observer, invocationTime } = options;
   /** The interval before the next call of a state that failed and is being retried, in ms. */
   const retrying = new Map<string, number>();
   /** Retries used per retrier since the state was entered, as the engine counts them. */
@@ -382,7 +397,9 @@ function taskStateHandlers(
       }
       let output: unknown;
       try {
-        output = await (intercept ? intercept(name, () => handler(input)) : handler(input));
+        const invoke = () =>
+          participant ? invocationTime.run(participant, () => handler(input)) : handler(input);
+        output = await (intercept ? intercept(name, invoke) : invoke());
       } catch (error) {
         observer.onTaskError?.(name, error);
         const used = attempts.get(name) ?? [];

@@ -12,6 +12,8 @@ import type { RunTimeModel } from '../../functions/shared/run-time-estimate.js';
 import type { TaskState } from '../../functions/shared/workflow-state.js';
 import { submitGeneration } from '../../functions/submit/submit.js';
 import { Random, seedOf } from '../lib/random.js';
+import { FULL_VCPU_MB } from '../memory-model.js';
+import { ALL_IN_ASSUMPTIONS } from './all-in.js';
 import { DEFAULT_TRUTH, drawRunMs, peakPerSecond, SimAccount, type Truth } from './dashscope.js';
 import { EVENTS_PER_RETRY, EXECUTION_EVENTS, type RetryRule, type WorkflowShape } from './workflow-shape.js';
 import type { Workload } from './workloads.js';
@@ -28,9 +30,18 @@ export const LATENCY_MS = {
   invoke: 25,
   /** One way between the Lambda and DashScope, uniform in this range. */
   oneWay: [30, 60] as const,
-  /** A handler's own work per invocation (parsing, the policy, logging). */
-  compute: 5,
+  /**
+   * A handler's own CPU time per invocation and per DashScope call (parsing, the policy, logging)
+   * at one full vCPU, as `bench:memory` measures it (~2–3 ms); at a function's memory it takes
+   * longer, by {@link cpuScale}.
+   */
+  cpu: 3,
 };
+
+/** How much longer CPU work takes at `memoryMb` than at one vCPU (Lambda: 1,769 MB = 1 vCPU). */
+export function cpuScale(memoryMb: number): number {
+  return Math.max(1, FULL_VCPU_MB / memoryMb);
+}
 
 /** What one trial of one workload under one policy produced. */
 export interface TrialResult {
@@ -49,10 +60,17 @@ export interface TrialResult {
   /** Submit and Poll Lambda GB-s and invocations (Persist's cost is the same under every policy). */
   readonly lambdaGbSeconds: number;
   readonly lambdaRequests: number;
+  /** Poll invocations whose answer changed the generation's visible state (status or progress). */
+  readonly visibleChanges: number;
+  /** GETs by clients that follow each generation every `apiGetIntervalSeconds` until it ends, then once more. */
+  readonly apiGets: number;
+  /** Images requested. */
+  readonly images: number;
 }
 
 interface Execution {
   readonly id: string;
+  readonly startMs: number;
   readonly taskId: string;
   readonly request: GenerationRequest;
   readonly runMs: number;
@@ -60,20 +78,29 @@ interface Execution {
   transitions: number;
   events: number;
   polls: number;
+  visibleChanges: number;
   retries: number;
   lag?: number;
+  /** When DashScope last answered this execution's task query. */
+  lastAnswerMs: number;
   failed: boolean;
 }
 
 type Step = 'submit' | 'poll' | 'persist';
 
-interface SimEvent {
-  readonly atMs: number;
-  readonly seq: number;
+/** A Task state's Lambda invocation, due to reach DashScope at `atMs`. */
+interface Invocation {
   readonly step: Step;
   readonly execution: Execution;
   /** When the Lambda began (for its billed duration). */
   readonly lambdaStartMs: number;
+}
+
+interface SimEvent {
+  readonly atMs: number;
+  readonly seq: number;
+  /** Starts an invocation, or resumes one that slept; returns once it has ended or sleeps again. */
+  readonly run: () => void;
 }
 
 /** What a trial may change from the defaults (the sensitivity runs). */
@@ -101,17 +128,16 @@ export async function simulateTrial(
   const account = new SimAccount(truth);
   const queue = new EventQueue();
   let nowMs = 0;
-  let lastAnswerMs = 0;
   let lambdaMs = { submit: 0, poll: 0 };
   let lambdaRequests = 0;
 
   const clock: Clock = { now: () => nowMs };
-  const client = (net: Random, execution: Execution): DashScopeClient => {
+  const client = (net: Random, execution: Execution, memoryMb: number): DashScopeClient => {
     const roundTrip = <T>(call: () => T): T => {
       try {
         return call();
       } finally {
-        nowMs += net.uniform(...LATENCY_MS.oneWay);
+        nowMs += net.uniform(...LATENCY_MS.oneWay) + LATENCY_MS.cpu * cpuScale(memoryMb);
       }
     };
     return {
@@ -120,7 +146,7 @@ export async function simulateTrial(
       getTask: async (taskId) =>
         roundTrip(() => {
           const answer = account.getTask(taskId, nowMs);
-          lastAnswerMs = nowMs;
+          execution.lastAnswerMs = nowMs;
           return answer;
         }),
       listTasks: async (query) => {
@@ -138,34 +164,58 @@ export async function simulateTrial(
     const request = generationRequestSchema.parse(job.request);
     return {
       id: `${workload.name}-${trial}-${index}`,
+      startMs: (jobs[index]?.startSeconds ?? 0) * 1000,
       taskId: `task-${workload.name}-${trial}-${index}`,
       request,
       runMs: drawRunMs(request, runTimes, truth),
       transitions: 0,
       events: 0,
       polls: 0,
+      visibleChanges: 0,
       retries: 0,
+      lastAnswerMs: 0,
       failed: false,
     };
   });
+
+  // Invocations run one at a time, in virtual time: an invocation that sleeps (Poll's tail
+  // polling) hands the turn back to the event loop below until its wake-up event comes.
+  let yieldTurn: () => void = () => {};
+  let crashed: { error: unknown } | undefined;
+  const sleep = (ms: number): Promise<void> =>
+    new Promise<void>((resume) => {
+      queue.push(nowMs + Math.max(0, ms), resume);
+      yieldTurn();
+    });
+  const start = (step: Step, execution: Execution, lambdaStartMs: number, atMs: number) =>
+    queue.push(atMs, () => {
+      invoke({ step, execution, lambdaStartMs }).then(
+        () => yieldTurn(),
+        (error: unknown) => {
+          crashed = { error };
+          yieldTurn();
+        },
+      );
+    });
   jobs.forEach((job, index) => {
     const execution = executions[index] as Execution;
     execution.transitions += sum(shape.before, 'transitions');
     execution.events += EXECUTION_EVENTS + sum(shape.before, 'events');
     const lambdaStartMs =
       job.startSeconds * 1000 + shape.before.length * LATENCY_MS.transition + LATENCY_MS.invoke;
-    queue.push('submit', execution, lambdaStartMs, lambdaStartMs + submitNet.uniform(...LATENCY_MS.oneWay));
+    start('submit', execution, lambdaStartMs, lambdaStartMs + submitNet.uniform(...LATENCY_MS.oneWay));
   });
 
   /** The Lambda of `event` ended at `nowMs`: bill it, and return when its Task state ends. */
-  const lambdaEnded = (event: SimEvent, fn: 'submit' | 'poll' | undefined): number => {
-    const endMs = nowMs + LATENCY_MS.compute;
+  const lambdaEnded = (event: Invocation, fn: 'submit' | 'poll' | undefined): number => {
+    const memoryMb = fn ? shape.memoryMb[fn] : shape.memoryMb.poll;
+    const endMs = nowMs + LATENCY_MS.cpu * cpuScale(memoryMb);
     if (fn) lambdaMs = { ...lambdaMs, [fn]: lambdaMs[fn] + Math.ceil(endMs - event.lambdaStartMs) };
     if (fn) lambdaRequests += 1;
     return endMs;
   };
   /** A throttled call: retry as the Task's Retry rule says, or fail the execution. */
-  const retryOrFail = (event: SimEvent, rule: RetryRule, endMs: number, net: Random) => {
+  const retryOrFail = (event: Invocation, rule: RetryRule, endMs: number, net: Random) => {
     const execution = event.execution;
     execution.retries += 1;
     const delayMs = retryDelayMs(rule, execution.retries, net);
@@ -176,7 +226,7 @@ export async function simulateTrial(
     execution.transitions += 1;
     execution.events += EVENTS_PER_RETRY;
     const lambdaStartMs = endMs + delayMs + LATENCY_MS.invoke;
-    queue.push(event.step, execution, lambdaStartMs, lambdaStartMs + net.uniform(...LATENCY_MS.oneWay));
+    start(event.step, execution, lambdaStartMs, lambdaStartMs + net.uniform(...LATENCY_MS.oneWay));
   };
   /** From the end of Submit or of a Check: enter Wait, sleep, enter Poll. */
   const loop = (execution: Execution, fromMs: number) => {
@@ -185,18 +235,18 @@ export async function simulateTrial(
     execution.events += sum(shape.loop, 'events');
     const waitEndMs = fromMs + LATENCY_MS.transition + state.nextPollSeconds * 1000;
     const lambdaStartMs = waitEndMs + LATENCY_MS.transition + LATENCY_MS.invoke;
-    queue.push('poll', execution, lambdaStartMs, lambdaStartMs + pollNet.uniform(...LATENCY_MS.oneWay));
+    start('poll', execution, lambdaStartMs, lambdaStartMs + pollNet.uniform(...LATENCY_MS.oneWay));
   };
 
-  for (let event = queue.pop(); event; event = queue.pop()) {
-    nowMs = event.atMs;
+  /** One invocation of Submit, Poll or Persist, and what the workflow does with its outcome. */
+  async function invoke(event: Invocation): Promise<void> {
     const execution = event.execution;
     if (event.step === 'submit') {
       try {
         execution.state = await submitGeneration(
           { id: execution.id, request: execution.request },
           {
-            dashscope: client(submitNet, execution),
+            dashscope: client(submitNet, execution, shape.memoryMb.submit),
             clock,
             logger: silentLogger,
             deadlineSeconds: shape.deadlineSeconds,
@@ -217,27 +267,29 @@ export async function simulateTrial(
       try {
         next = await pollGeneration(
           { id: execution.id, request: execution.request, task: execution.state as TaskState },
-          { dashscope: client(pollNet, execution), clock, logger: silentLogger, policy },
+          {
+            dashscope: client(pollNet, execution, shape.memoryMb.poll),
+            clock,
+            sleep,
+            logger: silentLogger,
+            policy,
+          },
         );
       } catch (error) {
         if (!(error instanceof DashScopeThrottledError)) throw error;
         retryOrFail(event, shape.retry.poll, lambdaEnded(event, 'poll'), pollNet);
-        continue;
+        return;
       }
       const choiceEndMs = lambdaEnded(event, 'poll') + LATENCY_MS.transition;
+      if (visiblyChanged(execution.state as TaskState, next)) execution.visibleChanges += 1;
       execution.state = next;
       execution.retries = 0;
       if (next.status === 'succeeded') {
-        execution.lag = (lastAnswerMs - account.task(execution.taskId).endMs) / 1000;
+        execution.lag = (execution.lastAnswerMs - account.task(execution.taskId).endMs) / 1000;
         execution.transitions += sum(shape.after, 'transitions');
         execution.events += sum(shape.after, 'events');
         const lambdaStartMs = choiceEndMs + LATENCY_MS.transition + LATENCY_MS.invoke;
-        queue.push(
-          'persist',
-          execution,
-          lambdaStartMs,
-          lambdaStartMs + pollNet.uniform(...LATENCY_MS.oneWay),
-        );
+        start('persist', execution, lambdaStartMs, lambdaStartMs + pollNet.uniform(...LATENCY_MS.oneWay));
       } else if (next.deadlineExceeded || (next.status !== 'queued' && next.status !== 'running')) {
         execution.failed = true;
       } else if (next.pollCount >= shape.maxPolls) {
@@ -248,13 +300,22 @@ export async function simulateTrial(
     } else {
       // Persist asks DashScope for the task once more (fresh result URLs), then stores the images.
       try {
-        await client(pollNet, execution).getTask(execution.taskId);
+        await client(pollNet, execution, shape.memoryMb.poll).getTask(execution.taskId);
         execution.retries = 0;
       } catch (error) {
         if (!(error instanceof DashScopeThrottledError)) throw error;
         retryOrFail(event, shape.retry.persist, lambdaEnded(event, undefined), pollNet);
       }
     }
+  }
+
+  for (let event = queue.pop(); event; event = queue.pop()) {
+    nowMs = event.atMs;
+    await new Promise<void>((turnOver) => {
+      yieldTurn = turnOver;
+      event.run();
+    });
+    if (crashed) throw crashed.error;
   }
 
   const lags = executions.flatMap((execution) =>
@@ -273,7 +334,25 @@ export async function simulateTrial(
     lambdaGbSeconds:
       (lambdaMs.submit * shape.memoryMb.submit + lambdaMs.poll * shape.memoryMb.poll) / 1024 / 1000,
     lambdaRequests,
+    visibleChanges: executions.reduce((total, execution) => total + execution.visibleChanges, 0),
+    apiGets: executions.reduce(
+      (total, execution) =>
+        total +
+        Math.ceil(
+          Math.max(0, execution.lastAnswerMs - execution.startMs) /
+            1000 /
+            ALL_IN_ASSUMPTIONS.apiGetIntervalSeconds,
+        ) +
+        1,
+      0,
+    ),
+    images: executions.reduce((total, execution) => total + execution.request.n, 0),
   };
+}
+
+/** Whether a poll changed what a reader of the generation sees: its status or its progress. */
+function visiblyChanged(before: TaskState, after: TaskState): boolean {
+  return before.status !== after.status || JSON.stringify(before.progress) !== JSON.stringify(after.progress);
 }
 
 /** Step Functions' backoff: interval × rate^(attempt − 1), capped, then "full" jitter draws in [0, that). */
@@ -296,9 +375,9 @@ class EventQueue {
   readonly #heap: SimEvent[] = [];
   #seq = 0;
 
-  push(step: Step, execution: Execution, lambdaStartMs: number, atMs: number): void {
+  push(atMs: number, run: () => void): void {
     const heap = this.#heap;
-    heap.push({ atMs, seq: this.#seq++, step, execution, lambdaStartMs });
+    heap.push({ atMs, seq: this.#seq++, run });
     for (let i = heap.length - 1; i > 0; ) {
       const parent = (i - 1) >> 1;
       if (!before(heap[i] as SimEvent, heap[parent] as SimEvent)) break;

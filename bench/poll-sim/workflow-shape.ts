@@ -83,16 +83,31 @@ interface AslState {
   Resource?: string;
 }
 
-/** Synthesizes the CDK app (bundling skipped: it does not change the definition) and reads its shape. */
-export function synthesizeWorkflowShape(): WorkflowShape {
+/** A synthesized CloudFormation template, as far as the benchmarks read it. */
+export interface SynthesizedTemplate {
+  readonly Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+}
+
+/**
+ * The stack's template as `cdk synth` makes it with cdk.json's context (bundling skipped: it does
+ * not change the template's resources or the definition).
+ */
+export function synthesizeTemplate(): SynthesizedTemplate {
   const root = path.join(import.meta.dirname, '..', '..');
+  const { app, stack } = createApp({ context: { ...cdkContext(root), 'aws:cdk:bundling-stacks': [] } });
+  return app.synth().getStackByName(stack.stackName).template as SynthesizedTemplate;
+}
+
+function cdkContext(root: string): Record<string, unknown> {
   const cdkJson = JSON.parse(readFileSync(path.join(root, 'cdk.json'), 'utf8')) as {
     context?: Record<string, unknown>;
   };
-  const { app, stack } = createApp({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } });
-  const template = app.synth().getStackByName(stack.stackName).template as {
-    Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
-  };
+  return cdkJson.context ?? {};
+}
+
+/** Reads the workflow's shape from the synthesized template (by default, {@link synthesizeTemplate}'s). */
+export function synthesizeWorkflowShape(template: SynthesizedTemplate = synthesizeTemplate()): WorkflowShape {
+  const root = path.join(import.meta.dirname, '..', '..');
   const definition = stateMachineDefinition(template) as unknown as {
     StartAt: string;
     States: Record<string, AslState>;
@@ -129,7 +144,7 @@ export function synthesizeWorkflowShape(): WorkflowShape {
     const logicalId = /function:(.+)$/.exec(state(taskName).Resource ?? '')?.[1] ?? '';
     return Number(template.Resources[logicalId]?.Properties?.MemorySize ?? 128);
   };
-  const generation = (cdkJson.context?.generation ?? {}) as { deadlineSeconds?: number };
+  const generation = (cdkContext(root).generation ?? {}) as { deadlineSeconds?: number };
   return {
     before: walk(definition.StartAt, STATE.wait),
     loop: [cost(STATE.wait), cost(STATE.poll), cost(STATE.check)],

@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
-import { systemClock } from '../shared/clock.js';
+import { realSleep, systemClock } from '../shared/clock.js';
 import { loadConfig, type PollConfig } from '../shared/config.js';
 import { dashscopeFromConfig } from '../shared/dashscope-from-env.js';
 import type { GenerationIndex } from '../shared/generation-index.js';
@@ -35,6 +35,7 @@ export function pollDeps(config: PollConfig, runtime: Runtime): PollHandlerDeps 
       now: () => runtime.clock.now(),
     }),
     clock: runtime.clock,
+    sleep: runtime.sleep ?? realSleep,
     logger: runtime.logger,
     metrics,
     index: runtime.index,

@@ -1,4 +1,4 @@
-import type { Clock } from '../shared/clock.js';
+import type { Clock, Sleep } from '../shared/clock.js';
 import {
   type DashScopeClient,
   formatCompactCstTime,
@@ -27,6 +27,11 @@ export interface PollDeps {
   readonly logger: Logger;
   /** When to poll next and whether to read the queue. @default adaptivePollPolicy */
   readonly policy?: PollPolicy;
+  /**
+   * Sleeps between the queries of one invocation (tail polling), on the same time as `clock`.
+   * @default none: one query per invocation, whatever the policy
+   */
+  readonly sleep?: Sleep;
 }
 
 /** The list endpoint's window may span at most 24 h; ours ends at the task's own submit second. */
@@ -35,15 +40,87 @@ const LIST_WINDOW_MS = 24 * 60 * 60 * 1000 - 1000;
 const LIST_PAGE_SIZE = 100;
 
 /**
- * Queries the task once and returns the next task state: normalized status, progress, DashScope's
+ * Queries the task and returns the next task state: normalized status, progress, DashScope's
  * times and the seconds to wait before the next poll. Past the deadline, a task still PENDING is
  * cancelled (a RUNNING one cannot be) and `deadlineExceeded` tells the workflow to fail.
  * While the task is PENDING, the policy may also have the queue ahead read from the list endpoint;
- * that read fails soft: a failed list never fails the poll.
- * Throws the client's named errors from the task query; the workflow retries the retryable ones.
+ * that read fails soft: a failed list never fails a poll.
+ *
+ * With a `sleep` and a policy that tail-polls, the invocation may query again, after the sleep the
+ * policy asks for, until the task ends or the policy returns to the Wait state; one invocation
+ * counts as one poll (`pollCount`), however many queries it makes. A tail query that fails ends
+ * the invocation with the last answer: the next poll asks again.
+ * Throws the client's named errors from the first query; the workflow retries the retryable ones.
  */
 export async function pollGeneration(input: TaskInput, deps: PollDeps): Promise<TaskState> {
   const policy = deps.policy ?? adaptivePollPolicy;
+  const startedAt = deps.clock.now();
+  let reading = await queryTask(input, input.task.pollCount + 1, deps, policy);
+  let queries = 1;
+  let listed = reading.listed;
+  const tailPollMs = policy.tailPollMs;
+  while (deps.sleep && tailPollMs && isPending(reading.task)) {
+    const sleepMs = tailPollMs(
+      tailInput(reading, input, deps.clock.now(), (deps.clock.now() - startedAt) / 1000),
+    );
+    if (sleepMs === undefined) break;
+    await deps.sleep(sleepMs);
+    try {
+      reading = await queryTask({ ...input, task: reading.task }, reading.task.pollCount, deps, policy);
+      queries += 1;
+      listed ||= reading.listed;
+    } catch (error) {
+      deps.logger.warn('Tail query failed; returning the last answer', {
+        generationId: input.id,
+        taskId: input.task.taskId,
+        reason: describeError(error),
+      });
+      break;
+    }
+  }
+  const next = reading.task;
+  deps.logger.info('DashScope task polled', {
+    generationId: input.id,
+    taskId: next.taskId,
+    dashscopeRequestId: next.lastRequestId,
+    status: next.status,
+    progress: next.progress,
+    pollCount: next.pollCount,
+    queries,
+    queueAhead: listed ? next.queue?.ahead : undefined,
+    nextPollSeconds: isPending(next) ? next.nextPollSeconds : undefined,
+  });
+  return next;
+}
+
+/** One query's outcome: the next task state, and whether this query also read the queue. */
+interface Reading {
+  readonly task: TaskState;
+  readonly listed: boolean;
+  /** What the policy needs beyond the task state to plan the next query. */
+  readonly expected: PollPolicyInput['expected'];
+}
+
+const isPending = (task: TaskState) =>
+  (task.status === 'queued' || task.status === 'running') && !task.deadlineExceeded;
+
+/** The policy's view after a tail query, `invocationSeconds` into the invocation. */
+function tailInput(reading: Reading, input: TaskInput, now: number, invocationSeconds: number) {
+  const status = reading.task.status as PollPolicyInput['status'];
+  const secondsUntilDeadline = (Date.parse(input.task.deadline) - now) / 1000;
+  return {
+    ...policyInput(reading.task, status, reading.expected, now, secondsUntilDeadline),
+    invocationSeconds,
+  };
+}
+
+/** One task query (and maybe one listing), turned into the next task state with `pollCount`. */
+async function queryTask(
+  input: TaskInput,
+  pollCount: number,
+  deps: PollDeps,
+  policy: PollPolicy,
+): Promise<Reading> {
   const previous = input.task;
   const response = await deps.dashscope.getTask(previous.taskId);
   const out = response.output;
@@ -95,28 +172,20 @@ export async function pollGeneration(input: TaskInput, deps: PollDeps): Promise<
     dashscopeStatus: out.task_status,
     progress,
     times,
-    pollCount: previous.pollCount + 1,
+    pollCount,
     ...(queue ? { queue } : {}),
     ...(queueListedAt ? { queueListedAt } : {}),
     deadlineExceeded,
     error: taskError(status, response, deadlineExceeded, previous.deadline),
     lastRequestId: response.request_id,
   };
+  const expected = previous.expectedRun ?? estimateRun(input.request);
   if (pending) {
-    const expected = previous.expectedRun ?? estimateRun(input.request);
     next.nextPollSeconds = policy.nextPollSeconds(
       policyInput(next, status, expected, now, secondsUntilDeadline),
     );
   }
-  deps.logger.info('DashScope task polled', {
-    ...log,
-    status,
-    progress: next.progress,
-    pollCount: next.pollCount,
-    queueAhead: listNow ? queue?.ahead : undefined,
-    nextPollSeconds: pending ? next.nextPollSeconds : undefined,
-  });
-  return next;
+  return { task: next, listed: listNow, expected };
 }
 
 /** What the policy sees of a task state at `now`. */

@@ -4,6 +4,12 @@ export interface Clock {
   now(): number;
 }
 
+/** Sleeps `ms` milliseconds, injected beside a {@link Clock} so that waits can run in virtual time. */
+export type Sleep = (ms: number) => Promise<void>;
+
+/** Sleeps in real time. */
+export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
 /** The machine's clock. */
 export const systemClock: Clock = { now: () => Date.now() };
 

@@ -31,6 +31,12 @@ import type { GenerationStatus } from './workflow-state.js';
  * - **Jitter** shortens long waits by up to {@link JITTER_FRACTION}, never lengthens them, so
  *   executions started together drift apart without polling later than planned.
  * - **The deadline** caps every wait, so the poll that sees it comes on time.
+ * - **Tail polling** ({@link tailPollMs}): a Wait state sleeps whole seconds, and each loop costs
+ *   3 state transitions (as much as ~45 s of a 128 MB Lambda). So within one Poll invocation,
+ *   when the same low quantile says the task may end within what is left of
+ *   {@link TAIL_BUDGET_SECONDS}, the Lambda sleeps that long itself and queries again, at most
+ *   every {@link TAIL_INTERVAL_MS}: near the predicted end it queries every few hundred ms, and a
+ *   task that ends there is seen a fraction of a second late instead of up to a loop late.
  *
  * Every function here is pure: same input, same answer. The Wait state needs an integer ≥ 1.
  */
@@ -81,6 +87,12 @@ export interface QueueListInput {
   readonly secondsSinceLastList?: number;
 }
 
+/** What the policy sees after a query made inside a Poll invocation. */
+export interface TailPollInput extends PollPolicyInput {
+  /** Seconds since this invocation's first query was sent. */
+  readonly invocationSeconds: number;
+}
+
 /** A poll policy: the adaptive one below, or the baselines the benchmark compares it with. */
 export interface PollPolicy {
   readonly name: string;
@@ -88,6 +100,11 @@ export interface PollPolicy {
   nextPollSeconds(input: PollPolicyInput): number;
   /** Whether this poll should also read the queue ahead from the list endpoint. */
   shouldListQueue(input: QueueListInput): boolean;
+  /**
+   * Milliseconds the Poll invocation sleeps before it queries the task again itself, or undefined
+   * to return to the Wait state. Absent: one query per invocation.
+   */
+  tailPollMs?(input: TailPollInput): number | undefined;
 }
 
 /**
@@ -99,12 +116,15 @@ export const EPSILON = 0.05;
  * The same for the queue ahead: a miss there can cost the whole error of a long queue's estimate,
  * so the policy is more careful.
  */
-export const QUEUE_EPSILON = 0.01;
+export const QUEUE_EPSILON = 0.15;
 /** Φ⁻¹ of the two: how many σ below the median those quantiles lie. */
 const Z_EPSILON = normalQuantile(EPSILON);
 const Z_QUEUE_EPSILON = normalQuantile(QUEUE_EPSILON);
-/** The lag the policy accepts before its next poll, in seconds. */
-export const LAG_TOLERANCE_SECONDS = 1;
+/**
+ * The lag the policy accepts before its next poll, in seconds: none, since the Poll that lands
+ * before the end keeps querying until it (tail polling). It was 1 s before tail polling.
+ */
+export const LAG_TOLERANCE_SECONDS = 0;
 /** Longest single wait: a wrong estimate is found out within this time. */
 export const MAX_WAIT_SECONDS = 600;
 /** Long waits are shortened by up to this fraction, by the execution's jitter. */
@@ -126,6 +146,24 @@ export const OVERRUN_FRACTION = 0.1;
 export const UNLISTED_FRACTION = 0.25;
 /** An execution reads the list endpoint at most once per this many seconds. */
 export const MIN_LIST_INTERVAL_SECONDS = 5;
+/**
+ * Longest a Poll invocation keeps querying on its own, in seconds. Staying costs Lambda time; a
+ * loop costs 3 transitions ($0.000075), the price of ~22 s of a 256 MB arm64 Lambda or ~45 s of a
+ * 128 MB one. 20 s stays below one loop at either size, and one invocation (with its last query's
+ * timeout) fits well inside the Poll function's timeout, which infra derives from this.
+ */
+export const TAIL_BUDGET_SECONDS = 30;
+/**
+ * Shortest sleep between two queries of one invocation. With a query's ~0.1 s round trip, a task
+ * that ends while the invocation polls at this pace is seen at most ~0.4 s late; one tail poller
+ * makes under 3 queries/s, a small share of the account's 20.
+ */
+export const TAIL_INTERVAL_MS = 300;
+/**
+ * Within an invocation, the chance per sleep that a RUNNING task ends during it: lower than
+ * {@link EPSILON}, because a sleep there is cheap and the lag it risks is what tail polling is for.
+ */
+export const TAIL_EPSILON = 0.01;
 
 /**
  * Seconds to wait before the next poll (see the module comment). Always an integer ≥ 1 and never
@@ -152,8 +190,38 @@ export function shouldListQueue(input: QueueListInput): boolean {
   return input.secondsSinceLastList === undefined || input.secondsSinceLastList >= MIN_LIST_INTERVAL_SECONDS;
 }
 
+/**
+ * Within one Poll invocation, after a query that found the task still queued or running: the
+ * milliseconds to sleep before querying again, or undefined to return to the Wait state. The sleep
+ * is the same low quantile of the time left that {@link nextPollSeconds} uses, but unrounded and
+ * without the lag tolerance, and at least {@link TAIL_INTERVAL_MS}. The invocation returns when that
+ * sleep would take it past {@link TAIL_BUDGET_SECONDS} or past the deadline.
+ */
+export function tailPollMs(input: TailPollInput): number | undefined {
+  const budgetLeft = TAIL_BUDGET_SECONDS - Math.max(0, input.invocationSeconds);
+  const untilDeadline = Number.isFinite(input.secondsUntilDeadline) ? input.secondsUntilDeadline : 0;
+  let soonest: number;
+  if (input.status === 'running') {
+    const latest = runningLeftQuantile(input, 1 - EPSILON);
+    // Stay only if the task will most likely end before this invocation must return: otherwise a
+    // Wait state bridges the time for free, and a fresh invocation brings a whole budget.
+    if (latest !== undefined && latest > budgetLeft) return undefined;
+    // Past every estimate the task may end at any moment: poll at the tail interval.
+    soonest = runningLeftQuantile(input, TAIL_EPSILON) ?? 0;
+  } else {
+    soonest = queuedSecondsLeft(input);
+  }
+  const sleepMs = Math.max(TAIL_INTERVAL_MS, Math.round(Math.max(0, soonest) * 1000));
+  return sleepMs <= budgetLeft * 1000 && sleepMs < untilDeadline * 1000 ? sleepMs : undefined;
+}
+
 /** The policy the workflow uses. */
-export const adaptivePollPolicy: PollPolicy = { name: 'adaptive', nextPollSeconds, shouldListQueue };
+export const adaptivePollPolicy: PollPolicy = {
+  name: 'adaptive',
+  nextPollSeconds,
+  shouldListQueue,
+  tailPollMs,
+};
 
 /** A number in [0, 1) from a key (FNV-1a), so that each execution's jitter is its own but repeatable. */
 export function pollJitter(key: string): number {
@@ -165,8 +233,16 @@ export function pollJitter(key: string): number {
   return (hash >>> 0) / 2 ** 32;
 }
 
-/** The EPSILON-quantile of the seconds left in a RUNNING task. */
+/** The EPSILON-quantile of the seconds left in a RUNNING task; past the estimate, a share of its age. */
 function runningSecondsLeft(input: PollPolicyInput): number {
+  return runningLeftQuantile(input, EPSILON) ?? OVERRUN_FRACTION * Math.max(0, input.runningForSeconds ?? 0);
+}
+
+/**
+ * The `p`-quantile of the seconds left in a RUNNING task, or undefined once the run has outlived
+ * what its estimate allows (see {@link OVERRUN_TAIL}).
+ */
+function runningLeftQuantile(input: PollPolicyInput, p: number): number | undefined {
   const { seconds, overheadSeconds, spread } = input.expected;
   const elapsed = Math.max(0, input.runningForSeconds ?? 0);
   let low = elapsed;
@@ -179,8 +255,8 @@ function runningSecondsLeft(input: PollPolicyInput): number {
     low = Math.max(low, overheadSeconds + (progress.total * imageTime) / (done + 1));
     if (done >= 1) high = overheadSeconds + (progress.total * imageTime) / done;
   }
-  const end = truncatedLogNormalQuantile(seconds, spread, low, high, EPSILON);
-  return end === undefined ? OVERRUN_FRACTION * elapsed : end - elapsed;
+  const end = truncatedLogNormalQuantile(seconds, spread, low, high, p);
+  return end === undefined ? undefined : end - elapsed;
 }
 
 /** A low quantile of the seconds left in a PENDING task: the queue ahead, then its own run. */

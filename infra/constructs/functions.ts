@@ -7,6 +7,7 @@ import type { StackConfig } from '../config.js';
 import { acknowledge } from '../nag.js';
 import { GenerationFunction } from './generation-function.js';
 import type { GenerationsTable } from './generations-table.js';
+import { MEMORY_MB, POLL_TIMEOUT } from './lambda-sizing.js';
 import type { Storage } from './storage.js';
 
 const FUNCTIONS_DIR = path.join(import.meta.dirname, '..', '..', 'functions');
@@ -58,6 +59,7 @@ export class Functions extends Construct {
       entry: path.join(FUNCTIONS_DIR, 'submit', 'handler.ts'),
       // A submit waits up to 30 s for DashScope: a lost answer is costly (see ARCHITECTURE.md).
       timeout: Duration.seconds(45),
+      memorySize: MEMORY_MB.submit,
       environment: {
         ...dashscopeEnv,
         ...indexEnv,
@@ -69,7 +71,9 @@ export class Functions extends Construct {
       config,
       reservedConcurrentExecutions: config.reservedConcurrency.poll,
       entry: path.join(FUNCTIONS_DIR, 'poll', 'handler.ts'),
-      timeout: Duration.seconds(30),
+      // A Poll may keep querying within its invocation near the task's end (tail polling).
+      timeout: POLL_TIMEOUT,
+      memorySize: MEMORY_MB.poll,
       environment: { ...dashscopeEnv, ...indexEnv },
     });
     this.persist = new GenerationFunction(this, 'Persist', {
@@ -78,7 +82,7 @@ export class Functions extends Construct {
       entry: path.join(FUNCTIONS_DIR, 'persist', 'handler.ts'),
       // Four images of a few MB each, streamed; generous for slow cross-region downloads.
       timeout: Duration.minutes(5),
-      memorySize: 512,
+      memorySize: MEMORY_MB.persist,
       environment: {
         ...dashscopeEnv,
         BUCKET_NAME: bucket.bucketName,
@@ -105,6 +109,7 @@ export class Functions extends Construct {
       entry: path.join(FUNCTIONS_DIR, 'notify', 'handler.ts'),
       // Webhook retries with backoff are bounded well inside this.
       timeout: Duration.minutes(2),
+      memorySize: MEMORY_MB.notify,
       environment: {
         EVENT_BUS_NAME: config.eventBusName,
         BUCKET_NAME: bucket.bucketName,

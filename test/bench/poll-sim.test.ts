@@ -97,3 +97,32 @@ describe('the simulated DashScope', () => {
     expect(peakPerSecond([0, 100, 999, 1000, 1500, 2600])).toBe(3);
   });
 });
+
+describe('tail polling in the simulation', () => {
+  it('lets the adaptive Poll query more often than it is invoked', async () => {
+    // Act
+    const result = await simulateTrial(single!, 0, adaptivePollPolicy, shape);
+
+    // Assess
+    expect(result.queries).toBeGreaterThan(result.polls + 1);
+  });
+
+  it('sees the end of a single job within a second, in virtual time', async () => {
+    // Act
+    const result = await simulateTrial(single!, 1, adaptivePollPolicy, shape);
+
+    // Assess
+    expect(result.lags).toHaveLength(1);
+    expect(result.lags[0]).toBeGreaterThanOrEqual(0);
+    expect(result.lags[0]).toBeLessThan(1);
+  });
+
+  it('counts the polls that changed what a reader sees', async () => {
+    // Act: queued → running → succeeded, at most one change per poll.
+    const result = await simulateTrial(single!, 0, fixedPolicy(5), shape);
+
+    // Assess
+    expect(result.visibleChanges).toBeGreaterThanOrEqual(1);
+    expect(result.visibleChanges).toBeLessThanOrEqual(result.polls);
+  });
+});

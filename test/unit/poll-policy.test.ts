@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   JITTER_FRACTION,
+  LAG_TOLERANCE_SECONDS,
   MAX_WAIT_SECONDS,
   MIN_LIST_INTERVAL_SECONDS,
   nextPollSeconds,
@@ -10,6 +11,10 @@ import {
   type PollPolicyInput,
   pollJitter,
   shouldListQueue,
+  TAIL_BUDGET_SECONDS,
+  TAIL_INTERVAL_MS,
+  type TailPollInput,
+  tailPollMs,
 } from '../../functions/shared/poll-policy.js';
 import { estimateRun } from '../../functions/shared/run-time-estimate.js';
 
@@ -182,7 +187,7 @@ describe('nextPollSeconds: a running task', () => {
     const wait = nextPollSeconds(input({ runningForSeconds: 200 }));
 
     // Assess
-    expect(wait).toBe(Math.floor(1 + OVERRUN_FRACTION * 200));
+    expect(wait).toBe(Math.floor(LAG_TOLERANCE_SECONDS + OVERRUN_FRACTION * 200));
   });
 
   it('takes a missing run age as a run that has just started', () => {
@@ -351,5 +356,108 @@ describe('normal distribution helpers', () => {
   it('answers ±∞ at the ends', () => {
     expect(normalQuantile(0)).toBe(Number.NEGATIVE_INFINITY);
     expect(normalQuantile(1)).toBe(Number.POSITIVE_INFINITY);
+  });
+});
+
+describe('tailPollMs: querying again within one Poll invocation', () => {
+  const tail = (overrides: Partial<TailPollInput> = {}): TailPollInput => ({
+    ...input({ runningForSeconds: 19 }),
+    invocationSeconds: 0,
+    ...overrides,
+  });
+
+  it('keeps polling a run near its expected end, at the tail interval', () => {
+    // Act
+    const sleep = tailPollMs(tail({ runningForSeconds: 21 }));
+
+    // Assess
+    expect(sleep).toBe(TAIL_INTERVAL_MS);
+  });
+
+  it('never sleeps less than the tail interval', () => {
+    // Act
+    const sleeps = ELAPSED.map((runningForSeconds) => tailPollMs(tail({ runningForSeconds })));
+
+    // Assess
+    for (const sleep of sleeps)
+      if (sleep !== undefined) expect(sleep).toBeGreaterThanOrEqual(TAIL_INTERVAL_MS);
+  });
+
+  it('sleeps longer early in the run than near its end', () => {
+    // Act
+    const early = tailPollMs(tail({ runningForSeconds: 12 }));
+    const late = tailPollMs(tail({ runningForSeconds: 19 }));
+
+    // Assess
+    expect(early).toBeGreaterThan(late ?? Number.POSITIVE_INFINITY);
+  });
+
+  it('returns to the Wait state when the run will likely outlast the budget left', () => {
+    // Act
+    // 12 s into a ~20 s run: the next query could come soon, but the end may be 15 s away.
+    const sleep = tailPollMs(tail({ runningForSeconds: 12, invocationSeconds: TAIL_BUDGET_SECONDS - 8 }));
+
+    // Assess
+    expect(sleep).toBeUndefined();
+  });
+
+  it(`returns to the Wait state once the ${TAIL_BUDGET_SECONDS} s budget would be exceeded`, () => {
+    // Act
+    const sleep = tailPollMs(tail({ runningForSeconds: 21, invocationSeconds: TAIL_BUDGET_SECONDS - 0.1 }));
+
+    // Assess
+    expect(sleep).toBeUndefined();
+  });
+
+  it('never sleeps to or past the deadline', () => {
+    // Act
+    const sleep = tailPollMs(tail({ runningForSeconds: 21, secondsUntilDeadline: 0.2 }));
+
+    // Assess
+    expect(sleep).toBeUndefined();
+  });
+
+  it('polls at the tail interval once the run has outlived its estimate', () => {
+    // Act
+    const sleep = tailPollMs(tail({ runningForSeconds: 200 }));
+
+    // Assess
+    expect(sleep).toBe(TAIL_INTERVAL_MS);
+  });
+
+  it('sleeps within the invocation for a queued task whose end may come within the budget', () => {
+    // Act
+    const sleep = tailPollMs(
+      tail({ status: 'queued', runningForSeconds: undefined, queue: { ahead: 0, secondsAgo: 0 } }),
+    );
+
+    // Assess
+    expect(sleep).toBeGreaterThan(TAIL_INTERVAL_MS);
+    expect(sleep).toBeLessThanOrEqual(TAIL_BUDGET_SECONDS * 1000);
+  });
+
+  it('returns to the Wait state for a queued task behind a long queue', () => {
+    // Act
+    const sleep = tailPollMs(
+      tail({ status: 'queued', runningForSeconds: undefined, queue: { ahead: 50, secondsAgo: 0 } }),
+    );
+
+    // Assess
+    expect(sleep).toBeUndefined();
+  });
+
+  it('stays within the budget and before the deadline for every input', () => {
+    // Act
+    const cases = everyInput().flatMap((each) =>
+      [0, 5, 29].map((invocationSeconds) => ({ ...each, invocationSeconds })),
+    );
+
+    // Assess
+    for (const each of cases) {
+      const sleep = tailPollMs(each);
+      if (sleep === undefined) continue;
+      expect(sleep / 1000).toBeLessThanOrEqual(TAIL_BUDGET_SECONDS - each.invocationSeconds);
+      expect(sleep / 1000).toBeLessThan(each.secondsUntilDeadline);
+    }
   });
 });

@@ -646,3 +646,146 @@ describe('pollGeneration: the queue ahead', () => {
     expect(dashscope.listed).toEqual([]);
   });
 });
+
+describe('pollGeneration: tail polling within one invocation', () => {
+  const RUNNING = taskAnswer({ task_status: 'RUNNING' });
+  const SUCCEEDED = taskAnswer({ task_status: 'SUCCEEDED', results: [{ url: 'example_url_1' }] });
+
+  /** Answers each query with the next answer of the list, the last one for ever. */
+  class ScriptedDashScope extends FakeDashScope {
+    readonly #answers: Array<TaskResponse | Error>;
+
+    constructor(answers: Array<TaskResponse | Error>) {
+      super(RUNNING);
+      this.#answers = answers;
+    }
+
+    override async getTask(taskId: string): Promise<TaskResponse> {
+      this.queried.push(taskId);
+      const answer = this.#answers.length > 1 ? this.#answers.shift() : this.#answers[0];
+      if (answer === undefined || answer instanceof Error) throw answer ?? new Error('no answer');
+      return answer;
+    }
+  }
+
+  /** A clock that only the injected sleep moves, and the sleeps it was asked for. */
+  function virtualTime() {
+    let now = NOW;
+    const sleeps: number[] = [];
+    return {
+      clock: { now: () => now },
+      sleeps,
+      sleep: async (ms: number) => {
+        sleeps.push(ms);
+        now += ms;
+      },
+    };
+  }
+
+  /** A policy that asks for the given sleeps in turn (undefined: return), and records what it saw. */
+  function scriptedPolicy(answers: Array<number | undefined>) {
+    const seen: number[] = [];
+    const policy: PollPolicy = {
+      name: 'scripted',
+      nextPollSeconds: () => 7,
+      shouldListQueue: () => false,
+      tailPollMs: (tailInput) => {
+        seen.push(tailInput.invocationSeconds);
+        return answers.shift();
+      },
+    };
+    return { policy, seen };
+  }
+
+  /** One invocation over scripted answers and policy sleeps, in virtual time. */
+  async function tailPoll(
+    answers: Array<TaskResponse | Error>,
+    sleeps: Array<number | undefined>,
+    task: Partial<TaskState> = {},
+  ) {
+    const dashscope = new ScriptedDashScope(answers);
+    const time = virtualTime();
+    const { policy, seen } = scriptedPolicy(sleeps);
+    const state = await pollGeneration(inputWith(task), { dashscope, logger: silentLogger, policy, ...time });
+    return { state, dashscope, sleeps: time.sleeps, seen };
+  }
+
+  it('queries again after each sleep the policy asks for, until the task ends', async () => {
+    // Act
+    const { state, dashscope, sleeps } = await tailPoll([RUNNING, RUNNING, SUCCEEDED], [300, 400, 500]);
+
+    // Assess
+    expect(state.status).toBe('succeeded');
+    expect(dashscope.queried).toHaveLength(3);
+    expect(sleeps).toEqual([300, 400]);
+  });
+
+  it('counts one poll per invocation, however many queries it makes', async () => {
+    // Act
+    const { state } = await tailPoll([RUNNING, RUNNING, SUCCEEDED], [300, 300], { pollCount: 3 });
+
+    // Assess
+    expect(state.pollCount).toBe(4);
+  });
+
+  it("returns to the Wait state when the policy says so, with the last answer's wait", async () => {
+    // Act
+    const { state, dashscope } = await tailPoll([RUNNING], [300, undefined]);
+
+    // Assess
+    expect(dashscope.queried).toHaveLength(2);
+    expect(state.status).toBe('running');
+    expect(state.nextPollSeconds).toBe(7);
+  });
+
+  it('tells the policy how long the invocation has run, on the injected clock', async () => {
+    // Act
+    const { seen } = await tailPoll([RUNNING], [300, 500, undefined]);
+
+    // Assess
+    expect(seen).toEqual([0, 0.3, 0.8]);
+  });
+
+  it('makes one query when it is given no sleep, whatever the policy', async () => {
+    // Prepare
+    const dashscope = new ScriptedDashScope([RUNNING, SUCCEEDED]);
+    const { policy } = scriptedPolicy([300]);
+
+    // Act
+    const state = await pollGeneration(inputWith(), {
+      dashscope,
+      clock: fixedClock(NOW),
+      logger: silentLogger,
+      policy,
+    });
+
+    // Assess
+    expect(dashscope.queried).toHaveLength(1);
+    expect(state.status).toBe('running');
+  });
+
+  it('returns the last answer when a tail query fails, instead of failing the poll', async () => {
+    // Act
+    const { state, dashscope } = await tailPoll(
+      [
+        taskAnswer({ task_status: 'RUNNING', task_metrics: { TOTAL: 4, SUCCEEDED: 1, FAILED: 0 } }),
+        new DashScopeThrottledError('429 from the tail'),
+      ],
+      [300, 300],
+    );
+
+    // Assess
+    expect(dashscope.queried).toHaveLength(2);
+    expect(state.status).toBe('running');
+    expect(state.progress).toEqual({ total: 4, succeeded: 1, failed: 0 });
+  });
+
+  it('does not tail-poll a task past its deadline', async () => {
+    // Act
+    const { state, dashscope } = await tailPoll([RUNNING, SUCCEEDED], [300], PAST_DEADLINE);
+
+    // Assess
+    expect(dashscope.queried).toHaveLength(1);
+    expect(state.deadlineExceeded).toBe(true);
+  });
+});

@@ -1,0 +1,120 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  ALL_IN_ASSUMPTIONS,
+  allInCost,
+  CUSTOM_METRIC_SERIES,
+  fixedMonthlyCost,
+  type GenerationUsage,
+} from '../../bench/poll-sim/all-in.js';
+import { USD_PER_DYNAMODB_WRU, USD_PER_STATE_TRANSITION } from '../../bench/poll-sim/pricing.js';
+import { type SynthesizedTemplate, synthesizeTemplate } from '../../bench/poll-sim/workflow-shape.js';
+import { METRIC } from '../../functions/shared/metrics.js';
+
+const USAGE: GenerationUsage = {
+  transitions: 8,
+  lambdaGbSeconds: 1,
+  lambdaRequests: 2,
+  polls: 1,
+  visibleChanges: 2,
+  apiGets: 5,
+  images: 1,
+};
+
+let template: SynthesizedTemplate;
+
+beforeAll(() => {
+  template = synthesizeTemplate();
+});
+
+const ofType = (type: string) =>
+  Object.values(template.Resources).filter((resource) => resource.Type === type);
+const line = (lines: ReturnType<typeof fixedMonthlyCost>, prefix: string) =>
+  lines.find((each) => each.item.startsWith(prefix));
+
+describe('the fixed monthly cost, counted in the synthesized template', () => {
+  it('counts every dashboard and KMS key the stack creates', () => {
+    // Act
+    const lines = fixedMonthlyCost(template);
+
+    // Assess
+    expect(line(lines, 'CloudWatch dashboards')?.count).toBe(ofType('AWS::CloudWatch::Dashboard').length);
+    expect(line(lines, 'KMS keys')?.count).toBe(ofType('AWS::KMS::Key').length);
+  });
+
+  it('counts the secrets the stack creates and the DashScope key it reads', () => {
+    // Act
+    const secrets = line(fixedMonthlyCost(template), 'Secrets Manager')?.count;
+
+    // Assess
+    expect(secrets).toBe(ofType('AWS::SecretsManager::Secret').length + 1);
+  });
+
+  it('counts each metric a metric-math alarm reads, and one per plain alarm', () => {
+    // Prepare
+    const alarms = ofType('AWS::CloudWatch::Alarm');
+    const math = alarms.filter((alarm) => alarm.Properties?.Metrics !== undefined);
+
+    // Act
+    const count = line(fixedMonthlyCost(template), 'CloudWatch alarm metrics')?.count ?? 0;
+
+    // Assess
+    expect(math.length).toBeGreaterThan(0);
+    expect(count).toBeGreaterThan(alarms.length);
+  });
+
+  it('refuses a resource type it does not know the fixed cost of', () => {
+    // Prepare
+    const withNat = { Resources: { ...template.Resources, Nat: { Type: 'AWS::EC2::NatGateway' } } };
+
+    // Act / Assess
+    expect(() => fixedMonthlyCost(withNat)).toThrow(/AWS::EC2::NatGateway/);
+  });
+
+  it('drops the dashboard and the per-outcome series in the lean configuration', () => {
+    // Act
+    const full = fixedMonthlyCost(template);
+    const lean = fixedMonthlyCost(template, { lean: true });
+
+    // Assess
+    expect(line(lean, 'CloudWatch dashboards')?.count).toBe(0);
+    expect((line(full, 'custom metric')?.count ?? 0) - (line(lean, 'custom metric')?.count ?? 0)).toBe(
+      CUSTOM_METRIC_SERIES[METRIC.outcomes],
+    );
+  });
+
+  it('has a series count for every metric the functions emit', () => {
+    expect(Object.keys(CUSTOM_METRIC_SERIES).sort()).toEqual(Object.values(METRIC).sort());
+  });
+});
+
+describe('the all-in cost of one generation', () => {
+  it('adds its lines up to its total', () => {
+    // Act
+    const { total, ...lines } = allInCost(USAGE);
+
+    // Assess
+    expect(total).toBeCloseTo(
+      Object.values(lines).reduce((sum, value) => sum + value, 0),
+      12,
+    );
+  });
+
+  it('prices the transitions the simulation counted', () => {
+    expect(allInCost(USAGE).stepFunctions).toBeCloseTo(8 * USD_PER_STATE_TRANSITION, 12);
+  });
+
+  it('writes the index 4 times plus once per visible change, each on the table and its GSIs', () => {
+    // Act
+    const without = allInCost({ ...USAGE, apiGets: 0, visibleChanges: 0 }).dynamodb;
+    const withTwo = allInCost({ ...USAGE, apiGets: 0, visibleChanges: 2 }).dynamodb;
+
+    // Assess
+    const perWrite = (1 + ALL_IN_ASSUMPTIONS.indexesPerWrite) * USD_PER_DYNAMODB_WRU;
+    expect(without).toBeCloseTo(ALL_IN_ASSUMPTIONS.fixedWrites * perWrite, 12);
+    expect(withTwo - without).toBeCloseTo(2 * perWrite, 12);
+  });
+
+  it('costs more with more API reads', () => {
+    expect(allInCost({ ...USAGE, apiGets: 50 }).total).toBeGreaterThan(allInCost(USAGE).total);
+  });
+});
