@@ -146,12 +146,13 @@ export function failedUpdate(
     createdAt,
     source: sourceOfId(state.id),
     request: indexedRequest(state.request),
-    progress: {
-      done: 0,
-      failed: taskState?.progress?.failed ?? 0,
-      total: totalOf(state.request),
-    },
-    ...(taskState ? { dashscope: dashscopeOf(taskState) } : {}),
+    // Without the last task state (the reconciler), keep whatever progress a poll recorded.
+    ...(taskState
+      ? {
+          progress: { done: 0, failed: taskState.progress?.failed ?? 0, total: totalOf(state.request) },
+          dashscope: dashscopeOf(taskState),
+        }
+      : {}),
     error: failureView(failure.error, failure.cause, taskState),
     endedAt,
   };
