@@ -10,6 +10,14 @@ import { lambdaEntry } from '../shared/lambda-entry.js';
 import { METRIC, type Metrics, noMetrics, SERVICE } from '../shared/metrics.js';
 import { parseEvent } from '../shared/parse-event.js';
 import {
+  type RequestEventResult,
+  requestedEventSchema,
+  SCHEDULED_DETAIL_TYPE,
+  scheduledInputSchema,
+  triggerFromRequestedEvent,
+  triggerFromSchedule,
+} from './request-event.js';
+import {
   objectCreatedEventSchema,
   type TriggerDeps,
   type TriggerReport,
@@ -37,10 +45,33 @@ export function createTriggerHandler(deps: TriggerHandlerDeps): (event: unknown)
   };
 }
 
-/** Lambda entry for S3 "Object Created" events under requests/ (via EventBridge). */
+/**
+ * The handler of requests that arrive one at a time: "Generation Requested" events and schedules.
+ * Counts a started one in `RequestsStarted`, a rejected one in `RequestsRejected`.
+ */
+export function createRequestEventHandler(
+  deps: TriggerHandlerDeps,
+): (event: unknown) => Promise<RequestEventResult> {
+  return async (event) => {
+    const kind = (event as { 'detail-type'?: unknown } | null)?.['detail-type'];
+    const result =
+      kind === SCHEDULED_DETAIL_TYPE
+        ? await triggerFromSchedule(parseEvent(scheduledInputSchema, event), deps)
+        : await triggerFromRequestedEvent(parseEvent(requestedEventSchema, event), deps);
+    const metrics = deps.metrics ?? noMetrics;
+    metrics.add(METRIC.requestsStarted, 'Count', result.status === 'started' ? 1 : 0);
+    metrics.add(METRIC.requestsRejected, 'Count', result.status === 'rejected' ? 1 : 0);
+    return result;
+  };
+}
+
+/**
+ * Lambda entry for every way in without the API: S3 "Object Created" events under requests/,
+ * "Generation Requested" events and schedules (all through EventBridge), told apart by `detail-type`.
+ */
 export const handler = lambdaEntry(SERVICE.trigger, ({ logger, metrics }) => {
   const config = loadConfig('trigger', process.env);
-  return createTriggerHandler({
+  const deps: TriggerHandlerDeps = {
     s3: new S3Client({}),
     executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
     index: createDynamoGenerationIndex(new DynamoDBClient({}), config.GENERATIONS_TABLE),
@@ -49,5 +80,11 @@ export const handler = lambdaEntry(SERVICE.trigger, ({ logger, metrics }) => {
     logger,
     metrics,
     defaultModel: config.DEFAULT_MODEL,
-  });
+  };
+  const files = createTriggerHandler(deps);
+  const requests = createRequestEventHandler(deps);
+  return (event: unknown): Promise<TriggerReport | RequestEventResult> =>
+    (event as { 'detail-type'?: unknown } | null)?.['detail-type'] === 'Object Created'
+      ? files(event)
+      : requests(event);
 });

@@ -47,6 +47,27 @@ export function parseRequestFile(key: string, text: string, defaultModel?: Model
   return [parseOne(text, 1, defaultModel)];
 }
 
+/**
+ * Validates one request that arrived as a value (an event's detail, a schedule's request) with
+ * the API's schema, filling in `defaultModel` when it names none.
+ */
+export function parseRequestValue(
+  value: unknown,
+  defaultModel?: Model,
+): { readonly request: GenerationRequest } | { readonly error: ReturnType<typeof invalidValue> } {
+  const parsed = generationRequestSchema.safeParse(withDefaultModel(value, defaultModel));
+  return parsed.success ? { request: parsed.data } : { error: invalidValue(parsed.error) };
+}
+
+function invalidValue(error: z.ZodError) {
+  const details = detailsOf(error);
+  return {
+    type: 'invalid_request' as const,
+    message: details.map((d) => `${d.field}: ${d.message}`).join('; '),
+    details,
+  };
+}
+
 function parseOne(text: string, line: number, defaultModel: Model | undefined): ParsedLine {
   let value: unknown;
   try {

@@ -1,10 +1,11 @@
 import path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
-import { type IEventBus, Match, Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
-import { LambdaFunction, SfnStateMachine } from 'aws-cdk-lib/aws-events-targets';
+import { EventField, type IEventBus, Match, Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DETAIL_TYPE } from '../../functions/notify/events.js';
+import { SCHEDULED_DETAIL_TYPE } from '../../functions/trigger/request-event.js';
 import { REQUEST_OBJECT_PATTERNS } from '../../functions/trigger/request-file.js';
 import type { StackConfig } from '../config.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
@@ -21,13 +22,14 @@ export interface EventsProps {
 }
 
 /**
- * Ways in without the API:
- * - "Generation Requested" events from the configured sources on the configured bus start the state
- *   machine (detail = request);
- * - request files dropped under `requests/` (`*.json`, `*.jsonl`) reach the trigger Lambda through
- *   S3's EventBridge notifications (always on the default bus), which validates each request and
- *   starts one execution per valid line under a deterministic name;
- * - optional schedules start a fixed request.
+ * Ways in without the API, all through the trigger Lambda, which validates each request, records
+ * it in the generations index and starts its execution under a deterministic name (so a repeated
+ * delivery starts nothing twice):
+ * - "Generation Requested" events from the configured sources on the configured bus (detail =
+ *   request; named after the event id, `evt-…`);
+ * - request files dropped under `requests/` (`*.json`, `*.jsonl`), through S3's EventBridge
+ *   notifications (always on the default bus): one execution per valid line (`req-…`);
+ * - optional schedules, each firing a fixed request (named after the schedule and the firing, `sch-…`).
  *
  * Nothing that comes in is dropped silently: every rule's target retries, then leaves the event in
  * {@link deadLetters}; so does the trigger after Lambda's retries of a failed invocation.
@@ -47,18 +49,6 @@ export class Events extends Construct {
         'events the Generation Requested, request-file and schedule rules could not deliver, and request files the trigger failed on after its retries',
     });
     const { deadLetters } = this;
-
-    new Rule(this, 'GenerationRequested', {
-      description: 'Starts a generation for every "Generation Requested" event; its detail is the request',
-      eventBus: props.eventBus,
-      eventPattern: { source: [...config.requestEventSources], detailType: [DETAIL_TYPE.requested] },
-      targets: [
-        new SfnStateMachine(stateMachine, {
-          input: RuleTargetInput.fromEventPath('$.detail'),
-          ...deadLetters.targetProps(),
-        }),
-      ],
-    });
 
     this.trigger = new GenerationFunction(this, 'Trigger', {
       config,
@@ -89,6 +79,15 @@ export class Events extends Construct {
     });
     props.eventBus.grantPutEventsTo(this.trigger);
 
+    // Events go through the trigger, which names each generation after the event's id: a repeated
+    // delivery (EventBridge is at least once) starts nothing twice, and the index knows the source.
+    new Rule(this, 'GenerationRequested', {
+      description: 'Starts a generation for every "Generation Requested" event; its detail is the request',
+      eventBus: props.eventBus,
+      eventPattern: { source: [...config.requestEventSources], detailType: [DETAIL_TYPE.requested] },
+      targets: [new LambdaFunction(this.trigger, deadLetters.targetProps())],
+    });
+
     new Rule(this, 'RequestFileCreated', {
       description: 'Request files under requests/ (*.json, *.jsonl) → the trigger Lambda',
       eventPattern: {
@@ -106,9 +105,15 @@ export class Events extends Construct {
       new Rule(this, `Schedule-${scheduled.name}`, {
         description: `Scheduled generation "${scheduled.name}"`,
         schedule: Schedule.expression(scheduled.schedule),
+        // The rule's event id names the generation (`sch-…`): a repeated delivery starts it once.
         targets: [
-          new SfnStateMachine(stateMachine, {
-            input: RuleTargetInput.fromObject(scheduled.request),
+          new LambdaFunction(this.trigger, {
+            event: RuleTargetInput.fromObject({
+              id: EventField.eventId,
+              'detail-type': SCHEDULED_DETAIL_TYPE,
+              time: EventField.time,
+              detail: { schedule: scheduled.name, request: scheduled.request },
+            }),
             ...deadLetters.targetProps(),
           }),
         ],

@@ -1,6 +1,8 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { scheduledInputSchema } from '../../functions/trigger/request-event.js';
 import { createApp } from '../../infra/app.js';
+import { renderedInput } from './template.js';
 
 type Json = Record<string, any>;
 
@@ -29,17 +31,15 @@ const actions = (statement: Json): string[] => [statement.Action].flat();
 describe('events in', () => {
   const template = synth();
 
-  it('starts the state machine for "Generation Requested" events, with the detail as the request', () => {
+  it('sends "Generation Requested" events, whole, to the trigger (which names each after its id)', () => {
     const rule = rules(template).find((r) =>
       r.EventPattern?.['detail-type']?.includes('Generation Requested'),
     );
     expect(rule?.EventBusName).toBe('default');
-    expect(rule?.Targets).toEqual([
-      expect.objectContaining({
-        Arn: { Ref: expect.stringMatching(/^WorkflowStateMachine/) },
-        InputPath: '$.detail',
-      }),
-    ]);
+    expect(rule?.Targets).toHaveLength(1);
+    expect(rule?.Targets[0].Arn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^EventsTrigger/), 'Arn'] });
+    expect(rule?.Targets[0]).not.toHaveProperty('InputPath');
+    expect(rule?.Targets[0]).not.toHaveProperty('Input');
   });
 
   it('starts generations only for "Generation Requested" events from the default request source', () => {
@@ -101,7 +101,12 @@ describe('events in', () => {
       schedules: [{ name: 'daily-eagle', schedule: 'rate(1 day)', request: { prompt: 'an eagle', n: 2 } }],
     });
     const rule = rules(scheduled).find((r) => r.ScheduleExpression === 'rate(1 day)');
-    expect(JSON.parse(rule?.Targets[0].Input)).toMatchObject({ prompt: 'an eagle', n: 2, size: '1024*1024' });
+    const input = renderedInput(rule?.Targets[0], { id: 'e-1', time: '2026-03-01T00:00:00Z' });
+    expect(scheduledInputSchema.parse(input)).toMatchObject({
+      id: 'e-1',
+      detail: { schedule: 'daily-eagle', request: { prompt: 'an eagle', n: 2, size: '1024*1024' } },
+    });
+    expect(rule?.Targets[0].Arn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^EventsTrigger/), 'Arn'] });
     expect(() =>
       synth({ schedules: [{ name: 'bad', schedule: 'rate(1 day)', request: { prompt: 'x', n: 9 } }] }),
     ).toThrow(/generation\.schedules\.0\.request\.n/);

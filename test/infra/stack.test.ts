@@ -13,7 +13,7 @@ import { createApp } from '../../infra/app.js';
 import { parseStackConfig, stackConfigSchema } from '../../infra/config.js';
 import { STATE } from '../../infra/constructs/workflow.js';
 import { stateMachineDefinition } from '../../local/runner.js';
-import { functionId, synthesize } from './template.js';
+import { functionId, renderedInput, synthesize } from './template.js';
 
 type Json = Record<string, any>;
 
@@ -499,6 +499,9 @@ describe('defaultModel', () => {
     const schedule = Object.values(turbo.findResources('AWS::Events::Rule')).find(
       (rule) => rule.Properties.ScheduleExpression === 'rate(1 day)',
     );
-    expect(JSON.parse(schedule?.Properties.Targets[0].Input).model).toBe('stable-diffusion-3.5-large-turbo');
+    const input = renderedInput(schedule?.Properties.Targets[0], { id: 'e-1', time: '2026-03-01T00:00:00Z' });
+    expect((input as { detail: { request: { model: string } } }).detail.request.model).toBe(
+      'stable-diffusion-3.5-large-turbo',
+    );
   });
 });

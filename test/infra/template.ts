@@ -57,3 +57,19 @@ export const FUNCTION_PREFIXES = [
   'EventsTrigger',
   'ReconcilerHandler',
 ] as const;
+
+/** A target's input as EventBridge renders its input transformer for an event with these fields. */
+export function renderedInput(
+  target: { InputTransformer?: unknown } | undefined,
+  event: Record<string, string>,
+): unknown {
+  const { InputPathsMap, InputTemplate } = target?.InputTransformer as {
+    InputPathsMap: Record<string, string>;
+    InputTemplate: string;
+  };
+  let text = InputTemplate;
+  for (const [name, jsonPath] of Object.entries(InputPathsMap)) {
+    text = text.replaceAll(`<${name}>`, JSON.stringify(event[jsonPath.replace(/^\$\./, '')]));
+  }
+  return JSON.parse(text);
+}
