@@ -63,7 +63,8 @@ export function renderedInput(
   target: { InputTransformer?: unknown } | undefined,
   event: Record<string, string>,
 ): unknown {
-  const { InputPathsMap, InputTemplate } = target?.InputTransformer as {
+  if (!target?.InputTransformer) throw new Error('The target has no input transformer');
+  const { InputPathsMap, InputTemplate } = target.InputTransformer as {
     InputPathsMap: Record<string, string>;
     InputTemplate: string;
   };
