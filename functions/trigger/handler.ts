@@ -1,8 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { createEventBridgePublisher, EventBridgeClient } from '../notify/events.js';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
+import { createEventBridgePublisher } from '../shared/aws/eventbridge-publisher.js';
+import { createS3ObjectStore } from '../shared/aws/s3-object-store.js';
 import { createSfnExecutionService } from '../shared/aws/sfn-execution-service.js';
 import { systemClock } from '../shared/clock.js';
 import { loadConfig } from '../shared/config.js';
@@ -41,7 +43,7 @@ export function createTriggerHandler(deps: TriggerHandlerDeps): (event: unknown)
 export const handler = lambdaEntry(SERVICE.trigger, ({ logger, metrics }) => {
   const config = loadConfig('trigger', process.env);
   return createTriggerHandler({
-    s3: new S3Client({}),
+    objects: createS3ObjectStore(new S3Client({})),
     executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
     index: createDynamoGenerationIndex(new DynamoDBClient({}), config.GENERATIONS_TABLE),
     clock: systemClock,
