@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { DEFAULT_REQUEST_EVENT_SOURCE } from '../functions/notify/events.js';
 import {
   DEFAULT_DEADLINE_SECONDS,
   DEFAULT_MAX_IMAGE_BYTES,
@@ -7,6 +6,7 @@ import {
   MAX_URL_EXPIRY_SECONDS,
 } from '../functions/shared/config.js';
 import { DEFAULT_DASHSCOPE_BASE_URL } from '../functions/shared/dashscope/client.js';
+import { DEFAULT_REQUEST_EVENT_SOURCE } from '../functions/shared/events.js';
 import {
   generationRequestSchema,
   modelSchema,

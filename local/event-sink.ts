@@ -1,6 +1,6 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { EVENT_SOURCE, type EventPublisher } from '../functions/notify/events.js';
+import { EVENT_SOURCE, type EventPublisher } from '../functions/shared/events.js';
 
 export interface SinkEvent {
   readonly time: string;

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { newGenerationId } from '../functions/api/generations.js';
 import { failureView } from '../functions/shared/failure.js';
 import { formatIssues, generationRequestSchema } from '../functions/shared/generation-request.js';
+import { isRequestFileKey } from '../functions/shared/request-keys.js';
 import type { TaskState } from '../functions/shared/workflow-state.js';
-import { isRequestFileKey } from '../functions/trigger/request-file.js';
 import { parseFlags, wantsJson } from './cli/args.js';
 import { EXIT, type ExitCode, GenerationFailedError, InvalidInputError, oneLine } from './cli/errors.js';
 import {

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { createApiApp } from '../functions/api/app.js';
-import { createS3Presigner } from '../functions/api/presign.js';
+import { createS3Presigner } from '../functions/shared/aws/s3-presigner.js';
 import { createDashScopeClient } from '../functions/shared/dashscope/client.js';
 import { silentLogger } from '../functions/shared/logger.js';
 import { LOCAL_WEBHOOK_POLICY } from '../functions/shared/webhook-url.js';

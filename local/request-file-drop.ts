@@ -1,4 +1,5 @@
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createS3ObjectStore } from '../functions/shared/aws/s3-object-store.js';
 import { createTriggerHandler } from '../functions/trigger/handler.js';
 import type { TriggerDeps, TriggerReport } from '../functions/trigger/trigger.js';
 
@@ -8,12 +9,12 @@ import type { TriggerDeps, TriggerReport } from '../functions/trigger/trigger.js
  * same event again, as EventBridge may.
  */
 export async function dropRequestFile(
-  deps: TriggerDeps & { readonly bucket: string },
+  deps: Omit<TriggerDeps, 'objects'> & { readonly s3: S3Client; readonly bucket: string },
   key: string,
   body: string | Uint8Array,
 ): Promise<{ report: TriggerReport; redeliver: () => Promise<TriggerReport> }> {
   const put = await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: body }));
-  const trigger = createTriggerHandler(deps);
+  const trigger = createTriggerHandler({ ...deps, objects: createS3ObjectStore(deps.s3) });
   const event = {
     'detail-type': 'Object Created',
     detail: { bucket: { name: deps.bucket }, object: { key, etag: put.ETag?.replace(/"/g, '') } },

@@ -11,7 +11,6 @@ import {
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
-import type { EventPublisher } from '../functions/notify/events.js';
 import { createNotifyHandler, notifyDeps } from '../functions/notify/handler.js';
 import { type NotifyDeps, notifyCompletion } from '../functions/notify/notify.js';
 import { createReconcileHandler } from '../functions/notify/reconcile-handler.js';
@@ -26,6 +25,7 @@ import {
   systemClock,
 } from '../functions/shared/clock.js';
 import { loadConfig } from '../functions/shared/config.js';
+import type { EventPublisher } from '../functions/shared/events.js';
 import type { GenerationIndex } from '../functions/shared/generation-index.js';
 import { type Logger, silentLogger } from '../functions/shared/logger.js';
 import type { SecretReader } from '../functions/shared/secret.js';

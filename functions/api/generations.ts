@@ -13,9 +13,9 @@ import {
 import { type GenerationRequest, generationRequestSchema, type Model } from '../shared/generation-request.js';
 import { failedUpdate } from '../shared/index-updates.js';
 import type { Logger } from '../shared/logger.js';
+import type { Presigner } from '../shared/presigned-url.js';
 import type { GenerationStatus } from '../shared/workflow-state.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
-import type { PresignedUrl } from './presign.js';
 import type { GenerationView } from './schemas.js';
 
 export interface GenerationsDeps {
@@ -24,7 +24,7 @@ export interface GenerationsDeps {
   /** The generations index: every read of the API is answered from it. */
   readonly index: GenerationIndex;
   /** Returns a presigned GET URL for an object key and when it stops working. */
-  readonly presign: (key: string) => Promise<PresignedUrl>;
+  readonly presign: Presigner;
   /** Cancels PENDING DashScope tasks on cancel; optional (without it, only the execution stops). */
   readonly dashscope?: DashScopeClient;
   readonly clock: Clock;

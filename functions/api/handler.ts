@@ -6,6 +6,7 @@ import type { Hono } from 'hono';
 import { handle } from 'hono/aws-lambda';
 import * as z from 'zod';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
+import { createS3Presigner } from '../shared/aws/s3-presigner.js';
 import { createSfnExecutionService } from '../shared/aws/sfn-execution-service.js';
 import { systemClock } from '../shared/clock.js';
 import { loadConfig } from '../shared/config.js';
@@ -14,7 +15,6 @@ import { lambdaEntry } from '../shared/lambda-entry.js';
 import type { Logger } from '../shared/logger.js';
 import { countThrottles, type Metrics, SERVICE } from '../shared/metrics.js';
 import { createApiApp } from './app.js';
-import { createS3Presigner } from './presign.js';
 
 /** The identity API Gateway verified: an IAM principal (SigV4) or a JWT's subject. */
 const authorizerSchema = z

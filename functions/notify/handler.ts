@@ -1,8 +1,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
+import { createEventBridgePublisher } from '../shared/aws/eventbridge-publisher.js';
+import { createS3ObjectStore } from '../shared/aws/s3-object-store.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { loadConfig, type NotifyConfig } from '../shared/config.js';
+import type { EventPublisher } from '../shared/events.js';
 import { failureView } from '../shared/failure.js';
 import type { GenerationIndex } from '../shared/generation-index.js';
 import { finalUpdateOfState, startedAtSchema, writeIndexSafely } from '../shared/index-updates.js';
@@ -12,7 +16,6 @@ import { METRIC, type Metrics, noMetrics, OUTCOME_DIMENSION, SERVICE } from '../
 import { parseEvent } from '../shared/parse-event.js';
 import { secretProvider } from '../shared/secret.js';
 import { persistResultSchema, taskStateSchema } from '../shared/workflow-state.js';
-import { createEventBridgePublisher, EventBridgeClient, type EventPublisher } from './events.js';
 import {
   type NotifyDeps,
   type NotifyInput,
@@ -51,7 +54,7 @@ export interface NotifyHandlerDeps extends NotifyDeps {
 export function notifyDeps(config: NotifyConfig, runtime: NotifyRuntime): NotifyHandlerDeps {
   return {
     events: runtime.events,
-    s3: runtime.s3,
+    objects: createS3ObjectStore(runtime.s3),
     bucket: config.BUCKET_NAME,
     logger: runtime.logger,
     webhookSecret: secretProvider('webhook signing secret', config.WEBHOOK_SECRET_ID, config.WEBHOOK_SECRET),

@@ -1,11 +1,11 @@
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod';
 import { describeError } from '../shared/errors.js';
+import { DETAIL_TYPE, deliveryId, type EventPublisher } from '../shared/events.js';
 import { failureView, statusOfError } from '../shared/failure.js';
 import { generationRequestSchema, type WebhookEvent } from '../shared/generation-request.js';
 import type { Logger } from '../shared/logger.js';
+import type { ObjectStore } from '../shared/object-store.js';
 import { persistResultSchema, taskStateSchema } from '../shared/workflow-state.js';
-import { DETAIL_TYPE, deliveryId, type EventPublisher } from './events.js';
 import { type DeliveryRecord, deliverWebhook, type WebhookPolicy } from './webhook.js';
 
 /** What the workflow's last states pass: the outcome and the whole state (parsed leniently). */
@@ -23,7 +23,8 @@ export type NotifyInput = z.infer<typeof notifyInputSchema>;
 
 export interface NotifyDeps {
   readonly events: EventPublisher;
-  readonly s3: S3Client;
+  /** Where the webhook delivery record is written (in `bucket`). */
+  readonly objects: ObjectStore;
   readonly bucket: string;
   readonly logger: Logger;
   /** The webhook signing secret; without it (webhooks off), webhook_url is ignored. */
@@ -137,14 +138,7 @@ async function writeRecord(
   log: Record<string, unknown>,
 ): Promise<void> {
   try {
-    await deps.s3.send(
-      new PutObjectCommand({
-        Bucket: deps.bucket,
-        Key: key,
-        Body: `${JSON.stringify(record, null, 2)}\n`,
-        ContentType: 'application/json',
-      }),
-    );
+    await deps.objects.putJson({ bucket: deps.bucket, key }, record);
   } catch (error) {
     deps.logger.warn('Webhook delivery record not written', { ...log, reason: describeError(error) });
   }

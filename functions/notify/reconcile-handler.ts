@@ -1,14 +1,15 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
+import { createEventBridgePublisher } from '../shared/aws/eventbridge-publisher.js';
 import { createSfnExecutionService } from '../shared/aws/sfn-execution-service.js';
 import { loadConfig } from '../shared/config.js';
 import { lambdaEntry } from '../shared/lambda-entry.js';
 import { withKeys } from '../shared/logger.js';
 import { METRIC, type Metrics, noMetrics, SERVICE } from '../shared/metrics.js';
 import { parseEvent } from '../shared/parse-event.js';
-import { createEventBridgePublisher, EventBridgeClient } from './events.js';
 import { notifyDeps } from './handler.js';
 import { notifyCompletion } from './notify.js';
 import {

@@ -1,18 +1,20 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { createEventBridgePublisher, EventBridgeClient } from '../notify/events.js';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
+import { createEventBridgePublisher } from '../shared/aws/eventbridge-publisher.js';
+import { createS3ObjectStore } from '../shared/aws/s3-object-store.js';
 import { createSfnExecutionService } from '../shared/aws/sfn-execution-service.js';
 import { systemClock } from '../shared/clock.js';
 import { loadConfig } from '../shared/config.js';
+import { SCHEDULED_DETAIL_TYPE } from '../shared/events.js';
 import { lambdaEntry } from '../shared/lambda-entry.js';
 import { METRIC, type Metrics, noMetrics, SERVICE } from '../shared/metrics.js';
 import { parseEvent } from '../shared/parse-event.js';
 import {
   type RequestEventResult,
   requestedEventSchema,
-  SCHEDULED_DETAIL_TYPE,
   scheduledInputSchema,
   triggerFromRequestedEvent,
   triggerFromSchedule,
@@ -72,7 +74,7 @@ export function createRequestEventHandler(
 export const handler = lambdaEntry(SERVICE.trigger, ({ logger, metrics }) => {
   const config = loadConfig('trigger', process.env);
   const deps: TriggerHandlerDeps = {
-    s3: new S3Client({}),
+    objects: createS3ObjectStore(new S3Client({})),
     executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
     index: createDynamoGenerationIndex(new DynamoDBClient({}), config.GENERATIONS_TABLE),
     clock: systemClock,

@@ -1,14 +1,11 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
-import { DETAIL_TYPE, deliveryId } from '../notify/events.js';
 import { describeError } from '../shared/errors.js';
+import { DETAIL_TYPE, deliveryId, SCHEDULED_DETAIL_TYPE } from '../shared/events.js';
 import { ExecutionAlreadyExistsError } from '../shared/execution-service.js';
 import type { GenerationSource } from '../shared/generation-index.js';
 import { parseRequestValue } from './request-file.js';
 import type { TriggerDeps } from './trigger.js';
-
-/** The `detail-type` of the input a schedule's rule gives the trigger (it is not an event on a bus). */
-export const SCHEDULED_DETAIL_TYPE = 'Scheduled Generation';
 
 /** A "Generation Requested" event as EventBridge delivers it: its detail is the request. */
 export const requestedEventSchema = z.object({

@@ -8,12 +8,6 @@ import {
 } from '../shared/generation-request.js';
 import { detailsOf } from '../shared/zod-details.js';
 
-/** Keys of request files the trigger reads: one request (`.json`) or one per line (`.jsonl`). */
-export const REQUEST_OBJECT_PATTERNS = ['requests/*.json', 'requests/*.jsonl'] as const;
-
-/** Suffix of the report written next to a request file (matches neither pattern above). */
-export const REPORT_SUFFIX = '.result';
-
 export type ParsedLine =
   | { readonly line: number; readonly request: GenerationRequest }
   | {
@@ -24,11 +18,6 @@ export type ParsedLine =
         readonly details: Array<{ field: string; message: string }>;
       };
     };
-
-/** Whether a key names a request file (and not, say, its report). */
-export function isRequestFileKey(key: string): boolean {
-  return key.startsWith('requests/') && (key.endsWith('.json') || key.endsWith('.jsonl'));
-}
 
 /**
  * Parses a request file: a `.json` file holds one request (line 1); a `.jsonl` file one request

@@ -1,13 +1,14 @@
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod';
-import { DETAIL_TYPE, deliveryId, type EventPublisher } from '../notify/events.js';
 import type { Clock } from '../shared/clock.js';
 import { describeError, StorageUnavailableError } from '../shared/errors.js';
+import { DETAIL_TYPE, deliveryId, type EventPublisher } from '../shared/events.js';
 import { ExecutionAlreadyExistsError, type ExecutionService } from '../shared/execution-service.js';
 import type { GenerationIndex } from '../shared/generation-index.js';
 import type { Model } from '../shared/generation-request.js';
 import type { Logger } from '../shared/logger.js';
-import { isRequestFileKey, parseRequestFile, REPORT_SUFFIX, requestExecutionName } from './request-file.js';
+import type { ObjectStore } from '../shared/object-store.js';
+import { isRequestFileKey, REPORT_SUFFIX } from '../shared/request-keys.js';
+import { parseRequestFile, requestExecutionName } from './request-file.js';
 
 /** S3's "Object Created" event as EventBridge delivers it (the fields we use). */
 export const objectCreatedEventSchema = z.object({
@@ -20,7 +21,8 @@ export const objectCreatedEventSchema = z.object({
 export type ObjectCreatedEvent = z.infer<typeof objectCreatedEventSchema>;
 
 export interface TriggerDeps {
-  readonly s3: S3Client;
+  /** Where request files are read from and their reports written to. */
+  readonly objects: ObjectStore;
   readonly executions: Pick<ExecutionService, 'start'>;
   /** Each started line is registered here first (source `request-file`). */
   readonly index: Pick<GenerationIndex, 'register'>;
@@ -112,10 +114,7 @@ async function startLines(
   const { bucket, key } = source;
   let text: string;
   try {
-    const body = await deps.s3.send(
-      new GetObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
-    );
-    text = (await body.Body?.transformToString('utf8')) ?? '';
+    text = await deps.objects.getText({ bucket, key, versionId });
   } catch (error) {
     throw new StorageUnavailableError(`S3 read of ${key} failed: ${(error as Error).message}`, {
       cause: error,
@@ -160,13 +159,9 @@ async function startLines(
 
 /** Writes the report next to the request file, `<key>.result`. */
 async function writeReport(report: TriggerReport, deps: TriggerDeps): Promise<void> {
-  await deps.s3.send(
-    new PutObjectCommand({
-      Bucket: report.source.bucket,
-      Key: `${report.source.key}${REPORT_SUFFIX}`,
-      Body: `${JSON.stringify(report, null, 2)}\n`,
-      ContentType: 'application/json',
-    }),
+  await deps.objects.putJson(
+    { bucket: report.source.bucket, key: `${report.source.key}${REPORT_SUFFIX}` },
+    report,
   );
 }
 

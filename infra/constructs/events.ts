@@ -4,9 +4,8 @@ import { EventField, type IEventBus, Match, Rule, RuleTargetInput, Schedule } fr
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { DETAIL_TYPE } from '../../functions/notify/events.js';
-import { SCHEDULED_DETAIL_TYPE } from '../../functions/trigger/request-event.js';
-import { REQUEST_OBJECT_PATTERNS } from '../../functions/trigger/request-file.js';
+import { DETAIL_TYPE, SCHEDULED_DETAIL_TYPE } from '../../functions/shared/events.js';
+import { REQUEST_OBJECT_PATTERNS } from '../../functions/shared/request-keys.js';
 import type { StackConfig } from '../config.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
 import { GenerationFunction } from './generation-function.js';

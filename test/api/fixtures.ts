@@ -1,10 +1,10 @@
 import type { Hono } from 'hono';
 import { type ApiOptions, createApiApp } from '../../functions/api/app.js';
-import type { PresignedUrl } from '../../functions/api/presign.js';
 import type { Clock } from '../../functions/shared/clock.js';
 import type { ExecutionService } from '../../functions/shared/execution-service.js';
 import type { GenerationIndex } from '../../functions/shared/generation-index.js';
 import { silentLogger } from '../../functions/shared/logger.js';
+import type { PresignedUrl } from '../../functions/shared/presigned-url.js';
 import type { TaskState } from '../../functions/shared/workflow-state.js';
 
 /** When every link of {@link fakePresign} expires. */

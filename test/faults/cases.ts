@@ -1,7 +1,7 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { expect } from 'vitest';
-import { DETAIL_TYPE } from '../../functions/notify/events.js';
 import { WORKFLOW_ERROR } from '../../functions/shared/errors.js';
+import { DETAIL_TYPE } from '../../functions/shared/events.js';
 import { SECRET_MAX_AGE_SECONDS } from '../../functions/shared/secret.js';
 import type { TaskState } from '../../functions/shared/workflow-state.js';
 import { STATE } from '../../infra/constructs/workflow.js';

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
-import { DETAIL_TYPE } from '../../functions/notify/events.js';
 import type { Manifest } from '../../functions/persist/manifest.js';
+import { DETAIL_TYPE } from '../../functions/shared/events.js';
 import { renderPng } from '../../local/dashscope-emulator/png.js';
 import type { ExecutionOutput } from '../../local/runner.js';
 import type { FaultCase } from './cases.js';

@@ -2,8 +2,9 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DETAIL_TYPE, deliveryId } from '../../functions/notify/events.js';
 import { type NotifyInput, notifyCompletion } from '../../functions/notify/notify.js';
+import { createS3ObjectStore } from '../../functions/shared/aws/s3-object-store.js';
+import { DETAIL_TYPE, deliveryId } from '../../functions/shared/events.js';
 import { silentLogger } from '../../functions/shared/logger.js';
 import { closeServer, listenOnLoopback } from '../support/loopback.js';
 
@@ -39,7 +40,7 @@ async function notifyOnce(input: NotifyInput) {
   const published: Array<{ detailType: string; detail: Record<string, unknown> }> = [];
   await notifyCompletion(input, {
     events: { publish: async (detailType, detail) => void published.push({ detailType, detail }) },
-    s3: new S3Client({ region: 'us-east-1' }),
+    objects: createS3ObjectStore(new S3Client({ region: 'us-east-1' })),
     bucket: 'images',
     logger: silentLogger,
     webhookSecret: async () => 'a-test-secret',

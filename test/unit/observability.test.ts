@@ -346,7 +346,7 @@ describe('the Notify handler', () => {
     const metrics = recordingMetrics();
     const handler = createNotifyHandler({
       events: { publish: async () => {} },
-      s3: {} as never,
+      objects: {} as never,
       bucket: 'b',
       logger: recordingLogger(),
       webhookPolicy: {},

@@ -1,6 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { createS3Presigner, urlLifetimeSeconds } from '../../functions/api/presign.js';
+import { createS3Presigner, urlLifetimeSeconds } from '../../functions/shared/aws/s3-presigner.js';
 import { MAX_URL_EXPIRY_SECONDS } from '../../functions/shared/config.js';
 
 const NOW = Date.parse('2026-03-01T12:00:00.000Z');

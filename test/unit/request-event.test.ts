@@ -1,12 +1,10 @@
-import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { DETAIL_TYPE } from '../../functions/notify/events.js';
 import { canonicalJson } from '../../functions/shared/canonical-json.js';
 import type { Clock } from '../../functions/shared/clock.js';
+import { DETAIL_TYPE, SCHEDULED_DETAIL_TYPE } from '../../functions/shared/events.js';
 import { ExecutionAlreadyExistsError } from '../../functions/shared/execution-service.js';
 import { silentLogger } from '../../functions/shared/logger.js';
 import { createRequestEventHandler } from '../../functions/trigger/handler.js';
-import { SCHEDULED_DETAIL_TYPE } from '../../functions/trigger/request-event.js';
 import { MemoryGenerationIndex } from '../fakes/memory-index.js';
 
 const clock: Clock = { now: () => Date.parse('2026-03-01T12:00:00.000Z') };
@@ -17,7 +15,14 @@ function setup() {
   const running = new Map<string, unknown>();
   const published: { detailType: string; detail: Record<string, unknown> }[] = [];
   const handle = createRequestEventHandler({
-    s3: new S3Client({ region: 'us-east-1' }),
+    objects: {
+      getText: async () => {
+        throw new Error('request events read no object');
+      },
+      putJson: async () => {
+        throw new Error('request events write no object');
+      },
+    },
     executions: {
       start: async (name, input) => {
         const existing = running.get(name);

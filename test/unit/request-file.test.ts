@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  isRequestFileKey,
-  parseRequestFile,
-  REPORT_SUFFIX,
-  requestExecutionName,
-} from '../../functions/trigger/request-file.js';
+import { isRequestFileKey, REPORT_SUFFIX } from '../../functions/shared/request-keys.js';
+import { parseRequestFile, requestExecutionName } from '../../functions/trigger/request-file.js';
 
 describe('parseRequestFile', () => {
   it('reads a .json file as one request on line 1, defaults applied', () => {

@@ -1,9 +1,10 @@
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { DETAIL_TYPE } from '../../functions/notify/events.js';
+import { createS3ObjectStore } from '../../functions/shared/aws/s3-object-store.js';
 import { systemClock } from '../../functions/shared/clock.js';
 import { StorageUnavailableError } from '../../functions/shared/errors.js';
+import { DETAIL_TYPE } from '../../functions/shared/events.js';
 import { silentLogger } from '../../functions/shared/logger.js';
 import { type TriggerDeps, type TriggerReport, triggerFromObject } from '../../functions/trigger/trigger.js';
 import { MemoryGenerationIndex } from '../fakes/memory-index.js';
@@ -35,7 +36,7 @@ function deps(overrides: Partial<TriggerDeps> = {}) {
     published,
     started,
     deps: {
-      s3: new S3Client({ region: 'us-east-1' }),
+      objects: createS3ObjectStore(new S3Client({ region: 'us-east-1' })),
       executions: {
         start: async (id: string) => {
           started.push(id);

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 
 /** The `source` of every event this project publishes. */
 export const EVENT_SOURCE = 'sd35.generation';
@@ -34,30 +33,8 @@ export interface EventPublisher {
   publish(detailType: string, detail: Record<string, unknown>): Promise<void>;
 }
 
-/** Publishes to an EventBridge bus; a rejected entry is an error (the caller decides what it costs). */
-export function createEventBridgePublisher(client: EventBridgeClient, busName: string): EventPublisher {
-  return {
-    async publish(detailType, detail) {
-      const out = await client.send(
-        new PutEventsCommand({
-          Entries: [
-            {
-              EventBusName: busName,
-              Source: EVENT_SOURCE,
-              DetailType: detailType,
-              Detail: JSON.stringify(detail),
-            },
-          ],
-        }),
-      );
-      if (out.FailedEntryCount) {
-        const entry = out.Entries?.[0];
-        throw new Error(
-          `EventBridge refused the event: ${entry?.ErrorCode ?? 'unknown'} ${entry?.ErrorMessage ?? ''}`.trim(),
-        );
-      }
-    },
-  };
-}
-
-export { EventBridgeClient };
+/**
+ * The `detail-type` of the input a schedule's rule gives the trigger: not an event on a bus, the
+ * rule's own input (the firing's event id and time, the schedule's name and request).
+ */
+export const SCHEDULED_DETAIL_TYPE = 'Scheduled Generation';

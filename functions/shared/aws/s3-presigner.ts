@@ -1,14 +1,7 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-
-import { MAX_URL_EXPIRY_SECONDS } from '../shared/config.js';
-
-/** A presigned download link and the time it stops working. */
-export interface PresignedUrl {
-  readonly url: string;
-  /** ISO 8601: the earlier of the configured lifetime and the signing credentials' expiration. */
-  readonly expiresAt: string;
-}
+import { MAX_URL_EXPIRY_SECONDS } from '../config.js';
+import type { Presigner } from '../presigned-url.js';
 
 /**
  * Seconds a URL signed at `now` can honestly live: the requested lifetime, capped at
@@ -40,7 +33,7 @@ export interface S3PresignerOptions {
  * lifetime capped at those credentials' expiration (see {@link urlLifetimeSeconds}) and reported
  * as `expiresAt`.
  */
-export function createS3Presigner(options: S3PresignerOptions): (key: string) => Promise<PresignedUrl> {
+export function createS3Presigner(options: S3PresignerOptions): Presigner {
   const now = options.now ?? Date.now;
   return async (key) => {
     const signingTime = now();
