@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { canonicalJson } from './canonical-json.js';
-import { generationStatusSchema } from './workflow-state.js';
+import { generationStatusSchema, persistResultSchema } from './workflow-state.js';
 
 /**
  * The generations index: one record per generation, the system of record for what a generation
@@ -28,16 +28,9 @@ export const stageOfPoll = (pollCount: number) => STAGE.submitted + pollCount;
 
 const iso = z.iso.datetime({ offset: true });
 
-export const imageRecordSchema = z.object({
-  index: z.number().int(),
-  key: z.string(),
-  bytes: z.number().int(),
-  sha256: z.string(),
-  contentType: z.string(),
-  seed: z.number().int(),
-});
-
-export const failedImageSchema = z.object({ index: z.number().int(), type: z.string(), message: z.string() });
+/** An image as Persist stored it, and a failed one: the same shapes as Persist's result. */
+export const imageRecordSchema = persistResultSchema.shape.images.element;
+export const failedImageSchema = persistResultSchema.shape.failed.element;
 
 export const dashscopeRecordSchema = z.object({
   taskId: z.string().optional(),

@@ -18,6 +18,7 @@ import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { StackConfig } from '../config.js';
 import { acknowledge, nagResource } from '../nag.js';
+import { grantOnExecutions } from './execution-grants.js';
 import { GenerationFunction } from './generation-function.js';
 import type { GenerationsTable } from './generations-table.js';
 import type { Storage } from './storage.js';
@@ -65,32 +66,17 @@ export class Api extends Construct {
       },
     });
 
-    const executions = Stack.of(this).formatArn({
-      service: 'states',
-      resource: 'execution',
-      resourceName: `${stateMachine.stateMachineName}:*`,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
     this.handler.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['states:StartExecution'],
-        resources: [stateMachine.stateMachineArn],
-      }),
+      new PolicyStatement({ actions: ['states:StartExecution'], resources: [stateMachine.stateMachineArn] }),
     );
-    this.handler.addToRolePolicy(
-      new PolicyStatement({
-        // Describe only when a start finds the name taken; reads are served by the index.
-        actions: ['states:DescribeExecution', 'states:StopExecution'],
-        resources: [executions],
-      }),
+    // Describe only when a start finds the name taken; reads are served by the index.
+    grantOnExecutions(
+      this,
+      this.handler.role,
+      stateMachine,
+      ['states:DescribeExecution', 'states:StopExecution'],
+      'Every execution has its own ARN (state machine name : execution name), and the API describes and stops executions whose names it learns at run time: the grant is all executions of this one state machine',
     );
-    if (this.handler.role) {
-      acknowledge(
-        this.handler.role,
-        `AwsSolutions-IAM5[Resource::${nagResource(this, executions)}]`,
-        'Every execution has its own ARN (state machine name : execution name), and the API reads, stops and follows executions whose names it learns at run time: the grant is all executions of this one state machine',
-      );
-    }
     props.storage.grantObjects(this.handler, {
       keys: 'generations/*',
       actions: ['s3:GetObject'],

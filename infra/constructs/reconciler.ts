@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import type { StackConfig } from '../config.js';
 import { acknowledge, nagResource } from '../nag.js';
 import type { DeadLetterQueue } from './dead-letter-queue.js';
+import { grantOnExecutions } from './execution-grants.js';
 import { GenerationFunction } from './generation-function.js';
 import type { GenerationsTable } from './generations-table.js';
 import type { Storage } from './storage.js';
@@ -58,22 +59,13 @@ export class Reconciler extends Construct {
       actions: ['s3:PutObject'],
       why: 'The reconciler announces a timed-out or stopped generation as Notify does, writing its webhook delivery record generations/{id}/webhook.json; the id is the execution name, known only at run time',
     });
-    const executions = Stack.of(this).formatArn({
-      service: 'states',
-      resource: 'execution',
-      resourceName: `${stateMachine.stateMachineName}:*`,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
-    this.handler.addToRolePolicy(
-      new PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executions] }),
+    grantOnExecutions(
+      this,
+      this.handler.role,
+      stateMachine,
+      ['states:DescribeExecution'],
+      'The reconciler reads an execution whose status-change event left out its input or output (too large to include); every execution has its own ARN, so the grant is all executions of this one state machine, read only',
     );
-    if (this.handler.role) {
-      acknowledge(
-        this.handler.role,
-        `AwsSolutions-IAM5[Resource::${nagResource(this, executions)}]`,
-        'The reconciler reads an execution whose status-change event left out its input or output (too large to include); every execution has its own ARN, so the grant is all executions of this one state machine, read only',
-      );
-    }
 
     new Rule(this, 'StatusChanged', {
       description: 'Every status change of the generation workflow → the reconciler',
