@@ -1,10 +1,8 @@
 import './polyfills.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { CfnElement } from 'aws-cdk-lib';
 import {
   ExecutionAbortedError,
   ExecutionError,
@@ -29,13 +27,13 @@ import type { EventPublisher } from '../functions/shared/events.js';
 import type { GenerationIndex } from '../functions/shared/generation-index.js';
 import { type Logger, silentLogger } from '../functions/shared/logger.js';
 import type { SecretReader } from '../functions/shared/secret.js';
+import { STATE_NAMES as STATE } from '../functions/shared/state-names.js';
 import { LOCAL_WEBHOOK_POLICY } from '../functions/shared/webhook-url.js';
 import { type PersistResult, type TaskState, taskStateSchema } from '../functions/shared/workflow-state.js';
 import { createSubmitHandler, submitDeps } from '../functions/submit/handler.js';
-import { createApp, STACK_ID } from '../infra/app.js';
 import type { StackConfig } from '../infra/config.js';
-import { STATE } from '../infra/constructs/workflow.js';
 import type { TableTemplate } from './dynamodb.js';
+import { type CloudFormationTemplate, cachedSynthesis, SYNTH_CACHE_DIR_ENV } from './synth-cache.js';
 import { type VirtualTimeParticipant, virtualTimeOf } from './virtual-time.js';
 
 const PROJECT_ROOT = path.join(import.meta.dirname, '..');
@@ -89,6 +87,11 @@ export interface LocalRunnerOptions {
   readonly interceptTask?: (state: string, invoke: () => Promise<unknown>) => Promise<unknown>;
   /** Overrides of the stack configuration (cdk.json context `generation`). */
   readonly generation?: Partial<StackConfig>;
+  /**
+   * Where synthesized templates are cached, keyed by a hash of the stack's sources and
+   * `generation`. @default `$SD35_SYNTH_CACHE_DIR`, else `.local/synth-cache`
+   */
+  readonly synthCacheDir?: string;
   /** Where completion events go. @default dropped */
   readonly events?: EventPublisher;
   /** Webhook signing secret for local deliveries (which may go to loopback over http). */
@@ -138,10 +141,6 @@ export interface RunningExecution {
 /** The generations table's name in a local server. */
 export const LOCAL_TABLE = 'sd35-generations';
 
-interface CloudFormationTemplate {
-  Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
-}
-
 type Handler = (event: unknown) => Promise<unknown>;
 type JsonValue = Parameters<StateMachine['run']>[0];
 type TaskHandler = (input: JsonValue) => Promise<JsonValue>;
@@ -157,13 +156,20 @@ interface Retrier {
 }
 
 /**
- * Synthesizes the CDK app in-process (with the context from cdk.json, as `cdk synth` does),
- * takes the state machine definition from the template, and runs it with aws-local-stepfunctions.
+ * Synthesizes the CDK app (with the context from cdk.json, as `cdk synth` does; in a child process,
+ * cached under `synthCacheDir` until the stack's sources or `generation` change), takes the state
+ * machine definition from the template, and runs it with aws-local-stepfunctions.
  * Each Lambda Task runs the same handler code as on AWS, in-process, configured from the very
  * environment variables the template gives that function plus the local endpoints.
  */
 export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
-  const { template, functionIds } = synthesize(options.generation);
+  const { stackName, template, functionIds } = cachedSynthesis({
+    dir:
+      options.synthCacheDir ??
+      (process.env[SYNTH_CACHE_DIR_ENV] || path.join(PROJECT_ROOT, '.local', 'synth-cache')),
+    root: PROJECT_ROOT,
+    generation: options.generation,
+  });
   const definition = stateMachineDefinition(template);
   const clock = options.clock ?? options.virtualWaits ?? systemClock;
   const virtualWaits = options.virtualWaits;
@@ -277,7 +283,7 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
         },
         context: {
           Execution: {
-            Id: `arn:aws:states:local:000000000000:execution:${STACK_ID}:${id}`,
+            Id: `arn:aws:states:local:000000000000:execution:${stackName}:${id}`,
             Name: id,
             Input: request as never,
             StartTime: new Date(startDate).toISOString(),
@@ -439,28 +445,6 @@ function retryInterval(retriers: readonly Retrier[], used: number[], error: unkn
     return (retrier.JitterStrategy === 'FULL' ? Math.random() * seconds : seconds) * 1000;
   }
   return undefined;
-}
-
-function synthesize(generation: Partial<StackConfig> | undefined) {
-  const cdkJson = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as {
-    context?: Record<string, unknown>;
-  };
-  const context = { ...cdkJson.context };
-  context.generation = { ...(context.generation as object), ...generation };
-  // Bundling does not change the definition; skipping it saves about 0.5 s per function.
-  context['aws:cdk:bundling-stacks'] = [];
-  const { app, stack } = createApp({ context });
-  const assembly = app.synth();
-  const template = assembly.getStackByName(stack.stackName).template as CloudFormationTemplate;
-  const idOf = (construct: { node: { defaultChild?: unknown } }) =>
-    stack.getLogicalId(construct.node.defaultChild as CfnElement);
-  const functionIds = {
-    submit: idOf(stack.functions.submit),
-    poll: idOf(stack.functions.poll),
-    persist: idOf(stack.functions.persist),
-    notify: idOf(stack.functions.notify),
-  };
-  return { template, functionIds };
 }
 
 /** The template's state machine definition with its CloudFormation tokens resolved. */

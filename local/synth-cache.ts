@@ -1,0 +1,212 @@
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+
+/** The environment variable that moves the cache (tests point it at a per-run temporary folder). */
+export const SYNTH_CACHE_DIR_ENV = 'SD35_SYNTH_CACHE_DIR';
+
+/** Bumped whenever the cached record's shape or meaning changes, so old entries miss. */
+const CACHE_FORMAT = 1;
+
+/**
+ * What the template depends on, relative to the project root: the stack's sources, the shared
+ * function code they import (all of it: simpler and safer than following imports), the CDK
+ * context and the locked dependency versions.
+ */
+const KEY_INPUTS = { folders: ['infra', 'functions/shared'], files: ['cdk.json', 'package-lock.json'] };
+
+// Loose: the whole template is kept (Outputs, Conditions, Rules…), only what the runner reads is checked.
+const cloudFormationTemplateSchema = z.looseObject({
+  Resources: z.record(
+    z.string(),
+    z.looseObject({ Type: z.string(), Properties: z.record(z.string(), z.unknown()).optional() }),
+  ),
+});
+
+/** A synthesized CloudFormation template, as far as the local runner reads it. */
+export interface CloudFormationTemplate {
+  readonly Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+}
+
+export const synthesizedStackSchema = z.object({
+  stackName: z.string().min(1),
+  template: cloudFormationTemplateSchema,
+  functionIds: z.object({
+    submit: z.string().min(1),
+    poll: z.string().min(1),
+    persist: z.string().min(1),
+    notify: z.string().min(1),
+  }),
+});
+
+/** What the local runner needs from a synthesis: the stack's name, its template, the functions' logical ids. */
+export type SynthesizedStack = z.infer<typeof synthesizedStackSchema>;
+
+const cacheEntrySchema = z.object({
+  format: z.literal(CACHE_FORMAT),
+  key: z.string(),
+  stack: synthesizedStackSchema,
+});
+
+/** The synthesis failed, or its output was not a synthesized stack. */
+export class SynthesisError extends Error {
+  override readonly name = 'SynthesisError';
+}
+
+/**
+ * The cache key of a synthesis: a SHA-256 over the cache format, every file under `infra/` and
+ * `functions/shared/` (path and content, in path order), `cdk.json`, `package-lock.json` (a missing
+ * one counts as empty) and the configuration overrides (keys sorted, so their order does not matter).
+ */
+export function synthCacheKey(root: string, generation: unknown = {}): string {
+  const hash = createHash('sha256');
+  hash.update(`format ${CACHE_FORMAT}\0generation ${canonicalJson(generation)}\0`);
+  const files = [
+    ...KEY_INPUTS.folders.flatMap((folder) => filesUnder(root, folder)),
+    ...KEY_INPUTS.files,
+  ].sort();
+  for (const file of files) {
+    hash.update(`${file}\0`);
+    hash.update(readOrEmpty(path.join(root, file)));
+    hash.update('\0');
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * The cached stack under `key` in `dir`, or undefined when there is none or it cannot be read or
+ * parsed (a corrupt entry is then rebuilt by the caller). Never throws.
+ */
+export function readSynthCache(dir: string, key: string): SynthesizedStack | undefined {
+  try {
+    const entry = cacheEntrySchema.safeParse(JSON.parse(readFileSync(entryFile(dir, key), 'utf8')));
+    return entry.success && entry.data.key === key ? entry.data.stack : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stores `stack` under `key` in `dir` (created if missing). Written to a temporary file and renamed
+ * into place, so a concurrent reader sees the old entry, none, or the whole new one.
+ * @throws the file system's error when the folder cannot be written.
+ */
+export function writeSynthCache(dir: string, key: string, stack: SynthesizedStack): void {
+  mkdirSync(dir, { recursive: true });
+  const file = entryFile(dir, key);
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    writeFileSync(temporary, JSON.stringify({ format: CACHE_FORMAT, key, stack }));
+    renameSync(temporary, file);
+  } finally {
+    rmSync(temporary, { force: true });
+  }
+}
+
+export interface CachedSynthesisOptions {
+  /** The cache folder. */
+  readonly dir: string;
+  /** The project root the key's files are read from. */
+  readonly root: string;
+  /** The configuration overrides (cdk.json context `generation`). @default {} */
+  readonly generation?: Record<string, unknown>;
+  /** Synthesizes on a miss. @default {@link synthesizeInChild} */
+  readonly synthesize?: (generation: Record<string, unknown>) => SynthesizedStack;
+}
+
+/**
+ * The synthesized stack for the project's current sources and `generation`: from the cache when
+ * its key matches, otherwise synthesized and stored. A cache that cannot be written is not an
+ * error: the synthesis is returned anyway.
+ * @throws {SynthesisError} when the synthesis fails.
+ */
+export function cachedSynthesis(options: CachedSynthesisOptions): SynthesizedStack {
+  const generation = options.generation ?? {};
+  const key = synthCacheKey(options.root, generation);
+  const cached = readSynthCache(options.dir, key);
+  if (cached) return cached;
+  const stack = (options.synthesize ?? synthesizeInChild)(generation);
+  try {
+    writeSynthCache(options.dir, key, stack);
+  } catch {
+    // A read-only or full disk costs the next run a synthesis, nothing more.
+  }
+  return stack;
+}
+
+/**
+ * Synthesizes in a child process (local/synth.ts under tsx) and waits for it: synchronous, and
+ * this process never loads aws-cdk-lib, which takes about a second to import on its own.
+ * @throws {SynthesisError} naming the child's error output when it fails or prints no stack.
+ */
+export function synthesizeInChild(generation: Record<string, unknown>): SynthesizedStack {
+  const script = path.join(import.meta.dirname, 'synth.ts');
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  let stdout: string;
+  try {
+    stdout = execFileSync(process.execPath, ['--import', tsx, script, JSON.stringify(generation)], {
+      encoding: 'utf8',
+      maxBuffer: 256 * 1024 * 1024,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (error) {
+    const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim();
+    throw new SynthesisError(`CDK synthesis failed: ${lastLines(stderr) || (error as Error).message}`, {
+      cause: error,
+    });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stdout);
+  } catch (error) {
+    throw new SynthesisError('CDK synthesis printed no JSON on stdout', { cause: error });
+  }
+  const stack = synthesizedStackSchema.safeParse(parsed);
+  if (!stack.success)
+    throw new SynthesisError(`CDK synthesis printed no stack: ${z.prettifyError(stack.error)}`, {
+      cause: stack.error,
+    });
+  return stack.data;
+}
+
+function entryFile(dir: string, key: string): string {
+  return path.join(dir, `${key}.json`);
+}
+
+function filesUnder(root: string, folder: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(path.join(root, folder), { recursive: true, encoding: 'utf8' });
+  } catch {
+    return [];
+  }
+  return entries
+    .map((entry) => path.posix.join(folder, entry.split(path.sep).join('/')))
+    .filter((file) => statSync(path.join(root, file), { throwIfNoEntry: false })?.isFile() === true);
+}
+
+function readOrEmpty(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
+/** JSON with object keys sorted at every level. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, item: unknown) =>
+    item !== null && typeof item === 'object' && !Array.isArray(item)
+      ? Object.fromEntries(Object.entries(item).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : item,
+  );
+}
+
+/** The end of a child's error output: CDK's message is last, after its stack trace. */
+function lastLines(text: string): string {
+  return text.split('\n').slice(-5).join('\n');
+}

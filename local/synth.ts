@@ -1,0 +1,47 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { CfnElement } from 'aws-cdk-lib';
+import { createApp } from '../infra/app.js';
+import type { StackConfig } from '../infra/config.js';
+import type { SynthesizedStack } from './synth-cache.js';
+
+const PROJECT_ROOT = path.join(import.meta.dirname, '..');
+
+/**
+ * Synthesizes the CDK app in-process (with the context from cdk.json, as `cdk synth` does, and
+ * `generation` merged over cdk.json's) and keeps what the local runner reads: the template and
+ * the functions' logical ids. Loading aws-cdk-lib and synthesizing take seconds, so the runner
+ * reaches this through {@link synthesizeInChild} and its cache, never by importing this module.
+ * @throws whatever the stack throws for an invalid configuration.
+ */
+export function synthesizeStack(generation: Partial<StackConfig> = {}): SynthesizedStack {
+  const cdkJson = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as {
+    context?: Record<string, unknown>;
+  };
+  const context = { ...cdkJson.context };
+  context.generation = { ...(context.generation as object), ...generation };
+  // Bundling does not change the definition; skipping it saves about 0.5 s per function.
+  context['aws:cdk:bundling-stacks'] = [];
+  const { app, stack } = createApp({ context });
+  const assembly = app.synth();
+  const template = assembly.getStackByName(stack.stackName).template as SynthesizedStack['template'];
+  const idOf = (construct: { node: { defaultChild?: unknown } }) =>
+    stack.getLogicalId(construct.node.defaultChild as CfnElement);
+  return {
+    stackName: stack.stackName,
+    template,
+    functionIds: {
+      submit: idOf(stack.functions.submit),
+      poll: idOf(stack.functions.poll),
+      persist: idOf(stack.functions.persist),
+      notify: idOf(stack.functions.notify),
+    },
+  };
+}
+
+// Run as a script (by the synth cache, in a child process): the configuration overrides as JSON in
+// argv, the synthesized stack as JSON on stdout.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const generation = JSON.parse(process.argv[2] ?? '{}') as Partial<StackConfig>;
+  process.stdout.write(JSON.stringify(synthesizeStack(generation)));
+}

@@ -1,0 +1,171 @@
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { synthesizeStack } from '../../local/synth.js';
+import {
+  cachedSynthesis,
+  readSynthCache,
+  type SynthesizedStack,
+  synthCacheKey,
+  writeSynthCache,
+} from '../../local/synth-cache.js';
+
+const PROJECT_ROOT = path.join(import.meta.dirname, '..', '..');
+
+/** A stand-in for a synthesis: any valid record will do for the cache's own behaviour. */
+const fakeStack = (stackName = 'Fake'): SynthesizedStack => ({
+  stackName,
+  template: { Resources: { Fn: { Type: 'AWS::Lambda::Function', Properties: {} } } },
+  functionIds: { submit: 'Fn', poll: 'Fn', persist: 'Fn', notify: 'Fn' },
+});
+
+let root: string;
+let cacheDir: string;
+
+/** Writes `content` at `file` under the fake project root. */
+function put(file: string, content: string): void {
+  mkdirSync(path.dirname(path.join(root, file)), { recursive: true });
+  writeFileSync(path.join(root, file), content);
+}
+
+beforeEach(() => {
+  root = mkdtempSync(path.join(tmpdir(), 'synth-cache-root-'));
+  cacheDir = path.join(root, 'cache');
+  put('infra/stack.ts', 'export const stack = 1;');
+  put('infra/constructs/workflow.ts', 'export const workflow = 1;');
+  put('functions/shared/errors.ts', 'export const errors = 1;');
+  put('functions/submit/handler.ts', 'export const handler = 1;');
+  put('cdk.json', '{"context":{}}');
+  put('package-lock.json', '{}');
+});
+
+afterEach(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('synthCacheKey', () => {
+  it('stays the same while nothing it depends on changes', () => {
+    expect(synthCacheKey(root, { a: 1 })).toBe(synthCacheKey(root, { a: 1 }));
+  });
+
+  it('changes when a file under infra/ changes', () => {
+    const before = synthCacheKey(root);
+    put('infra/constructs/workflow.ts', 'export const workflow = 2;');
+
+    expect(synthCacheKey(root)).not.toBe(before);
+  });
+
+  it('changes when a file is added under functions/shared/', () => {
+    const before = synthCacheKey(root);
+    put('functions/shared/new.ts', 'export {};');
+
+    expect(synthCacheKey(root)).not.toBe(before);
+  });
+
+  it('changes when cdk.json or package-lock.json changes', () => {
+    const before = synthCacheKey(root);
+    put('cdk.json', '{"context":{"generation":{"deadlineSeconds":60}}}');
+    const afterCdkJson = synthCacheKey(root);
+    put('package-lock.json', '{"lockfileVersion":3}');
+
+    expect(new Set([before, afterCdkJson, synthCacheKey(root)]).size).toBe(3);
+  });
+
+  it('ignores function code outside functions/shared/ (the template does not depend on it unbundled)', () => {
+    const before = synthCacheKey(root);
+    put('functions/submit/handler.ts', 'export const handler = 2;');
+
+    expect(synthCacheKey(root)).toBe(before);
+  });
+
+  it('changes with the configuration overrides, whatever the order of their keys', () => {
+    const base = synthCacheKey(root, {});
+    const deadline = synthCacheKey(root, { deadlineSeconds: 60, bucket: { versioned: true } });
+
+    expect(deadline).not.toBe(base);
+    expect(synthCacheKey(root, { bucket: { versioned: true }, deadlineSeconds: 60 })).toBe(deadline);
+  });
+});
+
+describe('cachedSynthesis', () => {
+  it('synthesizes on a miss and reads the cache on the next call', () => {
+    const synthesize = vi.fn(() => fakeStack());
+
+    const first = cachedSynthesis({ dir: cacheDir, root, generation: { a: 1 }, synthesize });
+    const second = cachedSynthesis({ dir: cacheDir, root, generation: { a: 1 }, synthesize });
+
+    expect(synthesize).toHaveBeenCalledTimes(1);
+    expect(second).toEqual(first);
+  });
+
+  it('synthesizes again when an infra file changed', () => {
+    const synthesize = vi.fn(() => fakeStack());
+    cachedSynthesis({ dir: cacheDir, root, synthesize });
+    put('infra/stack.ts', 'export const stack = 2;');
+
+    cachedSynthesis({ dir: cacheDir, root, synthesize });
+
+    expect(synthesize).toHaveBeenCalledTimes(2);
+  });
+
+  it('passes the configuration overrides to the synthesis', () => {
+    const synthesize = vi.fn(() => fakeStack());
+
+    cachedSynthesis({ dir: cacheDir, root, generation: { deadlineSeconds: 60 }, synthesize });
+
+    expect(synthesize).toHaveBeenCalledWith({ deadlineSeconds: 60 });
+  });
+
+  it('ignores a corrupt entry, synthesizes, and replaces it with a readable one', () => {
+    const key = synthCacheKey(root);
+    mkdirSync(cacheDir, { recursive: true });
+    writeFileSync(path.join(cacheDir, `${key}.json`), '{"format":1,"key":"');
+    const synthesize = vi.fn(() => fakeStack('Rebuilt'));
+
+    const stack = cachedSynthesis({ dir: cacheDir, root, synthesize });
+
+    expect(synthesize).toHaveBeenCalledTimes(1);
+    expect(stack.stackName).toBe('Rebuilt');
+    expect(readSynthCache(cacheDir, key)?.stackName).toBe('Rebuilt');
+  });
+
+  it('ignores an entry that parses but is not a synthesized stack', () => {
+    const key = synthCacheKey(root);
+    mkdirSync(cacheDir, { recursive: true });
+    writeFileSync(path.join(cacheDir, `${key}.json`), JSON.stringify({ format: 1, key, stack: {} }));
+
+    expect(readSynthCache(cacheDir, key)).toBeUndefined();
+  });
+
+  it('returns the synthesis when the cache folder cannot be written', () => {
+    const blocked = path.join(root, 'a-file');
+    writeFileSync(blocked, '');
+
+    const stack = cachedSynthesis({ dir: blocked, root, synthesize: () => fakeStack('Uncached') });
+
+    expect(stack.stackName).toBe('Uncached');
+  });
+});
+
+describe('writeSynthCache', () => {
+  it('leaves only the entry in the folder (the temporary file is renamed into place)', () => {
+    writeSynthCache(cacheDir, 'k', fakeStack());
+
+    expect(readdirSync(cacheDir)).toEqual(['k.json']);
+    expect(JSON.parse(readFileSync(path.join(cacheDir, 'k.json'), 'utf8')).stack).toEqual(fakeStack());
+  });
+});
+
+describe('the cache, with the real stack', () => {
+  it('holds exactly what a fresh in-process synthesis gives', () => {
+    const dir = path.join(root, 'real-cache');
+    const generation = { deadlineSeconds: 900 };
+
+    // A miss: synthesized in a child process and stored; then read back from the cache.
+    cachedSynthesis({ dir, root: PROJECT_ROOT, generation });
+    const cached = readSynthCache(dir, synthCacheKey(PROJECT_ROOT, generation));
+
+    expect(cached).toEqual(synthesizeStack(generation));
+  }, 300_000); // two real syntheses: tens of seconds when the shared machine is busy
+});
