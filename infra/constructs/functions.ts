@@ -100,7 +100,7 @@ export class Functions extends Construct {
       acknowledge(
         this.webhookSecret,
         'AwsSolutions-SMG4',
-        'The webhook signing secret is shared with every webhook receiver, which must change its copy in step: rotation is a manual, coordinated act (see README, Security), not a schedule',
+        'The webhook signing secret is shared with every webhook receiver, which must change its copy in step: rotation is a manual, coordinated act (see docs/security.md), not a schedule',
       );
     }
     this.notify = new GenerationFunction(this, 'Notify', {
