@@ -1,4 +1,4 @@
-import type { ErrorType } from '../../functions/shared/errors.js';
+import { ERROR_TYPES } from '../../functions/shared/errors.js';
 import { METRIC, type MetricName } from '../../functions/shared/metrics.js';
 import { MEMORY_MB } from '../../infra/constructs/lambda-sizing.js';
 import {
@@ -123,25 +123,6 @@ export function allInCost(usage: GenerationUsage): AllInCost {
   return { ...lines, total: Object.values(lines).reduce((sum, value) => sum + value, 0) };
 }
 
-/** Every outcome `Outcomes` can carry: succeeded, partial, or an error type. */
-const ERROR_TYPES = [
-  'invalid_request',
-  'content_policy',
-  'auth',
-  'quota_exhausted',
-  'rate_limited',
-  'upstream_error',
-  'timeout',
-  'expired',
-  'canceled',
-  'storage_error',
-  'result_rejected',
-  'internal_error',
-] as const satisfies readonly ErrorType[];
-// Fails to compile when an error type is added and not listed above.
-const everyErrorTypeListed: Exclude<ErrorType, (typeof ERROR_TYPES)[number]> extends never ? true : false =
-  true;
-
 /**
  * The custom metric series the functions can emit (a series is a name with one set of dimension
  * values): every metric carries `service`; `Outcomes` also `outcome`, one series per outcome.
@@ -151,7 +132,8 @@ export const CUSTOM_METRIC_SERIES: Readonly<Record<MetricName, number>> = {
   [METRIC.polls]: 1,
   // Submit, Poll and Persist call DashScope.
   [METRIC.throttles]: 3,
-  [METRIC.outcomes]: everyErrorTypeListed ? 2 + ERROR_TYPES.length : 0,
+  // `Outcomes` carries succeeded, partial, or an error type.
+  [METRIC.outcomes]: 2 + ERROR_TYPES.length,
   [METRIC.bytesPersisted]: 1,
   [METRIC.imagesPersisted]: 1,
   [METRIC.imagesFailed]: 1,

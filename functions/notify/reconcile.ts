@@ -61,11 +61,12 @@ export async function reconcileExecution(
   const request = detail.input != null ? parseJson(detail.input) : described?.input;
   const output = detail.output != null ? parseJson(detail.output) : described?.output;
 
+  // Ends the workflow's own states never saw (Notify did not run): the reconciler announces them.
+  const unannounced = unannouncedFailure(detail);
   let update: GenerationUpdate;
-  let failure: { Error: string; Cause: string } | undefined;
   switch (detail.status) {
     case 'RUNNING':
-    case 'PENDING_REDRIVE': {
+    case 'PENDING_REDRIVE':
       update = {
         id,
         stage: STAGE.registered,
@@ -75,42 +76,20 @@ export async function reconcileExecution(
         request: indexedRequest(request),
       };
       break;
-    }
     case 'SUCCEEDED': {
       const state = { ...(output as Record<string, unknown> | undefined), id, request };
       update = finalUpdateOfState('succeeded', state, createdAt, endedAt);
       break;
     }
-    case 'FAILED':
-      update = failedUpdate(
-        { id, request },
-        { error: detail.error ?? 'Error', cause: detail.cause ?? undefined },
-        createdAt,
-        endedAt,
-      );
-      break;
-    case 'TIMED_OUT':
-      failure = { Error: 'States.Timeout', Cause: 'The workflow timed out' };
+    default: {
+      const failure = unannounced ?? { Error: detail.error ?? 'Error', Cause: detail.cause ?? undefined };
       update = failedUpdate(
         { id, request },
         { error: failure.Error, cause: failure.Cause },
         createdAt,
         endedAt,
       );
-      break;
-    case 'ABORTED':
-      // The API stops with DashScopeTaskCanceled; a stop from elsewhere may give no reason.
-      failure = {
-        Error: detail.error ?? WORKFLOW_ERROR.taskCanceled,
-        Cause: detail.cause ?? 'The execution was stopped',
-      };
-      update = failedUpdate(
-        { id, request },
-        { error: failure.Error, cause: failure.Cause },
-        createdAt,
-        endedAt,
-      );
-      break;
+    }
   }
 
   const corrected = await deps.index.advance(update);
@@ -120,9 +99,22 @@ export async function reconcileExecution(
       status: detail.status,
     });
   }
-  if (!failure) return { corrected, announced: false };
-  await deps.announce({ outcome: 'failed', state: { id, request, failure } });
+  if (!unannounced) return { corrected, announced: false };
+  await deps.announce({ outcome: 'failed', state: { id, request, failure: unannounced } });
   return { corrected, announced: true };
+}
+
+/** The failure of an execution that timed out or was stopped; undefined for any other status. */
+function unannouncedFailure(
+  detail: StatusChangeEvent['detail'],
+): { Error: string; Cause: string } | undefined {
+  if (detail.status === 'TIMED_OUT') return { Error: 'States.Timeout', Cause: 'The workflow timed out' };
+  if (detail.status !== 'ABORTED') return undefined;
+  // The API stops with DashScopeTaskCanceled; a stop from elsewhere may give no reason.
+  return {
+    Error: detail.error ?? WORKFLOW_ERROR.taskCanceled,
+    Cause: detail.cause ?? 'The execution was stopped',
+  };
 }
 
 function parseJson(text: string): unknown {

@@ -4,20 +4,22 @@
  * `name` becomes the Step Functions error name.
  */
 
-/** Stable, client-facing classification of a failure (also used by the HTTP API). */
-export type ErrorType =
-  | 'invalid_request'
-  | 'content_policy'
-  | 'auth'
-  | 'quota_exhausted'
-  | 'rate_limited'
-  | 'upstream_error'
-  | 'timeout'
-  | 'expired'
-  | 'canceled'
-  | 'storage_error'
-  | 'result_rejected'
-  | 'internal_error';
+/** Every stable, client-facing classification of a failure (also used by the HTTP API). */
+export const ERROR_TYPES = [
+  'invalid_request',
+  'content_policy',
+  'auth',
+  'quota_exhausted',
+  'rate_limited',
+  'upstream_error',
+  'timeout',
+  'expired',
+  'canceled',
+  'storage_error',
+  'result_rejected',
+  'internal_error',
+] as const;
+export type ErrorType = (typeof ERROR_TYPES)[number];
 
 interface ErrorDetails {
   /** The upstream (DashScope) error code, when there is one. */
