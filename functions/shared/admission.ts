@@ -1,0 +1,267 @@
+import * as z from 'zod';
+
+/**
+ * Admission control: a generation waits in our own queue until the dispatcher grants it a submit
+ * slot on one DashScope account. This module holds the pure rules (lanes, the grant plan, the
+ * start estimate) and the port of the queue's store; the dispatcher function applies them and
+ * the API shows their estimate. See ARCHITECTURE.md, "Admission".
+ */
+
+/** The priority lanes, highest first. */
+export const LANES = ['interactive', 'batch'] as const;
+export const laneSchema = z.enum(LANES, { error: 'must be "interactive" or "batch"' });
+export type Lane = z.infer<typeof laneSchema>;
+
+/** The lane of a request that names none: the API's are interactive, every other way in batch. */
+export const DEFAULT_LANE = { api: 'interactive', other: 'batch' } as const satisfies Record<string, Lane>;
+
+/** One DashScope account as the dispatcher sees it. */
+export interface AccountLimits {
+  /** The account's name in the configuration (`dashscopeAccounts[].name`). */
+  readonly name: string;
+  /**
+   * Tasks outstanding at DashScope (PENDING or RUNNING) the dispatcher allows at once: one
+   * running plus one waiting keeps the account's single runner busy without a queue there.
+   */
+  readonly depth: number;
+  /** DashScope's submit limit per account (2/s). Grants are spaced to stay under it. */
+  readonly submitsPerSecond: number;
+}
+
+/** A generation waiting for a slot. */
+export interface QueueEntry {
+  readonly id: string;
+  readonly lane: Lane;
+  /** When it entered the queue, ms since the epoch: FIFO order within a lane. */
+  readonly enqueuedAt: number;
+  /** The expected run at DashScope, seconds (run-time-estimate.ts), for the start estimate. */
+  readonly expectedRunSeconds: number;
+}
+
+/** A granted generation: it holds one of its account's slots until its task ends. */
+export interface Slot {
+  readonly id: string;
+  readonly account: string;
+  readonly lane: Lane;
+  readonly grantedAt: number;
+  readonly expectedRunSeconds: number;
+  /** When its task started running at DashScope, once known. */
+  readonly startedAt?: number;
+}
+
+/** The dispatcher's only memory between runs: interactive grants in a row while batch waited. */
+export interface DispatcherState {
+  readonly interactiveStreak: number;
+}
+export const INITIAL_DISPATCHER_STATE: DispatcherState = { interactiveStreak: 0 };
+
+export interface LaneRules {
+  /**
+   * While both lanes wait, at least one grant in every `batchEvery` goes to batch: interactive
+   * requests go first, and a steady stream of them still leaves batch a share of
+   * 1/`batchEvery` of the throughput, so neither lane starves.
+   */
+  readonly batchEvery: number;
+}
+export const DEFAULT_LANE_RULES: LaneRules = { batchEvery: 4 };
+
+/** One decision of the plan: give `entry` a slot on `account`, not before `atMs`. */
+export interface Grant {
+  readonly entry: QueueEntry;
+  readonly account: string;
+  /** The earliest moment the grant may go out (the account's submit spacing). */
+  readonly atMs: number;
+}
+
+export interface PlanInput {
+  readonly now: number;
+  readonly accounts: readonly AccountLimits[];
+  /** Every slot currently held, on any account. */
+  readonly slots: readonly Slot[];
+  /** The head of each lane, oldest first (at least as many as there are free slots). */
+  readonly waiting: Readonly<Record<Lane, readonly QueueEntry[]>>;
+  readonly state: DispatcherState;
+  readonly rules?: LaneRules;
+}
+
+export interface Plan {
+  readonly grants: readonly Grant[];
+  /** The state after these grants. */
+  readonly state: DispatcherState;
+}
+
+/** Extra spacing between two grants on one account, beyond 1/`submitsPerSecond`, for latency jitter. */
+const SUBMIT_SPACING_MARGIN_MS = 100;
+
+/**
+ * Which queued generations get a slot now, and on which account. Pure.
+ *
+ * - **Depth:** an account gets grants only while it holds fewer than `depth` slots.
+ * - **Lanes:** interactive first, FIFO within a lane; see {@link LaneRules.batchEvery} for batch's share.
+ * - **Accounts:** each grant goes to the account with the earliest expected start: now plus the
+ *   expected remaining run of every task it holds (ties: the fewest slots, then the name).
+ * - **Submit rate:** grants on one account are at least 1/`submitsPerSecond` (+100 ms) apart,
+ *   counting the slots' own grant times.
+ */
+export function planGrants(input: PlanInput): Plan {
+  const rules = input.rules ?? DEFAULT_LANE_RULES;
+  const accounts = input.accounts.map((limits) => {
+    const held = input.slots.filter((slot) => slot.account === limits.name);
+    return {
+      limits,
+      held: held.length,
+      busyUntil: input.now + held.reduce((total, slot) => total + remainingMs(slot, input.now), 0),
+      lastGrantAt: Math.max(Number.NEGATIVE_INFINITY, ...held.map((slot) => slot.grantedAt)),
+    };
+  });
+  const heads = { interactive: [...input.waiting.interactive], batch: [...input.waiting.batch] };
+  let streak = input.state.interactiveStreak;
+  const grants: Grant[] = [];
+  for (;;) {
+    const free = accounts.filter((account) => account.held < account.limits.depth);
+    if (free.length === 0) break;
+    const lane = nextLane(heads, streak, rules);
+    if (!lane) break;
+    const entry = heads[lane].shift() as QueueEntry;
+    if (lane === 'interactive' && heads.batch.length > 0) streak += 1;
+    else streak = 0;
+    const account = free.reduce((best, candidate) =>
+      candidate.busyUntil < best.busyUntil ||
+      (candidate.busyUntil === best.busyUntil &&
+        (candidate.held < best.held ||
+          (candidate.held === best.held && candidate.limits.name < best.limits.name)))
+        ? candidate
+        : best,
+    );
+    const spacingMs = 1000 / account.limits.submitsPerSecond + SUBMIT_SPACING_MARGIN_MS;
+    const atMs = Math.max(input.now, account.lastGrantAt + spacingMs);
+    grants.push({ entry, account: account.limits.name, atMs });
+    account.held += 1;
+    account.lastGrantAt = atMs;
+    account.busyUntil += entry.expectedRunSeconds * 1000;
+  }
+  return { grants, state: { interactiveStreak: streak } };
+}
+
+/** The lane the next grant comes from, or undefined when both are empty. */
+function nextLane(
+  heads: Readonly<Record<Lane, readonly QueueEntry[]>>,
+  streak: number,
+  rules: LaneRules,
+): Lane | undefined {
+  if (heads.interactive.length === 0) return heads.batch.length > 0 ? 'batch' : undefined;
+  if (heads.batch.length === 0) return 'interactive';
+  return streak >= rules.batchEvery - 1 ? 'batch' : 'interactive';
+}
+
+/** What is left of a slot's run, ms: all of it until its task starts, then the rest of the estimate. */
+function remainingMs(slot: Slot, now: number): number {
+  const runMs = slot.expectedRunSeconds * 1000;
+  return slot.startedAt === undefined ? runMs : Math.max(0, slot.startedAt + runMs - now);
+}
+
+/** How many grants go out before a waiting generation's, by the lane rules, with the queue as it is. */
+export function grantsAhead(input: {
+  readonly lane: Lane;
+  /** Entries ahead of it in its own lane. */
+  readonly aheadInLane: number;
+  /** Entries waiting in the other lane. */
+  readonly otherLane: number;
+  readonly state: DispatcherState;
+  readonly rules?: LaneRules;
+}): number {
+  const every = (input.rules ?? DEFAULT_LANE_RULES).batchEvery;
+  // Per cycle of `every` grants while both lanes wait: every − 1 interactive, then one batch.
+  if (input.lane === 'interactive') {
+    const batchTurns = Math.floor((input.aheadInLane + input.state.interactiveStreak) / (every - 1));
+    return input.aheadInLane + Math.min(input.otherLane, batchTurns);
+  }
+  const interactiveFirst = Math.max(0, every - 1 - input.state.interactiveStreak);
+  const interactiveTurns = interactiveFirst + input.aheadInLane * (every - 1);
+  return input.aheadInLane + Math.min(input.otherLane, interactiveTurns);
+}
+
+/**
+ * When a waiting generation's task is expected to start running, ms since the epoch: each
+ * account's runner is busy with the slots it holds, then the `ahead` grants before this one go
+ * each to the account free first, `typicalRunSeconds` each. An estimate: the requests ahead are
+ * assumed to run as long as this one.
+ */
+export function estimateStartMs(input: {
+  readonly now: number;
+  readonly accounts: readonly AccountLimits[];
+  readonly slots: readonly Slot[];
+  readonly ahead: number;
+  readonly typicalRunSeconds: number;
+}): number {
+  const free = input.accounts.map((account) =>
+    input.slots
+      .filter((slot) => slot.account === account.name)
+      .reduce((total, slot) => total + remainingMs(slot, input.now), input.now),
+  );
+  if (free.length === 0) return input.now;
+  for (let i = 0; i < input.ahead; i += 1) {
+    const first = free.indexOf(Math.min(...free));
+    free[first] = (free[first] as number) + input.typicalRunSeconds * 1000;
+  }
+  return Math.min(...free);
+}
+
+/** A generation's place in the queue, as the API shows it. */
+export interface QueuePosition {
+  readonly lane: Lane;
+  /** Grants that go out before this one (0: next). */
+  readonly position: number;
+  readonly estimatedStartAt: string;
+}
+
+/** The queue's store: entries while they wait, slots while their task is outstanding. */
+export interface AdmissionQueue {
+  /**
+   * Adds a generation with the token that resumes its execution. A second enqueue of the same id
+   * (a retried Admit) keeps the first entry's place and takes the newer token.
+   */
+  enqueue(entry: QueueEntry & { readonly token: string }): Promise<void>;
+  /** The oldest `limit` entries of a lane, oldest first. */
+  waiting(lane: Lane, limit: number): Promise<readonly QueueEntry[]>;
+  /** How many entries of `lane` wait, and how many of them are older than `before` (exclusive). */
+  count(lane: Lane, before?: { readonly enqueuedAt: number; readonly id: string }): Promise<number>;
+  /** The entry or slot of a generation, with its token. */
+  get(id: string): Promise<AdmissionRecord | undefined>;
+  /** Every slot held on `account`. */
+  slots(account: string): Promise<readonly Slot[]>;
+  /**
+   * Turns a waiting entry into a slot on `account`; false when it no longer waits (withdrawn,
+   * or granted by another run).
+   */
+  grant(id: string, account: string, grantedAt: number): Promise<boolean>;
+  /** Records when the slot's task started running at DashScope (for the estimates). */
+  started(id: string, startedAt: number): Promise<void>;
+  /** Frees the slot or drops the entry of a generation; nothing if there is none. Idempotent. */
+  release(id: string): Promise<void>;
+  readState(): Promise<DispatcherState>;
+  writeState(state: DispatcherState): Promise<void>;
+}
+
+/** An entry (waiting) or a slot (granted), as the store keeps it. */
+export type AdmissionRecord =
+  | (QueueEntry & { readonly kind: 'waiting'; readonly token: string })
+  | (QueueEntry & Slot & { readonly kind: 'granted'; readonly token: string });
+
+/** The store's key attributes and index names: the CDK table and the adapter both read these. */
+export const ADMISSION_KEY = {
+  /** `byQueue`'s partition key: the lane, present while waiting. */
+  lane: 'queueLane',
+  /** `byQueue`'s sort key: `enqueuedAt` (zero-padded ms) `#` id. */
+  queueKey: 'queueKey',
+  /** `bySlot`'s partition key: the account, present while granted. */
+  account: 'slotAccount',
+  /** `bySlot`'s sort key: the generation id. */
+  slotKey: 'slotKey',
+} as const;
+export const ADMISSION_INDEX = { byQueue: 'byQueue', bySlot: 'bySlot' } as const;
+
+/** The item id of a generation's queue record: `#` never occurs in a generation id. */
+export const admissionItemId = (id: string) => `admission#${id}`;
+/** The item id of the dispatcher's state. */
+export const DISPATCHER_STATE_ID = 'admission#dispatcher';
