@@ -1,5 +1,10 @@
 import { z } from 'zod';
 import {
+  ADMISSION_DEFAULTS,
+  type AdmissionSettings,
+  DEFAULT_ACCOUNT,
+} from '../functions/shared/admission.js';
+import {
   DEFAULT_DEADLINE_SECONDS,
   DEFAULT_MAX_IMAGE_BYTES,
   DEFAULT_RESULT_HOSTS,
@@ -40,6 +45,8 @@ const reservedConcurrencySchema = z.strictObject({
   notify: concurrency.optional(),
   /** @default none */
   trigger: concurrency.optional(),
+  /** @default none */
+  admit: concurrency.optional(),
 });
 export type ReservedConcurrency = z.infer<typeof reservedConcurrencySchema>;
 
@@ -109,7 +116,46 @@ export const stackConfigSchema = z.strictObject({
   dashscopeWorkspace: z.string().min(1).optional(),
   /** Secrets Manager secret (plain string) holding the DashScope API key. @default "sd35/dashscope-api-key" */
   dashscopeApiKeySecretName: z.string().min(1).default('sd35/dashscope-api-key'),
-  /** Seconds from submit after which a generation fails with DeadlineExceeded. @default 3600 */
+  /**
+   * Several DashScope accounts, each with its own key (a Secrets Manager secret), workspace and
+   * depth: the dispatcher sends each admitted generation to the account whose runner is free
+   * first. Unset, the one account of `dashscopeApiKeySecretName` and `dashscopeWorkspace`,
+   * named "default". @default none
+   */
+  dashscopeAccounts: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'must be 1-40 letters, digits, "-" or "_"'),
+        apiKeySecretName: z.string().min(1),
+        workspace: z.string().min(1).optional(),
+        /** Tasks outstanding at once on this account. @default admission.depth */
+        depth: z.int().min(1).max(20).optional(),
+      }),
+    )
+    .min(1)
+    .refine((list) => new Set(list.map((a) => a.name)).size === list.length, 'account names must differ')
+    .optional(),
+  /**
+   * Admission control (see docs/admission.md): generations wait in a durable queue until the
+   * dispatcher grants a slot; interactive requests go first, batch keeps a guaranteed share.
+   */
+  admission: z
+    .strictObject({
+      /** Tasks outstanding at DashScope (PENDING or RUNNING) per account. @default 2 */
+      depth: z.int().min(1).max(20).default(ADMISSION_DEFAULTS.depth),
+      /** DashScope's submits per second per account; grants are spaced to stay under it. @default 2 */
+      submitsPerSecond: z.number().positive().max(100).default(ADMISSION_DEFAULTS.submitsPerSecond),
+      /** While both lanes wait, one grant in this many goes to batch. @default 4 */
+      batchEvery: z.int().min(2).max(1000).default(ADMISSION_DEFAULTS.batchEvery),
+      /** The longest a generation waits in the queue before it fails with QueueTimeExceeded. @default 604800 (7 days) */
+      maxQueueSeconds: z
+        .int()
+        .min(60)
+        .max(30 * 24 * 3600, 'must be at most 2592000 (30 days)')
+        .default(ADMISSION_DEFAULTS.maxQueueSeconds),
+    })
+    .prefault({}),
+  /** Seconds from the DashScope submit (admission) after which a generation fails with DeadlineExceeded. @default 3600 */
   deadlineSeconds: z.int().min(60).max(86_400).default(DEFAULT_DEADLINE_SECONDS),
   /**
    * Most polls per execution. Each poll adds about 9 history events; 2,500 keeps an execution
@@ -295,5 +341,35 @@ function withScheduleDefaults(raw: unknown): unknown {
         ? { ...entry, request: withDefaultModel(entry.request, model.data) }
         : entry,
     ),
+  };
+}
+
+/** The DashScope accounts of a configuration: `dashscopeAccounts`, or the one "default" account. */
+export function accountsOf(config: StackConfig): {
+  readonly name: string;
+  readonly apiKeySecretName: string;
+  readonly workspace?: string;
+  readonly depth: number;
+}[] {
+  const accounts = config.dashscopeAccounts ?? [
+    {
+      name: DEFAULT_ACCOUNT,
+      apiKeySecretName: config.dashscopeApiKeySecretName,
+      workspace: config.dashscopeWorkspace,
+    },
+  ];
+  return accounts.map((account) => ({ ...account, depth: account.depth ?? config.admission.depth }));
+}
+
+/** The dispatcher's and the API's view of admission (`ADMISSION`). */
+export function admissionSettingsOf(config: StackConfig): AdmissionSettings {
+  return {
+    accounts: accountsOf(config).map((account) => ({
+      name: account.name,
+      depth: account.depth,
+      submitsPerSecond: config.admission.submitsPerSecond,
+    })),
+    batchEvery: config.admission.batchEvery,
+    maxQueueSeconds: config.admission.maxQueueSeconds,
   };
 }

@@ -3,7 +3,7 @@ import type { Construct } from 'constructs';
 import type { StackConfig } from './config.js';
 import { Api } from './constructs/api.js';
 import { Events } from './constructs/events.js';
-import { Functions } from './constructs/functions.js';
+import { Functions, scheduleDispatcherSweep } from './constructs/functions.js';
 import { GenerationsTable } from './constructs/generations-table.js';
 import { Monitoring } from './constructs/monitoring.js';
 import { Reconciler } from './constructs/reconciler.js';
@@ -54,6 +54,7 @@ export class GenerationStack extends Stack {
       index: this.index,
       eventBus: this.functions.eventBus,
     });
+    scheduleDispatcherSweep(this, this.functions.dispatcher, this.events.deadLetters);
     this.reconciler = new Reconciler(this, 'Reconciler', {
       config,
       stateMachine: this.workflow.stateMachine,
@@ -62,6 +63,7 @@ export class GenerationStack extends Stack {
       eventBus: this.functions.eventBus,
       webhookSecret: this.functions.webhookSecret,
       deadLetters: this.events.deadLetters,
+      dispatcher: this.functions.dispatcher,
     });
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
@@ -75,6 +77,8 @@ export class GenerationStack extends Stack {
         api: this.api.handler,
         trigger: this.events.trigger,
         reconcile: this.reconciler.handler,
+        admit: this.functions.admit,
+        dispatch: this.functions.dispatcher,
       },
       persist: this.functions.persist,
       deadLetterQueues: { Events: this.events.deadLetters.queue },

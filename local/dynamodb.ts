@@ -3,13 +3,19 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   type AttributeDefinition,
+  type AttributeValue,
+  BatchWriteItemCommand,
   CreateTableCommand,
+  DeleteTableCommand,
   DescribeTableCommand,
   DynamoDBClient,
   type GlobalSecondaryIndex,
   type KeySchemaElement,
   ListTablesCommand,
   ResourceNotFoundException,
+  ScanCommand,
+  waitUntilTableExists,
+  waitUntilTableNotExists,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 
@@ -116,18 +122,31 @@ export interface TableTemplate {
 
 /**
  * Creates the table from its CloudFormation definition (keys, attributes and indexes as the
- * synthesized stack declares them, never a hand copy) unless it exists.
+ * synthesized stack declares them, never a hand copy) unless it exists. A table an older version
+ * created without some of the indexes is rebuilt with its items (dynalite cannot add an index to
+ * a table; DynamoDB itself gets them from CloudFormation).
  */
 export async function ensureTable(
   client: DynamoDBClient,
   name: string,
   definition: TableTemplate,
 ): Promise<void> {
+  let existing: string[] | undefined;
   try {
-    await client.send(new DescribeTableCommand({ TableName: name }));
-    return;
+    const described = await client.send(new DescribeTableCommand({ TableName: name }));
+    existing = (described.Table?.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName ?? '');
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
+  }
+  const wanted = (definition.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName ?? '');
+  if (existing && wanted.every((index) => existing.includes(index))) return;
+  const items = existing ? await scanAll(client, name) : [];
+  if (existing) {
+    await client.send(new DeleteTableCommand({ TableName: name }));
+    await waitUntilTableNotExists(
+      { client, maxWaitTime: 300, minDelay: 0.05, maxDelay: 0.5 },
+      { TableName: name },
+    );
   }
   await client
     .send(
@@ -153,4 +172,23 @@ export async function ensureTable(
       // Another process created it first.
       if ((error as Error).name !== 'ResourceInUseException') throw error;
     });
+  await waitUntilTableExists(
+    { client, maxWaitTime: 300, minDelay: 0.05, maxDelay: 0.5 },
+    { TableName: name },
+  );
+  for (let i = 0; i < items.length; i += 25) {
+    const batch = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+    await client.send(new BatchWriteItemCommand({ RequestItems: { [name]: batch } }));
+  }
+}
+
+async function scanAll(client: DynamoDBClient, name: string): Promise<Record<string, AttributeValue>[]> {
+  const items: Record<string, AttributeValue>[] = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await client.send(new ScanCommand({ TableName: name, ExclusiveStartKey: start }));
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return items;
 }

@@ -60,6 +60,7 @@ export async function startLocalApi(options: LocalApiOptions = {}): Promise<Loca
       dashscope: createDashScopeClient({ baseUrl: dashscope.baseUrl, apiKey: async () => dashscope.apiKey }),
       clock: pipeline.clock,
       logger: options.logger ?? silentLogger,
+      admission: pipeline.runner.admission,
     },
     // Receivers on this machine (http, loopback) are what local webhooks are for.
     { apiToken: options.apiToken, webhookPolicy: LOCAL_WEBHOOK_POLICY },

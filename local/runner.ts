@@ -9,11 +9,19 @@ import {
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
+import { createAdmitHandler } from '../functions/admit/handler.js';
 import { createNotifyHandler, notifyDeps } from '../functions/notify/handler.js';
 import { type NotifyDeps, notifyCompletion } from '../functions/notify/notify.js';
 import { createReconcileHandler } from '../functions/notify/reconcile-handler.js';
 import { createPersistHandler, persistDeps } from '../functions/persist/handler.js';
 import { createPollHandler, pollDeps } from '../functions/poll/handler.js';
+import {
+  type Admission,
+  type AdmissionQueue,
+  type AdmissionSettings,
+  releaseSlot,
+} from '../functions/shared/admission.js';
+import { createDynamoAdmissionQueue } from '../functions/shared/aws/dynamodb-admission.js';
 import { createDynamoGenerationIndex } from '../functions/shared/aws/dynamodb-index.js';
 import {
   type AdjustableClock,
@@ -33,6 +41,8 @@ import { type PersistResult, type TaskState, taskStateSchema } from '../function
 import { createSubmitHandler, submitDeps } from '../functions/submit/handler.js';
 import type { StackConfig } from '../infra/config.js';
 import type { TableTemplate } from './dynamodb.js';
+import { LOCAL_TASK_TOKENS, LocalDispatcher, type LocalTaskTokens } from './local-admission.js';
+import { MemoryAdmissionQueue } from './memory-admission.js';
 import { type CloudFormationTemplate, cachedSynthesis, SYNTH_CACHE_DIR_ENV } from './synth-cache.js';
 import { type VirtualTimeParticipant, virtualTimeOf } from './virtual-time.js';
 
@@ -53,6 +63,15 @@ export interface LocalRunnerOptions {
      * the runner's clock, as on Lambda.
      */
     readonly apiKeySecret?: { readonly id: string; readonly read: SecretReader };
+    /**
+     * Several accounts, each its own endpoint and key (emulators), named as the configuration's
+     * `dashscopeAccounts` (pass those in `generation` too). @default one account, `baseUrl` and `apiKey`
+     */
+    readonly accounts?: readonly {
+      readonly name: string;
+      readonly baseUrl: string;
+      readonly apiKey: string;
+    }[];
   };
   readonly s3: { readonly client: S3Client; readonly bucket: string };
   /**
@@ -121,6 +140,12 @@ export interface RunObserver {
 }
 
 export interface LocalRunner {
+  /** The admission queue and the in-process dispatcher (tests ring it, or wait for it). */
+  readonly admission: {
+    readonly queue: AdmissionQueue;
+    readonly settings: AdmissionSettings;
+    readonly dispatcher: LocalDispatcher;
+  };
   /** The state machine definition from the synthesized template, tokens resolved. */
   readonly definition: StateMachineDefinition;
   /** The synthesized CloudFormation template. */
@@ -178,7 +203,7 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
   const joinVirtualTime = (): VirtualTimeParticipant | undefined => {
     if (!virtualWaits) return undefined;
     if (virtualRetries) return virtualTimeOf(virtualWaits).join();
-    return { sleep: async (ms) => virtualWaits.advance(ms), leave: () => {} };
+    return { sleep: async (ms) => virtualWaits.advance(ms), idle: (promise) => promise, leave: () => {} };
   };
   const index: GenerationIndex | undefined = options.index
     ? createDynamoGenerationIndex(options.index.client, options.index.table)
@@ -187,15 +212,34 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
   // part in virtual time; the handlers are shared, so the invocation carries it.
   const invocationTime = new AsyncLocalStorage<VirtualTimeParticipant>();
   const sleep: Sleep = (ms) => invocationTime.getStore()?.sleep(ms) ?? realSleep(ms);
+  const env = (logicalId: string) => functionEnvironment(template, logicalId, options);
+  const logger = options.logger ?? silentLogger;
+  // Admission: the queue in the same table as the index (in memory without one), the task tokens
+  // of the executions waiting in their Admit state, and the dispatcher, run in-process.
+  const queue: AdmissionQueue = options.index
+    ? createDynamoAdmissionQueue(options.index.client, options.index.table)
+    : new MemoryAdmissionQueue();
+  const tokens = LOCAL_TASK_TOKENS;
+  const settings = loadConfig('dispatch', env(functionIds.dispatch)).ADMISSION;
+  const dispatcher = new LocalDispatcher({
+    queue,
+    resumer: tokens,
+    index,
+    settings,
+    clock,
+    logger,
+    joinVirtualTime,
+  });
+  const admission: Admission = { queue, kick: dispatcher.kick };
   const runtime = {
     clock,
     sleep,
-    logger: options.logger ?? silentLogger,
+    logger,
     fetch: options.fetch,
     readSecret: options.dashscope.apiKeySecret?.read,
     index,
+    admission,
   };
-  const env = (logicalId: string) => functionEnvironment(template, logicalId, options);
   const notify = notifyDeps(
     loadConfig('notify', { ...env(functionIds.notify), WEBHOOK_SECRET: options.webhookSecret }),
     {
@@ -205,6 +249,7 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
       webhookPolicy: LOCAL_WEBHOOK_POLICY,
       webhookTiming: options.webhookTiming,
       index,
+      admission,
     },
   );
   // Step Functions' status-change events → the reconciler, as the stack's rule does on AWS.
@@ -215,6 +260,7 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
         executions: { describe: async () => undefined },
         announce: (input) => notifyCompletion(input, notify),
         logger: runtime.logger,
+        admission,
       })
     : undefined;
   const statusChanged = async (id: string, startDate: number, change: StatusChange) => {
@@ -236,6 +282,12 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
   };
 
   const handlers: Record<string, Handler> = {
+    [functionIds.admit]: createAdmitHandler({
+      admission,
+      clock,
+      logger,
+      runTimeModel: loadConfig('admit', env(functionIds.admit)).RUN_TIME_MODEL,
+    }),
     [functionIds.submit]: createSubmitHandler(
       submitDeps(loadConfig('submit', env(functionIds.submit)), runtime),
     ),
@@ -255,11 +307,14 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
   });
 
   return {
+    admission: { queue, settings, dispatcher },
     definition,
     template,
     start(id, request, observer = {}) {
       const participant = joinVirtualTime();
+      const taskToken = tokens.issue(id);
       const taskHandlers = taskStateHandlers(definition, handlers, {
+        tokens,
         participant,
         invocationTime,
         virtualRetries,
@@ -288,6 +343,8 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
             Input: request as never,
             StartTime: new Date(startDate).toISOString(),
           },
+          // One token per execution: only the Admit state waits on one.
+          Task: { Token: taskToken },
         },
       });
       const outcome = execution.result
@@ -304,10 +361,18 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
             } as const;
           },
         )
-        .finally(() => participant?.leave())
+        .finally(() => {
+          participant?.leave();
+          tokens.forget(taskToken);
+        })
         .then(async (ended) => {
           await started;
           await statusChanged(id, startDate, endChange(ended, input, stopReason));
+          // Whatever ended it, it holds no slot (Notify and the reconciler release too: idempotent).
+          await releaseSlot(admission, id, (message, fields) => logger.warn(message, fields));
+          // The dispatcher runs these releases rang finish before the outcome settles: nothing of
+          // this execution goes on in the background after it.
+          await dispatcher.idle();
           return ended;
         });
       return {
@@ -358,6 +423,8 @@ export function generationsTableDefinition(template: CloudFormationTemplate): Ta
 }
 
 interface TaskStateOptions {
+  /** Where a `.waitForTaskToken` state (Admit) waits for its token's answer. */
+  readonly tokens: LocalTaskTokens;
   /** The execution's part in virtual time; absent, waits are real. */
   readonly participant: VirtualTimeParticipant | undefined;
   /** Whether retry intervals are slept here, in virtual time (the engine's are then 0). */
@@ -378,7 +445,7 @@ function taskStateHandlers(
   handlers: Record<string, Handler>,
   options: TaskStateOptions,
 ): Record<string, TaskHandler> {
-  const { participant, virtualRetries, intercept, observer, invocationTime } = options;
+  const { participant, virtualRetries, intercept, observer, invocationTime, tokens } = options;
   /** The interval before the next call of a state that failed and is being retried, in ms. */
   const retrying = new Map<string, number>();
   /** Retries used per retrier since the state was entered, as the engine counts them. */
@@ -386,9 +453,30 @@ function taskStateHandlers(
   const result: Record<string, TaskHandler> = {};
   for (const [name, state] of Object.entries(definition.States)) {
     if (state.Type !== 'Task') continue;
-    const logicalId = /function:(.+)$/.exec(state.Resource)?.[1];
-    const handler = logicalId ? handlers[logicalId] : undefined;
-    if (!handler) throw new Error(`Task state "${name}" calls ${state.Resource}, which has no local handler`);
+    // A callback Task (`lambda:invoke.waitForTaskToken`) names its function in its parameters,
+    // gets them as its input, and ends when its token is answered, not when the function returns.
+    const callback = state.Resource.endsWith('.waitForTaskToken');
+    const functionArn = callback
+      ? String((state as { Parameters?: { FunctionName?: unknown } }).Parameters?.FunctionName ?? '')
+      : state.Resource;
+    const logicalId = /function:(.+)$/.exec(functionArn)?.[1];
+    const invokeFunction = logicalId ? handlers[logicalId] : undefined;
+    if (!invokeFunction)
+      throw new Error(`Task state "${name}" calls ${state.Resource}, which has no local handler`);
+    const handler: Handler = callback
+      ? async (input) => {
+          const payload = (input as { Payload?: { taskToken?: unknown } }).Payload;
+          const token = String(payload?.taskToken);
+          const answered = tokens.wait(token);
+          try {
+            await invokeFunction(payload);
+          } catch (error) {
+            tokens.forget(token);
+            throw error;
+          }
+          return participant ? participant.idle(answered) : answered;
+        }
+      : invokeFunction;
     const retriers: readonly Retrier[] = (state as { Retry?: Retrier[] }).Retry ?? [];
     result[name] = async (input) => {
       const retryWaitMs = retrying.get(name);
@@ -509,5 +597,7 @@ function functionEnvironment(
     WEBHOOK_SECRET_ID: undefined,
   };
   if (options.dashscope.resultHosts) env.RESULT_HOSTS = options.dashscope.resultHosts.join(',');
+  if (options.dashscope.accounts) env.DASHSCOPE_ACCOUNTS = JSON.stringify(options.dashscope.accounts);
+  else delete env.DASHSCOPE_ACCOUNTS;
   return env;
 }

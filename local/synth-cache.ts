@@ -10,7 +10,7 @@ import { z } from 'zod';
 export const SYNTH_CACHE_DIR_ENV = 'SD35_SYNTH_CACHE_DIR';
 
 /** Bumped whenever the cached record's shape or meaning changes, so old entries miss. */
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2;
 
 /**
  * What the template depends on, relative to the project root: the stack's sources, the shared
@@ -40,6 +40,8 @@ export const synthesizedStackSchema = z.object({
     poll: z.string().min(1),
     persist: z.string().min(1),
     notify: z.string().min(1),
+    admit: z.string().min(1),
+    dispatch: z.string().min(1),
   }),
 });
 

@@ -35,6 +35,8 @@ export function synthesizeStack(generation: Partial<StackConfig> = {}): Synthesi
       poll: idOf(stack.functions.poll),
       persist: idOf(stack.functions.persist),
       notify: idOf(stack.functions.notify),
+      admit: idOf(stack.functions.admit),
+      dispatch: idOf(stack.functions.dispatcher),
     },
   };
 }

@@ -7,6 +7,11 @@ export interface VirtualTimeParticipant {
    * sooner, when every participant is sleeping and this sleep ends first (the clock jumps to it).
    */
   sleep(ms: number): Promise<void>;
+  /**
+   * Waits for `promise` without counting as busy (an execution paused in the admission queue):
+   * the clock may jump meanwhile; busy again once it settles.
+   */
+  idle<T>(promise: Promise<T>): Promise<T>;
   /** Leaves for good (the execution ended or was aborted); a pending sleep never resolves. */
   leave(): void;
 }
@@ -51,9 +56,20 @@ export class VirtualTime {
   join(): VirtualTimeParticipant {
     const token = {};
     this.#participants.add(token);
+    let left = false;
     return {
       sleep: (ms) => this.#sleep(token, ms),
+      idle: async (promise) => {
+        this.#participants.delete(token);
+        this.#queueCheck();
+        try {
+          return await promise;
+        } finally {
+          if (!left) this.#participants.add(token);
+        }
+      },
       leave: () => {
+        left = true;
         this.#participants.delete(token);
         const sleeper = this.#sleepers.get(token);
         if (sleeper) clearTimeout(sleeper.timer);

@@ -1,4 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
+import {
+  type AdmissionQueue,
+  type AdmissionSettings,
+  DEFAULT_LANE,
+  estimateStartMs,
+  grantsAhead,
+  type QueuePosition,
+} from '../shared/admission.js';
 import { canonicalJson } from '../shared/canonical-json.js';
 import type { Clock } from '../shared/clock.js';
 import type { DashScopeClient } from '../shared/dashscope/client.js';
@@ -36,6 +44,11 @@ export interface GenerationsDeps {
    * in the same for executions started without the API. @default the request schema's
    */
   readonly defaultModel?: Model;
+  /** The admission queue: positions of waiting generations, and a cancel takes one out at once. */
+  readonly admission?: {
+    readonly queue: AdmissionQueue;
+    readonly settings: AdmissionSettings;
+  };
 }
 
 /** The same Idempotency-Key was used with a different body. */
@@ -76,11 +89,13 @@ interface Created {
  * {@link IdempotencyConflictError}. `caller` is who asked (IAM principal or JWT subject).
  */
 export async function createGeneration(
-  request: GenerationRequest,
+  requested: GenerationRequest,
   options: { idempotencyKey?: string; caller?: string },
   deps: GenerationsDeps,
 ): Promise<Created> {
   const { idempotencyKey, caller } = options;
+  // Through the API, a request is interactive unless it says otherwise: someone waits on it.
+  const request = withApiLane(requested) as GenerationRequest;
   if (idempotencyKey) {
     const id = idempotentId(idempotencyKey);
     const existing = await deps.index.get(id);
@@ -124,7 +139,12 @@ async function start(
     if (error instanceof ExecutionAlreadyExistsError) {
       // The index had lost it, or another request raced us: the execution's input decides.
       const execution = await deps.executions.describe(id);
-      if (execution && canonicalJson(execution.input) === canonicalJson(body)) {
+      const input = execution?.input;
+      if (
+        input &&
+        typeof input === 'object' &&
+        canonicalJson(withApiLane(input as Record<string, unknown>)) === canonicalJson(body)
+      ) {
         return { id, createdAt, status: 'queued', replayed: true };
       }
       throw new IdempotencyConflictError(
@@ -148,8 +168,14 @@ async function start(
   return { id, createdAt, status: 'queued', replayed: false };
 }
 
+/** A request as the API starts it: with its lane (records from before lanes have none: interactive). */
+const withApiLane = (request: Record<string, unknown>) => ({
+  ...request,
+  priority: request.priority ?? DEFAULT_LANE.api,
+});
+
 function replay(existing: GenerationRecord, request: GenerationRequest): Created {
-  if (!existing.request || canonicalJson(existing.request) !== canonicalJson(request)) {
+  if (!existing.request || canonicalJson(withApiLane(existing.request)) !== canonicalJson(request)) {
     throw new IdempotencyConflictError('This Idempotency-Key was already used with a different request body');
   }
   return { id: existing.id, createdAt: existing.createdAt, status: existing.status, replayed: true };
@@ -158,7 +184,41 @@ function replay(existing: GenerationRecord, request: GenerationRequest): Created
 /** The generation named `id`, or undefined. Presigns its image URLs. */
 export async function getGeneration(id: string, deps: GenerationsDeps): Promise<GenerationView | undefined> {
   const record = await deps.index.get(id);
-  return record ? viewOf(record, deps, { presign: true }) : undefined;
+  if (!record) return undefined;
+  const view = await viewOf(record, deps, { presign: true });
+  const queue = record.status === 'queued' ? await queuePosition(id, deps) : undefined;
+  return queue ? { ...view, queue } : view;
+}
+
+/**
+ * Where a generation waiting for admission stands: the grants before its own (by the lane rules,
+ * with the queue as it is now), and when its task is expected to start running, from the slots
+ * the accounts hold and the run-time estimate. Undefined once it was granted (or without admission).
+ */
+async function queuePosition(id: string, deps: GenerationsDeps): Promise<QueuePosition | undefined> {
+  if (!deps.admission) return undefined;
+  const { queue, settings } = deps.admission;
+  const entry = await queue.get(id);
+  if (entry?.kind !== 'waiting') return undefined;
+  const other = entry.lane === 'interactive' ? 'batch' : 'interactive';
+  const [aheadInLane, otherLane, state, slots] = await Promise.all([
+    queue.count(entry.lane, entry),
+    queue.count(other),
+    queue.readState(),
+    Promise.all(settings.accounts.map((account) => queue.slots(account.name))),
+  ]);
+  const position = grantsAhead({ lane: entry.lane, aheadInLane, otherLane, state, rules: settings });
+  const now = deps.clock.now();
+  // Free slots take the first grants at once; the rest wait for a slot, so their start is the
+  // runners' (the slots' remaining runs), spread over the accounts.
+  const startMs = estimateStartMs({
+    now,
+    accounts: settings.accounts,
+    slots: slots.flat(),
+    ahead: position,
+    typicalRunSeconds: entry.expectedRunSeconds,
+  });
+  return { lane: entry.lane, position, estimatedStartAt: new Date(Math.max(now, startMs)).toISOString() };
 }
 
 /**
@@ -194,6 +254,8 @@ export async function cancelGeneration(
   if (record.stage >= FINAL_STAGE) return viewOf(record, deps, { presign: false });
 
   const reason = { error: WORKFLOW_ERROR.taskCanceled, cause: 'Canceled through the API' };
+  // Out of the queue first (no grant can reach it after this), then stopped.
+  await deps.admission?.queue.release(id);
   await deps.executions.stop(id, reason);
   const task = record.dashscope;
   if (task?.status === 'PENDING' && task.taskId && deps.dashscope) {
@@ -250,6 +312,7 @@ async function viewOf(
       total,
     },
     dashscope: {
+      account: record.dashscope?.account,
       taskId: record.dashscope?.taskId,
       submitTime: record.dashscope?.submitTime,
       scheduledTime: record.dashscope?.scheduledTime,

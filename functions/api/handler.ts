@@ -5,6 +5,7 @@ import type { Context } from 'aws-lambda';
 import type { Hono } from 'hono';
 import { handle } from 'hono/aws-lambda';
 import * as z from 'zod';
+import { createDynamoAdmissionQueue } from '../shared/aws/dynamodb-admission.js';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { createS3Presigner } from '../shared/aws/s3-presigner.js';
 import { createSfnExecutionService } from '../shared/aws/sfn-execution-service.js';
@@ -36,10 +37,17 @@ const authorizerSchema = z
 function createLambdaApp(logger: Logger, metrics: Metrics): Hono {
   const config = loadConfig('api', process.env);
   const s3 = new S3Client({});
+  const dynamo = new DynamoDBClient({});
   return createApiApp(
     {
       executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
-      index: createDynamoGenerationIndex(new DynamoDBClient({}), config.GENERATIONS_TABLE),
+      index: createDynamoGenerationIndex(dynamo, config.GENERATIONS_TABLE),
+      admission: config.ADMISSION
+        ? {
+            queue: createDynamoAdmissionQueue(dynamo, config.GENERATIONS_TABLE),
+            settings: config.ADMISSION,
+          }
+        : undefined,
       presign: createS3Presigner({
         s3,
         bucket: config.BUCKET_NAME,

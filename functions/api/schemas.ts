@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { laneSchema } from '../shared/admission.js';
 import { generationSourceSchema } from '../shared/generation-index.js';
 import { generationRequestSchema, wellFormedText } from '../shared/generation-request.js';
 import { GENERATION_STATUSES, generationStatusSchema } from '../shared/workflow-state.js';
@@ -66,6 +67,8 @@ export const generationViewSchema = z.object({
     total: z.number().int(),
   }),
   dashscope: z.object({
+    /** The DashScope account that runs (or ran) the task. */
+    account: z.string().optional(),
     taskId: z.string().optional(),
     submitTime: z.string().optional(),
     scheduledTime: z.string().optional(),
@@ -77,6 +80,16 @@ export const generationViewSchema = z.object({
     .optional(),
   manifestKey: z.string().optional(),
   error: z.object({ type: z.string(), message: z.string(), upstreamCode: z.string().optional() }).optional(),
+  /** While it waits in the admission queue (before its DashScope submit). */
+  queue: z
+    .object({
+      lane: laneSchema,
+      position: z.number().int().meta({ description: 'Grants that go out before this one; 0: next' }),
+      estimatedStartAt: z.iso
+        .datetime()
+        .meta({ description: 'When its task is expected to start running at DashScope (an estimate)' }),
+    })
+    .optional(),
   links: linksSchema,
 });
 

@@ -1,6 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
+import { type Admission, releaseSlot } from '../shared/admission.js';
+import { admissionFromConfig } from '../shared/aws/admission-from-env.js';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { createEventBridgePublisher } from '../shared/aws/eventbridge-publisher.js';
 import { createS3ObjectStore } from '../shared/aws/s3-object-store.js';
@@ -38,6 +40,8 @@ export interface NotifyRuntime {
   readonly clock?: Clock;
   /** Where the generation's end is recorded. @default not recorded */
   readonly index?: GenerationIndex;
+  /** The generation's admission slot is freed at its end. @default no admission */
+  readonly admission?: Admission;
 }
 
 /** The notifier's dependencies plus what its handler measures with. */
@@ -48,6 +52,8 @@ export interface NotifyHandlerDeps extends NotifyDeps {
   readonly clock?: Clock;
   /** Where the generation's end is recorded, before anyone is told. @default not recorded */
   readonly index?: GenerationIndex;
+  /** The generation's admission slot (or entry) is freed at its end. @default no admission */
+  readonly admission?: Admission;
 }
 
 /** Wires the notifier from configuration and a runtime (AWS or local). */
@@ -63,6 +69,7 @@ export function notifyDeps(config: NotifyConfig, runtime: NotifyRuntime): Notify
     metrics: runtime.metrics,
     clock: runtime.clock,
     index: runtime.index,
+    admission: runtime.admission,
   };
 }
 
@@ -86,6 +93,8 @@ export function createNotifyHandler(deps: NotifyHandlerDeps): (event: unknown) =
         metrics.add(METRIC.indexWriteFailures, 'Count', 1),
       );
     }
+    // Whatever ended the generation, it holds no slot any more (a failed Submit never polled).
+    await releaseSlot(deps.admission, input.state.id, (message, fields) => logger.warn(message, fields));
     const result = await notifyCompletion(input, { ...deps, logger });
     const outcome = outcomeOf(input);
     metrics.add(METRIC.outcomes, 'Count', 1, { [OUTCOME_DIMENSION]: outcome });
@@ -116,6 +125,7 @@ export function outcomeOf(input: NotifyInput): string {
 /** Lambda entry: dependencies are built from the environment on the first call, once per container. */
 export const handler = lambdaEntry(SERVICE.notify, ({ logger, metrics }) => {
   const config = loadConfig('notify', process.env);
+  const dynamo = new DynamoDBClient({});
   return createNotifyHandler(
     notifyDeps(config, {
       logger,
@@ -123,8 +133,9 @@ export const handler = lambdaEntry(SERVICE.notify, ({ logger, metrics }) => {
       s3: new S3Client({}),
       events: createEventBridgePublisher(new EventBridgeClient({}), config.EVENT_BUS_NAME),
       index: config.GENERATIONS_TABLE
-        ? createDynamoGenerationIndex(new DynamoDBClient({}), config.GENERATIONS_TABLE)
+        ? createDynamoGenerationIndex(dynamo, config.GENERATIONS_TABLE)
         : undefined,
+      admission: admissionFromConfig(dynamo, config),
     }),
   );
 });

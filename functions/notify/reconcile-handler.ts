@@ -2,6 +2,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { type Admission, releaseSlot } from '../shared/admission.js';
+import { admissionFromConfig } from '../shared/aws/admission-from-env.js';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { createEventBridgePublisher } from '../shared/aws/eventbridge-publisher.js';
 import { createSfnExecutionService } from '../shared/aws/sfn-execution-service.js';
@@ -23,6 +25,8 @@ import {
 export interface ReconcileHandlerDeps extends ReconcileDeps {
   /** @default noMetrics */
   readonly metrics?: Metrics;
+  /** An ended execution's admission slot (or entry) is freed. @default no admission */
+  readonly admission?: Admission;
 }
 
 /**
@@ -37,12 +41,13 @@ export function createReconcileHandler(
     const parsed = parseEvent(statusChangeEventSchema, event);
     const logger = withKeys(deps.logger, { generationId: parsed.detail.name });
     const result = await reconcileExecution(parsed, { ...deps, logger });
-    if (
-      result.corrected &&
-      parsed.detail.status !== 'RUNNING' &&
-      parsed.detail.status !== 'PENDING_REDRIVE'
-    ) {
-      (deps.metrics ?? noMetrics).add(METRIC.indexReconciled, 'Count', 1);
+    const ended = parsed.detail.status !== 'RUNNING' && parsed.detail.status !== 'PENDING_REDRIVE';
+    if (result.corrected && ended) (deps.metrics ?? noMetrics).add(METRIC.indexReconciled, 'Count', 1);
+    // A stopped, timed-out or failed execution holds no slot and waits in no queue any more.
+    if (ended) {
+      await releaseSlot(deps.admission, parsed.detail.name, (message, fields) =>
+        logger.warn(message, fields),
+      );
     }
     return result;
   };
@@ -57,8 +62,10 @@ export const handler = lambdaEntry(SERVICE.reconcile, ({ logger, metrics }) => {
     s3: new S3Client({}),
     events: createEventBridgePublisher(new EventBridgeClient({}), config.EVENT_BUS_NAME),
   });
+  const dynamo = new DynamoDBClient({});
   return createReconcileHandler({
-    index: createDynamoGenerationIndex(new DynamoDBClient({}), config.GENERATIONS_TABLE),
+    index: createDynamoGenerationIndex(dynamo, config.GENERATIONS_TABLE),
+    admission: admissionFromConfig(dynamo, config),
     executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
     announce: (input) => notifyCompletion(input, notify),
     logger,

@@ -1,7 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { systemClock } from '../shared/clock.js';
 import { loadConfig, type PersistConfig } from '../shared/config.js';
-import { dashscopeFromConfig } from '../shared/dashscope-from-env.js';
+import { type DashScopeAccounts, dashscopeAccounts } from '../shared/dashscope-from-env.js';
 import { lambdaEntry } from '../shared/lambda-entry.js';
 import { correlationOf, withKeys } from '../shared/logger.js';
 import { countThrottles, METRIC, type Metrics, noMetrics, SERVICE } from '../shared/metrics.js';
@@ -18,6 +18,8 @@ export interface PersistRuntime extends Runtime {
 
 /** Persist's dependencies plus the metrics its handler emits. */
 export interface PersistHandlerDeps extends PersistDeps {
+  /** Every configured account: results are fetched from the task's own. @default `dashscope` only */
+  readonly accounts?: DashScopeAccounts;
   /** @default noMetrics */
   readonly metrics?: Metrics;
 }
@@ -25,11 +27,13 @@ export interface PersistHandlerDeps extends PersistDeps {
 /** Wires the Persist dependencies from configuration and a runtime (AWS or local). */
 export function persistDeps(config: PersistConfig, runtime: PersistRuntime): PersistHandlerDeps {
   const metrics = runtime.metrics ?? noMetrics;
+  const accounts = dashscopeAccounts(config, countThrottles(runtime.fetch, metrics), {
+    readSecret: runtime.readSecret,
+    now: () => runtime.clock.now(),
+  });
   return {
-    dashscope: dashscopeFromConfig(config, countThrottles(runtime.fetch, metrics), {
-      readSecret: runtime.readSecret,
-      now: () => runtime.clock.now(),
-    }),
+    dashscope: accounts.client(),
+    accounts,
     s3: runtime.s3,
     bucket: config.BUCKET_NAME,
     fetch: runtime.fetch ?? globalThis.fetch,
@@ -52,7 +56,9 @@ export function persistDeps(config: PersistConfig, runtime: PersistRuntime): Per
 export function createPersistHandler(deps: PersistHandlerDeps): (event: unknown) => Promise<PersistResult> {
   return async (event) => {
     const logger = withKeys(deps.logger, correlationOf(event));
-    const result = await persistGeneration(parseEvent(taskInputSchema, event), { ...deps, logger });
+    const input = parseEvent(taskInputSchema, event);
+    const dashscope = deps.accounts ? deps.accounts.client(input.task.account) : deps.dashscope;
+    const result = await persistGeneration(input, { ...deps, dashscope, logger });
     const metrics = deps.metrics ?? noMetrics;
     const bytes = result.images.reduce((sum, image) => sum + image.bytes, 0);
     metrics.add(METRIC.bytesPersisted, 'Bytes', bytes);

@@ -32,6 +32,8 @@ export const manifestSchema = z.object({
   /** Where DashScope's answer disagreed with the request, its own counts or the last poll. */
   discrepancies: z.array(z.string()).optional(),
   dashscope: z.object({
+    /** The DashScope account that ran the task (`dashscopeAccounts[].name`). */
+    account: z.string().optional(),
     taskId: z.string(),
     submitRequestId: z.string(),
     queryRequestId: z.string(),

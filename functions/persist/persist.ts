@@ -142,6 +142,7 @@ export async function persistGeneration(input: TaskInput, deps: PersistDeps): Pr
     failed,
     ...(discrepancies.length > 0 ? { discrepancies } : {}),
     dashscope: {
+      ...(input.task.account ? { account: input.task.account } : {}),
       taskId: input.task.taskId,
       submitRequestId: input.task.submitRequestId,
       queryRequestId: response.request_id,

@@ -1,8 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { releaseSlot } from '../shared/admission.js';
+import { admissionFromConfig } from '../shared/aws/admission-from-env.js';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { realSleep, systemClock } from '../shared/clock.js';
 import { loadConfig, type PollConfig } from '../shared/config.js';
-import { dashscopeFromConfig } from '../shared/dashscope-from-env.js';
+import { type DashScopeAccounts, dashscopeAccounts } from '../shared/dashscope-from-env.js';
 import type { GenerationIndex } from '../shared/generation-index.js';
 import {
   changesWhatIsShown,
@@ -24,16 +26,23 @@ export interface PollHandlerDeps extends PollDeps {
   readonly metrics?: Metrics;
   /** Where a visible change (status, progress) is recorded. @default not recorded */
   readonly index?: GenerationIndex;
+  /** Every configured account: each task is polled on its own. @default `dashscope` only */
+  readonly accounts?: DashScopeAccounts;
+  /** The task's slot is noted when it starts and released when it ends. @default no admission */
+  readonly admission?: Runtime['admission'];
 }
 
 /** Wires the Poll dependencies from configuration and a runtime (AWS or local). */
 export function pollDeps(config: PollConfig, runtime: Runtime): PollHandlerDeps {
   const metrics = runtime.metrics ?? noMetrics;
+  const accounts = dashscopeAccounts(config, countThrottles(runtime.fetch, metrics), {
+    readSecret: runtime.readSecret,
+    now: () => runtime.clock.now(),
+  });
   return {
-    dashscope: dashscopeFromConfig(config, countThrottles(runtime.fetch, metrics), {
-      readSecret: runtime.readSecret,
-      now: () => runtime.clock.now(),
-    }),
+    dashscope: accounts.client(),
+    accounts,
+    admission: runtime.admission,
     clock: runtime.clock,
     sleep: runtime.sleep ?? realSleep,
     logger: runtime.logger,
@@ -50,7 +59,9 @@ export function createPollHandler(deps: PollHandlerDeps): (event: unknown) => Pr
   return async (event) => {
     const logger = withKeys(deps.logger, correlationOf(event));
     const input = parseEvent(taskInputSchema, event);
-    const task = await pollGeneration(input, { ...deps, logger });
+    const dashscope = deps.accounts ? deps.accounts.client(input.task.account) : deps.dashscope;
+    const task = await pollGeneration(input, { ...deps, dashscope, logger });
+    await noteSlot(deps, input.id, input.task, task, logger);
     const metrics = deps.metrics ?? noMetrics;
     metrics.add(METRIC.polls, 'Count', 1);
     // Only what a reader would see change costs a write: most polls change nothing.
@@ -64,11 +75,36 @@ export function createPollHandler(deps: PollHandlerDeps): (event: unknown) => Pr
   };
 }
 
+/**
+ * Keeps the generation's admission slot in step with its task: notes when it started running (the
+ * dispatcher's estimates) and frees the slot once the task no longer occupies the account.
+ */
+async function noteSlot(
+  deps: PollHandlerDeps,
+  id: string,
+  before: TaskState,
+  after: TaskState,
+  logger: PollHandlerDeps['logger'],
+): Promise<void> {
+  if (!deps.admission) return;
+  const ended = after.deadlineExceeded || (after.status !== 'queued' && after.status !== 'running');
+  if (ended) {
+    await releaseSlot(deps.admission, id, (message, fields) => logger.warn(message, fields));
+  } else if (after.status === 'running' && before.status !== 'running') {
+    const startedAt = Date.parse(after.times.scheduled ?? '') || deps.clock.now();
+    await deps.admission.queue
+      .note(id, { startedAt })
+      .catch((error: unknown) => logger.warn('Start not noted on the slot', { reason: String(error) }));
+  }
+}
+
 /** Lambda entry: dependencies are built from the environment on the first call, once per container. */
 export const handler = lambdaEntry(SERVICE.poll, ({ logger, metrics }) => {
   const config = loadConfig('poll', process.env);
+  const dynamo = new DynamoDBClient({});
   const index = config.GENERATIONS_TABLE
-    ? createDynamoGenerationIndex(new DynamoDBClient({}), config.GENERATIONS_TABLE)
+    ? createDynamoGenerationIndex(dynamo, config.GENERATIONS_TABLE)
     : undefined;
-  return createPollHandler(pollDeps(config, { clock: systemClock, logger, metrics, index }));
+  const admission = admissionFromConfig(dynamo, config);
+  return createPollHandler(pollDeps(config, { clock: systemClock, logger, metrics, index, admission }));
 });

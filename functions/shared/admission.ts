@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { WORKFLOW_ERROR } from './errors.js';
 
 /**
  * Admission control: a generation waits in our own queue until the dispatcher grants it a submit
@@ -14,6 +15,9 @@ export type Lane = z.infer<typeof laneSchema>;
 
 /** The lane of a request that names none: the API's are interactive, every other way in batch. */
 export const DEFAULT_LANE = { api: 'interactive', other: 'batch' } as const satisfies Record<string, Lane>;
+
+/** The account name of a deployment configured with one key (`dashscopeApiKeySecretName`). */
+export const DEFAULT_ACCOUNT = 'default';
 
 /** One DashScope account as the dispatcher sees it. */
 export interface AccountLimits {
@@ -215,38 +219,91 @@ export interface QueuePosition {
   readonly estimatedStartAt: string;
 }
 
-/** The queue's store: entries while they wait, slots while their task is outstanding. */
+/** A waiting entry as the store returns it: with the token that resumes its execution. */
+export interface WaitingEntry extends QueueEntry {
+  readonly token: string;
+}
+
+/** The entry (waiting) or the slot (granted) of one generation. */
+export type AdmissionRecord =
+  | (WaitingEntry & { readonly kind: 'waiting' })
+  | (WaitingEntry & Slot & { readonly kind: 'granted'; readonly submittedAt?: number });
+
+/**
+ * The queue's store: entries while they wait, slots while their task is outstanding. Adapters:
+ * DynamoDB (`functions/shared/aws/dynamodb-admission.ts`, items in the generations table) and
+ * in memory (`local/memory-admission.ts`), held to one contract by test/contract.
+ */
 export interface AdmissionQueue {
   /**
    * Adds a generation with the token that resumes its execution. A second enqueue of the same id
-   * (a retried Admit) keeps the first entry's place and takes the newer token.
+   * (a retried Admit, which brings a new token) keeps the first one's place and takes the new
+   * token; a granted one waits again, first in its lane.
    */
-  enqueue(entry: QueueEntry & { readonly token: string }): Promise<void>;
+  enqueue(entry: WaitingEntry): Promise<void>;
   /** The oldest `limit` entries of a lane, oldest first. */
-  waiting(lane: Lane, limit: number): Promise<readonly QueueEntry[]>;
-  /** How many entries of `lane` wait, and how many of them are older than `before` (exclusive). */
-  count(lane: Lane, before?: { readonly enqueuedAt: number; readonly id: string }): Promise<number>;
-  /** The entry or slot of a generation, with its token. */
+  waiting(lane: Lane, limit: number): Promise<readonly WaitingEntry[]>;
+  /** How many entries of `lane` wait; with `before`, only those ahead of that entry. */
+  count(lane: Lane, before?: Pick<QueueEntry, 'enqueuedAt' | 'id'>): Promise<number>;
   get(id: string): Promise<AdmissionRecord | undefined>;
   /** Every slot held on `account`. */
-  slots(account: string): Promise<readonly Slot[]>;
+  slots(account: string): Promise<readonly (Slot & { readonly submittedAt?: number })[]>;
   /**
-   * Turns a waiting entry into a slot on `account`; false when it no longer waits (withdrawn,
-   * or granted by another run).
+   * Turns a waiting entry into a slot on `account`; false when it no longer waits (released, or
+   * granted already).
    */
   grant(id: string, account: string, grantedAt: number): Promise<boolean>;
-  /** Records when the slot's task started running at DashScope (for the estimates). */
-  started(id: string, startedAt: number): Promise<void>;
+  /** Records the slot's progress: its submit, and when its task started running. */
+  note(id: string, progress: { readonly submittedAt?: number; readonly startedAt?: number }): Promise<void>;
   /** Frees the slot or drops the entry of a generation; nothing if there is none. Idempotent. */
   release(id: string): Promise<void>;
   readState(): Promise<DispatcherState>;
   writeState(state: DispatcherState): Promise<void>;
 }
 
-/** An entry (waiting) or a slot (granted), as the store keeps it. */
-export type AdmissionRecord =
-  | (QueueEntry & { readonly kind: 'waiting'; readonly token: string })
-  | (QueueEntry & Slot & { readonly kind: 'granted'; readonly token: string });
+/** What the dispatcher hands a granted execution: the Admit state's result (`$.admission`). */
+export interface AdmissionGrant {
+  readonly account: string;
+  readonly grantedAt: string;
+}
+
+/** Resumes or fails an execution waiting in the Admit state (Step Functions' task tokens). */
+export interface ExecutionResumer {
+  /** 'gone' when nothing waits on the token any more (stopped, timed out, resumed already). */
+  resume(token: string, grant: AdmissionGrant): Promise<'resumed' | 'gone'>;
+  fail(token: string, error: string, cause: string): Promise<'failed' | 'gone'>;
+}
+
+/** Asks the dispatcher to run soon (an entry arrived, a slot was freed); never waits for the run. */
+export type DispatchKick = () => Promise<void>;
+
+/** What the workflow's functions use of admission: the store and the dispatcher's doorbell. */
+export interface Admission {
+  readonly queue: AdmissionQueue;
+  readonly kick: DispatchKick;
+}
+
+/**
+ * Frees a generation's slot (its task ended at DashScope, or the generation did) and rings the
+ * dispatcher. Never throws: a release that fails is found by the dispatcher's sweep, which frees
+ * slots of generations the index shows ended.
+ */
+export async function releaseSlot(
+  admission: Admission | undefined,
+  id: string,
+  warn: (message: string, fields: Record<string, unknown>) => void,
+): Promise<void> {
+  if (!admission) return;
+  try {
+    await admission.queue.release(id);
+    await admission.kick();
+  } catch (error) {
+    warn('Admission slot not released; the dispatcher sweep will', {
+      generationId: id,
+      reason: String(error),
+    });
+  }
+}
 
 /** The store's key attributes and index names: the CDK table and the adapter both read these. */
 export const ADMISSION_KEY = {
@@ -265,3 +322,34 @@ export const ADMISSION_INDEX = { byQueue: 'byQueue', bySlot: 'bySlot' } as const
 export const admissionItemId = (id: string) => `admission#${id}`;
 /** The item id of the dispatcher's state. */
 export const DISPATCHER_STATE_ID = 'admission#dispatcher';
+
+/** The error a generation ends with when it waited in the queue longer than `maxQueueSeconds`. */
+export const QUEUE_TIMEOUT_ERROR = WORKFLOW_ERROR.queueTimeExceeded;
+
+/**
+ * The admission settings the dispatcher and the API share (`ADMISSION`, JSON), from the stack
+ * configuration's `admission` and `dashscopeAccounts`.
+ */
+export const admissionSettingsSchema = z.strictObject({
+  accounts: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1),
+        depth: z.int().min(1).max(20),
+        submitsPerSecond: z.number().positive().max(100),
+      }),
+    )
+    .min(1),
+  batchEvery: z.int().min(2).max(1000),
+  maxQueueSeconds: z.int().positive(),
+});
+export type AdmissionSettings = z.infer<typeof admissionSettingsSchema>;
+
+/** The defaults of the stack configuration's `admission`. */
+export const ADMISSION_DEFAULTS = {
+  depth: 2,
+  submitsPerSecond: 2,
+  batchEvery: DEFAULT_LANE_RULES.batchEvery,
+  /** 7 days: well within a Standard execution's year. */
+  maxQueueSeconds: 7 * 24 * 3600,
+} as const;

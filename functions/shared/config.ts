@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { admissionSettingsSchema } from './admission.js';
 import { DEFAULT_DASHSCOPE_BASE_URL } from './dashscope/client.js';
 import { DOWNLOAD_BUDGET } from './download-budget.js';
 import { modelSchema } from './generation-request.js';
@@ -33,6 +34,38 @@ const list = z
 
 const positiveInt = z.coerce.number().int().positive();
 
+/** JSON in an environment variable, parsed, then checked by `schema`. */
+const jsonOf = <T extends z.ZodType>(schema: T) =>
+  z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+
+/**
+ * The DashScope accounts a function may use, by name (`DASHSCOPE_ACCOUNTS`, JSON). Each has its
+ * own key: a Secrets Manager secret on AWS, the key itself locally; and optionally its own
+ * workspace and endpoint. Unset, the one account of `DASHSCOPE_API_KEY_SECRET_ID` (or
+ * `DASHSCOPE_API_KEY`), `DASHSCOPE_WORKSPACE` and `DASHSCOPE_BASE_URL`, named "default".
+ */
+export const dashscopeAccountSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'must be 1-40 letters, digits, "-" or "_"'),
+  secretId: z.string().min(1).optional(),
+  apiKey: z.string().min(1).optional(),
+  workspace: z.string().min(1).optional(),
+  baseUrl: z
+    .url()
+    .refine(isSecureOrLoopback, 'must be an https URL (http only for 127.0.0.1 or localhost)')
+    .optional(),
+});
+export type DashScopeAccountEnv = z.infer<typeof dashscopeAccountSchema>;
+
 const dashscopeEnvSchema = z.object({
   // The key travels in a header: https, or plain http only to the local emulator on loopback.
   DASHSCOPE_BASE_URL: z
@@ -47,27 +80,26 @@ const dashscopeEnvSchema = z.object({
   DASHSCOPE_TIMEOUT_MS: positiveInt.default(10_000),
   /** Timeout of a submit; unset, the client's 30 s (a lost submit answer is costly, see ARCHITECTURE.md). */
   DASHSCOPE_SUBMIT_TIMEOUT_MS: positiveInt.optional(),
+  DASHSCOPE_ACCOUNTS: jsonOf(
+    z
+      .array(dashscopeAccountSchema)
+      .min(1)
+      .refine((list) => new Set(list.map((a) => a.name)).size === list.length, 'account names must differ'),
+  ).optional(),
 });
 
 /** JSON overrides of the run-time model the poll policy uses (see run-time-estimate.ts). */
-const runTimeModelJson = z
-  .string()
-  .transform((text, ctx) => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be JSON' });
-      return z.NEVER;
-    }
-  })
-  .pipe(runTimeModelOverridesSchema)
-  .transform(resolveRunTimeModel);
+const runTimeModelJson = jsonOf(runTimeModelOverridesSchema).transform(resolveRunTimeModel);
 
 /** The generations index table: required where the function cannot work without it. */
 const tableName = z.string().min(3, 'must be a DynamoDB table name');
 const indexEnvSchema = z.object({ GENERATIONS_TABLE: tableName });
 /** The workflow's functions record progress when given the table (the stack always gives it). */
-const optionalIndexEnvSchema = z.object({ GENERATIONS_TABLE: tableName.optional() });
+const optionalIndexEnvSchema = z.object({
+  GENERATIONS_TABLE: tableName.optional(),
+  /** The dispatcher of the admission queue (in the same table): slots are noted and released. */
+  DISPATCHER_FUNCTION: z.string().min(1).optional(),
+});
 
 const submitEnvSchema = dashscopeEnvSchema.extend({
   ...optionalIndexEnvSchema.shape,
@@ -98,6 +130,8 @@ const apiEnvSchema = dashscopeEnvSchema.extend({
   URL_EXPIRY_SECONDS: positiveInt.max(MAX_URL_EXPIRY_SECONDS).default(3600),
   /** The deployment's model for requests that name none. @default the request schema's */
   DEFAULT_MODEL: modelSchema.optional(),
+  /** The admission settings, for queue positions and start estimates. @default no positions shown */
+  ADMISSION: jsonOf(admissionSettingsSchema).optional(),
 });
 
 /** The notifier calls no DashScope: its schema stands alone. */
@@ -134,7 +168,21 @@ const reconcileEnvSchema = notifyEnvSchema.extend({
 });
 export type ReconcileConfig = z.infer<typeof reconcileEnvSchema>;
 
+/** Admit stores the waiting generation and rings the dispatcher. */
+const admitEnvSchema = indexEnvSchema.extend({
+  DISPATCHER_FUNCTION: z.string().min(1),
+  RUN_TIME_MODEL: runTimeModelJson.default(resolveRunTimeModel()),
+});
+
+/** The dispatcher grants slots by the accounts' limits and the lane rules. */
+const dispatchEnvSchema = indexEnvSchema.extend({ ADMISSION: jsonOf(admissionSettingsSchema) });
+
+export type AdmitConfig = z.infer<typeof admitEnvSchema>;
+export type DispatchConfig = z.infer<typeof dispatchEnvSchema>;
+
 const schemas = {
+  admit: admitEnvSchema,
+  dispatch: dispatchEnvSchema,
   submit: submitEnvSchema,
   poll: pollEnvSchema,
   persist: persistEnvSchema,
@@ -170,8 +218,28 @@ export function loadConfig<K extends keyof Schemas>(
     throw new ConfigError(`Invalid configuration for the ${fn} function: ${problems}`);
   }
   const config = parsed.data as z.infer<Schemas[K]>;
-  const keys = config as { DASHSCOPE_API_KEY_SECRET_ID?: string; DASHSCOPE_API_KEY?: string };
-  if (NEEDS_DASHSCOPE_KEY.has(fn) && !keys.DASHSCOPE_API_KEY_SECRET_ID && !keys.DASHSCOPE_API_KEY) {
+  const keys = config as {
+    DASHSCOPE_API_KEY_SECRET_ID?: string;
+    DASHSCOPE_API_KEY?: string;
+    DASHSCOPE_ACCOUNTS?: DashScopeAccountEnv[];
+  };
+  const keyless = keys.DASHSCOPE_ACCOUNTS?.find((account) => !account.secretId && !account.apiKey);
+  if (
+    NEEDS_DASHSCOPE_KEY.has(fn) &&
+    keyless &&
+    !keys.DASHSCOPE_API_KEY_SECRET_ID &&
+    !keys.DASHSCOPE_API_KEY
+  ) {
+    throw new ConfigError(
+      `Invalid configuration for the ${fn} function: DASHSCOPE_ACCOUNTS: account "${keyless.name}" has no secretId or apiKey`,
+    );
+  }
+  if (
+    NEEDS_DASHSCOPE_KEY.has(fn) &&
+    !keys.DASHSCOPE_ACCOUNTS &&
+    !keys.DASHSCOPE_API_KEY_SECRET_ID &&
+    !keys.DASHSCOPE_API_KEY
+  ) {
     throw new ConfigError(
       `Invalid configuration for the ${fn} function: set DASHSCOPE_API_KEY_SECRET_ID (on AWS) or DASHSCOPE_API_KEY (locally)`,
     );

@@ -220,6 +220,8 @@ export const WORKFLOW_ERROR = {
   taskExpired: 'DashScopeTaskExpired',
   deadlineExceeded: 'DeadlineExceeded',
   pollLimitExceeded: 'PollLimitExceeded',
+  /** The dispatcher's: the generation waited in the admission queue past `maxQueueSeconds`. */
+  queueTimeExceeded: 'QueueTimeExceeded',
 } as const;
 
 /**
@@ -246,6 +248,7 @@ export const ERROR_TYPE_BY_NAME: Readonly<Record<string, ErrorType>> = {
   [WORKFLOW_ERROR.taskExpired]: 'expired',
   [WORKFLOW_ERROR.deadlineExceeded]: 'timeout',
   [WORKFLOW_ERROR.pollLimitExceeded]: 'timeout',
+  [WORKFLOW_ERROR.queueTimeExceeded]: 'timeout',
   'States.Timeout': 'timeout',
 };
 

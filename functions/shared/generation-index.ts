@@ -33,6 +33,8 @@ export const imageRecordSchema = persistResultSchema.shape.images.element;
 export const failedImageSchema = persistResultSchema.shape.failed.element;
 
 export const dashscopeRecordSchema = z.object({
+  /** The account that runs the task (`dashscopeAccounts[].name`). */
+  account: z.string().optional(),
   taskId: z.string().optional(),
   /** DashScope's task status at the last write (PENDING, RUNNING, …). */
   status: z.string().optional(),

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { laneSchema } from './admission.js';
 import { detailsOf } from './zod-details.js';
 
 /** The two Stable Diffusion 3.5 models DashScope serves. */
@@ -95,6 +96,11 @@ export const generationRequestSchema = z
      * addresses is delivered; the check happens at delivery, against the resolved address.
      */
     webhook_url: httpUrlSchema.optional(),
+    /**
+     * The admission lane: `interactive` goes ahead of `batch` (which keeps a guaranteed share).
+     * @default "interactive" through the HTTP API, "batch" every other way in
+     */
+    priority: laneSchema.optional(),
     /** Which outcomes to notify. @default both */
     webhook_events: z
       .array(z.enum(WEBHOOK_EVENTS), 'must be a list of event names')

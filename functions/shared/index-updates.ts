@@ -47,6 +47,7 @@ const totalOf = (request: unknown) => generationRequestSchema.safeParse(request)
 
 function dashscopeOf(task: TaskState): NonNullable<GenerationRecord['dashscope']> {
   return {
+    ...(task.account ? { account: task.account } : {}),
     taskId: task.taskId,
     status: task.dashscopeStatus,
     submittedAt: task.submittedAt,

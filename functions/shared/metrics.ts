@@ -46,6 +46,8 @@ export const SERVICE = {
   api: 'api',
   trigger: 'trigger',
   reconcile: 'reconcile',
+  admit: 'admit',
+  dispatch: 'dispatch',
 } as const;
 export type Service = (typeof SERVICE)[keyof typeof SERVICE];
 

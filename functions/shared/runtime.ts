@@ -1,3 +1,4 @@
+import type { Admission } from './admission.js';
 import type { Clock, Sleep } from './clock.js';
 import type { GenerationIndex } from './generation-index.js';
 import type { Logger } from './logger.js';
@@ -16,6 +17,8 @@ export interface Runtime {
   readonly metrics?: Metrics;
   /** The generations index the workflow's functions keep up to date. @default none (unit tests) */
   readonly index?: GenerationIndex;
+  /** The admission queue and the dispatcher's doorbell: slots are noted and released. @default none */
+  readonly admission?: Admission;
   /** Reads a Secrets Manager secret. @default GetSecretValue with the Lambda runtime's SDK */
   readonly readSecret?: SecretReader;
 }

@@ -6,6 +6,8 @@ export const STATE_NAMES = {
   init: 'Init',
   /** Only when the deployment configures a default model: fills it into a request that names none. */
   applyDefaults: 'Apply defaults',
+  /** Waits in the admission queue (a task token) until the dispatcher grants a slot. */
+  admit: 'Admit',
   submit: 'Submit',
   wait: 'Wait',
   poll: 'Poll',

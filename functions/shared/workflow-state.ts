@@ -114,13 +114,34 @@ export const taskStateSchema = z.object({
     })
     .optional(),
   lastRequestId: z.string().optional(),
+  /** The DashScope account running the task (`dashscopeAccounts[].name`); absent: the default. */
+  account: z.string().optional(),
 });
 export type TaskState = z.infer<typeof taskStateSchema>;
 
+/** The Admit state's result: the account the dispatcher granted a slot on. */
+export const admissionStateSchema = z.object({ account: z.string().min(1), grantedAt: z.iso.datetime() });
+
+/** Input of Admit: the Step Functions task token resumes the execution once granted. */
+export const admitInputSchema = z.object({
+  id: generationIdSchema,
+  request: generationRequestSchema,
+  taskToken: z.string().min(1),
+});
+
 /** Input of Submit. */
-export const submitInputSchema = z.object({ id: generationIdSchema, request: generationRequestSchema });
+export const submitInputSchema = z.object({
+  id: generationIdSchema,
+  request: generationRequestSchema,
+  /** Absent when the workflow has no Admit state (older definitions). */
+  admission: admissionStateSchema.optional(),
+});
 /** Input of Poll and Persist. */
-export const taskInputSchema = submitInputSchema.extend({ task: taskStateSchema });
+export const taskInputSchema = z.object({
+  id: generationIdSchema,
+  request: generationRequestSchema,
+  task: taskStateSchema,
+});
 export type TaskInput = z.infer<typeof taskInputSchema>;
 
 /** What Persist returns (placed at `$.result`): small, the manifest holds the details. */

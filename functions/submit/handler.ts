@@ -1,8 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { admissionFromConfig } from '../shared/aws/admission-from-env.js';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { systemClock } from '../shared/clock.js';
 import { loadConfig, type SubmitConfig } from '../shared/config.js';
-import { dashscopeFromConfig } from '../shared/dashscope-from-env.js';
+import { type DashScopeAccounts, dashscopeAccounts } from '../shared/dashscope-from-env.js';
 import type { GenerationIndex } from '../shared/generation-index.js';
 import { startedAtSchema, taskUpdate, writeIndexSafely } from '../shared/index-updates.js';
 import { lambdaEntry } from '../shared/lambda-entry.js';
@@ -19,16 +20,23 @@ export interface SubmitHandlerDeps extends SubmitDeps {
   readonly metrics?: Metrics;
   /** Where the new task is recorded. @default not recorded */
   readonly index?: GenerationIndex;
+  /** Every configured account: the task goes to the one its grant names. @default `dashscope` only */
+  readonly accounts?: DashScopeAccounts;
+  /** Notes the submit on the generation's slot. @default no admission */
+  readonly admission?: Runtime['admission'];
 }
 
 /** Wires the Submit dependencies from configuration and a runtime (AWS or local). */
 export function submitDeps(config: SubmitConfig, runtime: Runtime): SubmitHandlerDeps {
   const metrics = runtime.metrics ?? noMetrics;
+  const accounts = dashscopeAccounts(config, countThrottles(runtime.fetch, metrics), {
+    readSecret: runtime.readSecret,
+    now: () => runtime.clock.now(),
+  });
   return {
-    dashscope: dashscopeFromConfig(config, countThrottles(runtime.fetch, metrics), {
-      readSecret: runtime.readSecret,
-      now: () => runtime.clock.now(),
-    }),
+    dashscope: accounts.client(),
+    accounts,
+    admission: runtime.admission,
     clock: runtime.clock,
     logger: runtime.logger,
     deadlineSeconds: config.DEADLINE_SECONDS,
@@ -46,7 +54,13 @@ export function createSubmitHandler(deps: SubmitHandlerDeps): (event: unknown) =
   return async (event) => {
     const logger = withKeys(deps.logger, correlationOf(event));
     const input = parseEvent(submitInputSchema, event);
-    const task = await submitGeneration(input, { ...deps, logger });
+    const account = input.admission?.account ?? deps.accounts?.names[0];
+    const dashscope = deps.accounts ? deps.accounts.client(account) : deps.dashscope;
+    const submitted = await submitGeneration(input, { ...deps, dashscope, logger });
+    const task = account === undefined ? submitted : { ...submitted, account };
+    await deps.admission?.queue
+      .note(input.id, { submittedAt: deps.clock.now() })
+      .catch((error: unknown) => logger.warn('Submit not noted on the slot', { reason: String(error) }));
     const metrics = deps.metrics ?? noMetrics;
     metrics.add(METRIC.submits, 'Count', 1);
     if (deps.index) {
@@ -62,8 +76,10 @@ export function createSubmitHandler(deps: SubmitHandlerDeps): (event: unknown) =
 /** Lambda entry: dependencies are built from the environment on the first call, once per container. */
 export const handler = lambdaEntry(SERVICE.submit, ({ logger, metrics }) => {
   const config = loadConfig('submit', process.env);
+  const dynamo = new DynamoDBClient({});
   const index = config.GENERATIONS_TABLE
-    ? createDynamoGenerationIndex(new DynamoDBClient({}), config.GENERATIONS_TABLE)
+    ? createDynamoGenerationIndex(dynamo, config.GENERATIONS_TABLE)
     : undefined;
-  return createSubmitHandler(submitDeps(config, { clock: systemClock, logger, metrics, index }));
+  const admission = admissionFromConfig(dynamo, config);
+  return createSubmitHandler(submitDeps(config, { clock: systemClock, logger, metrics, index, admission }));
 });

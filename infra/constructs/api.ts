@@ -16,7 +16,7 @@ import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import type { StackConfig } from '../config.js';
+import { admissionSettingsOf, type StackConfig } from '../config.js';
 import { acknowledge } from '../nag.js';
 import { grantOnExecutions } from './execution-grants.js';
 import { GenerationFunction } from './generation-function.js';
@@ -63,6 +63,8 @@ export class Api extends Construct {
         BUCKET_NAME: props.storage.bucket.bucketName,
         URL_EXPIRY_SECONDS: String(config.urlExpirySeconds),
         ...(config.defaultModel ? { DEFAULT_MODEL: config.defaultModel } : {}),
+        // Queue positions and start estimates of waiting generations.
+        ADMISSION: JSON.stringify(admissionSettingsOf(config)),
       },
     });
 
@@ -85,7 +87,8 @@ export class Api extends Construct {
     props.apiKeySecret.grantRead(this.handler);
     // Reads answer every GET; the one write (UpdateItem) registers a new generation before its
     // execution starts (so a GET right after the 202 finds it, with its caller) and records a cancel.
-    props.index.grant(this.handler, 'read', 'write');
+    // The queue: a waiting generation's position, and a cancel takes it out of the queue at once.
+    props.index.grant(this.handler, 'read', 'write', 'admission');
 
     const integration = new HttpLambdaIntegration('Integration', this.handler);
     this.httpApi = new HttpApi(this, 'HttpApi', {

@@ -1,14 +1,19 @@
 import path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
-import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
+import { EventBus, type IEventBus, Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import type { StackConfig } from '../config.js';
+import { accountsOf, admissionSettingsOf, type StackConfig } from '../config.js';
 import { acknowledge } from '../nag.js';
+import type { DeadLetterQueue } from './dead-letter-queue.js';
 import { GenerationFunction } from './generation-function.js';
 import type { GenerationsTable } from './generations-table.js';
 import { MEMORY_MB, POLL_TIMEOUT } from './lambda-sizing.js';
 import type { Storage } from './storage.js';
+import { workflowStateMachineArn } from './workflow.js';
 
 const FUNCTIONS_DIR = path.join(import.meta.dirname, '..', '..', 'functions');
 
@@ -37,6 +42,12 @@ export class Functions extends Construct {
   readonly eventBus: IEventBus;
   /** The DashScope API key secret; each function that calls DashScope is granted read. */
   readonly apiKeySecret: ISecret;
+  /** Waits a generation in the admission queue (the Admit state's function). */
+  readonly admit: GenerationFunction;
+  /** Grants admission slots: on every kick and once a minute. */
+  readonly dispatcher: GenerationFunction;
+  /** Every configured DashScope account's key. */
+  readonly accountSecrets: ISecret[];
   /** Environment every DashScope-calling function gets. */
   readonly dashscopeEnvironment: Record<string, string>;
 
@@ -47,11 +58,63 @@ export class Functions extends Construct {
     const indexEnv = { GENERATIONS_TABLE: index.table.tableName };
     const apiKey = Secret.fromSecretNameV2(this, 'DashScopeApiKey', config.dashscopeApiKeySecretName);
     this.apiKeySecret = apiKey;
+    // Each configured account's key; with one account, the single-key variables as before.
+    const accounts = accountsOf(config);
+    this.accountSecrets = config.dashscopeAccounts
+      ? accounts.map((account) =>
+          Secret.fromSecretNameV2(this, `DashScopeApiKey-${account.name}`, account.apiKeySecretName),
+        )
+      : [apiKey];
     const dashscopeEnv: Record<string, string> = {
       DASHSCOPE_BASE_URL: config.dashscopeBaseUrl,
       DASHSCOPE_API_KEY_SECRET_ID: config.dashscopeApiKeySecretName,
       ...(config.dashscopeWorkspace ? { DASHSCOPE_WORKSPACE: config.dashscopeWorkspace } : {}),
+      ...(config.dashscopeAccounts
+        ? {
+            DASHSCOPE_ACCOUNTS: JSON.stringify(
+              accounts.map((account) => ({
+                name: account.name,
+                secretId: account.apiKeySecretName,
+                ...(account.workspace ? { workspace: account.workspace } : {}),
+              })),
+            ),
+          }
+        : {}),
     };
+
+    // The dispatcher grants admission slots; it runs one at a time (reserved concurrency 1), on
+    // every kick and once a minute (the sweep).
+    this.dispatcher = new GenerationFunction(this, 'Dispatcher', {
+      config,
+      reservedConcurrentExecutions: 1,
+      entry: path.join(FUNCTIONS_DIR, 'dispatch', 'handler.ts'),
+      // A run grants at most the free slots, 2 per second per account.
+      timeout: Duration.minutes(1),
+      memorySize: MEMORY_MB.dispatch,
+      environment: { ...indexEnv, ADMISSION: JSON.stringify(admissionSettingsOf(config)) },
+    });
+    index.grant(this.dispatcher, 'read', 'admission');
+    // The state machine is named, not referenced: it depends on these functions (a cycle otherwise).
+    this.dispatcher.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
+        resources: [workflowStateMachineArn(this)],
+      }),
+    );
+    const admissionEnv = { DISPATCHER_FUNCTION: this.dispatcher.functionName };
+
+    this.admit = new GenerationFunction(this, 'Admit', {
+      config,
+      reservedConcurrentExecutions: config.reservedConcurrency.admit,
+      entry: path.join(FUNCTIONS_DIR, 'admit', 'handler.ts'),
+      timeout: Duration.seconds(30),
+      memorySize: MEMORY_MB.admit,
+      environment: {
+        ...indexEnv,
+        ...admissionEnv,
+        ...(config.runTimeModel ? { RUN_TIME_MODEL: JSON.stringify(config.runTimeModel) } : {}),
+      },
+    });
 
     this.submit = new GenerationFunction(this, 'Submit', {
       config,
@@ -63,6 +126,7 @@ export class Functions extends Construct {
       environment: {
         ...dashscopeEnv,
         ...indexEnv,
+        ...admissionEnv,
         DEADLINE_SECONDS: String(config.deadlineSeconds),
         ...(config.runTimeModel ? { RUN_TIME_MODEL: JSON.stringify(config.runTimeModel) } : {}),
       },
@@ -74,7 +138,7 @@ export class Functions extends Construct {
       // A Poll may keep querying within its invocation near the task's end (tail polling).
       timeout: POLL_TIMEOUT,
       memorySize: MEMORY_MB.poll,
-      environment: { ...dashscopeEnv, ...indexEnv },
+      environment: { ...dashscopeEnv, ...indexEnv, ...admissionEnv },
     });
     this.persist = new GenerationFunction(this, 'Persist', {
       config,
@@ -114,6 +178,7 @@ export class Functions extends Construct {
         EVENT_BUS_NAME: config.eventBusName,
         BUCKET_NAME: bucket.bucketName,
         ...indexEnv,
+        ...admissionEnv,
         ...(this.webhookSecret ? { WEBHOOK_SECRET_ID: this.webhookSecret.secretName } : {}),
       },
     });
@@ -126,9 +191,14 @@ export class Functions extends Construct {
     });
 
     this.dashscopeEnvironment = dashscopeEnv;
-    for (const fn of [this.submit, this.poll, this.persist]) apiKey.grantRead(fn);
-    // Submit, Poll and Notify record each step of a generation (conditional updates only).
-    for (const fn of [this.submit, this.poll, this.notify]) index.grant(fn, 'write');
+    for (const fn of [this.submit, this.poll, this.persist]) {
+      for (const secret of this.accountSecrets) secret.grantRead(fn);
+    }
+    // Submit, Poll and Notify record each step of a generation (conditional updates only), and
+    // note or release its admission slot; Admit enqueues. All but Submit ring the dispatcher.
+    for (const fn of [this.submit, this.poll, this.notify]) index.grant(fn, 'write', 'admission');
+    index.grant(this.admit, 'admission');
+    for (const fn of [this.admit, this.poll, this.notify]) grantKick(fn, this.dispatcher);
     // Persist reads back what an interrupted run stored (idempotent retry), writes the images and
     // the manifest, and deletes what a broken streamed upload may have left: only under generations/.
     storage.grantObjects(this.persist, {
@@ -138,4 +208,31 @@ export class Functions extends Construct {
     });
     storage.grantList(this.persist);
   }
+}
+
+/**
+ * The dispatcher's sweep, once a minute: entries past `maxQueueSeconds`, slots whose release was
+ * lost, grants whose resume was lost. A tick EventBridge could not deliver goes to the dead-letter
+ * queue like every other rule's, though the next tick makes up for it.
+ */
+export function scheduleDispatcherSweep(
+  scope: Construct,
+  dispatcher: IFunction,
+  deadLetters: DeadLetterQueue,
+): Rule {
+  return new Rule(scope, 'DispatcherSweep', {
+    description: 'The admission dispatcher sweeps once a minute: expired entries, lost releases, lost grants',
+    schedule: Schedule.rate(Duration.minutes(1)),
+    targets: [new LambdaFunction(dispatcher, deadLetters.targetProps())],
+  });
+}
+
+/**
+ * Lets `fn` ring the dispatcher: lambda:InvokeFunction on the unqualified function only (CDK's
+ * `grantInvoke` adds its versions and aliases, `:*`, which nothing here invokes).
+ */
+export function grantKick(fn: IFunction, dispatcher: IFunction): void {
+  fn.addToRolePolicy(
+    new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [dispatcher.functionArn] }),
+  );
 }

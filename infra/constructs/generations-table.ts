@@ -3,6 +3,7 @@ import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } fr
 import { type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { ADMISSION_INDEX, ADMISSION_KEY } from '../../functions/shared/admission.js';
 import { INDEX_KEY, INDEX_NAME } from '../../functions/shared/generation-index.js';
 import type { Grantee } from './storage.js';
 
@@ -13,8 +14,11 @@ export interface GenerationsTableProps {
   readonly encryptionKey?: IKey;
 }
 
-/** What a function may do with the index: named actions only. */
-export type IndexAccess = 'read' | 'write';
+/**
+ * What a function may do with the index: named actions only. `admission`: the queue's items
+ * (PutItem, UpdateItem, DeleteItem, GetItem, Query on its two indexes).
+ */
+export type IndexAccess = 'read' | 'write' | 'admission';
 
 /**
  * The generations index (see ARCHITECTURE.md, "The generations index"): one item per generation,
@@ -49,6 +53,20 @@ export class GenerationsTable extends Construct {
         projectionType: ProjectionType.ALL,
       });
     }
+    // The admission queue's items (id `admission#…`) are found through two sparse indexes: only
+    // items that wait carry `queueLane`, only granted ones `slotAccount`.
+    this.table.addGlobalSecondaryIndex({
+      indexName: ADMISSION_INDEX.byQueue,
+      partitionKey: { name: ADMISSION_KEY.lane, type: AttributeType.STRING },
+      sortKey: { name: ADMISSION_KEY.queueKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.ALL,
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: ADMISSION_INDEX.bySlot,
+      partitionKey: { name: ADMISSION_KEY.account, type: AttributeType.STRING },
+      sortKey: { name: ADMISSION_KEY.slotKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.ALL,
+    });
   }
 
   /**
@@ -57,21 +75,26 @@ export class GenerationsTable extends Construct {
    */
   grant(grantee: Grantee, ...access: IndexAccess[]): void {
     const role = grantee.role as IRole;
+    const queue = access.includes('admission');
     const actions = [
-      ...(access.includes('read') ? ['dynamodb:GetItem', 'dynamodb:Query'] : []),
-      ...(access.includes('write') ? ['dynamodb:UpdateItem'] : []),
+      ...new Set([
+        ...(access.includes('read') || queue ? ['dynamodb:GetItem', 'dynamodb:Query'] : []),
+        ...(access.includes('write') || queue ? ['dynamodb:UpdateItem'] : []),
+        ...(queue ? ['dynamodb:PutItem', 'dynamodb:DeleteItem'] : []),
+      ]),
     ];
     const resources = [
       this.table.tableArn,
       ...(access.includes('read')
         ? Object.values(INDEX_NAME).map((name) => `${this.table.tableArn}/index/${name}`)
         : []),
+      ...(queue ? Object.values(ADMISSION_INDEX).map((name) => `${this.table.tableArn}/index/${name}`) : []),
     ];
     role.addToPrincipalPolicy(new PolicyStatement({ actions, resources }));
     this.table.encryptionKey?.grant(
       role,
       'kms:Decrypt',
-      ...(access.includes('write') ? ['kms:GenerateDataKey'] : []),
+      ...(access.includes('write') || queue ? ['kms:GenerateDataKey'] : []),
     );
   }
 }

@@ -9,7 +9,15 @@ import { TAIL_BUDGET_SECONDS } from '../../functions/shared/poll-policy.js';
  * streams images, and 512 MB keeps it within the allowance. Poll's in-invocation sleeps (tail
  * polling) are billed at this size too, which favours the floor further.
  */
-export const MEMORY_MB = { submit: 128, poll: 128, persist: 512, notify: 128 } as const;
+export const MEMORY_MB = {
+  submit: 128,
+  poll: 128,
+  persist: 512,
+  notify: 128,
+  // Admit and the dispatcher do what Submit does in size: a few DynamoDB calls, no images.
+  admit: 128,
+  dispatch: 128,
+} as const;
 
 /** The DashScope client's default query timeout (`DASHSCOPE_TIMEOUT_MS`), in seconds. */
 const QUERY_TIMEOUT_SECONDS = 10;

@@ -2,12 +2,14 @@ import path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import { type IEventBus, Rule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { StackConfig } from '../config.js';
 import type { DeadLetterQueue } from './dead-letter-queue.js';
 import { grantOnExecutions } from './execution-grants.js';
+import { grantKick } from './functions.js';
 import { GenerationFunction } from './generation-function.js';
 import type { GenerationsTable } from './generations-table.js';
 import type { Storage } from './storage.js';
@@ -21,6 +23,8 @@ export interface ReconcilerProps {
   readonly webhookSecret?: ISecret;
   /** Where events that could not be delivered after a day of retries land. */
   readonly deadLetters: DeadLetterQueue;
+  /** Rung when an ended execution's admission slot is freed. */
+  readonly dispatcher: IFunction;
 }
 
 /**
@@ -46,10 +50,12 @@ export class Reconciler extends Construct {
         STATE_MACHINE_ARN: stateMachine.stateMachineArn,
         EVENT_BUS_NAME: config.eventBusName,
         BUCKET_NAME: props.storage.bucket.bucketName,
+        DISPATCHER_FUNCTION: props.dispatcher.functionName,
         ...(props.webhookSecret ? { WEBHOOK_SECRET_ID: props.webhookSecret.secretName } : {}),
       },
     });
-    props.index.grant(this.handler, 'read', 'write');
+    props.index.grant(this.handler, 'read', 'write', 'admission');
+    grantKick(this.handler, props.dispatcher);
     props.eventBus.grantPutEventsTo(this.handler);
     props.webhookSecret?.grantRead(this.handler);
     props.storage.grantObjects(this.handler, {

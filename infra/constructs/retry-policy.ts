@@ -134,6 +134,22 @@ export const NOTIFY_RETRIES: readonly BoundedRetry[] = [
   LAMBDA_THROTTLED_RETRY,
 ];
 
+/**
+ * Admit only stores an entry and rings the dispatcher, and a second run keeps the entry's place:
+ * Lambda's service errors and its throttle are retried. Its own timeout (`States.Timeout`) is the
+ * queue's limit, and is not retried: the generation waited too long.
+ */
+export const ADMIT_RETRIES: readonly BoundedRetry[] = [
+  {
+    errors: LAMBDA_SERVICE_ERRORS.filter((name) => name !== 'States.Timeout'),
+    maxAttempts: 6,
+    intervalSeconds: 2,
+    backoffRate: 2,
+    maxDelaySeconds: 30,
+  },
+  LAMBDA_THROTTLED_RETRY,
+];
+
 /** The CDK Retry props of a rule: full jitter, every bound explicit. */
 export function retryProps(retry: BoundedRetry): RetryProps {
   return {

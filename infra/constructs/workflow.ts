@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import {
@@ -7,6 +7,8 @@ import {
   Condition,
   DefinitionBody,
   Fail,
+  IntegrationPattern,
+  JsonPath,
   LogLevel,
   Pass,
   StateMachine,
@@ -25,6 +27,7 @@ import type { StackConfig } from '../config.js';
 import { acknowledge, nagResource } from '../nag.js';
 import type { Functions } from './functions.js';
 import {
+  ADMIT_RETRIES,
   type BoundedRetry,
   NOTIFY_RETRIES,
   PERSIST_RETRIES,
@@ -34,6 +37,27 @@ import {
   TASK_TIMEOUT_MARGIN_SECONDS,
   taskWorstCaseSeconds,
 } from './retry-policy.js';
+
+/**
+ * The state machine's name. The dispatcher's grant (SendTaskSuccess) names it instead of
+ * referencing the state machine, which depends on the functions that ring the dispatcher.
+ */
+export function workflowStateMachineName(scope: Construct): string {
+  return `${Stack.of(scope).stackName}-generation`.slice(0, 80);
+}
+
+/** The ARN of {@link workflowStateMachineName}, built without a reference to the state machine. */
+export function workflowStateMachineArn(scope: Construct): string {
+  return Stack.of(scope).formatArn({
+    service: 'states',
+    resource: 'stateMachine',
+    resourceName: workflowStateMachineName(scope),
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
+}
+
+/** Seconds the Admit state waits past `maxQueueSeconds`: the dispatcher fails an expired entry first. */
+const ADMIT_TIMEOUT_MARGIN_SECONDS = 600;
 
 /** Rounding of the last Wait up to a whole second, clock skew and state transitions. */
 const TRANSITIONS_SLACK_SECONDS = 60;
@@ -54,11 +78,16 @@ function taskTimeoutSeconds(fn: IFunction): number {
  */
 export function executionTimeoutSeconds(
   deadlineSeconds: number,
-  functions: Pick<Functions, 'submit' | 'poll' | 'persist' | 'notify'>,
+  functions: Pick<Functions, 'admit' | 'submit' | 'poll' | 'persist' | 'notify'>,
+  maxQueueSeconds: number,
 ): number {
   const worst = (fn: IFunction, retries: readonly BoundedRetry[]) =>
     taskWorstCaseSeconds(taskTimeoutSeconds(fn), retries);
   const total =
+    // Admit: every failed invocation (its retries) and then the longest wait in the queue.
+    worst(functions.admit, ADMIT_RETRIES) +
+    maxQueueSeconds +
+    ADMIT_TIMEOUT_MARGIN_SECONDS +
     worst(functions.submit, SUBMIT_RETRIES) +
     deadlineSeconds +
     worst(functions.poll, POLL_RETRIES) +
@@ -143,8 +172,34 @@ export class Workflow extends Construct {
     const notifyFailed = notify(STATE.notifyFailed, 'failed', failed);
     const catchAll = { errors: ['States.ALL'], resultPath: '$.failure' };
 
+    // Admission: the execution waits here, on a task token, until the dispatcher grants it a slot
+    // on an account (the result, $.admission), or fails it (QueueTimeExceeded). No transitions,
+    // no polling, no history while it waits. The request is validated before it waits.
+    const admit = new LambdaInvoke(this, STATE.admit, {
+      lambdaFunction: functions.admit,
+      integrationPattern: IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: TaskInput.fromObject({
+        'id.$': '$.id',
+        'request.$': '$.request',
+        taskToken: JsonPath.taskToken,
+        ...EXECUTION,
+      }),
+      resultPath: '$.admission',
+      retryOnServiceExceptions: false,
+      taskTimeout: Timeout.duration(
+        Duration.seconds(config.admission.maxQueueSeconds + ADMIT_TIMEOUT_MARGIN_SECONDS),
+      ),
+    });
+    for (const retry of ADMIT_RETRIES) admit.addRetry(retryProps(retry));
+    admit.addCatch(notifyFailed, catchAll);
+
     const submit = this.lambdaTask(STATE.submit, functions.submit, SUBMIT_RETRIES, {
-      payload: TaskInput.fromObject({ 'id.$': '$.id', 'request.$': '$.request', ...EXECUTION }),
+      payload: TaskInput.fromObject({
+        'id.$': '$.id',
+        'request.$': '$.request',
+        'admission.$': '$.admission',
+        ...EXECUTION,
+      }),
       resultPath: '$.task',
     }).addCatch(notifyFailed, catchAll);
 
@@ -201,7 +256,7 @@ export class Workflow extends Construct {
       )
       .otherwise(wait);
 
-    const definition = start.next(submit).next(wait).next(poll).next(check);
+    const definition = start.next(admit).next(submit).next(wait).next(poll).next(check);
 
     const logging = config.workflowLogging;
     if (logging.level !== 'OFF') {
@@ -214,9 +269,12 @@ export class Workflow extends Construct {
     }
 
     this.stateMachine = new StateMachine(this, 'StateMachine', {
+      stateMachineName: workflowStateMachineName(this),
       stateMachineType: StateMachineType.STANDARD,
       definitionBody: DefinitionBody.fromChainable(definition),
-      timeout: Duration.seconds(executionTimeoutSeconds(config.deadlineSeconds, functions)),
+      timeout: Duration.seconds(
+        executionTimeoutSeconds(config.deadlineSeconds, functions, config.admission.maxQueueSeconds),
+      ),
       tracingEnabled: true,
       ...(this.logGroup
         ? {
@@ -268,7 +326,13 @@ export class Workflow extends Construct {
       'AwsSolutions-IAM5[Resource::*]',
       'X-Ray tracing (xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) and CloudWatch Logs delivery (logs:CreateLogDelivery and the other log-delivery actions) have no resource-level permissions: AWS requires "*" (test/infra/production.test.ts checks that nothing else is)',
     );
-    for (const fn of [functions.submit, functions.poll, functions.persist, functions.notify]) {
+    for (const fn of [
+      functions.admit,
+      functions.submit,
+      functions.poll,
+      functions.persist,
+      functions.notify,
+    ]) {
       acknowledge(
         role,
         `AwsSolutions-IAM5[Resource::${nagResource(this, fn.functionArn)}:*]`,

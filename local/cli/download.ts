@@ -47,6 +47,13 @@ export interface FollowOptions {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
+/** ` · queue #3 (batch), starts ~14:02:10` while the generation waits for admission; else empty. */
+export function queueText(view: GenerationView): string {
+  if (!view.queue) return '';
+  const at = new Date(view.queue.estimatedStartAt).toISOString().slice(11, 19);
+  return ` · queue #${view.queue.position + 1} (${view.queue.lane}), starts ~${at} UTC`;
+}
+
 /** Polls the generation until it has ended, with a progress line on stderr. */
 export async function followGeneration(
   api: ApiClient,
@@ -62,7 +69,7 @@ export async function followGeneration(
       { method: 'GET', path: `/v1/generations/${encodeURIComponent(id)}` },
       generationViewSchema,
     );
-    const line = `[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${view.status} · ${view.progress.done}/${view.progress.total} images`;
+    const line = `[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${view.status} · ${view.progress.done}/${view.progress.total} images${queueText(view)}`;
     if (!quiet && line !== last) io.stderr(io.stderrIsTTY ? `\r\x1b[2K${line}` : `${line}\n`);
     last = line;
     if (view.status !== 'queued' && view.status !== 'running') {

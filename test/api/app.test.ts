@@ -175,6 +175,8 @@ describe('POST /v1/generations', () => {
           steps: 40,
           cfg: 4.5,
           shift: 3,
+          // Someone waits on an API request: it goes in the interactive lane.
+          priority: 'interactive',
         },
       },
     ]);

@@ -14,6 +14,8 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'request-file-run-'));
   pipeline = await startLocalPipeline({
     s3Directory: path.join(dir, 's3'),
+    // Its own DynamoDB in memory: nothing of this machine's .local/ is read or changed.
+    dynamoDirectory: null,
     virtualWaits: new AdjustableClock(),
     retryIntervalMs: 5,
   });

@@ -78,8 +78,9 @@ describe('load', () => {
     const { counts } = emulator.control;
     // One task per generation: throttled submits created none, and no answer was lost.
     expect(emulator.control.tasksCreated).toBe(GENERATIONS);
-    // The limits were reached, and the workflow rode them out.
-    expect(counts.throttled).toBeGreaterThan(0);
+    // Admission paced the burst: two tasks outstanding, submits spaced, so DashScope never had to
+    // refuse a call (without admission, this burst met dozens of 429s).
+    expect(counts.throttled).toBe(0);
 
     console.log(
       [
@@ -89,7 +90,7 @@ describe('load', () => {
         `  DashScope: ${counts.submits} submits, ${counts.queries} task queries, ${counts.throttled} answered 429`,
       ].join('\n'),
     );
-  }, 180_000);
+  }, 600_000);
 });
 
 /** Samples the resident set every 50 ms; `stop` returns the highest sample and the process's high-water mark. */

@@ -22,6 +22,22 @@ function retrierWaits(retrier: Json): number {
   return total;
 }
 
+/**
+ * A callback Task's (Admit's) worst case: its retries follow a failed invocation, which fails
+ * before the wait starts, so each retried attempt is at most its function's timeout plus the
+ * invoke's margin; the one attempt that waits takes at most the Task's timeout. Holds only while
+ * no retrier catches the Task's own timeout, which the test below checks.
+ */
+function callbackWorstCase(state: Json, functionTimeout: number): number {
+  const retriers: Json[] = state.Retry ?? [];
+  const retries = retriers.reduce((sum, r) => sum + (r.MaxAttempts ?? ASL_DEFAULT.MaxAttempts), 0);
+  return (
+    state.TimeoutSeconds +
+    retries * (functionTimeout + 30) +
+    retriers.reduce((sum, r) => sum + retrierWaits(r), 0)
+  );
+}
+
 /** A Task's worst case: its timeout × every attempt (each retrier counts its own), plus every wait. */
 function taskWorstCase(state: Json): number {
   const retriers: Json[] = state.Retry ?? [];
@@ -39,7 +55,11 @@ function read(generation: Record<string, unknown>) {
     ([, state]) => state.Type === 'Task',
   );
   const functionTimeout = (state: Json): number => {
-    const logicalId = /function:(.+)$/.exec(state.Resource)?.[1] ?? '';
+    // A callback Task (Admit) names its function in its parameters.
+    const arn = String(state.Resource).endsWith('.waitForTaskToken')
+      ? String(state.Parameters?.FunctionName)
+      : state.Resource;
+    const logicalId = /function:(.+)$/.exec(arn)?.[1] ?? '';
     return json.Resources[logicalId]?.Properties?.Timeout;
   };
   return { definition, tasks: Object.fromEntries(tasks), functionTimeout };
@@ -72,7 +92,14 @@ describe('the time budget', () => {
     const { tasks } = synthesized(CONFIGS['the default deadline'] as Record<string, unknown>);
 
     expect(Object.keys(tasks).sort()).toEqual(
-      [STATE.submit, STATE.poll, STATE.persist, STATE.notifySucceeded, STATE.notifyFailed].sort(),
+      [
+        STATE.admit,
+        STATE.submit,
+        STATE.poll,
+        STATE.persist,
+        STATE.notifySucceeded,
+        STATE.notifyFailed,
+      ].sort(),
     );
   });
 
@@ -103,13 +130,16 @@ describe('the time budget', () => {
   it.each(Object.entries(CONFIGS))(
     'fits the longest path, Submit’s retries + deadline + the last Poll + Persist + Notify, inside the execution timeout (%s)',
     (_name, generation) => {
-      const { definition, tasks } = synthesized(generation);
+      const { definition, tasks, functionTimeout } = synthesized(generation);
       const deadline = Number(generation.deadlineSeconds ?? 3600);
       const worst = (name: string) => taskWorstCase(tasks[name] as Json);
-      // Submit's retries run before the deadline's clock starts (Submit sets it). The Wait ⇄ Poll
-      // loop ends at the deadline: the policy never waits past it, and the Poll that sees it (its
-      // retries spent) is followed by Persist or the failure path, then one Notify.
+      const admit = tasks[STATE.admit] as Json;
+      // The wait in the admission queue comes first, then Submit's retries, which run before the
+      // deadline's clock starts (Submit sets it). The Wait ⇄ Poll loop ends at the deadline: the
+      // policy never waits past it, and the Poll that sees it (its retries spent) is followed by
+      // Persist or the failure path, then one Notify.
       const longest =
+        callbackWorstCase(admit, functionTimeout(admit)) +
         worst(STATE.submit) +
         deadline +
         worst(STATE.poll) +
@@ -119,4 +149,16 @@ describe('the time budget', () => {
       expect(longest).toBeLessThanOrEqual(definition.TimeoutSeconds);
     },
   );
+
+  it('never retries the admission wait’s own timeout, so a wait happens once (the sum above relies on it)', () => {
+    const { tasks } = synthesized(CONFIGS['the default deadline'] as Record<string, unknown>);
+    const admit = tasks[STATE.admit] as Json;
+    expect(admit.Resource).toMatch(/lambda:invoke\.waitForTaskToken$/);
+    for (const retrier of admit.Retry as Json[]) {
+      expect(retrier.ErrorEquals).not.toContain('States.Timeout');
+      expect(retrier.ErrorEquals).not.toContain('States.ALL');
+    }
+    // 7 days in the queue, plus a margin: the dispatcher fails an expired entry first.
+    expect(admit.TimeoutSeconds).toBeGreaterThan(7 * 24 * 3600);
+  });
 });

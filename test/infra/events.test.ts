@@ -132,9 +132,9 @@ describe('nothing that comes in is dropped silently', () => {
     );
   });
 
-  it('gives every rule target (request events, request files, schedules, status changes) the dead-letter queue and a retry policy', () => {
+  it('gives every rule target (request events, request files, schedules, status changes, the dispatcher’s sweep) the dead-letter queue and a retry policy', () => {
     const all = rules(scheduled);
-    expect(all.length).toBe(4);
+    expect(all.length).toBe(5);
     for (const rule of all) {
       for (const target of rule.Targets as Json[]) {
         expect(target.DeadLetterConfig, rule.Description).toEqual({
@@ -153,10 +153,12 @@ describe('nothing that comes in is dropped silently', () => {
     const sends = ((policy?.Properties.PolicyDocument.Statement ?? []) as Json[]).filter((s) =>
       actions(s).includes('sqs:SendMessage'),
     );
-    expect(sends.length).toBe(4);
+    expect(sends.length).toBe(5);
     for (const statement of sends) {
       expect(statement.Principal).toEqual({ Service: 'events.amazonaws.com' });
-      expect(statement.Condition.ArnEquals['aws:SourceArn']['Fn::GetAtt'][0]).toMatch(/^(Events|Reconciler)/);
+      expect(statement.Condition.ArnEquals['aws:SourceArn']['Fn::GetAtt'][0]).toMatch(
+        /^(Events|Reconciler|DispatcherSweep)/,
+      );
     }
   });
 

@@ -66,9 +66,22 @@ describe('state machine', () => {
     expect(definition.TimeoutSeconds % 60).toBe(0);
   });
 
-  it('runs Init → Submit → Wait → Poll → Check status', () => {
+  it('runs Init → Admit → Submit → Wait → Poll → Check status', () => {
     expect(definition.StartAt).toBe(STATE.init);
-    expect(definition.States[STATE.init].Next).toBe(STATE.submit);
+    expect(definition.States[STATE.init].Next).toBe(STATE.admit);
+    expect(definition.States[STATE.admit]).toMatchObject({
+      Type: 'Task',
+      Resource: expect.stringMatching(/lambda:invoke\.waitForTaskToken$/),
+      ResultPath: '$.admission',
+      Next: STATE.submit,
+    });
+    expect(definition.States[STATE.admit].Parameters.Payload).toEqual({
+      'id.$': '$.id',
+      'request.$': '$.request',
+      'taskToken.$': '$$.Task.Token',
+      'executionId.$': '$$.Execution.Id',
+      'startedAt.$': '$$.Execution.StartTime',
+    });
     expect(definition.States[STATE.submit].Next).toBe(STATE.wait);
     expect(definition.States[STATE.wait]).toMatchObject({
       Type: 'Wait',
@@ -269,6 +282,8 @@ describe('functions', () => {
     ).toEqual([
       'ApiHandler',
       'EventsTrigger',
+      'FunctionsAdmit',
+      'FunctionsDispatcher',
       'FunctionsNotify',
       'FunctionsPersist',
       'FunctionsPoll',
@@ -285,9 +300,12 @@ describe('functions', () => {
     }
   });
 
-  it('reserve no concurrency by default, and the configured concurrency per function', () => {
-    for (const fn of Object.values(ourFunctions())) {
-      expect(fn.Properties.ReservedConcurrentExecutions).toBeUndefined();
+  it('reserve no concurrency by default but the dispatcher’s one, and the configured concurrency per function', () => {
+    for (const [id, fn] of Object.entries(ourFunctions())) {
+      // The dispatcher runs one at a time: its grants are planned from one view of the slots.
+      expect(fn.Properties.ReservedConcurrentExecutions, id).toBe(
+        id.startsWith('FunctionsDispatcher') ? 1 : undefined,
+      );
     }
     const reserved = synthesize({ reservedConcurrency: { poll: 5, persist: 2, trigger: 1 } }).template;
     const of = (prefix: string) =>
@@ -443,6 +461,7 @@ describe('correlation and timing passed to the functions', () => {
     expect(definition.States[STATE.submit].Parameters).toEqual({
       'id.$': '$.id',
       'request.$': '$.request',
+      'admission.$': '$.admission',
       'executionId.$': '$$.Execution.Id',
       'startedAt.$': '$$.Execution.StartTime',
     });
@@ -470,7 +489,7 @@ describe('correlation and timing passed to the functions', () => {
 
 describe('defaultModel', () => {
   it('leaves the request schema’s default alone when unset', () => {
-    expect(definition.States[STATE.init].Next).toBe(STATE.submit);
+    expect(definition.States[STATE.init].Next).toBe(STATE.admit);
     expect(definition.States[STATE.applyDefaults]).toBeUndefined();
     const api = template.findResources('AWS::Lambda::Function')[functionId(template, 'ApiHandler')]!;
     expect(api.Properties.Environment.Variables.DEFAULT_MODEL).toBeUndefined();
@@ -489,7 +508,7 @@ describe('defaultModel', () => {
     expect(turboDefinition.States[STATE.applyDefaults]).toEqual({
       Type: 'Pass',
       Parameters: { 'id.$': '$.id', 'request.$': 'States.JsonMerge($.defaults, $.request, false)' },
-      Next: STATE.submit,
+      Next: STATE.admit,
     });
     for (const prefix of ['ApiHandler', 'EventsTrigger']) {
       const fn = turbo.findResources('AWS::Lambda::Function')[functionId(turbo, prefix)]!;

@@ -53,6 +53,8 @@ export const FUNCTION_PREFIXES = [
   'FunctionsPoll',
   'FunctionsPersist',
   'FunctionsNotify',
+  'FunctionsAdmit',
+  'FunctionsDispatcher',
   'ApiHandler',
   'EventsTrigger',
   'ReconcilerHandler',

@@ -17,7 +17,7 @@ const PROJECT_ROOT = path.join(import.meta.dirname, '..', '..');
 const fakeStack = (stackName = 'Fake'): SynthesizedStack => ({
   stackName,
   template: { Resources: { Fn: { Type: 'AWS::Lambda::Function', Properties: {} } } },
-  functionIds: { submit: 'Fn', poll: 'Fn', persist: 'Fn', notify: 'Fn' },
+  functionIds: { submit: 'Fn', poll: 'Fn', persist: 'Fn', notify: 'Fn', admit: 'Fn', dispatch: 'Fn' },
 });
 
 let root: string;

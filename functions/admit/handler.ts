@@ -1,0 +1,35 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import type { Admission } from '../shared/admission.js';
+import { createDynamoAdmissionQueue } from '../shared/aws/dynamodb-admission.js';
+import { createLambdaKick } from '../shared/aws/lambda-kick.js';
+import { systemClock } from '../shared/clock.js';
+import { loadConfig } from '../shared/config.js';
+import { lambdaEntry } from '../shared/lambda-entry.js';
+import { correlationOf, withKeys } from '../shared/logger.js';
+import { SERVICE } from '../shared/metrics.js';
+import { parseEvent } from '../shared/parse-event.js';
+import { admitInputSchema } from '../shared/workflow-state.js';
+import { type AdmitDeps, admitGeneration } from './admit.js';
+
+/**
+ * The Admit state's handler over explicit dependencies (the local runner uses this too). The
+ * request is validated here, before it waits: a bad one fails at once, not after its wait.
+ */
+export function createAdmitHandler(deps: AdmitDeps): (event: unknown) => Promise<Record<string, never>> {
+  return async (event) => {
+    const logger = withKeys(deps.logger, correlationOf(event));
+    await admitGeneration(parseEvent(admitInputSchema, event), { ...deps, logger });
+    return {};
+  };
+}
+
+/** Lambda entry: dependencies are built from the environment on the first call, once per container. */
+export const handler = lambdaEntry(SERVICE.admit, ({ logger }) => {
+  const config = loadConfig('admit', process.env);
+  const admission: Admission = {
+    queue: createDynamoAdmissionQueue(new DynamoDBClient({}), config.GENERATIONS_TABLE),
+    kick: createLambdaKick(new LambdaClient({}), config.DISPATCHER_FUNCTION),
+  };
+  return createAdmitHandler({ admission, clock: systemClock, logger, runTimeModel: config.RUN_TIME_MODEL });
+});

@@ -1,0 +1,275 @@
+import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import * as z from 'zod';
+import {
+  ADMISSION_INDEX,
+  ADMISSION_KEY,
+  type AdmissionQueue,
+  type AdmissionRecord,
+  admissionItemId,
+  DISPATCHER_STATE_ID,
+  INITIAL_DISPATCHER_STATE,
+  laneSchema,
+} from '../admission.js';
+import { IndexUnavailableError } from '../generation-index.js';
+
+/** `byQueue`'s sort key: ms zero-padded to sort as text, then the id for ties. */
+const queueKeyOf = (enqueuedAt: number, id: string) => `${String(enqueuedAt).padStart(15, '0')}#${id}`;
+
+const itemSchema = z.object({
+  generationId: z.string(),
+  lane: laneSchema,
+  enqueuedAt: z.number(),
+  expectedRunSeconds: z.number(),
+  token: z.string(),
+  [ADMISSION_KEY.account]: z.string().optional(),
+  grantedAt: z.number().optional(),
+  submittedAt: z.number().optional(),
+  startedAt: z.number().optional(),
+});
+
+/**
+ * The DynamoDB adapter of {@link AdmissionQueue}: one item per generation in the generations
+ * table (id `admission#{generation id}`, which no generation id can take), found through two
+ * sparse indexes: `byQueue` (lane, then enqueue time) while it waits, `bySlot` (account) while it
+ * holds a slot. Granting is one conditional update, so an entry is granted once whoever races.
+ */
+export function createDynamoAdmissionQueue(client: DynamoDBClient, tableName: string): AdmissionQueue {
+  const documents = DynamoDBDocumentClient.from(client, {
+    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+  });
+  const call = async <T>(what: string, send: () => Promise<T>): Promise<T> => {
+    try {
+      return await send();
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw error;
+      throw new IndexUnavailableError(`Admission queue ${what} failed: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  };
+  const read = async (id: string) => {
+    const out = await call('read', () =>
+      documents.send(
+        new GetCommand({ TableName: tableName, Key: { id: admissionItemId(id) }, ConsistentRead: true }),
+      ),
+    );
+    return out.Item ? itemSchema.parse(out.Item) : undefined;
+  };
+
+  return {
+    async enqueue(entry) {
+      const existing = await read(entry.id);
+      const enqueuedAt = existing?.enqueuedAt ?? entry.enqueuedAt;
+      await call('write', () =>
+        documents.send(
+          new PutCommand({
+            TableName: tableName,
+            Item: {
+              id: admissionItemId(entry.id),
+              generationId: entry.id,
+              lane: entry.lane,
+              enqueuedAt,
+              expectedRunSeconds: entry.expectedRunSeconds,
+              token: entry.token,
+              [ADMISSION_KEY.lane]: entry.lane,
+              [ADMISSION_KEY.queueKey]: queueKeyOf(enqueuedAt, entry.id),
+            },
+          }),
+        ),
+      );
+    },
+
+    async waiting(lane, limit) {
+      const out = await call('query', () =>
+        documents.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: ADMISSION_INDEX.byQueue,
+            KeyConditionExpression: '#lane = :lane',
+            ExpressionAttributeNames: { '#lane': ADMISSION_KEY.lane },
+            ExpressionAttributeValues: { ':lane': lane },
+            ScanIndexForward: true,
+            Limit: limit,
+          }),
+        ),
+      );
+      return (out.Items ?? []).map((item) => {
+        const parsed = itemSchema.parse(item);
+        return { ...entryOf(parsed), token: parsed.token };
+      });
+    },
+
+    async count(lane, before) {
+      let total = 0;
+      let start: Record<string, unknown> | undefined;
+      do {
+        const page = await call('query', () =>
+          documents.send(
+            new QueryCommand({
+              TableName: tableName,
+              IndexName: ADMISSION_INDEX.byQueue,
+              KeyConditionExpression: `#lane = :lane${before ? ' AND #queueKey < :before' : ''}`,
+              ExpressionAttributeNames: {
+                '#lane': ADMISSION_KEY.lane,
+                ...(before ? { '#queueKey': ADMISSION_KEY.queueKey } : {}),
+              },
+              ExpressionAttributeValues: {
+                ':lane': lane,
+                ...(before ? { ':before': queueKeyOf(before.enqueuedAt, before.id) } : {}),
+              },
+              Select: 'COUNT',
+              ExclusiveStartKey: start,
+            }),
+          ),
+        );
+        total += page.Count ?? 0;
+        start = page.LastEvaluatedKey;
+      } while (start);
+      return total;
+    },
+
+    async get(id) {
+      const item = await read(id);
+      if (!item) return undefined;
+      const entry = { ...entryOf(item), token: item.token };
+      const account = item[ADMISSION_KEY.account];
+      if (account === undefined || item.grantedAt === undefined) return { kind: 'waiting', ...entry };
+      return {
+        kind: 'granted',
+        ...entry,
+        account,
+        grantedAt: item.grantedAt,
+        ...(item.submittedAt === undefined ? {} : { submittedAt: item.submittedAt }),
+        ...(item.startedAt === undefined ? {} : { startedAt: item.startedAt }),
+      } satisfies AdmissionRecord;
+    },
+
+    async slots(account) {
+      const items: z.infer<typeof itemSchema>[] = [];
+      let start: Record<string, unknown> | undefined;
+      do {
+        const page = await call('query', () =>
+          documents.send(
+            new QueryCommand({
+              TableName: tableName,
+              IndexName: ADMISSION_INDEX.bySlot,
+              KeyConditionExpression: '#account = :account',
+              ExpressionAttributeNames: { '#account': ADMISSION_KEY.account },
+              ExpressionAttributeValues: { ':account': account },
+              ExclusiveStartKey: start,
+            }),
+          ),
+        );
+        items.push(...(page.Items ?? []).map((item) => itemSchema.parse(item)));
+        start = page.LastEvaluatedKey;
+      } while (start);
+      return items.map((item) => ({
+        id: item.generationId,
+        account,
+        lane: item.lane,
+        grantedAt: item.grantedAt ?? item.enqueuedAt,
+        expectedRunSeconds: item.expectedRunSeconds,
+        ...(item.submittedAt === undefined ? {} : { submittedAt: item.submittedAt }),
+        ...(item.startedAt === undefined ? {} : { startedAt: item.startedAt }),
+      }));
+    },
+
+    async grant(id, account, grantedAt) {
+      try {
+        await call('write', () =>
+          documents.send(
+            new UpdateCommand({
+              TableName: tableName,
+              Key: { id: admissionItemId(id) },
+              UpdateExpression:
+                'REMOVE #lane, #queueKey SET #account = :account, #slotKey = :slotKey, grantedAt = :grantedAt',
+              ConditionExpression: 'attribute_exists(#queueKey)',
+              ExpressionAttributeNames: {
+                '#lane': ADMISSION_KEY.lane,
+                '#queueKey': ADMISSION_KEY.queueKey,
+                '#account': ADMISSION_KEY.account,
+                '#slotKey': ADMISSION_KEY.slotKey,
+              },
+              ExpressionAttributeValues: { ':account': account, ':slotKey': id, ':grantedAt': grantedAt },
+            }),
+          ),
+        );
+        return true;
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) return false;
+        throw error;
+      }
+    },
+
+    async note(id, progress) {
+      const fields = Object.entries(progress).filter(([, value]) => value !== undefined);
+      if (fields.length === 0) return;
+      try {
+        await call('write', () =>
+          documents.send(
+            new UpdateCommand({
+              TableName: tableName,
+              Key: { id: admissionItemId(id) },
+              // Only a held slot: a note never brings back a released one.
+              UpdateExpression: `SET ${fields.map(([field]) => `#${field} = if_not_exists(#${field}, :${field})`).join(', ')}`,
+              ConditionExpression: 'attribute_exists(#account)',
+              ExpressionAttributeNames: {
+                '#account': ADMISSION_KEY.account,
+                ...Object.fromEntries(fields.map(([field]) => [`#${field}`, field])),
+              },
+              ExpressionAttributeValues: Object.fromEntries(
+                fields.map(([field, value]) => [`:${field}`, value]),
+              ),
+            }),
+          ),
+        );
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    },
+
+    async release(id) {
+      await call('write', () =>
+        documents.send(new DeleteCommand({ TableName: tableName, Key: { id: admissionItemId(id) } })),
+      );
+    },
+
+    async readState() {
+      const out = await call('read', () =>
+        documents.send(
+          new GetCommand({ TableName: tableName, Key: { id: DISPATCHER_STATE_ID }, ConsistentRead: true }),
+        ),
+      );
+      const streak = z.int().nonnegative().safeParse(out.Item?.interactiveStreak);
+      return streak.success ? { interactiveStreak: streak.data } : INITIAL_DISPATCHER_STATE;
+    },
+
+    async writeState(state) {
+      await call('write', () =>
+        documents.send(
+          new PutCommand({
+            TableName: tableName,
+            Item: { id: DISPATCHER_STATE_ID, interactiveStreak: state.interactiveStreak },
+          }),
+        ),
+      );
+    },
+  };
+}
+
+function entryOf(item: z.infer<typeof itemSchema>) {
+  return {
+    id: item.generationId,
+    lane: item.lane,
+    enqueuedAt: item.enqueuedAt,
+    expectedRunSeconds: item.expectedRunSeconds,
+  };
+}

@@ -1,0 +1,130 @@
+import { type DispatchReport, dispatch } from '../functions/dispatch/dispatch.js';
+import type {
+  AdmissionGrant,
+  AdmissionQueue,
+  AdmissionSettings,
+  ExecutionResumer,
+} from '../functions/shared/admission.js';
+import { type Clock, realSleep, type Sleep } from '../functions/shared/clock.js';
+import type { GenerationIndex } from '../functions/shared/generation-index.js';
+import type { Logger } from '../functions/shared/logger.js';
+import type { VirtualTimeParticipant } from './virtual-time.js';
+
+/** The error a local execution's Admit state fails with, as SendTaskFailure would name it. */
+class TaskFailure extends Error {
+  constructor(name: string, cause: string) {
+    super(cause);
+    this.name = name;
+  }
+}
+
+/**
+ * Step Functions' task tokens, locally: the Admit state of each execution waits on {@link wait},
+ * and the dispatcher's {@link ExecutionResumer} settles it. A token nobody waits on is `gone`.
+ * One registry per process ({@link LOCAL_TASK_TOKENS}), as tokens are account-wide on AWS: two
+ * runners over one table (tests) may each grant the other's executions.
+ */
+export class LocalTaskTokens implements ExecutionResumer {
+  readonly #waiting = new Map<
+    string,
+    { resolve: (grant: AdmissionGrant) => void; reject: (error: Error) => void }
+  >();
+  #next = 0;
+
+  /** A new token, unique in this process. */
+  issue(id: string): string {
+    this.#next += 1;
+    return `local-task-token:${id}:${this.#next}`;
+  }
+
+  /** Resolves with the grant once the dispatcher resumes `token`; rejects when it fails it. */
+  wait(token: string): Promise<AdmissionGrant> {
+    return new Promise((resolve, reject) => this.#waiting.set(token, { resolve, reject }));
+  }
+
+  /** Nothing waits on `token` any more (its execution was stopped). */
+  forget(token: string): void {
+    this.#waiting.delete(token);
+  }
+
+  async resume(token: string, grant: AdmissionGrant): Promise<'resumed' | 'gone'> {
+    const waiter = this.#waiting.get(token);
+    if (!waiter) return 'gone';
+    this.#waiting.delete(token);
+    waiter.resolve(grant);
+    return 'resumed';
+  }
+
+  async fail(token: string, error: string, cause: string): Promise<'failed' | 'gone'> {
+    const waiter = this.#waiting.get(token);
+    if (!waiter) return 'gone';
+    this.#waiting.delete(token);
+    waiter.reject(new TaskFailure(error, cause));
+    return 'failed';
+  }
+}
+
+export interface LocalDispatcherOptions {
+  readonly queue: AdmissionQueue;
+  readonly resumer: ExecutionResumer;
+  readonly index?: GenerationIndex;
+  readonly settings: AdmissionSettings;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** The dispatcher's part in virtual time while it runs. @default real time */
+  readonly joinVirtualTime?: () => VirtualTimeParticipant | undefined;
+}
+
+/**
+ * The dispatcher in-process, as the stack runs it on Lambda: one run at a time (reserved
+ * concurrency 1), a kick during a run makes one more run after it (Lambda would queue it).
+ * A kick returns at once, as an asynchronous invocation does.
+ */
+export class LocalDispatcher {
+  readonly #options: LocalDispatcherOptions;
+  #running: Promise<void> | undefined;
+  #again = false;
+  /** The last 100 runs' reports, newest last (tests). */
+  readonly reports: DispatchReport[] = [];
+
+  constructor(options: LocalDispatcherOptions) {
+    this.#options = options;
+  }
+
+  /** Asks for a run; the run itself happens in the background. */
+  readonly kick = async (): Promise<void> => {
+    this.#again = true;
+    if (this.#running) return;
+    // Joined now, before the kicker goes on: the clock must not jump past the grants to come.
+    const participant = this.#options.joinVirtualTime?.();
+    this.#running = this.#loop(participant);
+  };
+
+  /** Settles once no run is in progress (tests, and the end of a local execution). */
+  async idle(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  /** Runs while kicks keep coming; the check and the end are one step, so no kick is lost. */
+  async #loop(participant: VirtualTimeParticipant | undefined): Promise<void> {
+    const sleep: Sleep = participant ? (ms) => participant.sleep(ms) : realSleep;
+    try {
+      while (this.#again) {
+        this.#again = false;
+        try {
+          this.reports.push(await dispatch({ ...this.#options, sleep }));
+          if (this.reports.length > 100) this.reports.shift();
+        } catch (error) {
+          // On AWS the next kick or the one-minute sweep runs again; locally, the next kick.
+          this.#options.logger.warn('Dispatcher run failed', { reason: String(error) });
+        }
+      }
+    } finally {
+      participant?.leave();
+      this.#running = undefined;
+    }
+  }
+}
+
+/** The process's task tokens, shared by every local runner. */
+export const LOCAL_TASK_TOKENS = new LocalTaskTokens();

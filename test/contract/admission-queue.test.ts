@@ -1,0 +1,176 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { AdmissionQueue, Lane, WaitingEntry } from '../../functions/shared/admission.js';
+import { createDynamoAdmissionQueue } from '../../functions/shared/aws/dynamodb-admission.js';
+import { createDynamoGenerationIndex } from '../../functions/shared/aws/dynamodb-index.js';
+import { ensureTable, type LocalDynamo, startLocalDynamo } from '../../local/dynamodb.js';
+import { MemoryAdmissionQueue } from '../../local/memory-admission.js';
+import { generationsTableDefinition } from '../../local/runner.js';
+import { synthesize } from '../infra/template.js';
+
+/**
+ * One contract for every implementation of the admission queue: the in-memory one (the local
+ * runner without DynamoDB, the unit tests) and the DynamoDB adapter against dynalite, in the
+ * generations table the CDK stack declares. An implementation that drifts fails here.
+ */
+
+let dynamo: LocalDynamo;
+let tableCount = 0;
+const definition = generationsTableDefinition(
+  synthesize().template.toJSON() as Parameters<typeof generationsTableDefinition>[0],
+);
+
+beforeAll(async () => {
+  dynamo = await startLocalDynamo();
+});
+
+afterAll(async () => {
+  await dynamo?.close();
+});
+
+const implementations: [string, () => Promise<AdmissionQueue>][] = [
+  ['the in-memory queue', async () => new MemoryAdmissionQueue()],
+  [
+    'the DynamoDB adapter on dynalite',
+    async () => {
+      // A table per test: no test sees what another left.
+      const table = `admission-${++tableCount}`;
+      await ensureTable(dynamo.client, table, definition);
+      return createDynamoAdmissionQueue(dynamo.client, table);
+    },
+  ],
+];
+
+const T0 = Date.UTC(2026, 10, 30, 12, 0, 0);
+const entry = (id: string, lane: Lane, at: number, token = `token-${id}`): WaitingEntry => ({
+  id,
+  lane,
+  enqueuedAt: T0 + at,
+  expectedRunSeconds: 20,
+  token,
+});
+
+describe.each(implementations)('%s', (_name, create) => {
+  let queue: AdmissionQueue;
+
+  beforeEach(async () => {
+    queue = await create();
+  });
+
+  it('returns a lane’s entries oldest first, with their tokens, and only that lane’s', async () => {
+    await queue.enqueue(entry('b', 'batch', 2));
+    await queue.enqueue(entry('a', 'batch', 1));
+    await queue.enqueue(entry('i', 'interactive', 0));
+
+    expect(await queue.waiting('batch', 10)).toEqual([entry('a', 'batch', 1), entry('b', 'batch', 2)]);
+    expect((await queue.waiting('interactive', 10)).map((e) => e.id)).toEqual(['i']);
+    expect((await queue.waiting('batch', 1)).map((e) => e.id)).toEqual(['a']);
+  });
+
+  it('orders entries enqueued in the same millisecond by id', async () => {
+    await queue.enqueue(entry('y', 'batch', 5));
+    await queue.enqueue(entry('x', 'batch', 5));
+
+    expect((await queue.waiting('batch', 10)).map((e) => e.id)).toEqual(['x', 'y']);
+  });
+
+  it('counts a lane, and the entries ahead of one', async () => {
+    for (let i = 0; i < 5; i++) await queue.enqueue(entry(`e${i}`, 'batch', i));
+
+    expect(await queue.count('batch')).toBe(5);
+    expect(await queue.count('batch', { enqueuedAt: T0 + 3, id: 'e3' })).toBe(3);
+    expect(await queue.count('interactive')).toBe(0);
+  });
+
+  it('keeps the first place and takes the new token when the same id is enqueued again', async () => {
+    await queue.enqueue(entry('a', 'batch', 1, 'first'));
+    await queue.enqueue(entry('b', 'batch', 2));
+    await queue.enqueue(entry('a', 'batch', 9, 'retried'));
+
+    expect(await queue.waiting('batch', 10)).toEqual([
+      entry('a', 'batch', 1, 'retried'),
+      entry('b', 'batch', 2),
+    ]);
+  });
+
+  it('turns a waiting entry into a slot on its account, once', async () => {
+    await queue.enqueue(entry('a', 'interactive', 1));
+
+    expect(await queue.grant('a', 'main', T0 + 100)).toBe(true);
+    expect(await queue.grant('a', 'other', T0 + 200)).toBe(false);
+    expect(await queue.waiting('interactive', 10)).toEqual([]);
+    expect(await queue.slots('main')).toEqual([
+      { id: 'a', account: 'main', lane: 'interactive', grantedAt: T0 + 100, expectedRunSeconds: 20 },
+    ]);
+    expect(await queue.slots('other')).toEqual([]);
+    expect(await queue.get('a')).toMatchObject({ kind: 'granted', account: 'main', token: 'token-a' });
+  });
+
+  it('refuses to grant what does not wait', async () => {
+    expect(await queue.grant('nobody', 'main', T0)).toBe(false);
+  });
+
+  it('notes a slot’s submit and start once, and never on a released one', async () => {
+    await queue.enqueue(entry('a', 'batch', 1));
+    await queue.grant('a', 'main', T0 + 10);
+
+    await queue.note('a', { submittedAt: T0 + 20 });
+    await queue.note('a', { startedAt: T0 + 30 });
+    await queue.note('a', { startedAt: T0 + 99 });
+    expect(await queue.slots('main')).toEqual([
+      expect.objectContaining({ id: 'a', submittedAt: T0 + 20, startedAt: T0 + 30 }),
+    ]);
+
+    await queue.release('a');
+    await queue.note('a', { startedAt: T0 + 40 });
+    expect(await queue.get('a')).toBeUndefined();
+  });
+
+  it('frees a slot or drops an entry on release, idempotently', async () => {
+    await queue.enqueue(entry('waiting', 'batch', 1));
+    await queue.enqueue(entry('granted', 'batch', 2));
+    await queue.grant('granted', 'main', T0 + 5);
+
+    await queue.release('waiting');
+    await queue.release('granted');
+    await queue.release('granted');
+
+    expect(await queue.waiting('batch', 10)).toEqual([]);
+    expect(await queue.slots('main')).toEqual([]);
+    expect(await queue.grant('waiting', 'main', T0 + 6)).toBe(false);
+  });
+
+  it('puts a granted entry back in its lane, at its first place, when enqueued again', async () => {
+    await queue.enqueue(entry('a', 'batch', 1));
+    await queue.enqueue(entry('b', 'batch', 2));
+    await queue.grant('a', 'main', T0 + 5);
+
+    await queue.enqueue(entry('a', 'batch', 50, 'second attempt'));
+
+    expect((await queue.waiting('batch', 10)).map((e) => [e.id, e.token])).toEqual([
+      ['a', 'second attempt'],
+      ['b', 'token-b'],
+    ]);
+    expect(await queue.slots('main')).toEqual([]);
+  });
+
+  it('keeps the dispatcher’s state', async () => {
+    expect(await queue.readState()).toEqual({ interactiveStreak: 0 });
+    await queue.writeState({ interactiveStreak: 3 });
+    expect(await queue.readState()).toEqual({ interactiveStreak: 3 });
+  });
+});
+
+describe('the DynamoDB adapter beside the generations index', () => {
+  it('keeps its items out of the index’s lists and gets', async () => {
+    const table = `admission-${++tableCount}`;
+    await ensureTable(dynamo.client, table, definition);
+    const queue = createDynamoAdmissionQueue(dynamo.client, table);
+    const index = createDynamoGenerationIndex(dynamo.client, table);
+    await queue.enqueue(entry('gen-1', 'batch', 1));
+    await queue.writeState({ interactiveStreak: 1 });
+
+    expect((await index.list({ limit: 10 })).items).toEqual([]);
+    expect((await index.list({ status: 'queued', limit: 10 })).items).toEqual([]);
+    expect(await index.get('gen-1')).toBeUndefined();
+  });
+});
