@@ -54,8 +54,10 @@ export interface PolicyReport {
   readonly maxHistoryEvents: number;
   /** Every task-API call per generation: polls, queue listings, Persist's query. */
   readonly queriesPerJob: number;
-  /** 429 answers the account gave, per trial. */
+  /** 429 answers the account gave to task-API calls, per trial. */
   readonly throttledPerTrial: number;
+  /** 429 answers to submits, per trial (each retried by Submit's Retry rule). */
+  readonly submitsThrottledPerTrial: number;
   readonly lambdaGbSecondsPerJob: number;
   /** Executions that did not succeed (retries exhausted, deadline, poll cap): should be 0. */
   readonly failedExecutions: number;
@@ -98,7 +100,7 @@ async function runWorkload(
       (total('lambdaGbSeconds') + total('dispatcherGbSeconds')) * USD_PER_LAMBDA_GB_SECOND +
       (total('lambdaRequests') + total('dispatcherInvocations')) * USD_PER_LAMBDA_REQUEST) /
     jobs;
-  const interactiveStarts = trials.flatMap((result) => result.interactiveStarts).sort((a, b) => a - b);
+  const interactiveStarts = trials.flatMap((result) => result.startWaits.interactive).sort((a, b) => a - b);
   const highest = (index: number, key: Exclude<keyof AccountPeaks, 'name'>) =>
     Math.max(...trials.map((result) => result.accounts[index]?.[key] ?? 0));
   const accounts = (trials[0]?.accounts ?? []).map((account, index) => ({
@@ -136,6 +138,7 @@ async function runWorkload(
     maxHistoryEvents: Math.max(...trials.map((result) => result.maxHistoryEvents)),
     queriesPerJob: round(total('queries') / jobs, 1),
     throttledPerTrial: round(total('throttled') / trials.length, 1),
+    submitsThrottledPerTrial: round(total('submitsThrottled') / trials.length, 1),
     lambdaGbSecondsPerJob: round(total('lambdaGbSeconds') / jobs, 3),
     failedExecutions: total('failed'),
     makespanSeconds: round(total('makespanSeconds') / trials.length, 0),
@@ -335,6 +338,45 @@ function biased(factor: number) {
   };
 }
 
+/** The workloads the comparison with the workflow before admission control runs. */
+const BEFORE_ADMISSION = ['burst-100', 'burst-1000', 'priority'];
+
+/** adaptive with and without admission control (the workflow before #11) on the bursts. */
+async function withoutAdmission(shape: WorkflowShape, reports: readonly WorkloadReport[]): Promise<string> {
+  const rows: Array<Array<string | number>> = [];
+  for (const workload of WORKLOADS.filter((each) => BEFORE_ADMISSION.includes(each.name))) {
+    const without = await runWorkload(workload, adaptivePollPolicy, shape, { admission: false });
+    const withIt = reports
+      .find((report) => report.name === workload.name)
+      ?.policies.find((policy) => policy.name === adaptivePollPolicy.name);
+    for (const [label, report] of [
+      ['without', without],
+      ['with', withIt],
+    ] as const) {
+      if (!report) continue;
+      rows.push([
+        workload.name,
+        label,
+        report.failedExecutions,
+        report.submitsThrottledPerTrial,
+        report.transitionsPerJob,
+        report.usdPer1000,
+        report.interactiveStartP95 ?? '–',
+      ]);
+    }
+  }
+  const headers = [
+    'adaptive',
+    'admission',
+    'failed',
+    'submit 429s/run',
+    'transitions/job',
+    '$/1000 gen',
+    'interactive start p95 s',
+  ];
+  return `### With and without admission control\n\n${markdownTable(headers, rows)}`;
+}
+
 async function sensitivity(shape: WorkflowShape): Promise<string> {
   const rows: Array<Array<string | number>> = [];
   for (const { name, scenario } of SCENARIOS) {
@@ -415,6 +457,8 @@ async function main(): Promise<void> {
     '### Fixed monthly cost, lean (no dashboard, no per-outcome series)',
     '',
     fixedTable(fixed.lean),
+    '',
+    await withoutAdmission(shape, reports),
     '',
     await sensitivity(shape),
     '',

@@ -110,7 +110,10 @@ export class SimAccount {
   readonly queryAttempts: number[] = [];
   /** Every submit attempted (accepted or refused), in ms: the demand on the submits budget. */
   readonly submitAttempts: number[] = [];
+  /** Task-API calls refused with 429. */
   throttled = 0;
+  /** Submits refused with 429. */
+  submitsThrottled = 0;
   readonly #submits: WindowCounter;
   readonly #queries: WindowCounter;
   readonly #byId = new Map<string, SimTask>();
@@ -131,7 +134,10 @@ export class SimAccount {
   /** A submit arriving at `ms`: a PENDING task behind every earlier one, or a 429. */
   submit(taskId: string, request: GenerationRequest, runMs: number, ms: number): SubmitResponse {
     this.submitAttempts.push(ms);
-    if (!this.#submits.tryAcquire(ms)) throw throttled('POST /services/aigc/text2image/image-synthesis');
+    if (!this.#submits.tryAcquire(ms)) {
+      this.submitsThrottled += 1;
+      throw throttled('POST /services/aigc/text2image/image-synthesis');
+    }
     const startMs = Math.max(ms, this.#runnerFreeMs);
     const task: SimTask = {
       taskId,

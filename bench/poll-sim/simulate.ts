@@ -9,8 +9,7 @@ import {
 } from '../../functions/shared/generation-request.js';
 import { silentLogger } from '../../functions/shared/logger.js';
 import type { PollPolicy } from '../../functions/shared/poll-policy.js';
-import type { RunTimeModel } from '../../functions/shared/run-time-estimate.js';
-import { estimateRun } from '../../functions/shared/run-time-estimate.js';
+import { estimateRun, type RunTimeModel } from '../../functions/shared/run-time-estimate.js';
 import type { TaskState } from '../../functions/shared/workflow-state.js';
 import { submitGeneration } from '../../functions/submit/submit.js';
 import { Random, seedOf } from '../lib/random.js';
@@ -69,7 +68,9 @@ export interface TrialResult {
   readonly peakQueriesPerSecond: number;
   /** Each account's peaks in any 1-second window: task-API calls, and submits (refused ones included). */
   readonly accounts: readonly AccountPeaks[];
+  /** 429s: to task-API calls, and to submits. */
   readonly throttled: number;
+  readonly submitsThrottled: number;
   readonly transitions: number;
   readonly maxHistoryEvents: number;
   /** Admit, Submit and Poll Lambda GB-s and invocations (Persist's cost is the same under every policy). */
@@ -83,11 +84,11 @@ export interface TrialResult {
   readonly queueReads: number;
   /** Seconds from the first execution's start to the last image stored (Persist done). */
   readonly makespanSeconds: number;
-  /** Seconds from each interactive request to its task RUNNING at DashScope. */
-  readonly interactiveStarts: number[];
+  /** Seconds from each request to its task RUNNING at DashScope, by lane, in the order of the jobs. */
+  readonly startWaits: Readonly<Record<Lane, number[]>>;
   /** Poll invocations whose answer changed the generation's visible state (status or progress). */
   readonly visibleChanges: number;
-  /** GETs by clients that follow each generation every `apiGetIntervalSeconds` until it ends, then once more. */
+  /** GETs by clients that follow each generation (`apiGetIntervalQueuedSeconds` while queued, then `apiGetIntervalSeconds`). */
   readonly apiGets: number;
   /** Images requested. */
   readonly images: number;
@@ -144,9 +145,18 @@ export interface Scenario {
   readonly truth?: Truth;
   /** The run-time model Submit is configured with. @default DEFAULT_RUN_TIME_MODEL */
   readonly runTimeModel?: RunTimeModel;
+  /**
+   * Whether jobs go through admission control. Without it (the workflow before #11), there is
+   * no Admit state and every execution submits at once to the first account. @default true
+   */
+  readonly admission?: boolean;
 }
 
-/** Runs one trial of `workload` with `policy`, the real Submit and Poll code, against the simulated account. */
+/**
+ * Runs one trial of `workload` with `policy`: each job through admission control (a simulated
+ * dispatcher applying the real `planGrants`), then the real Submit and Poll code against the
+ * simulated account it was granted.
+ */
 export async function simulateTrial(
   workload: Workload,
   trial: number,
@@ -156,8 +166,9 @@ export async function simulateTrial(
 ): Promise<TrialResult> {
   const truth = scenario.truth ?? DEFAULT_TRUTH;
   const runTimes = new Random(seedOf(workload.name, trial, 'run-times'));
-  // The submit path does not depend on the policy: its own stream keeps DashScope's schedule the
-  // same for every policy, so they are compared on identical task timelines.
+  // The submit path has its own stream, so the policies' different numbers of polls do not shift
+  // the submits' latencies. The timelines still differ a little between policies: a slot is
+  // freed, and the next job submitted, when Poll sees the task end.
   const submitNet = new Random(seedOf(workload.name, trial, 'submit'));
   const pollNet = new Random(seedOf(workload.name, trial, 'poll'));
   const limits = accountLimits(workload.accounts ?? 1);
@@ -274,10 +285,19 @@ export async function simulateTrial(
     open -= 1;
     release(execution, nowMs);
   };
+  const admission = scenario.admission ?? true;
+  const before = admission ? shape.before : shape.before.filter((_, index) => index !== shape.admit.index);
   jobs.forEach((job, index) => {
     const execution = executions[index] as Execution;
-    execution.transitions += sum(shape.before, 'transitions');
-    execution.events += EXECUTION_EVENTS + sum(shape.before, 'events');
+    execution.transitions += sum(before, 'transitions');
+    execution.events += EXECUTION_EVENTS + sum(before, 'events');
+    if (!admission) {
+      execution.account = accounts.get(limits[0]?.name ?? '');
+      const lambdaStartMs =
+        job.startSeconds * 1000 + before.length * LATENCY_MS.transition + LATENCY_MS.invoke;
+      start('submit', execution, lambdaStartMs, lambdaStartMs + submitNet.uniform(...LATENCY_MS.oneWay));
+      return;
+    }
     // Admit's Lambda stores the entry (with the task token) and kicks the dispatcher; the
     // execution then waits for the token without transitions or history events.
     const admitStartMs =
@@ -298,7 +318,7 @@ export async function simulateTrial(
     lambdaRequests += 1;
     queueWrites += 1;
   });
-  dispatcher.sweep(0, () => open > 0);
+  if (admission) dispatcher.sweep(0, () => open > 0);
 
   /** The Lambda of `event` ended at `nowMs`: bill it, and return when its Task state ends. */
   const lambdaEnded = (event: Invocation, fn: 'submit' | 'poll' | undefined): number => {
@@ -375,7 +395,7 @@ export async function simulateTrial(
         return;
       }
       // Poll records the task's start for the estimates, and frees the slot once the task has ended.
-      if (next.times.scheduled !== undefined && !execution.startRecorded) {
+      if (next.times.scheduled !== undefined && execution.holdsSlot && !execution.startRecorded) {
         execution.startRecorded = true;
         dispatcher.started(execution.id, Date.parse(next.times.scheduled));
         queueWrites += 1;
@@ -451,6 +471,7 @@ export async function simulateTrial(
     peakQueriesPerSecond: Math.max(...peaks.map((peak) => peak.peakQueriesPerSecond)),
     accounts: peaks,
     throttled: simAccounts.reduce((total, [, account]) => total + account.throttled, 0),
+    submitsThrottled: simAccounts.reduce((total, [, account]) => total + account.submitsThrottled, 0),
     transitions: executions.reduce((total, execution) => total + execution.transitions, 0),
     maxHistoryEvents: Math.max(...executions.map((execution) => execution.events)),
     lambdaGbSeconds:
@@ -465,15 +486,23 @@ export async function simulateTrial(
     queueWrites: queueWrites + dispatcher.storeWrites,
     queueReads: dispatcher.storeReads,
     makespanSeconds: persisted.length === 0 ? 0 : (Math.max(...persisted) - firstStartMs) / 1000,
-    interactiveStarts: executions.flatMap((execution) =>
-      execution.lane === 'interactive' && execution.account && execution.state
-        ? [(execution.account.task(execution.taskId).startMs - execution.startMs) / 1000]
-        : [],
-    ),
+    startWaits: {
+      interactive: startWaits(executions, 'interactive'),
+      batch: startWaits(executions, 'batch'),
+    },
     visibleChanges: executions.reduce((total, execution) => total + execution.visibleChanges, 0),
     apiGets: executions.reduce((total, execution) => total + apiGets(execution), 0),
     images: executions.reduce((total, execution) => total + execution.request.n, 0),
   };
+}
+
+/** Seconds from each request of `lane` to its task RUNNING, for those that reached DashScope. */
+function startWaits(executions: readonly Execution[], lane: Lane): number[] {
+  return executions.flatMap((execution) =>
+    execution.lane === lane && execution.account && execution.state
+      ? [(execution.account.task(execution.taskId).startMs - execution.startMs) / 1000]
+      : [],
+  );
 }
 
 /** The GETs of a client following the generation (see `ALL_IN_ASSUMPTIONS`): queued, then admitted. */

@@ -153,6 +153,17 @@ describe('admission in the simulation', () => {
     expect(result.throttled).toBe(0);
   });
 
+  it('loses jobs of the same burst without admission, as the workflow before it did', async () => {
+    // Act
+    const result = await simulateTrial(workload('burst-300', burstOf(300)), 0, adaptivePollPolicy, shape, {
+      admission: false,
+    });
+
+    // Assess: the 1 h deadline passes while tasks wait in DashScope's queue.
+    expect(result.failed).toBeGreaterThan(0);
+    expect(result.dispatcherInvocations).toBe(0);
+  });
+
   it('keeps at most `depth` tasks outstanding and 2 submits in any second at the account', async () => {
     // Act
     const result = await simulateTrial(workload('burst-40', burstOf(40)), 0, fixedPolicy(5), shape);
@@ -177,10 +188,28 @@ describe('admission in the simulation', () => {
     const batch = await simulateTrial(asBatch, 0, adaptivePollPolicy, shape);
 
     // Assess: it waits for the tasks holding slots (about 2 runs), not for the whole queue.
-    expect(interactive.interactiveStarts).toHaveLength(1);
-    expect(interactive.interactiveStarts[0]).toBeLessThan(60);
-    expect(batch.interactiveStarts).toEqual([]);
-    expect(batch.makespanSeconds).toBeGreaterThan(600);
+    expect(interactive.startWaits.interactive).toHaveLength(1);
+    expect(interactive.startWaits.interactive[0]).toBeLessThan(60);
+    expect(batch.startWaits.batch.at(-1)).toBeGreaterThan(500);
+  });
+
+  it('leaves batch a share while interactive requests wait ahead of it', async () => {
+    // Prepare: 20 interactive requests (~7 min of work), then 5 batch requests a second later.
+    const interactive = burstOf(20).map((job): Job => ({ ...job, lane: 'interactive' }));
+    const batch = burstOf(5).map((job): Job => ({ ...job, startSeconds: 1 + job.startSeconds }));
+
+    // Act
+    const result = await simulateTrial(
+      workload('share', [...interactive, ...batch]),
+      0,
+      adaptivePollPolicy,
+      shape,
+    );
+
+    // Assess: batch's first task starts after a few interactive ones, not after all 20.
+    const firstBatch = Math.min(...result.startWaits.batch);
+    const lastInteractive = Math.max(...result.startWaits.interactive);
+    expect(firstBatch).toBeLessThan(lastInteractive / 2);
   });
 
   it('spreads a burst over every account of the pool and ends it sooner', async () => {
