@@ -3,7 +3,8 @@
  * DashScope's documented queue (one runner, first in first out, 2 submits/s, 20 task queries/s),
  * driving the real Submit and Poll code (`submitGeneration`, `pollGeneration`, the very
  * `nextPollSeconds` the Lambdas use) through the Step Functions workflow synthesized from the CDK
- * app. See bench/RESULTS.md for what the numbers mean.
+ * app, behind admission control (the real `planGrants`, applied by a simulated dispatcher, on one
+ * or more accounts). See bench/RESULTS.md for what the numbers mean.
  */
 import { adaptivePollPolicy, type PollPolicy } from '../functions/shared/poll-policy.js';
 import { DEFAULT_RUN_TIME_MODEL } from '../functions/shared/run-time-estimate.js';
@@ -11,14 +12,22 @@ import { quantile } from './lib/random.js';
 import { markdownTable, round } from './lib/table.js';
 import { type AllInCost, allInCost, type FixedLine, fixedMonthlyCost } from './poll-sim/all-in.js';
 import { DEFAULT_TRUTH } from './poll-sim/dashscope.js';
+import { ADMISSION_SETTINGS, DISPATCHER_ASSUMPTIONS } from './poll-sim/dispatcher.js';
 import { POLICIES } from './poll-sim/policies.js';
 import {
   USD_PER_LAMBDA_GB_SECOND,
   USD_PER_LAMBDA_REQUEST,
   USD_PER_STATE_TRANSITION,
 } from './poll-sim/pricing.js';
-import { LATENCY_MS, type Scenario, simulateTrial, type TrialResult } from './poll-sim/simulate.js';
 import {
+  type AccountPeaks,
+  LATENCY_MS,
+  type Scenario,
+  simulateTrial,
+  type TrialResult,
+} from './poll-sim/simulate.js';
+import {
+  ADMIT_STATE,
   synthesizeTemplate,
   synthesizeWorkflowShape,
   type WorkflowShape,
@@ -45,17 +54,33 @@ export interface PolicyReport {
   readonly maxHistoryEvents: number;
   /** Every task-API call per generation: polls, queue listings, Persist's query. */
   readonly queriesPerJob: number;
-  /** 429 answers the account gave, per trial. */
+  /** 429 answers the account gave to task-API calls, per trial. */
   readonly throttledPerTrial: number;
+  /** 429 answers to submits, per trial (each retried by Submit's Retry rule). */
+  readonly submitsThrottledPerTrial: number;
   readonly lambdaGbSecondsPerJob: number;
   /** Executions that did not succeed (retries exhausted, deadline, poll cap): should be 0. */
   readonly failedExecutions: number;
+  /** Seconds from the first execution's start to the last image stored (mean over trials). */
+  readonly makespanSeconds: number;
+  /** 95th percentile of the seconds from an interactive request to its task RUNNING; null without any. */
+  readonly interactiveStartP95: number | null;
+  /** The highest number of submits in any 1-second window on any one account (DashScope allows 2). */
+  readonly peakSubmitsPerSecond: number;
+  /** Each account's peaks, the highest over the trials. */
+  readonly accounts: readonly AccountPeaks[];
+  /** Dispatcher Lambda invocations (kicks and sweeps) per generation. */
+  readonly dispatcherInvocationsPerJob: number;
 }
 
 export interface WorkloadReport {
   readonly name: string;
   readonly policies: PolicyReport[];
 }
+
+type NumericKey = {
+  [K in keyof TrialResult]: TrialResult[K] extends number ? K : never;
+}[keyof TrialResult];
 
 async function runWorkload(
   workload: Workload,
@@ -67,19 +92,31 @@ async function runWorkload(
   for (let trial = 0; trial < workload.trials; trial++) {
     trials.push(await simulateTrial(workload, trial, policy, shape, scenario));
   }
-  const total = (key: keyof Omit<TrialResult, 'lags'>) =>
-    trials.reduce((sum, result) => sum + result[key], 0);
+  const total = (key: NumericKey) => trials.reduce((sum, result) => sum + result[key], 0);
   const jobs = total('jobs');
   const lags = trials.flatMap((result) => result.lags).sort((a, b) => a - b);
   const usdPerJob =
     (total('transitions') * USD_PER_STATE_TRANSITION +
-      total('lambdaGbSeconds') * USD_PER_LAMBDA_GB_SECOND +
-      total('lambdaRequests') * USD_PER_LAMBDA_REQUEST) /
+      (total('lambdaGbSeconds') + total('dispatcherGbSeconds')) * USD_PER_LAMBDA_GB_SECOND +
+      (total('lambdaRequests') + total('dispatcherInvocations')) * USD_PER_LAMBDA_REQUEST) /
     jobs;
+  const interactiveStarts = trials.flatMap((result) => result.startWaits.interactive).sort((a, b) => a - b);
+  const highest = (index: number, key: Exclude<keyof AccountPeaks, 'name'>) =>
+    Math.max(...trials.map((result) => result.accounts[index]?.[key] ?? 0));
+  const accounts = (trials[0]?.accounts ?? []).map((account, index) => ({
+    name: account.name,
+    peakQueriesPerSecond: highest(index, 'peakQueriesPerSecond'),
+    peakSubmitsPerSecond: highest(index, 'peakSubmitsPerSecond'),
+    peakOutstandingTasks: highest(index, 'peakOutstandingTasks'),
+  }));
   const { total: allInPerJob, ...allInLines } = allInCost({
     transitions: total('transitions') / jobs,
     lambdaGbSeconds: total('lambdaGbSeconds') / jobs,
     lambdaRequests: total('lambdaRequests') / jobs,
+    dispatcherInvocations: total('dispatcherInvocations') / jobs,
+    dispatcherGbSeconds: total('dispatcherGbSeconds') / jobs,
+    queueWrites: total('queueWrites') / jobs,
+    queueReads: total('queueReads') / jobs,
     polls: total('polls') / jobs,
     visibleChanges: total('visibleChanges') / jobs,
     apiGets: total('apiGets') / jobs,
@@ -101,8 +138,14 @@ async function runWorkload(
     maxHistoryEvents: Math.max(...trials.map((result) => result.maxHistoryEvents)),
     queriesPerJob: round(total('queries') / jobs, 1),
     throttledPerTrial: round(total('throttled') / trials.length, 1),
+    submitsThrottledPerTrial: round(total('submitsThrottled') / trials.length, 1),
     lambdaGbSecondsPerJob: round(total('lambdaGbSeconds') / jobs, 3),
     failedExecutions: total('failed'),
+    makespanSeconds: round(total('makespanSeconds') / trials.length, 0),
+    interactiveStartP95: interactiveStarts.length === 0 ? null : round(quantile(interactiveStarts, 0.95), 1),
+    peakSubmitsPerSecond: Math.max(...accounts.map((account) => account.peakSubmitsPerSecond)),
+    accounts,
+    dispatcherInvocationsPerJob: round(total('dispatcherInvocations') / jobs, 2),
   };
 }
 
@@ -121,6 +164,11 @@ function table(workload: Workload, report: WorkloadReport): string {
     policy.usdPer1000,
     policy.usdPer1000AllIn,
     policy.maxHistoryEvents,
+    policy.dispatcherInvocationsPerJob,
+    policy.peakSubmitsPerSecond,
+    policy.makespanSeconds,
+    policy.interactiveStartP95 ?? '–',
+    policy.failedExecutions,
   ]);
   const headers = [
     'policy',
@@ -136,12 +184,29 @@ function table(workload: Workload, report: WorkloadReport): string {
     '$/1000 gen',
     '$/1000 all-in',
     'max events',
+    'dispatcher runs/job',
+    'peak submits/s',
+    'makespan s',
+    'interactive start p95 s',
+    'failed',
   ];
+  const perAccount =
+    workload.accounts === undefined || workload.accounts < 2
+      ? []
+      : report.policies.map(
+          (policy) =>
+            `\n> ${policy.name}, per account: ${policy.accounts
+              .map(
+                (account) =>
+                  `${account.name} ${account.peakQueriesPerSecond} q/s, ${account.peakSubmitsPerSecond} submits/s`,
+              )
+              .join('; ')}`,
+        );
   const failures = report.policies.filter((policy) => policy.failedExecutions > 0);
   const note = failures.map(
     (policy) => `\n> ${policy.name}: ${policy.failedExecutions} execution(s) did not succeed`,
   );
-  return `### ${workload.name}: ${workload.description}\n\n${markdownTable(headers, rows)}${note.join('')}`;
+  return `### ${workload.name}: ${workload.description}\n\n${markdownTable(headers, rows)}${[...perAccount, ...note].join('')}`;
 }
 
 /** The issue's targets (#13), checked against the numbers (never by a timed test). */
@@ -177,6 +242,70 @@ function targets(reports: WorkloadReport[]): string[] {
   return lines;
 }
 
+/** The targets of admission control (#11) for `adaptive`, met or missed and by how much. */
+function admissionTargets(reports: WorkloadReport[]): string[] {
+  const adaptive = reports.flatMap((report) => {
+    const entry = report.policies.find((policy) => policy.name === adaptivePollPolicy.name);
+    return entry ? [{ workload: report.name, entry }] : [];
+  });
+  const find = (workload: string) => adaptive.find((each) => each.workload === workload)?.entry;
+  const lines: string[] = [];
+  const check = (ok: boolean, text: string) => lines.push(`- ${ok ? 'met' : 'MISSED'}: ${text}`);
+  const failed = adaptive.filter((each) => each.entry.failedExecutions > 0);
+  check(
+    failed.length === 0,
+    failed.length === 0
+      ? `0 failed executions in all ${adaptive.length} workloads`
+      : `failed executions: ${failed.map((each) => `${each.workload} ${each.entry.failedExecutions}`).join(', ')} (target 0)`,
+  );
+  const burst = find('burst-1000');
+  if (burst)
+    check(
+      burst.transitionsPerJob <= 40,
+      `burst-1000: ${burst.transitionsPerJob} transitions/job (target ≤ 40${over(burst.transitionsPerJob, 40)})`,
+    );
+  const pool = find('pool-3-burst-1000');
+  if (burst && pool) {
+    const ratio = round(pool.makespanSeconds / burst.makespanSeconds, 3);
+    check(
+      ratio <= 0.4,
+      `pool-3-burst-1000: makespan ${pool.makespanSeconds} s = ${ratio} × burst-1000's ${burst.makespanSeconds} s (target ≤ 0.40${over(ratio, 0.4)})`,
+    );
+  }
+  const priority = find('priority');
+  if (priority) {
+    const p95 = priority.interactiveStartP95;
+    check(
+      p95 !== null && p95 <= 60,
+      `priority: interactive start p95 ${p95} s (target ≤ 60 s${p95 === null ? '' : over(p95, 60)})`,
+    );
+  }
+  const queries = Math.max(...adaptive.map((each) => each.entry.peakQps));
+  const submits = Math.max(...adaptive.map((each) => each.entry.peakSubmitsPerSecond));
+  check(
+    queries <= 20,
+    `peak ${queries} task-API calls/s on any account, any workload (target ≤ 20${over(queries, 20)})`,
+  );
+  check(
+    submits <= 2,
+    `peak ${submits} submits/s on any account, any workload (target ≤ 2${over(submits, 2)})`,
+  );
+  const outstanding = Math.max(
+    ...adaptive.flatMap((each) => each.entry.accounts.map((account) => account.peakOutstandingTasks)),
+  );
+  check(
+    outstanding <= ADMISSION_SETTINGS.depth,
+    `at most ${outstanding} tasks outstanding at once on any account (the depth, ${ADMISSION_SETTINGS.depth})`,
+  );
+  return lines;
+}
+
+/** ", over by x (y %)" when `value` exceeds `limit`, else nothing. */
+function over(value: number, limit: number): string {
+  if (value <= limit) return '';
+  return `; over by ${round(value - limit, 3)}, ${round(((value - limit) / limit) * 100, 1)} %`;
+}
+
 function fixedTable(lines: readonly FixedLine[]): string {
   const total = lines.reduce((sum, line) => sum + line.usdPerMonth, 0);
   return markdownTable(
@@ -207,6 +336,45 @@ function biased(factor: number) {
     ...DEFAULT_TRUTH,
     bias: { 'stable-diffusion-3.5-large': factor, 'stable-diffusion-3.5-large-turbo': factor },
   };
+}
+
+/** The workloads the comparison with the workflow before admission control runs. */
+const BEFORE_ADMISSION = ['burst-100', 'burst-1000', 'priority'];
+
+/** adaptive with and without admission control (the workflow before #11) on the bursts. */
+async function withoutAdmission(shape: WorkflowShape, reports: readonly WorkloadReport[]): Promise<string> {
+  const rows: Array<Array<string | number>> = [];
+  for (const workload of WORKLOADS.filter((each) => BEFORE_ADMISSION.includes(each.name))) {
+    const without = await runWorkload(workload, adaptivePollPolicy, shape, { admission: false });
+    const withIt = reports
+      .find((report) => report.name === workload.name)
+      ?.policies.find((policy) => policy.name === adaptivePollPolicy.name);
+    for (const [label, report] of [
+      ['without', without],
+      ['with', withIt],
+    ] as const) {
+      if (!report) continue;
+      rows.push([
+        workload.name,
+        label,
+        report.failedExecutions,
+        report.submitsThrottledPerTrial,
+        report.transitionsPerJob,
+        report.usdPer1000,
+        report.interactiveStartP95 ?? '–',
+      ]);
+    }
+  }
+  const headers = [
+    'adaptive',
+    'admission',
+    'failed',
+    'submit 429s/run',
+    'transitions/job',
+    '$/1000 gen',
+    'interactive start p95 s',
+  ];
+  return `### With and without admission control\n\n${markdownTable(headers, rows)}`;
 }
 
 async function sensitivity(shape: WorkflowShape): Promise<string> {
@@ -265,12 +433,22 @@ async function main(): Promise<void> {
       `state, ${LATENCY_MS.invoke} ms Lambda invoke, ${LATENCY_MS.oneWay.join('–')} ms one way to DashScope.`,
     `Workflow (synthesized): ${shape.before.map((step) => step.name).join(' → ')} → [${shape.loop.map((step) => step.name).join(' → ')}]×n → ` +
       `${shape.after.map((step) => step.name).join(' → ')}; ${loopEvents} history events per loop; max ${shape.maxPolls} polls; ` +
-      `deadline ${shape.deadlineSeconds} s.`,
+      `deadline ${shape.deadlineSeconds} s.` +
+      (shape.admit.modeled
+        ? ` ${ADMIT_STATE} is modeled (a Lambda Task waiting for its task token: 1 transition, 5 events): the synthesized workflow has no such state yet.`
+        : ''),
+    `Admission (bench/poll-sim/dispatcher.ts): depth ${ADMISSION_SETTINGS.depth} per account, grants ≥ 1/${ADMISSION_SETTINGS.submitsPerSecond} s + 100 ms apart per account, ` +
+      `batch gets 1 grant in ${ADMISSION_SETTINGS.rules.batchEvery} while interactive waits; the dispatcher (reserved concurrency 1) runs at each enqueue, each release ` +
+      `and every ${ADMISSION_SETTINGS.sweepSeconds} s; ${DISPATCHER_ASSUMPTIONS.storeCallMs} ms per DynamoDB call, ${DISPATCHER_ASSUMPTIONS.awsCallMs} ms per SendTaskSuccess or async Invoke (assumed).`,
     '',
     ...WORKLOADS.map((workload, index) => `${table(workload, reports[index] as WorkloadReport)}\n`),
-    'Targets:',
+    'Targets (#13, polling):',
     '',
     ...targets(reports),
+    '',
+    'Targets (#11, admission control), adaptive:',
+    '',
+    ...admissionTargets(reports),
     '',
     '### Fixed monthly cost, cdk.json defaults (counted in the synthesized template)',
     '',
@@ -279,6 +457,8 @@ async function main(): Promise<void> {
     '### Fixed monthly cost, lean (no dashboard, no per-outcome series)',
     '',
     fixedTable(fixed.lean),
+    '',
+    await withoutAdmission(shape, reports),
     '',
     await sensitivity(shape),
     '',

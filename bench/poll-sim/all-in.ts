@@ -22,7 +22,7 @@ import {
 
 /**
  * What one generation costs on AWS, all in: the orchestration the simulation counts (Step
- * Functions, Submit and Poll) plus everything around it that the simulation does not run
+ * Functions; Admit, Submit and Poll; the admission dispatcher and its queue) plus everything around it that the simulation does not run
  * (Persist, Notify, the API, the generations index, S3, EventBridge, logs, traces), and the fixed
  * monthly cost of the stack. The counts that are not simulated are the assumptions below, each
  * with where it comes from.
@@ -40,12 +40,23 @@ export const ALL_IN_ASSUMPTIONS = {
   reconcilerMemoryMb: 128,
   /** A client following its generation: one GET every this many seconds until it ends, then one more. */
   apiGetIntervalSeconds: 5,
+  /**
+   * While the generation waits in the admission queue, one GET a minute: its position and
+   * estimated start change slowly, and the answer says when it is expected to start (assumed).
+   */
+  apiGetIntervalQueuedSeconds: 60,
   /** The generations index: on-demand, a base table and 2 GSIs, every write touching both. */
   indexesPerWrite: 2,
   /** Writes besides the polls': create (API or trigger), submit, end (Persist/Notify), the reconciler's. */
   fixedWrites: 4,
   /** An eventually consistent GetItem of an item up to 4 KB. */
   rruPerGet: 0.5,
+  /**
+   * The admission queue's items live in one of its two GSIs at a time (`byQueue` while waiting,
+   * `bySlot` while granted): each queue write touches the table and about one index. Its reads
+   * (the dispatcher's GetItem and Queries) are eventually consistent and small: `rruPerGet` each.
+   */
+  queueIndexesPerWrite: 1,
   /** S3 per generation besides the images: Persist's manifest PUT and its LIST, and its HEAD (`bench:memory`). */
   s3PutsBesidesImages: 2,
   s3GetsBesidesDownloads: 1,
@@ -60,9 +71,15 @@ export const ALL_IN_ASSUMPTIONS = {
 /** What one generation used, on average, as the simulation and its workload give it. */
 export interface GenerationUsage {
   readonly transitions: number;
-  /** Submit and Poll, as simulated. */
+  /** Admit, Submit and Poll, as simulated. */
   readonly lambdaGbSeconds: number;
   readonly lambdaRequests: number;
+  /** The dispatcher Lambda's share: its invocations (kicks and sweeps) and GB-s over the generations. */
+  readonly dispatcherInvocations: number;
+  readonly dispatcherGbSeconds: number;
+  /** DynamoDB calls on the admission queue: enqueue, grant, start, release, the dispatcher's reads and state. */
+  readonly queueWrites: number;
+  readonly queueReads: number;
   /** Poll invocations, and those whose visible state (status or progress) changed: one index write each. */
   readonly polls: number;
   readonly visibleChanges: number;
@@ -97,16 +114,17 @@ export function allInCost(usage: GenerationUsage): AllInCost {
     gbSeconds(a.reconcilerMemoryMb, a.reconcilerSeconds);
   const otherInvocations = 1 + 1 + apiRequests + 1;
   const lambda =
-    (usage.lambdaGbSeconds + otherGbSeconds) * USD_PER_LAMBDA_GB_SECOND +
-    (usage.lambdaRequests + otherInvocations) * USD_PER_LAMBDA_REQUEST;
+    (usage.lambdaGbSeconds + usage.dispatcherGbSeconds + otherGbSeconds) * USD_PER_LAMBDA_GB_SECOND +
+    (usage.lambdaRequests + usage.dispatcherInvocations + otherInvocations) * USD_PER_LAMBDA_REQUEST;
   const writes = a.fixedWrites + usage.visibleChanges;
   const dynamodb =
     writes * (1 + a.indexesPerWrite) * USD_PER_DYNAMODB_WRU +
-    usage.apiGets * a.rruPerGet * USD_PER_DYNAMODB_RRU;
+    usage.queueWrites * (1 + a.queueIndexesPerWrite) * USD_PER_DYNAMODB_WRU +
+    (usage.apiGets + usage.queueReads) * a.rruPerGet * USD_PER_DYNAMODB_RRU;
   const s3Requests =
     (usage.images + a.s3PutsBesidesImages) * USD_PER_S3_PUT +
     (usage.images + a.s3GetsBesidesDownloads) * USD_PER_S3_GET;
-  const invocations = usage.lambdaRequests + otherInvocations;
+  const invocations = usage.lambdaRequests + usage.dispatcherInvocations + otherInvocations;
   // One structured line and one EMF line per workflow invocation; the API and reconciler log one line.
   const logBytes =
     invocations * (a.platformLogBytes + a.logLineBytes) + (usage.lambdaRequests + 2) * a.emfLineBytes;

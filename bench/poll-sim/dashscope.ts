@@ -41,8 +41,14 @@ export const DEFAULT_TRUTH: Truth = {
   noise: 0.1,
 };
 
-const SUBMITS_PER_SECOND = 2;
-const QUERIES_PER_SECOND = 20;
+/** One account's documented limits, per second: submits, and task-API calls (query, list, cancel). */
+export interface AccountRateLimits {
+  readonly submitsPerSecond: number;
+  readonly queriesPerSecond: number;
+}
+
+/** DashScope's documented limits for one account. */
+export const DOCUMENTED_LIMITS: AccountRateLimits = { submitsPerSecond: 2, queriesPerSecond: 20 };
 
 /** One task at the simulated DashScope. */
 export interface SimTask {
@@ -100,19 +106,38 @@ export class WindowCounter {
 /** The simulated account: its tasks, its single runner and its rate limits. */
 export class SimAccount {
   readonly tasks: SimTask[] = [];
-  /** Every task-API call attempted (accepted or refused), in ms: the demand on the 20/s budget. */
+  /** Every task-API call attempted (accepted or refused), in ms: the demand on the queries budget. */
   readonly queryAttempts: number[] = [];
+  /** Every submit attempted (accepted or refused), in ms: the demand on the submits budget. */
+  readonly submitAttempts: number[] = [];
+  /** Task-API calls refused with 429. */
   throttled = 0;
-  readonly #submits = new WindowCounter(SUBMITS_PER_SECOND);
-  readonly #queries = new WindowCounter(QUERIES_PER_SECOND);
+  /** Submits refused with 429. */
+  submitsThrottled = 0;
+  readonly #submits: WindowCounter;
+  readonly #queries: WindowCounter;
   readonly #byId = new Map<string, SimTask>();
   #runnerFreeMs = Number.NEGATIVE_INFINITY;
 
-  constructor(private readonly truth: Truth = DEFAULT_TRUTH) {}
+  /**
+   * @param truth how tasks really run. @default DEFAULT_TRUTH
+   * @param limits the account's rate limits. @default DOCUMENTED_LIMITS
+   */
+  constructor(
+    private readonly truth: Truth = DEFAULT_TRUTH,
+    limits: AccountRateLimits = DOCUMENTED_LIMITS,
+  ) {
+    this.#submits = new WindowCounter(limits.submitsPerSecond);
+    this.#queries = new WindowCounter(limits.queriesPerSecond);
+  }
 
   /** A submit arriving at `ms`: a PENDING task behind every earlier one, or a 429. */
   submit(taskId: string, request: GenerationRequest, runMs: number, ms: number): SubmitResponse {
-    if (!this.#submits.tryAcquire(ms)) throw throttled('POST /services/aigc/text2image/image-synthesis');
+    this.submitAttempts.push(ms);
+    if (!this.#submits.tryAcquire(ms)) {
+      this.submitsThrottled += 1;
+      throw throttled('POST /services/aigc/text2image/image-synthesis');
+    }
     const startMs = Math.max(ms, this.#runnerFreeMs);
     const task: SimTask = {
       taskId,

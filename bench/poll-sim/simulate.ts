@@ -1,4 +1,5 @@
 import { pollGeneration } from '../../functions/poll/poll.js';
+import type { Lane } from '../../functions/shared/admission.js';
 import type { Clock } from '../../functions/shared/clock.js';
 import type { DashScopeClient } from '../../functions/shared/dashscope/client.js';
 import { DashScopeThrottledError } from '../../functions/shared/errors.js';
@@ -8,13 +9,14 @@ import {
 } from '../../functions/shared/generation-request.js';
 import { silentLogger } from '../../functions/shared/logger.js';
 import type { PollPolicy } from '../../functions/shared/poll-policy.js';
-import type { RunTimeModel } from '../../functions/shared/run-time-estimate.js';
+import { estimateRun, type RunTimeModel } from '../../functions/shared/run-time-estimate.js';
 import type { TaskState } from '../../functions/shared/workflow-state.js';
 import { submitGeneration } from '../../functions/submit/submit.js';
 import { Random, seedOf } from '../lib/random.js';
 import { FULL_VCPU_MB } from '../memory-model.js';
 import { ALL_IN_ASSUMPTIONS } from './all-in.js';
 import { DEFAULT_TRUTH, drawRunMs, peakPerSecond, SimAccount, type Truth } from './dashscope.js';
+import { accountLimits, DISPATCHER_ASSUMPTIONS, SimDispatcher } from './dispatcher.js';
 import { EVENTS_PER_RETRY, EXECUTION_EVENTS, type RetryRule, type WorkflowShape } from './workflow-shape.js';
 import type { Workload } from './workloads.js';
 
@@ -43,6 +45,15 @@ export function cpuScale(memoryMb: number): number {
   return Math.max(1, FULL_VCPU_MB / memoryMb);
 }
 
+/** One account's peaks over a trial. */
+export interface AccountPeaks {
+  readonly name: string;
+  readonly peakQueriesPerSecond: number;
+  readonly peakSubmitsPerSecond: number;
+  /** The most tasks PENDING or RUNNING there at once. */
+  readonly peakOutstandingTasks: number;
+}
+
 /** What one trial of one workload under one policy produced. */
 export interface TrialResult {
   readonly jobs: number;
@@ -53,16 +64,31 @@ export interface TrialResult {
   readonly polls: number;
   /** Every task-API call: the polls, the queue listings and Persist's query. */
   readonly queries: number;
+  /** The highest of the accounts' peaks (task-API calls in any 1-second window). */
   readonly peakQueriesPerSecond: number;
+  /** Each account's peaks in any 1-second window: task-API calls, and submits (refused ones included). */
+  readonly accounts: readonly AccountPeaks[];
+  /** 429s: to task-API calls, and to submits. */
   readonly throttled: number;
+  readonly submitsThrottled: number;
   readonly transitions: number;
   readonly maxHistoryEvents: number;
-  /** Submit and Poll Lambda GB-s and invocations (Persist's cost is the same under every policy). */
+  /** Admit, Submit and Poll Lambda GB-s and invocations (Persist's cost is the same under every policy). */
   readonly lambdaGbSeconds: number;
   readonly lambdaRequests: number;
+  /** The dispatcher Lambda: invocations (kicks and sweeps) and GB-s. */
+  readonly dispatcherInvocations: number;
+  readonly dispatcherGbSeconds: number;
+  /** DynamoDB calls on the admission queue: Admit's, Poll's and the dispatcher's. */
+  readonly queueWrites: number;
+  readonly queueReads: number;
+  /** Seconds from the first execution's start to the last image stored (Persist done). */
+  readonly makespanSeconds: number;
+  /** Seconds from each request to its task RUNNING at DashScope, by lane, in the order of the jobs. */
+  readonly startWaits: Readonly<Record<Lane, number[]>>;
   /** Poll invocations whose answer changed the generation's visible state (status or progress). */
   readonly visibleChanges: number;
-  /** GETs by clients that follow each generation every `apiGetIntervalSeconds` until it ends, then once more. */
+  /** GETs by clients that follow each generation (`apiGetIntervalQueuedSeconds` while queued, then `apiGetIntervalSeconds`). */
   readonly apiGets: number;
   /** Images requested. */
   readonly images: number;
@@ -74,6 +100,16 @@ interface Execution {
   readonly taskId: string;
   readonly request: GenerationRequest;
   readonly runMs: number;
+  readonly lane: Lane;
+  /** The account the dispatcher granted it a slot on, and when its Admit state ended, once granted. */
+  account?: SimAccount;
+  grantedMs?: number;
+  /** Whether it holds a slot (granted, and Poll has not seen its task end). */
+  holdsSlot: boolean;
+  /** Whether Poll has recorded its task's start with the queue. */
+  startRecorded: boolean;
+  /** When Persist stored its images. */
+  persistedMs?: number;
   state?: TaskState;
   transitions: number;
   events: number;
@@ -109,9 +145,18 @@ export interface Scenario {
   readonly truth?: Truth;
   /** The run-time model Submit is configured with. @default DEFAULT_RUN_TIME_MODEL */
   readonly runTimeModel?: RunTimeModel;
+  /**
+   * Whether jobs go through admission control. Without it (the workflow before #11), there is
+   * no Admit state and every execution submits at once to the first account. @default true
+   */
+  readonly admission?: boolean;
 }
 
-/** Runs one trial of `workload` with `policy`, the real Submit and Poll code, against the simulated account. */
+/**
+ * Runs one trial of `workload` with `policy`: each job through admission control (a simulated
+ * dispatcher applying the real `planGrants`), then the real Submit and Poll code against the
+ * simulated account it was granted.
+ */
 export async function simulateTrial(
   workload: Workload,
   trial: number,
@@ -121,18 +166,22 @@ export async function simulateTrial(
 ): Promise<TrialResult> {
   const truth = scenario.truth ?? DEFAULT_TRUTH;
   const runTimes = new Random(seedOf(workload.name, trial, 'run-times'));
-  // The submit path does not depend on the policy: its own stream keeps DashScope's schedule the
-  // same for every policy, so they are compared on identical task timelines.
+  // The submit path has its own stream, so the policies' different numbers of polls do not shift
+  // the submits' latencies. The timelines still differ a little between policies: a slot is
+  // freed, and the next job submitted, when Poll sees the task end.
   const submitNet = new Random(seedOf(workload.name, trial, 'submit'));
   const pollNet = new Random(seedOf(workload.name, trial, 'poll'));
-  const account = new SimAccount(truth);
+  const limits = accountLimits(workload.accounts ?? 1);
+  const accounts = new Map(limits.map((account) => [account.name, new SimAccount(truth)]));
   const queue = new EventQueue();
   let nowMs = 0;
-  let lambdaMs = { submit: 0, poll: 0 };
+  let lambdaMs = { admit: 0, submit: 0, poll: 0 };
   let lambdaRequests = 0;
+  let queueWrites = 0;
 
   const clock: Clock = { now: () => nowMs };
   const client = (net: Random, execution: Execution, memoryMb: number): DashScopeClient => {
+    const account = execution.account as SimAccount;
     const roundTrip = <T>(call: () => T): T => {
       try {
         return call();
@@ -168,6 +217,9 @@ export async function simulateTrial(
       taskId: `task-${workload.name}-${trial}-${index}`,
       request,
       runMs: drawRunMs(request, runTimes, truth),
+      lane: jobs[index]?.lane ?? 'batch',
+      holdsSlot: false,
+      startRecorded: false,
       transitions: 0,
       events: 0,
       polls: 0,
@@ -197,14 +249,76 @@ export async function simulateTrial(
         },
       );
     });
+  const byId = new Map(executions.map((execution) => [execution.id, execution]));
+  const { storeCallMs, awsCallMs } = DISPATCHER_ASSUMPTIONS;
+  const dispatcher = new SimDispatcher(limits, {
+    schedule: (atMs, run) =>
+      queue.push(atMs, () => {
+        run();
+        yieldTurn();
+      }),
+    invokeMs: LATENCY_MS.invoke,
+    // SendTaskSuccess: Admit ends, the states after it are entered, and Submit's Lambda runs.
+    granted: (id, account, atMs) => {
+      const execution = byId.get(id) as Execution;
+      execution.account = accounts.get(account);
+      execution.grantedMs = atMs;
+      execution.holdsSlot = true;
+      const lambdaStartMs =
+        atMs + (shape.before.length - shape.admit.index - 1) * LATENCY_MS.transition + LATENCY_MS.invoke;
+      start('submit', execution, lambdaStartMs, lambdaStartMs + submitNet.uniform(...LATENCY_MS.oneWay));
+    },
+  });
+  /** Frees the execution's slot (a store write) and kicks the dispatcher; returns when that is done. */
+  const release = (execution: Execution, fromMs: number): number => {
+    if (!execution.holdsSlot) return fromMs;
+    execution.holdsSlot = false;
+    dispatcher.release(execution.id);
+    queueWrites += 1;
+    dispatcher.kick(fromMs + storeCallMs + awsCallMs);
+    return fromMs + storeCallMs + awsCallMs;
+  };
+  let open = executions.length;
+  /** The execution ends without images; its slot, if it holds one, is freed by the failure path. */
+  const fail = (execution: Execution) => {
+    execution.failed = true;
+    open -= 1;
+    release(execution, nowMs);
+  };
+  const admission = scenario.admission ?? true;
+  const before = admission ? shape.before : shape.before.filter((_, index) => index !== shape.admit.index);
   jobs.forEach((job, index) => {
     const execution = executions[index] as Execution;
-    execution.transitions += sum(shape.before, 'transitions');
-    execution.events += EXECUTION_EVENTS + sum(shape.before, 'events');
-    const lambdaStartMs =
-      job.startSeconds * 1000 + shape.before.length * LATENCY_MS.transition + LATENCY_MS.invoke;
-    start('submit', execution, lambdaStartMs, lambdaStartMs + submitNet.uniform(...LATENCY_MS.oneWay));
+    execution.transitions += sum(before, 'transitions');
+    execution.events += EXECUTION_EVENTS + sum(before, 'events');
+    if (!admission) {
+      execution.account = accounts.get(limits[0]?.name ?? '');
+      const lambdaStartMs =
+        job.startSeconds * 1000 + before.length * LATENCY_MS.transition + LATENCY_MS.invoke;
+      start('submit', execution, lambdaStartMs, lambdaStartMs + submitNet.uniform(...LATENCY_MS.oneWay));
+      return;
+    }
+    // Admit's Lambda stores the entry (with the task token) and kicks the dispatcher; the
+    // execution then waits for the token without transitions or history events.
+    const admitStartMs =
+      job.startSeconds * 1000 + (shape.admit.index + 1) * LATENCY_MS.transition + LATENCY_MS.invoke;
+    const storedMs = admitStartMs + storeCallMs;
+    queue.push(storedMs, () => {
+      dispatcher.enqueue({
+        id: execution.id,
+        lane: execution.lane,
+        enqueuedAt: storedMs,
+        expectedRunSeconds: estimateRun(execution.request, scenario.runTimeModel).seconds,
+      });
+      dispatcher.kick(storedMs + awsCallMs);
+      yieldTurn();
+    });
+    const admitEndMs = storedMs + awsCallMs + LATENCY_MS.cpu * cpuScale(shape.memoryMb.admit);
+    lambdaMs.admit += Math.ceil(admitEndMs - admitStartMs);
+    lambdaRequests += 1;
+    queueWrites += 1;
   });
+  if (admission) dispatcher.sweep(0, () => open > 0);
 
   /** The Lambda of `event` ended at `nowMs`: bill it, and return when its Task state ends. */
   const lambdaEnded = (event: Invocation, fn: 'submit' | 'poll' | undefined): number => {
@@ -220,7 +334,7 @@ export async function simulateTrial(
     execution.retries += 1;
     const delayMs = retryDelayMs(rule, execution.retries, net);
     if (delayMs === undefined) {
-      execution.failed = true;
+      fail(execution);
       return;
     }
     execution.transitions += 1;
@@ -280,20 +394,29 @@ export async function simulateTrial(
         retryOrFail(event, shape.retry.poll, lambdaEnded(event, 'poll'), pollNet);
         return;
       }
+      // Poll records the task's start for the estimates, and frees the slot once the task has ended.
+      if (next.times.scheduled !== undefined && execution.holdsSlot && !execution.startRecorded) {
+        execution.startRecorded = true;
+        dispatcher.started(execution.id, Date.parse(next.times.scheduled));
+        queueWrites += 1;
+        nowMs += storeCallMs;
+      }
+      if (next.status !== 'queued' && next.status !== 'running') nowMs = release(execution, nowMs);
       const choiceEndMs = lambdaEnded(event, 'poll') + LATENCY_MS.transition;
       if (visiblyChanged(execution.state as TaskState, next)) execution.visibleChanges += 1;
       execution.state = next;
       execution.retries = 0;
       if (next.status === 'succeeded') {
-        execution.lag = (execution.lastAnswerMs - account.task(execution.taskId).endMs) / 1000;
+        const task = (execution.account as SimAccount).task(execution.taskId);
+        execution.lag = (execution.lastAnswerMs - task.endMs) / 1000;
         execution.transitions += sum(shape.after, 'transitions');
         execution.events += sum(shape.after, 'events');
         const lambdaStartMs = choiceEndMs + LATENCY_MS.transition + LATENCY_MS.invoke;
         start('persist', execution, lambdaStartMs, lambdaStartMs + pollNet.uniform(...LATENCY_MS.oneWay));
       } else if (next.deadlineExceeded || (next.status !== 'queued' && next.status !== 'running')) {
-        execution.failed = true;
+        fail(execution);
       } else if (next.pollCount >= shape.maxPolls) {
-        execution.failed = true;
+        fail(execution);
       } else {
         loop(execution, choiceEndMs);
       }
@@ -302,6 +425,11 @@ export async function simulateTrial(
       try {
         await client(pollNet, execution, shape.memoryMb.poll).getTask(execution.taskId);
         execution.retries = 0;
+        execution.persistedMs = Math.max(
+          nowMs,
+          event.lambdaStartMs + ALL_IN_ASSUMPTIONS.persistSeconds * 1000,
+        );
+        open -= 1;
       } catch (error) {
         if (!(error instanceof DashScopeThrottledError)) throw error;
         retryOrFail(event, shape.retry.persist, lambdaEnded(event, undefined), pollNet);
@@ -311,6 +439,8 @@ export async function simulateTrial(
 
   for (let event = queue.pop(); event; event = queue.pop()) {
     nowMs = event.atMs;
+    if (nowMs > DRAIN_LIMIT_MS)
+      throw new Error(`${workload.name}: the queue did not drain in 30 simulated days`);
     await new Promise<void>((turnOver) => {
       yieldTurn = turnOver;
       event.run();
@@ -321,34 +451,92 @@ export async function simulateTrial(
   const lags = executions.flatMap((execution) =>
     execution.lag === undefined || execution.failed ? [] : [execution.lag],
   );
+  const simAccounts = [...accounts.entries()];
+  const peaks = simAccounts.map(([name, account]) => ({
+    name,
+    peakQueriesPerSecond: peakPerSecond(account.queryAttempts),
+    peakSubmitsPerSecond: peakPerSecond(account.submitAttempts),
+    peakOutstandingTasks: peakOutstanding(account),
+  }));
+  const persisted = executions.flatMap((execution) =>
+    execution.persistedMs === undefined ? [] : [execution.persistedMs],
+  );
+  const firstStartMs = Math.min(...executions.map((execution) => execution.startMs));
   return {
     jobs: executions.length,
     failed: executions.filter((execution) => execution.failed).length,
     lags,
     polls: executions.reduce((total, execution) => total + execution.polls, 0),
-    queries: account.queryAttempts.length,
-    peakQueriesPerSecond: peakPerSecond(account.queryAttempts),
-    throttled: account.throttled,
+    queries: simAccounts.reduce((total, [, account]) => total + account.queryAttempts.length, 0),
+    peakQueriesPerSecond: Math.max(...peaks.map((peak) => peak.peakQueriesPerSecond)),
+    accounts: peaks,
+    throttled: simAccounts.reduce((total, [, account]) => total + account.throttled, 0),
+    submitsThrottled: simAccounts.reduce((total, [, account]) => total + account.submitsThrottled, 0),
     transitions: executions.reduce((total, execution) => total + execution.transitions, 0),
     maxHistoryEvents: Math.max(...executions.map((execution) => execution.events)),
     lambdaGbSeconds:
-      (lambdaMs.submit * shape.memoryMb.submit + lambdaMs.poll * shape.memoryMb.poll) / 1024 / 1000,
+      (lambdaMs.admit * shape.memoryMb.admit +
+        lambdaMs.submit * shape.memoryMb.submit +
+        lambdaMs.poll * shape.memoryMb.poll) /
+      1024 /
+      1000,
     lambdaRequests,
+    dispatcherInvocations: dispatcher.invocations,
+    dispatcherGbSeconds: (dispatcher.billedMs * DISPATCHER_ASSUMPTIONS.memoryMb) / 1024 / 1000,
+    queueWrites: queueWrites + dispatcher.storeWrites,
+    queueReads: dispatcher.storeReads,
+    makespanSeconds: persisted.length === 0 ? 0 : (Math.max(...persisted) - firstStartMs) / 1000,
+    startWaits: {
+      interactive: startWaits(executions, 'interactive'),
+      batch: startWaits(executions, 'batch'),
+    },
     visibleChanges: executions.reduce((total, execution) => total + execution.visibleChanges, 0),
-    apiGets: executions.reduce(
-      (total, execution) =>
-        total +
-        Math.ceil(
-          Math.max(0, execution.lastAnswerMs - execution.startMs) /
-            1000 /
-            ALL_IN_ASSUMPTIONS.apiGetIntervalSeconds,
-        ) +
-        1,
-      0,
-    ),
+    apiGets: executions.reduce((total, execution) => total + apiGets(execution), 0),
     images: executions.reduce((total, execution) => total + execution.request.n, 0),
   };
 }
+
+/** Seconds from each request of `lane` to its task RUNNING, for those that reached DashScope. */
+function startWaits(executions: readonly Execution[], lane: Lane): number[] {
+  return executions.flatMap((execution) =>
+    execution.lane === lane && execution.account && execution.state
+      ? [(execution.account.task(execution.taskId).startMs - execution.startMs) / 1000]
+      : [],
+  );
+}
+
+/** The GETs of a client following the generation (see `ALL_IN_ASSUMPTIONS`): queued, then admitted. */
+function apiGets(execution: Execution): number {
+  const grantedMs = execution.grantedMs ?? execution.lastAnswerMs;
+  const queuedSeconds = Math.max(0, grantedMs - execution.startMs) / 1000;
+  const admittedSeconds = Math.max(0, execution.lastAnswerMs - grantedMs) / 1000;
+  return (
+    Math.ceil(queuedSeconds / ALL_IN_ASSUMPTIONS.apiGetIntervalQueuedSeconds) +
+    Math.ceil(admittedSeconds / ALL_IN_ASSUMPTIONS.apiGetIntervalSeconds) +
+    1
+  );
+}
+
+/** The most tasks of `account` created and not yet ended at any one moment. */
+function peakOutstanding(account: SimAccount): number {
+  // An end sorts before a creation at the same ms: that task is no longer outstanding.
+  const changes = account.tasks
+    .flatMap((task) => [
+      { ms: task.createdMs, delta: 1 },
+      { ms: task.endMs, delta: -1 },
+    ])
+    .sort((a, b) => a.ms - b.ms || a.delta - b.delta);
+  let outstanding = 0;
+  let peak = 0;
+  for (const change of changes) {
+    outstanding += change.delta;
+    peak = Math.max(peak, outstanding);
+  }
+  return peak;
+}
+
+/** Simulated time after which a trial is taken to be stuck (a slot never freed would sweep forever). */
+const DRAIN_LIMIT_MS = 30 * 24 * 3600 * 1000;
 
 /** Whether a poll changed what a reader of the generation sees: its status or its progress. */
 function visiblyChanged(before: TaskState, after: TaskState): boolean {

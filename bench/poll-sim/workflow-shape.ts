@@ -23,8 +23,14 @@ import { stateMachineDefinition } from '../../local/runner.js';
  * - One poll loop is Wait → Poll → Check status: 3 transitions and 2 + 5 + 2 = 9 events.
  */
 export interface WorkflowShape {
-  /** States from the start to the loop, in order (Init, Submit). */
+  /** States from the start to the loop, in order (Init, Admit, Submit). */
   readonly before: readonly StepCost[];
+  /**
+   * Admit's place in `before`, and whether it comes from the definition or is modeled (a Lambda
+   * Task waiting for its task token: 1 transition, 5 history events, inserted before Submit)
+   * until the workflow has it.
+   */
+  readonly admit: { readonly index: number; readonly modeled: boolean };
   /** One poll loop (Wait, Poll, Check status). */
   readonly loop: readonly StepCost[];
   /** States after the loop on success (Persist, then whatever follows it, to the end). */
@@ -34,8 +40,8 @@ export interface WorkflowShape {
   /** The Choice's poll cap and the generation deadline of the deployed configuration. */
   readonly maxPolls: number;
   readonly deadlineSeconds: number;
-  /** Memory of the Submit and Poll functions, in MB (for GB-s). */
-  readonly memoryMb: { readonly submit: number; readonly poll: number };
+  /** Memory of the Admit, Submit and Poll functions, in MB (for GB-s). */
+  readonly memoryMb: { readonly admit: number; readonly submit: number; readonly poll: number };
 }
 
 export interface StepCost {
@@ -58,6 +64,12 @@ export interface RetryRule {
 export const EVENTS_PER_RETRY = 3;
 /** `ExecutionStarted` and `ExecutionSucceeded`. */
 export const EXECUTION_EVENTS = 2;
+
+/**
+ * Admit's state name: `STATE_NAMES.admit` once the workflow has that state, and the name the
+ * issue gives it until then.
+ */
+export const ADMIT_STATE: string = (STATE as Readonly<Record<string, string>>).admit ?? 'Admit';
 
 const EVENTS_BY_TYPE: Readonly<Record<string, number>> = { Pass: 2, Wait: 2, Choice: 2, Succeed: 2, Task: 5 };
 
@@ -141,12 +153,26 @@ export function synthesizeWorkflowShape(template: SynthesizedTemplate = synthesi
   const cap = check.Choices?.find((rule) => rule.Variable === '$.task.pollCount');
 
   const memory = (taskName: string): number => {
-    const logicalId = /function:(.+)$/.exec(state(taskName).Resource ?? '')?.[1] ?? '';
+    const logicalId = /function:(.+)$/.exec(definition.States[taskName]?.Resource ?? '')?.[1] ?? '';
     return Number(template.Resources[logicalId]?.Properties?.MemorySize ?? 128);
   };
   const generation = (cdkContext(root).generation ?? {}) as { deadlineSeconds?: number };
+  const before = walk(definition.StartAt, STATE.wait);
+  const modeled = definition.States[ADMIT_STATE] === undefined;
+  if (modeled) {
+    const submitAt = before.findIndex((step) => step.name === STATE.submit);
+    before.splice(submitAt, 0, {
+      name: ADMIT_STATE,
+      type: 'Task',
+      transitions: 1,
+      events: EVENTS_BY_TYPE.Task ?? 5,
+    });
+  }
+  const admitAt = before.findIndex((step) => step.name === ADMIT_STATE);
+  if (admitAt < 0) throw new Error(`"${ADMIT_STATE}" is not on the path from the start to "${STATE.wait}"`);
   return {
-    before: walk(definition.StartAt, STATE.wait),
+    before,
+    admit: { index: admitAt, modeled },
     loop: [cost(STATE.wait), cost(STATE.poll), cost(STATE.check)],
     after: walk(success.Next, undefined),
     retry: {
@@ -156,7 +182,7 @@ export function synthesizeWorkflowShape(template: SynthesizedTemplate = synthesi
     },
     maxPolls: cap?.NumericGreaterThanEquals ?? Number.POSITIVE_INFINITY,
     deadlineSeconds: generation.deadlineSeconds ?? 3600,
-    memoryMb: { submit: memory(STATE.submit), poll: memory(STATE.poll) },
+    memoryMb: { admit: memory(ADMIT_STATE), submit: memory(STATE.submit), poll: memory(STATE.poll) },
   };
 }
 

@@ -1,3 +1,4 @@
+import type { Lane } from '../../functions/shared/admission.js';
 import type { GenerationRequestInput } from '../../functions/shared/generation-request.js';
 import { Random, seedOf } from '../lib/random.js';
 
@@ -5,6 +6,8 @@ import { Random, seedOf } from '../lib/random.js';
 export interface Job {
   readonly startSeconds: number;
   readonly request: GenerationRequestInput;
+  /** Its admission lane. @default 'batch' */
+  readonly lane?: Lane;
 }
 
 export interface Workload {
@@ -12,6 +15,8 @@ export interface Workload {
   readonly description: string;
   /** Independent repetitions with different draws; the report pools their jobs. */
   readonly trials: number;
+  /** DashScope accounts the dispatcher grants slots on, each with the documented limits. @default 1 */
+  readonly accounts?: number;
   /** The jobs of one trial. */
   jobs(trial: number): Job[];
 }
@@ -36,6 +41,11 @@ const MIXED_SHAPES: readonly GenerationRequestInput[] = [
   { prompt: 'detailed thumbnails', model: 'stable-diffusion-3.5-large', size: '512*512', steps: 50, n: 4 },
 ];
 
+/** `count` default jobs started by a client loop, 10 ms apart. */
+function burst(count: number): Job[] {
+  return Array.from({ length: count }, (_, i) => ({ startSeconds: i * 0.01, request: DEFAULT_REQUEST }));
+}
+
 export const WORKLOADS: readonly Workload[] = [
   {
     name: 'single',
@@ -47,7 +57,39 @@ export const WORKLOADS: readonly Workload[] = [
     name: 'burst-100',
     description: '100 default jobs started together (a client loop, 10 ms apart)',
     trials: 3,
-    jobs: () => Array.from({ length: 100 }, (_, i) => ({ startSeconds: i * 0.01, request: DEFAULT_REQUEST })),
+    jobs: () => burst(100),
+  },
+  {
+    name: 'burst-1000',
+    description: '1,000 default jobs started together (10 ms apart) on one account',
+    trials: 1,
+    jobs: () => burst(1000),
+  },
+  {
+    name: 'burst-10000',
+    description: '10,000 default jobs started together (10 ms apart) on one account',
+    trials: 1,
+    jobs: () => burst(10_000),
+  },
+  {
+    name: 'pool-3-burst-1000',
+    description: 'the same 1,000 jobs on three accounts',
+    trials: 1,
+    accounts: 3,
+    jobs: () => burst(1000),
+  },
+  {
+    name: 'priority',
+    description: '1,000 batch jobs at t = 0, and one interactive job every 5 minutes for an hour',
+    trials: 1,
+    jobs: () => [
+      ...burst(1000),
+      ...Array.from({ length: 12 }, (_, i) => ({
+        startSeconds: (i + 1) * 300,
+        request: DEFAULT_REQUEST,
+        lane: 'interactive' as const,
+      })),
+    ],
   },
   {
     name: 'steady',

@@ -6,7 +6,12 @@ import {
   fixedMonthlyCost,
   type GenerationUsage,
 } from '../../bench/poll-sim/all-in.js';
-import { USD_PER_DYNAMODB_WRU, USD_PER_STATE_TRANSITION } from '../../bench/poll-sim/pricing.js';
+import {
+  USD_PER_DYNAMODB_WRU,
+  USD_PER_LAMBDA_GB_SECOND,
+  USD_PER_LAMBDA_REQUEST,
+  USD_PER_STATE_TRANSITION,
+} from '../../bench/poll-sim/pricing.js';
 import { type SynthesizedTemplate, synthesizeTemplate } from '../../bench/poll-sim/workflow-shape.js';
 import { METRIC } from '../../functions/shared/metrics.js';
 
@@ -14,6 +19,10 @@ const USAGE: GenerationUsage = {
   transitions: 8,
   lambdaGbSeconds: 1,
   lambdaRequests: 2,
+  dispatcherInvocations: 3,
+  dispatcherGbSeconds: 0.5,
+  queueWrites: 5,
+  queueReads: 6,
   polls: 1,
   visibleChanges: 2,
   apiGets: 5,
@@ -105,13 +114,33 @@ describe('the all-in cost of one generation', () => {
 
   it('writes the index 4 times plus once per visible change, each on the table and its GSIs', () => {
     // Act
-    const without = allInCost({ ...USAGE, apiGets: 0, visibleChanges: 0 }).dynamodb;
-    const withTwo = allInCost({ ...USAGE, apiGets: 0, visibleChanges: 2 }).dynamodb;
+    const noQueue = { ...USAGE, apiGets: 0, queueWrites: 0, queueReads: 0 };
+    const without = allInCost({ ...noQueue, visibleChanges: 0 }).dynamodb;
+    const withTwo = allInCost({ ...noQueue, visibleChanges: 2 }).dynamodb;
 
     // Assess
     const perWrite = (1 + ALL_IN_ASSUMPTIONS.indexesPerWrite) * USD_PER_DYNAMODB_WRU;
     expect(without).toBeCloseTo(ALL_IN_ASSUMPTIONS.fixedWrites * perWrite, 12);
     expect(withTwo - without).toBeCloseTo(2 * perWrite, 12);
+  });
+
+  it("prices the admission queue's writes on the table and one index", () => {
+    // Act
+    const without = allInCost({ ...USAGE, queueWrites: 0 }).dynamodb;
+    const withThree = allInCost({ ...USAGE, queueWrites: 3 }).dynamodb;
+
+    // Assess
+    const perWrite = (1 + ALL_IN_ASSUMPTIONS.queueIndexesPerWrite) * USD_PER_DYNAMODB_WRU;
+    expect(withThree - without).toBeCloseTo(3 * perWrite, 12);
+  });
+
+  it("bills the dispatcher's invocations and GB-s as Lambda", () => {
+    // Act
+    const without = allInCost({ ...USAGE, dispatcherInvocations: 0, dispatcherGbSeconds: 0 }).lambda;
+    const withDispatcher = allInCost({ ...USAGE, dispatcherInvocations: 2, dispatcherGbSeconds: 1 }).lambda;
+
+    // Assess
+    expect(withDispatcher - without).toBeCloseTo(2 * USD_PER_LAMBDA_REQUEST + USD_PER_LAMBDA_GB_SECOND, 12);
   });
 
   it('costs more with more API reads', () => {

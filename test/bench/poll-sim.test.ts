@@ -1,10 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Random } from '../../bench/lib/random.js';
 import { DEFAULT_TRUTH, drawRunMs, peakPerSecond, WindowCounter } from '../../bench/poll-sim/dashscope.js';
+import { ADMISSION_SETTINGS } from '../../bench/poll-sim/dispatcher.js';
 import { fixedPolicy, sdkPolicy } from '../../bench/poll-sim/policies.js';
 import { simulateTrial } from '../../bench/poll-sim/simulate.js';
 import { synthesizeWorkflowShape, type WorkflowShape } from '../../bench/poll-sim/workflow-shape.js';
-import { WORKLOADS } from '../../bench/poll-sim/workloads.js';
+import { type Job, WORKLOADS, type Workload } from '../../bench/poll-sim/workloads.js';
 import { generationRequestSchema } from '../../functions/shared/generation-request.js';
 import { adaptivePollPolicy } from '../../functions/shared/poll-policy.js';
 import { estimateRun } from '../../functions/shared/run-time-estimate.js';
@@ -25,9 +26,13 @@ describe('the workflow shape, read from the synthesized state machine', () => {
     expect(shape.loop.reduce((sum, step) => sum + step.events, 0)).toBe(9);
   });
 
-  it('starts with Init and Submit and ends, on success, with Persist first', () => {
-    expect(shape.before.map((step) => step.name)).toEqual(['Init', 'Submit']);
+  it('starts with Init, Admit and Submit and ends, on success, with Persist first', () => {
+    expect(shape.before.map((step) => step.name)).toEqual(['Init', 'Admit', 'Submit']);
     expect(shape.after[0]?.name).toBe('Persist');
+  });
+
+  it('counts Admit as a Lambda Task: 1 transition and 5 history events', () => {
+    expect(shape.before[shape.admit.index]).toMatchObject({ name: 'Admit', transitions: 1, events: 5 });
   });
 
   it('reads the deployed poll cap and the throttling retries', () => {
@@ -124,5 +129,123 @@ describe('tail polling in the simulation', () => {
     // Assess
     expect(result.visibleChanges).toBeGreaterThanOrEqual(1);
     expect(result.visibleChanges).toBeLessThanOrEqual(result.polls);
+  });
+});
+
+const REQUEST = { prompt: 'Eagle flying freely in the blue sky and white clouds' };
+const burstOf = (count: number): Job[] =>
+  Array.from({ length: count }, (_, i) => ({ startSeconds: i * 0.01, request: REQUEST }));
+const workload = (name: string, jobs: Job[], accounts = 1): Workload => ({
+  name,
+  description: name,
+  trials: 1,
+  accounts,
+  jobs: () => jobs,
+});
+
+describe('admission in the simulation', () => {
+  it('loses no job of a 300-job burst on one account', async () => {
+    // Act
+    const result = await simulateTrial(workload('burst-300', burstOf(300)), 0, adaptivePollPolicy, shape);
+
+    // Assess: without admission, the deadline cancelled ~43 % of such a burst.
+    expect(result.failed).toBe(0);
+    expect(result.throttled).toBe(0);
+  });
+
+  it('loses jobs of the same burst without admission, as the workflow before it did', async () => {
+    // Act
+    const result = await simulateTrial(workload('burst-300', burstOf(300)), 0, adaptivePollPolicy, shape, {
+      admission: false,
+    });
+
+    // Assess: the 1 h deadline passes while tasks wait in DashScope's queue.
+    expect(result.failed).toBeGreaterThan(0);
+    expect(result.dispatcherInvocations).toBe(0);
+  });
+
+  it('keeps at most `depth` tasks outstanding and 2 submits in any second at the account', async () => {
+    // Act
+    const result = await simulateTrial(workload('burst-40', burstOf(40)), 0, fixedPolicy(5), shape);
+
+    // Assess
+    expect(result.accounts).toEqual([
+      expect.objectContaining({
+        peakOutstandingTasks: ADMISSION_SETTINGS.depth,
+        peakSubmitsPerSecond: 2,
+      }),
+    ]);
+  });
+
+  it('starts an interactive request ahead of the batch jobs waiting before it', async () => {
+    // Prepare: 30 batch jobs (~11 min of work), then one more job a minute later.
+    const late = (lane: 'interactive' | 'batch'): Job => ({ startSeconds: 60, request: REQUEST, lane });
+    const asInteractive = workload('lanes', [...burstOf(30), late('interactive')]);
+    const asBatch = workload('lanes', [...burstOf(30), late('batch')]);
+
+    // Act
+    const interactive = await simulateTrial(asInteractive, 0, adaptivePollPolicy, shape);
+    const batch = await simulateTrial(asBatch, 0, adaptivePollPolicy, shape);
+
+    // Assess: it waits for the tasks holding slots (about 2 runs), not for the whole queue.
+    expect(interactive.startWaits.interactive).toHaveLength(1);
+    expect(interactive.startWaits.interactive[0]).toBeLessThan(60);
+    expect(batch.startWaits.batch.at(-1)).toBeGreaterThan(500);
+  });
+
+  it('leaves batch a share while interactive requests wait ahead of it', async () => {
+    // Prepare: 20 interactive requests (~7 min of work), then 5 batch requests a second later.
+    const interactive = burstOf(20).map((job): Job => ({ ...job, lane: 'interactive' }));
+    const batch = burstOf(5).map((job): Job => ({ ...job, startSeconds: 1 + job.startSeconds }));
+
+    // Act
+    const result = await simulateTrial(
+      workload('share', [...interactive, ...batch]),
+      0,
+      adaptivePollPolicy,
+      shape,
+    );
+
+    // Assess: batch's first task starts after a few interactive ones, not after all 20.
+    const firstBatch = Math.min(...result.startWaits.batch);
+    const lastInteractive = Math.max(...result.startWaits.interactive);
+    expect(firstBatch).toBeLessThan(lastInteractive / 2);
+  });
+
+  it('spreads a burst over every account of the pool and ends it sooner', async () => {
+    // Act
+    const one = await simulateTrial(workload('pool', burstOf(30), 1), 0, adaptivePollPolicy, shape);
+    const three = await simulateTrial(workload('pool', burstOf(30), 3), 0, adaptivePollPolicy, shape);
+
+    // Assess
+    expect(three.accounts.map((account) => account.peakOutstandingTasks)).toEqual([2, 2, 2]);
+    expect(three.makespanSeconds).toBeLessThan(one.makespanSeconds * 0.4);
+  });
+
+  it('runs the dispatcher at the enqueue and at the release of a single job', async () => {
+    // Act: one job ends well within the first minute, before any sweep.
+    const result = await simulateTrial(single!, 0, adaptivePollPolicy, shape);
+
+    // Assess
+    expect(result.dispatcherInvocations).toBe(2);
+    expect(result.dispatcherGbSeconds).toBeGreaterThan(0);
+  });
+
+  it('sweeps every minute while jobs wait', async () => {
+    // Act: 10 jobs take about 4 minutes.
+    const result = await simulateTrial(workload('burst-10', burstOf(10)), 0, adaptivePollPolicy, shape);
+
+    // Assess: an enqueue and a release per job, plus the sweeps.
+    const sweeps = result.dispatcherInvocations - 2 * 10;
+    expect(sweeps).toBe(Math.floor(result.makespanSeconds / ADMISSION_SETTINGS.sweepSeconds));
+  });
+
+  it('measures the makespan from the first start to the last image stored', async () => {
+    // Act
+    const result = await simulateTrial(single!, 0, adaptivePollPolicy, shape);
+
+    // Assess: one ~22 s task, its detection and Persist.
+    expect(result.makespanSeconds).toBeGreaterThan(15);
+    expect(result.makespanSeconds).toBeLessThan(35);
   });
 });
