@@ -1,5 +1,6 @@
 import {
   type AccountLimits,
+  ADMISSION_DEFAULTS,
   DEFAULT_LANE_RULES,
   type DispatcherState,
   INITIAL_DISPATCHER_STATE,
@@ -18,7 +19,7 @@ import { DOCUMENTED_LIMITS } from './dashscope.js';
  * `DEFAULT_LANE_RULES` (one grant in 4), and a sweep every minute.
  */
 export const ADMISSION_SETTINGS = {
-  depth: 2,
+  depth: ADMISSION_DEFAULTS.depth,
   submitsPerSecond: DOCUMENTED_LIMITS.submitsPerSecond,
   rules: DEFAULT_LANE_RULES as LaneRules,
   sweepSeconds: 60,
