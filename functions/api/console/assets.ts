@@ -33,7 +33,8 @@ export const CONSOLE_SCRIPT = `'use strict';
       const template = document.createElement('template');
       template.innerHTML = (await response.text()).trim();
       const next = template.content.firstElementChild;
-      if (!next || !next.hasAttribute('data-live-src')) continue;
+      // An ended copy has no data-live-src any more: it replaces the node and ends the loop.
+      if (!next || !next.hasAttribute('data-live-status')) continue;
       node.replaceWith(next);
       node = next;
       const said = next.dataset.liveAnnounce;
