@@ -478,6 +478,19 @@ describe('console security', () => {
     expect(response.headers.get('cache-control')).toBe('no-store');
   });
 
+  it('sends the server root and /console to the gallery', async () => {
+    // Prepare
+    const { app } = setup();
+
+    // Act
+    const root = await app.request('/');
+    const bare = await app.request('/console');
+
+    // Assess
+    expect(root.headers.get('location')).toBe('/console/');
+    expect(bare.headers.get('location')).toBe('/console/');
+  });
+
   it('is not served when the app is built without it (Lambda)', async () => {
     // Prepare
     const { app } = setup({ console: false });

@@ -114,4 +114,55 @@ describe('the console in a browser', () => {
     expect(problems).toEqual([]);
     await page.close();
   }, 900_000);
+
+  it('can be used from the keyboard alone: every form control is a tab stop, and Enter submits', async () => {
+    // Prepare
+    const { page, problems } = await watchedPage();
+    await page.goto(`${api.url}/console/new`);
+    await page.getByLabel('API token').fill(token);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(`${api.url}/console/new`);
+
+    // Act: walk the page with Tab, noting where the focus goes.
+    const visited: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      await page.keyboard.press('Tab');
+      const focused = await page.evaluate<string>(
+        "document.activeElement ? (document.activeElement.id || document.activeElement.textContent.trim()) : ''",
+      );
+      visited.push(focused);
+      if (focused === 'Generate') break;
+    }
+    await page.focus('#f-prompt');
+    await page.keyboard.type('A lighthouse typed from the keyboard');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    const fromKeyboard = await page.evaluate<string>('document.activeElement.id');
+    await page.focus('#f-n');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/console\/generations\/[\w-]+$/);
+
+    // Assess
+    expect(visited[0]).toBe('Skip to content');
+    for (const id of [
+      'f-prompt',
+      'f-negative_prompt',
+      'f-model',
+      'f-size',
+      'f-n',
+      'f-steps',
+      'f-cfg',
+      'f-shift',
+      'f-seed',
+      'f-init_image',
+      'f-webhook_url',
+      'Generate',
+    ]) {
+      expect(visited).toContain(id);
+    }
+    expect(fromKeyboard).toBe('f-model');
+    expect(await page.locator('#live').count()).toBe(1);
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 900_000);
 });
