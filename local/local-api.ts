@@ -63,7 +63,7 @@ export async function startLocalApi(options: LocalApiOptions = {}): Promise<Loca
       admission: pipeline.runner.admission,
     },
     // Receivers on this machine (http, loopback) are what local webhooks are for.
-    { apiToken: options.apiToken, webhookPolicy: LOCAL_WEBHOOK_POLICY },
+    { apiToken: options.apiToken, webhookPolicy: LOCAL_WEBHOOK_POLICY, console: true },
   );
   serveApp = app.fetch;
   const { port } = server.address() as AddressInfo;

@@ -24,12 +24,13 @@ async function main(): Promise<void> {
     ? `DashScope emulator at ${api.emulator.url}`
     : 'DashScope (DASHSCOPE_API_KEY is set)';
   process.stdout.write(`SD 3.5 API listening on ${api.url}  (try ${api.url}/openapi.json)\n`);
+  process.stdout.write(`  console: ${api.url}/console/\n`);
   process.stdout.write(
     `  workflow: synthesized from the CDK stack, run locally; S3: ${api.s3.endpoint}; ${upstream}\n`,
   );
   process.stdout.write(
     apiToken
-      ? '  auth: every request but /healthz needs "Authorization: Bearer $API_TOKEN"\n'
+      ? '  auth: every request but /healthz needs "Authorization: Bearer $API_TOKEN"; the console asks for it once\n'
       : '  auth: none (API_TOKEN is not set) — the server is open, and listens on 127.0.0.1 only\n',
   );
   process.stdout.write(

@@ -5,10 +5,11 @@ import { methodNotAllowed } from 'hono/method-not-allowed';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 import { describeError } from '../shared/errors.js';
-import { generationRequestSchema, withDefaultModel } from '../shared/generation-request.js';
-import { checkWebhookUrl, type WebhookPolicy, WebhookRefusedError } from '../shared/webhook-url.js';
+import type { WebhookPolicy } from '../shared/webhook-url.js';
 import { generationIdSchema } from '../shared/workflow-state.js';
 import { detailsOf } from '../shared/zod-details.js';
+import { CONSOLE_BASE, createConsoleApp, isConsolePath } from './console/app.js';
+import { checkCreateRequest } from './create-request.js';
 import { InvalidCursorError } from './cursor.js';
 import {
   cancelGeneration,
@@ -40,6 +41,11 @@ export interface ApiOptions {
    * @default the deployed policy: https to public addresses only
    */
   readonly webhookPolicy?: WebhookPolicy;
+  /**
+   * Serve the web console at `/console/` (and send `/` there), with the same token, webhook policy
+   * and caller. Off on Lambda until a browser can sign in there (docs/console.md). @default false
+   */
+  readonly console?: boolean;
 }
 
 /** The challenge a 401 carries (RFC 9110 §11.6.1 requires one). */
@@ -99,7 +105,8 @@ export function createApiApp(deps: GenerationsDeps, options: ApiOptions = {}): H
   if (options.apiToken) {
     const expected = Buffer.from(`Bearer ${options.apiToken}`);
     app.use('*', async (c, next) => {
-      if (c.req.path === '/healthz') return next();
+      // The console signs browsers in with the same token and keeps a session cookie of its own.
+      if (c.req.path === '/healthz' || (options.console && isConsolePath(c.req.path))) return next();
       const given = Buffer.from(c.req.header('authorization') ?? '');
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
         throw new ApiError(
@@ -115,6 +122,10 @@ export function createApiApp(deps: GenerationsDeps, options: ApiOptions = {}): H
   }
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  if (options.console) {
+    app.route('/', createConsoleApp(deps, options));
+    app.get('/', (c) => c.redirect(`${CONSOLE_BASE}/`));
+  }
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
 
   app.post(
@@ -138,17 +149,18 @@ export function createApiApp(deps: GenerationsDeps, options: ApiOptions = {}): H
           { field: '(body)', message: 'is not valid JSON' },
         ]);
       }
-      const request = generationRequestSchema.safeParse(withDefaultModel(body, deps.defaultModel));
-      if (!request.success) throw invalid(request.error, 'request');
-      const webhookProblem = refusedWebhook(request.data.webhook_url, options.webhookPolicy ?? {});
-      if (webhookProblem) throw invalidFields('request', [{ field: 'webhook_url', message: webhookProblem }]);
+      const request = checkCreateRequest(body, {
+        defaultModel: deps.defaultModel,
+        webhookPolicy: options.webhookPolicy,
+      });
+      if (!request.ok) throw invalidFields('request', request.problems);
       const keyHeader = c.req.header('idempotency-key');
       const key = keyHeader === undefined ? undefined : idempotencyKeySchema.safeParse(keyHeader);
       if (key && !key.success) throw invalid(key.error, 'header', 'Idempotency-Key');
 
       try {
         const created = await createGeneration(
-          request.data,
+          request.request,
           { idempotencyKey: key?.data, caller: options.callerOf?.(c) },
           deps,
         );
@@ -229,16 +241,4 @@ export function createApiApp(deps: GenerationsDeps, options: ApiOptions = {}): H
 
 function notFound(id: string): ApiError {
   return new ApiError(404, 'not_found', `No generation ${JSON.stringify(id.slice(0, 100))}`);
-}
-
-/** Why the notifier would refuse this webhook URL, or undefined when it would deliver (or there is none). */
-function refusedWebhook(url: string | undefined, policy: WebhookPolicy): string | undefined {
-  if (url === undefined) return undefined;
-  try {
-    checkWebhookUrl(url, policy);
-    return undefined;
-  } catch (error) {
-    if (!(error instanceof WebhookRefusedError)) throw error;
-    return `is refused by this deployment's notifier: ${error.message}`;
-  }
 }

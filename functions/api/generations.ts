@@ -224,15 +224,17 @@ async function queuePosition(id: string, deps: GenerationsDeps): Promise<QueuePo
 /**
  * One page of generations, newest first, from the index (a status filter reads the status
  * index). A page holds `limit` items unless nothing more matches, and then it has no cursor.
+ * `presign` adds the image links (the console's gallery shows them). @default presign false
  * @throws InvalidCursorError for a cursor this API did not issue for this filter
  */
 export async function listGenerations(
   query: { status?: GenerationStatus; limit: number; cursor?: string },
   deps: GenerationsDeps,
+  options: { presign: boolean } = { presign: false },
 ): Promise<{ data: GenerationView[]; nextCursor?: string }> {
   const after = query.cursor ? decodeCursor(query.cursor, query.status) : undefined;
   const page = await deps.index.list({ status: query.status, limit: query.limit, after });
-  const data = await Promise.all(page.items.map((record) => viewOf(record, deps, { presign: false })));
+  const data = await Promise.all(page.items.map((record) => viewOf(record, deps, options)));
   const last = page.items.at(-1);
   return {
     data,
