@@ -347,6 +347,7 @@ describe('the create form', () => {
       shift: '3',
       init_image: '',
       webhook_url: '',
+      priority: 'batch',
       idempotency_key: 'console-key-1',
     });
 
@@ -367,6 +368,7 @@ describe('the create form', () => {
         cfg: 4,
         seed: 7,
         shift: 3,
+        priority: 'batch',
       }),
     );
   });

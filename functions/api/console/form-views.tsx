@@ -1,4 +1,5 @@
 import type { Child } from 'hono/jsx';
+import { DEFAULT_LANE, LANES } from '../../shared/admission.js';
 import {
   MAX_PROMPT_CHARS,
   MAX_SEED,
@@ -25,6 +26,7 @@ const FIELD_LABELS: Readonly<Record<string, string>> = {
   init_image: 'Init image URL',
   webhook_url: 'Webhook URL',
   webhook_events: 'Webhook events',
+  priority: 'Priority',
 };
 
 const idOf = (field: string) => `f-${field}`;
@@ -134,6 +136,21 @@ export function CreatePage(props: {
           )}
         </Field>
         <div class="row">
+          <Field
+            name="priority"
+            hint="Interactive goes ahead of batch in the admission queue."
+            problem={problemOf('priority')}
+          >
+            {(aria) => (
+              <select {...aria}>
+                {LANES.map((lane) => (
+                  <option value={lane} selected={lane === (values.priority || DEFAULT_LANE.api)}>
+                    {lane}
+                  </option>
+                ))}
+              </select>
+            )}
+          </Field>
           <Field name="model" problem={problemOf('model')}>
             {(aria) => (
               <select {...aria}>

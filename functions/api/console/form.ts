@@ -13,6 +13,7 @@ export interface FormValues {
   readonly shift: string;
   readonly init_image: string;
   readonly webhook_url: string;
+  readonly priority: string;
   readonly webhook_events: readonly string[];
 }
 
@@ -29,6 +30,7 @@ export const TEXT_FIELDS = [
   'shift',
   'init_image',
   'webhook_url',
+  'priority',
 ] as const;
 
 /** Fields whose text is a number in the request. */
@@ -86,6 +88,7 @@ export function formValuesOfRequest(request: GenerationRequest | undefined): For
     shift: text(request?.shift),
     init_image: text(request?.init_image),
     webhook_url: text(request?.webhook_url),
+    priority: text(request?.priority),
     webhook_events: request?.webhook_events ?? [],
   };
 }
