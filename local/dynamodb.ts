@@ -57,7 +57,11 @@ export async function startLocalDynamo(options: { directory?: string } = {}): Pr
     }
     await mkdir(directory, { recursive: true });
   }
-  const server = dynalite({ ...(directory ? { path: directory } : {}), createTableMs: 0 }) as Server;
+  const server = dynalite({
+    ...(directory ? { path: directory } : {}),
+    createTableMs: 0,
+    deleteTableMs: 0,
+  }) as Server;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -135,6 +139,16 @@ export async function ensureTable(
   try {
     const described = await client.send(new DescribeTableCommand({ TableName: name }));
     existing = (described.Table?.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName ?? '');
+    if (described.Table?.TableStatus === 'DELETING') {
+      // A rebuild that stopped half way (the process ended before dynalite dropped the table):
+      // delete it again, which completes, and create it afresh.
+      await client.send(new DeleteTableCommand({ TableName: name }));
+      await waitUntilTableNotExists(
+        { client, maxWaitTime: 300, minDelay: 0.05, maxDelay: 0.5 },
+        { TableName: name },
+      );
+      existing = undefined;
+    }
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
   }

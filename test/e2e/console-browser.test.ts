@@ -149,6 +149,7 @@ describe('the console in a browser', () => {
       'f-negative_prompt',
       'f-model',
       'f-size',
+      'f-priority',
       'f-n',
       'f-steps',
       'f-cfg',

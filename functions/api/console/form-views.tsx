@@ -136,21 +136,6 @@ export function CreatePage(props: {
           )}
         </Field>
         <div class="row">
-          <Field
-            name="priority"
-            hint="Interactive goes ahead of batch in the admission queue."
-            problem={problemOf('priority')}
-          >
-            {(aria) => (
-              <select {...aria}>
-                {LANES.map((lane) => (
-                  <option value={lane} selected={lane === (values.priority || DEFAULT_LANE.api)}>
-                    {lane}
-                  </option>
-                ))}
-              </select>
-            )}
-          </Field>
           <Field name="model" problem={problemOf('model')}>
             {(aria) => (
               <select {...aria}>
@@ -168,6 +153,21 @@ export function CreatePage(props: {
                 {SIZES.map((size) => (
                   <option value={size} selected={size === values.size}>
                     {size.replace('*', ' × ')}
+                  </option>
+                ))}
+              </select>
+            )}
+          </Field>
+          <Field
+            name="priority"
+            hint="Interactive goes ahead of batch in the admission queue."
+            problem={problemOf('priority')}
+          >
+            {(aria) => (
+              <select {...aria}>
+                {LANES.map((lane) => (
+                  <option value={lane} selected={lane === (values.priority || DEFAULT_LANE.api)}>
+                    {lane}
                   </option>
                 ))}
               </select>
