@@ -88,7 +88,8 @@ export class Api extends Construct {
     // Reads answer every GET; the one write (UpdateItem) registers a new generation before its
     // execution starts (so a GET right after the 202 finds it, with its caller) and records a cancel.
     // The queue: a waiting generation's position, and a cancel takes it out of the queue at once.
-    props.index.grant(this.handler, 'read', 'write', 'admission');
+    props.index.grant(this.handler, 'read', 'write');
+    props.index.grantQueue(this.handler, 'view', 'release');
 
     const integration = new HttpLambdaIntegration('Integration', this.handler);
     this.httpApi = new HttpApi(this, 'HttpApi', {

@@ -93,7 +93,8 @@ export class Functions extends Construct {
       memorySize: MEMORY_MB.dispatch,
       environment: { ...indexEnv, ADMISSION: JSON.stringify(admissionSettingsOf(config)) },
     });
-    index.grant(this.dispatcher, 'read', 'admission');
+    index.grant(this.dispatcher, 'read');
+    index.grantQueue(this.dispatcher, 'view', 'grant', 'release');
     // The state machine is named, not referenced: it depends on these functions (a cycle otherwise).
     this.dispatcher.addToRolePolicy(
       new PolicyStatement({
@@ -196,8 +197,11 @@ export class Functions extends Construct {
     }
     // Submit, Poll and Notify record each step of a generation (conditional updates only), and
     // note or release its admission slot; Admit enqueues. All but Submit ring the dispatcher.
-    for (const fn of [this.submit, this.poll, this.notify]) index.grant(fn, 'write', 'admission');
-    index.grant(this.admit, 'admission');
+    for (const fn of [this.submit, this.poll, this.notify]) index.grant(fn, 'write');
+    index.grantQueue(this.submit, 'note');
+    index.grantQueue(this.poll, 'note', 'release');
+    index.grantQueue(this.notify, 'release');
+    index.grantQueue(this.admit, 'enqueue');
     for (const fn of [this.admit, this.poll, this.notify]) grantKick(fn, this.dispatcher);
     // Persist reads back what an interrupted run stored (idempotent retry), writes the images and
     // the manifest, and deletes what a broken streamed upload may have left: only under generations/.

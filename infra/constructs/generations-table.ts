@@ -3,7 +3,7 @@ import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } fr
 import { type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import { ADMISSION_INDEX, ADMISSION_KEY } from '../../functions/shared/admission.js';
+import { ADMISSION_INDEX, ADMISSION_KEY, admissionItemId } from '../../functions/shared/admission.js';
 import { INDEX_KEY, INDEX_NAME } from '../../functions/shared/generation-index.js';
 import type { Grantee } from './storage.js';
 
@@ -14,11 +14,23 @@ export interface GenerationsTableProps {
   readonly encryptionKey?: IKey;
 }
 
+/** What a function may do with the index: named actions only. */
+export type IndexAccess = 'read' | 'write';
+
 /**
- * What a function may do with the index: named actions only. `admission`: the queue's items
- * (PutItem, UpdateItem, DeleteItem, GetItem, Query on its two indexes).
+ * What a function may do with the admission queue's items, each a named set of actions:
+ * `enqueue` (GetItem, PutItem), `view` (GetItem, Query on the queue's indexes), `grant` (UpdateItem,
+ * PutItem of the dispatcher's state, Query), `note` (UpdateItem), `release` (DeleteItem).
  */
-export type IndexAccess = 'read' | 'write' | 'admission';
+export type QueueAccess = 'enqueue' | 'view' | 'grant' | 'note' | 'release';
+
+const QUEUE_ACTIONS: Readonly<Record<QueueAccess, readonly string[]>> = {
+  enqueue: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+  view: ['dynamodb:GetItem'],
+  grant: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem'],
+  note: ['dynamodb:UpdateItem'],
+  release: ['dynamodb:DeleteItem'],
+};
 
 /**
  * The generations index (see ARCHITECTURE.md, "The generations index"): one item per generation,
@@ -75,26 +87,48 @@ export class GenerationsTable extends Construct {
    */
   grant(grantee: Grantee, ...access: IndexAccess[]): void {
     const role = grantee.role as IRole;
-    const queue = access.includes('admission');
     const actions = [
-      ...new Set([
-        ...(access.includes('read') || queue ? ['dynamodb:GetItem', 'dynamodb:Query'] : []),
-        ...(access.includes('write') || queue ? ['dynamodb:UpdateItem'] : []),
-        ...(queue ? ['dynamodb:PutItem', 'dynamodb:DeleteItem'] : []),
-      ]),
+      ...(access.includes('read') ? ['dynamodb:GetItem', 'dynamodb:Query'] : []),
+      ...(access.includes('write') ? ['dynamodb:UpdateItem'] : []),
     ];
     const resources = [
       this.table.tableArn,
       ...(access.includes('read')
         ? Object.values(INDEX_NAME).map((name) => `${this.table.tableArn}/index/${name}`)
         : []),
-      ...(queue ? Object.values(ADMISSION_INDEX).map((name) => `${this.table.tableArn}/index/${name}`) : []),
     ];
     role.addToPrincipalPolicy(new PolicyStatement({ actions, resources }));
     this.table.encryptionKey?.grant(
       role,
       'kms:Decrypt',
-      ...(access.includes('write') || queue ? ['kms:GenerateDataKey'] : []),
+      ...(access.includes('write') ? ['kms:GenerateDataKey'] : []),
     );
+  }
+
+  /**
+   * Grants named sets of actions on the admission queue's items, and only on them: the item
+   * actions are limited to keys starting `admission#` (`dynamodb:LeadingKeys`), and Query to the
+   * queue's two indexes.
+   */
+  grantQueue(grantee: Grantee, ...access: QueueAccess[]): void {
+    const role = grantee.role as IRole;
+    const actions = [...new Set(access.flatMap((kind) => QUEUE_ACTIONS[kind]))].sort();
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions,
+        resources: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [admissionItemId('*')] } },
+      }),
+    );
+    if (access.includes('view') || access.includes('grant')) {
+      role.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: ['dynamodb:Query'],
+          resources: Object.values(ADMISSION_INDEX).map((name) => `${this.table.tableArn}/index/${name}`),
+        }),
+      );
+    }
+    const writes = access.some((kind) => kind !== 'view');
+    this.table.encryptionKey?.grant(role, 'kms:Decrypt', ...(writes ? ['kms:GenerateDataKey'] : []));
   }
 }

@@ -54,7 +54,8 @@ export class Reconciler extends Construct {
         ...(props.webhookSecret ? { WEBHOOK_SECRET_ID: props.webhookSecret.secretName } : {}),
       },
     });
-    props.index.grant(this.handler, 'read', 'write', 'admission');
+    props.index.grant(this.handler, 'read', 'write');
+    props.index.grantQueue(this.handler, 'release');
     grantKick(this.handler, props.dispatcher);
     props.eventBus.grantPutEventsTo(this.handler);
     props.webhookSecret?.grantRead(this.handler);

@@ -121,6 +121,33 @@ describe('IAM', () => {
   const policies = Object.values(template.findResources('AWS::IAM::Policy'));
   const statements: Json[] = policies.flatMap((policy) => policy.Properties.PolicyDocument.Statement);
 
+  it('lets functions put or delete items only in the admission queue (keys "admission#…"), and only those that need to', () => {
+    const writers = FUNCTION_PREFIXES.filter((prefix) =>
+      statementsOf(template, prefix).some((s) =>
+        actionsOf(s).some((a) => a === 'dynamodb:PutItem' || a === 'dynamodb:DeleteItem'),
+      ),
+    );
+    expect([...writers].sort()).toEqual(
+      [
+        'ApiHandler',
+        'FunctionsAdmit',
+        'FunctionsDispatcher',
+        'FunctionsNotify',
+        'FunctionsPoll',
+        'ReconcilerHandler',
+      ].sort(),
+    );
+    for (const prefix of writers) {
+      for (const statement of statementsOf(template, prefix)) {
+        if (!actionsOf(statement).some((a) => a === 'dynamodb:PutItem' || a === 'dynamodb:DeleteItem'))
+          continue;
+        expect(statement.Condition, prefix).toEqual({
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['admission#*'] },
+        });
+      }
+    }
+  });
+
   it('grants no wildcard action anywhere', () => {
     expect(statements.flatMap(actionsOf).filter((action) => action.includes('*'))).toEqual([]);
   });
