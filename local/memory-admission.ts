@@ -4,6 +4,7 @@ import {
   type DispatcherState,
   INITIAL_DISPATCHER_STATE,
   type Lane,
+  type SlotProgress,
   type WaitingEntry,
 } from '../functions/shared/admission.js';
 
@@ -12,8 +13,7 @@ interface Item extends WaitingEntry {
   waiting: boolean;
   account?: string;
   grantedAt?: number;
-  submittedAt?: number;
-  startedAt?: number;
+  progress: SlotProgress;
 }
 
 /** Queue order: enqueue time, then id (as the DynamoDB adapter's sort key orders them). */
@@ -27,6 +27,7 @@ const order = (a: Pick<WaitingEntry, 'enqueuedAt' | 'id'>, b: Pick<WaitingEntry,
 export class MemoryAdmissionQueue implements AdmissionQueue {
   readonly #items = new Map<string, Item>();
   #state: DispatcherState = INITIAL_DISPATCHER_STATE;
+  readonly #tasks = new Map<string, Map<string, number>>();
 
   async enqueue(entry: WaitingEntry): Promise<void> {
     const existing = this.#items.get(entry.id);
@@ -34,6 +35,7 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
       ...entry,
       enqueuedAt: existing?.enqueuedAt ?? entry.enqueuedAt,
       waiting: true,
+      progress: {},
     });
   }
 
@@ -70,8 +72,7 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
       ...entry,
       account: item.account,
       grantedAt: item.grantedAt,
-      ...(item.submittedAt === undefined ? {} : { submittedAt: item.submittedAt }),
-      ...(item.startedAt === undefined ? {} : { startedAt: item.startedAt }),
+      ...item.progress,
     };
   }
 
@@ -85,8 +86,7 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
         lane: item.lane,
         grantedAt: item.grantedAt ?? item.enqueuedAt,
         expectedRunSeconds: item.expectedRunSeconds,
-        ...(item.submittedAt === undefined ? {} : { submittedAt: item.submittedAt }),
-        ...(item.startedAt === undefined ? {} : { startedAt: item.startedAt }),
+        ...item.progress,
       }));
   }
 
@@ -99,15 +99,32 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
     return true;
   }
 
-  async note(id: string, progress: { submittedAt?: number; startedAt?: number }): Promise<void> {
+  async note(id: string, progress: SlotProgress): Promise<void> {
     const item = this.#items.get(id);
     if (!item || item.waiting) return;
-    item.submittedAt ??= progress.submittedAt;
-    item.startedAt ??= progress.startedAt;
+    const defined = Object.entries(progress).filter(([, value]) => value !== undefined);
+    // Each field once, as the DynamoDB adapter's if_not_exists.
+    item.progress = { ...Object.fromEntries(defined), ...item.progress };
   }
 
   async release(id: string): Promise<void> {
     this.#items.delete(id);
+  }
+
+  async recordTask(account: string, taskId: string, at: number): Promise<void> {
+    const tasks = this.#tasks.get(account) ?? new Map<string, number>();
+    tasks.set(taskId, at);
+    this.#tasks.set(account, tasks);
+  }
+
+  async recentTasks(account: string, since: number): Promise<ReadonlySet<string>> {
+    const tasks = this.#tasks.get(account) ?? new Map<string, number>();
+    return new Set([...tasks].filter(([, at]) => at >= since).map(([taskId]) => taskId));
+  }
+
+  async pruneTasks(account: string, before: number): Promise<void> {
+    const tasks = this.#tasks.get(account);
+    for (const [taskId, at] of tasks ?? []) if (at < before) tasks?.delete(taskId);
   }
 
   async readState(): Promise<DispatcherState> {

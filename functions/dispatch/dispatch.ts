@@ -6,6 +6,7 @@ import {
   type Lane,
   planGrants,
   QUEUE_TIMEOUT_ERROR,
+  RECENT_TASKS_MS,
   type Slot,
   type WaitingEntry,
 } from '../shared/admission.js';
@@ -88,9 +89,12 @@ export async function dispatch(deps: DispatchDeps): Promise<DispatchReport> {
 
   const slots: Slot[] = [];
   for (const account of settings.accounts) {
+    await queue.pruneTasks(account.name, clock.now() - RECENT_TASKS_MS);
     for (const slot of await queue.slots(account.name)) {
       const age = clock.now() - slot.grantedAt;
-      if (slot.submittedAt === undefined && age >= (deps.regrantAfterMs ?? 60_000)) {
+      // Not even an attempt: the execution never reached Submit, so it was never resumed.
+      const neverResumed = slot.submittedAt === undefined && slot.submitAttemptAt === undefined;
+      if (neverResumed && age >= (deps.regrantAfterMs ?? 60_000)) {
         const record = await queue.get(slot.id);
         if (record) {
           await deps.resumer.resume(record.token, grantOf(slot.account, slot.grantedAt));

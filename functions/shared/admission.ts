@@ -51,6 +51,12 @@ export interface Slot {
   readonly expectedRunSeconds: number;
   /** When its task started running at DashScope, once known. */
   readonly startedAt?: number;
+  /** When its execution first sent the submit, and the seed it sent (an orphan's, if the answer is lost). */
+  readonly submitAttemptAt?: number;
+  readonly submitSeed?: number;
+  /** When the submit was answered, and the task it created. */
+  readonly submittedAt?: number;
+  readonly taskId?: string;
 }
 
 /** The dispatcher's only memory between runs: interactive grants in a row while batch waited. */
@@ -224,10 +230,15 @@ export interface WaitingEntry extends QueueEntry {
   readonly token: string;
 }
 
+/** What {@link AdmissionQueue.note} records on a slot. */
+export type SlotProgress = Partial<
+  Pick<Slot, 'submitAttemptAt' | 'submitSeed' | 'submittedAt' | 'taskId' | 'startedAt'>
+>;
+
 /** The entry (waiting) or the slot (granted) of one generation. */
 export type AdmissionRecord =
   | (WaitingEntry & { readonly kind: 'waiting' })
-  | (WaitingEntry & Slot & { readonly kind: 'granted'; readonly submittedAt?: number });
+  | (WaitingEntry & Slot & { readonly kind: 'granted' });
 
 /**
  * The queue's store: entries while they wait, slots while their task is outstanding. Adapters:
@@ -247,16 +258,28 @@ export interface AdmissionQueue {
   count(lane: Lane, before?: Pick<QueueEntry, 'enqueuedAt' | 'id'>): Promise<number>;
   get(id: string): Promise<AdmissionRecord | undefined>;
   /** Every slot held on `account`. */
-  slots(account: string): Promise<readonly (Slot & { readonly submittedAt?: number })[]>;
+  slots(account: string): Promise<readonly Slot[]>;
   /**
    * Turns a waiting entry into a slot on `account`; false when it no longer waits (released, or
    * granted already).
    */
   grant(id: string, account: string, grantedAt: number): Promise<boolean>;
-  /** Records the slot's progress: its submit, and when its task started running. */
-  note(id: string, progress: { readonly submittedAt?: number; readonly startedAt?: number }): Promise<void>;
+  /**
+   * Records the slot's progress, each field once (a later note never overwrites it): the submit's
+   * attempt and seed, its answer and task, when the task started running.
+   */
+  note(id: string, progress: SlotProgress): Promise<void>;
   /** Frees the slot or drops the entry of a generation; nothing if there is none. Idempotent. */
   release(id: string): Promise<void>;
+  /**
+   * Remembers a task this deployment created on `account` (kept past its slot's release), so an
+   * orphan of a lost submit answer is told apart from our own tasks.
+   */
+  recordTask(account: string, taskId: string, at: number): Promise<void>;
+  /** The tasks recorded on `account` at or after `since`. */
+  recentTasks(account: string, since: number): Promise<ReadonlySet<string>>;
+  /** Forgets the tasks recorded on `account` before `before` (the dispatcher's sweep). */
+  pruneTasks(account: string, before: number): Promise<void>;
   readState(): Promise<DispatcherState>;
   writeState(state: DispatcherState): Promise<void>;
 }
@@ -320,6 +343,10 @@ export const ADMISSION_INDEX = { byQueue: 'byQueue', bySlot: 'bySlot' } as const
 
 /** The item id of a generation's queue record: `#` never occurs in a generation id. */
 export const admissionItemId = (id: string) => `admission#${id}`;
+/** The item id of an account's recently created tasks. */
+export const recentTasksItemId = (account: string) => `admission#tasks#${account}`;
+/** How long a created task is remembered: longer than any submit and its retries. */
+export const RECENT_TASKS_MS = 15 * 60 * 1000;
 /** The item id of the dispatcher's state. */
 export const DISPATCHER_STATE_ID = 'admission#dispatcher';
 

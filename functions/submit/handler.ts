@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DEFAULT_ACCOUNT } from '../shared/admission.js';
 import { admissionFromConfig } from '../shared/aws/admission-from-env.js';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { systemClock } from '../shared/clock.js';
@@ -12,7 +13,8 @@ import { countThrottles, METRIC, type Metrics, noMetrics, SERVICE } from '../sha
 import { parseEvent } from '../shared/parse-event.js';
 import type { Runtime } from '../shared/runtime.js';
 import { submitInputSchema, type TaskState } from '../shared/workflow-state.js';
-import { type SubmitDeps, submitGeneration } from './submit.js';
+import { submitAdmitted } from './adopt.js';
+import type { SubmitDeps } from './submit.js';
 
 /** Submit's dependencies plus the metrics its handler emits. */
 export interface SubmitHandlerDeps extends SubmitDeps {
@@ -56,13 +58,26 @@ export function createSubmitHandler(deps: SubmitHandlerDeps): (event: unknown) =
     const input = parseEvent(submitInputSchema, event);
     const account = input.admission?.account ?? deps.accounts?.names[0];
     const dashscope = deps.accounts ? deps.accounts.client(account) : deps.dashscope;
-    const submitted = await submitGeneration(input, { ...deps, dashscope, logger });
+    const { task: submitted, adopted } = await submitAdmitted(input, {
+      ...deps,
+      dashscope,
+      logger,
+      queue: deps.admission?.queue,
+    });
     const task = account === undefined ? submitted : { ...submitted, account };
-    await deps.admission?.queue
-      .note(input.id, { submittedAt: deps.clock.now() })
-      .catch((error: unknown) => logger.warn('Submit not noted on the slot', { reason: String(error) }));
+    const queue = deps.admission?.queue;
+    if (queue) {
+      // Our task, remembered for the account: an orphan search never mistakes it for a lost one.
+      const noted = Promise.all([
+        queue.recordTask(account ?? DEFAULT_ACCOUNT, task.taskId, deps.clock.now()),
+        queue.note(input.id, { submittedAt: deps.clock.now(), taskId: task.taskId }),
+      ]);
+      await noted.catch((error: unknown) =>
+        logger.warn('Submit not noted on the slot', { reason: String(error) }),
+      );
+    }
     const metrics = deps.metrics ?? noMetrics;
-    metrics.add(METRIC.submits, 'Count', 1);
+    if (!adopted) metrics.add(METRIC.submits, 'Count', 1);
     if (deps.index) {
       const createdAt = startedAtSchema.parse(event).startedAt ?? task.submittedAt;
       await writeIndexSafely(deps.index, taskUpdate(input, task, createdAt), logger, () =>

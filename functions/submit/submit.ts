@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { z } from 'zod';
 import type { Clock } from '../shared/clock.js';
 import { type DashScopeClient, toSubmitBody } from '../shared/dashscope/client.js';
+import type { SubmitResponse } from '../shared/dashscope/schemas.js';
 import { MAX_SEED } from '../shared/generation-request.js';
 import type { Logger } from '../shared/logger.js';
 import { adaptivePollPolicy, type PollPolicy, pollJitter } from '../shared/poll-policy.js';
@@ -35,12 +36,6 @@ export async function submitGeneration(
   const { request } = input;
   const seed = request.seed ?? (deps.randomSeed ?? (() => randomInt(0, MAX_SEED - 3)))();
   const response = await deps.dashscope.submit(toSubmitBody(request, seed));
-  const now = deps.clock.now();
-  const deadlineMs = now + deps.deadlineSeconds * 1000;
-  const status = normalizeStatus(response.output.task_status);
-  const taskId = response.output.task_id;
-  // Stored with the task so every poll judges it by the model it was submitted under.
-  const expectedRun = estimateRun(request, deps.runTimeModel ?? DEFAULT_RUN_TIME_MODEL);
   deps.logger.info('DashScope task created', {
     generationId: input.id,
     taskId: response.output.task_id,
@@ -48,6 +43,26 @@ export async function submitGeneration(
     model: request.model,
     n: request.n,
   });
+  return firstTaskState(input, response, seed, deps);
+}
+
+/**
+ * The first task state of a task that exists at DashScope: the one a submit just created, or an
+ * orphan adopted after a lost answer (see adopt.ts). The deadline starts now.
+ */
+export function firstTaskState(
+  input: z.infer<typeof submitInputSchema>,
+  response: SubmitResponse,
+  seed: number,
+  deps: Pick<SubmitDeps, 'clock' | 'deadlineSeconds' | 'runTimeModel' | 'policy'>,
+): TaskState {
+  const { request } = input;
+  const now = deps.clock.now();
+  const deadlineMs = now + deps.deadlineSeconds * 1000;
+  const status = normalizeStatus(response.output.task_status);
+  const taskId = response.output.task_id;
+  // Stored with the task so every poll judges it by the model it was submitted under.
+  const expectedRun = estimateRun(request, deps.runTimeModel ?? DEFAULT_RUN_TIME_MODEL);
   return {
     taskId,
     seed,

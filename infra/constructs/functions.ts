@@ -198,7 +198,8 @@ export class Functions extends Construct {
     // Submit, Poll and Notify record each step of a generation (conditional updates only), and
     // note or release its admission slot; Admit enqueues. All but Submit ring the dispatcher.
     for (const fn of [this.submit, this.poll, this.notify]) index.grant(fn, 'write');
-    index.grantQueue(this.submit, 'note');
+    // Submit reads its slot and the account's recent tasks (a lost answer's orphan), and notes its task.
+    index.grantQueue(this.submit, 'view', 'note');
     index.grantQueue(this.poll, 'note', 'release');
     index.grantQueue(this.notify, 'release');
     index.grantQueue(this.admit, 'enqueue');

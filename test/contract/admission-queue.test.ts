@@ -153,6 +153,19 @@ describe.each(implementations)('%s', (_name, create) => {
     expect(await queue.slots('main')).toEqual([]);
   });
 
+  it('remembers the tasks created on an account since a time, apart from other accounts, until pruned', async () => {
+    await queue.recordTask('main', 'old', T0);
+    await queue.recordTask('main', 'new', T0 + 60_000);
+    await queue.recordTask('other', 'elsewhere', T0 + 60_000);
+
+    expect([...(await queue.recentTasks('main', T0))].sort()).toEqual(['new', 'old']);
+    expect([...(await queue.recentTasks('main', T0 + 1))]).toEqual(['new']);
+    await queue.pruneTasks('main', T0 + 1);
+    expect([...(await queue.recentTasks('main', 0))]).toEqual(['new']);
+    expect([...(await queue.recentTasks('other', 0))]).toEqual(['elsewhere']);
+    expect([...(await queue.recentTasks('nobody', 0))]).toEqual([]);
+  });
+
   it('keeps the dispatcher’s state', async () => {
     expect(await queue.readState()).toEqual({ interactiveStreak: 0 });
     await queue.writeState({ interactiveStreak: 3 });

@@ -221,13 +221,35 @@ export const CASES: readonly FaultCase[] = [
       status: 'succeeded',
       manifest: 'complete',
       stored: [0, 1],
+      tasks: 1,
+      submits: 1,
+      downloads: 2,
+      lambdaErrors: { 'Submit DashScopeTimeoutError': 1 },
+    },
+    check: (context, { output }) => {
+      // The retry found the lost answer's task through the list endpoint and adopted it.
+      const [adopted] = tasksSeen(context);
+      expect(adopted?.taskId).toBe(output?.task.taskId);
+    },
+  },
+  {
+    where: 'submit',
+    fault: 'response lost, and the list endpoint down (no orphan can be found)',
+    arrange: ({ suite }) => {
+      suite.emulator.control.injectFault('submit', { kind: 'lost-response' });
+      suite.emulator.control.injectFault('list', { status: 500, code: 'InternalError' }, 5);
+    },
+    expected: {
+      status: 'succeeded',
+      manifest: 'complete',
+      stored: [0, 1],
       tasks: 2,
       submits: 2,
       downloads: 2,
       lambdaErrors: { 'Submit DashScopeTimeoutError': 1 },
     },
     check: (context, { output }) => {
-      // The first task runs unobserved (and billed): the retry's is the one persisted.
+      // Without the listing, the retry submits again: the first task runs unobserved (and billed).
       const [orphan, persisted] = tasksSeen(context);
       expect(persisted?.taskId).toBe(output?.task.taskId);
       expect(orphan?.taskId).not.toBe(output?.task.taskId);
@@ -235,8 +257,11 @@ export const CASES: readonly FaultCase[] = [
   },
   {
     where: 'submit',
-    fault: 'response lost twice',
-    arrange: ({ suite }) => suite.emulator.control.injectFault('submit', { kind: 'lost-response' }, 2),
+    fault: 'response lost twice, and the list endpoint down',
+    arrange: ({ suite }) => {
+      suite.emulator.control.injectFault('submit', { kind: 'lost-response' }, 2);
+      suite.emulator.control.injectFault('list', { status: 500, code: 'InternalError' }, 5);
+    },
     expected: {
       status: 'failed',
       error: 'DashScopeTimeoutError',
@@ -260,13 +285,14 @@ export const CASES: readonly FaultCase[] = [
       status: 'succeeded',
       manifest: 'complete',
       stored: [0, 1],
-      tasks: 2,
-      submits: 2,
+      tasks: 1,
+      submits: 1,
       downloads: 2,
       lambdaErrors: { 'Submit DashScopeTimeoutError': 1 },
     },
     check: (context, { output }) => {
-      expect(tasksSeen(context)[1]?.taskId).toBe(output?.task.taskId);
+      // The slow answer's task was created: the retry adopted it instead of submitting again.
+      expect(tasksSeen(context).map((task) => task.taskId)).toEqual([output?.task.taskId]);
     },
   },
   {

@@ -17,6 +17,7 @@ import {
   DISPATCHER_STATE_ID,
   INITIAL_DISPATCHER_STATE,
   laneSchema,
+  recentTasksItemId,
 } from '../admission.js';
 import { IndexUnavailableError } from '../generation-index.js';
 
@@ -33,7 +34,18 @@ const itemSchema = z.object({
   grantedAt: z.number().optional(),
   submittedAt: z.number().optional(),
   startedAt: z.number().optional(),
+  submitAttemptAt: z.number().optional(),
+  submitSeed: z.number().optional(),
+  taskId: z.string().optional(),
 });
+
+/** The slot fields of an item, those present. */
+const progressOf = (item: z.infer<typeof itemSchema>) =>
+  Object.fromEntries(
+    (['submittedAt', 'startedAt', 'submitAttemptAt', 'submitSeed', 'taskId'] as const)
+      .filter((field) => item[field] !== undefined)
+      .map((field) => [field, item[field]]),
+  );
 
 /**
  * The DynamoDB adapter of {@link AdmissionQueue}: one item per generation in the generations
@@ -54,6 +66,19 @@ export function createDynamoAdmissionQueue(client: DynamoDBClient, tableName: st
         cause: error,
       });
     }
+  };
+  const readTasks = async (account: string): Promise<Record<string, number>> => {
+    const out = await call('read', () =>
+      documents.send(
+        new GetCommand({
+          TableName: tableName,
+          Key: { id: recentTasksItemId(account) },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    const parsed = z.record(z.string(), z.number()).safeParse(out.Item?.tasks);
+    return parsed.success ? parsed.data : {};
   };
   const read = async (id: string) => {
     const out = await call('read', () =>
@@ -147,8 +172,7 @@ export function createDynamoAdmissionQueue(client: DynamoDBClient, tableName: st
         ...entry,
         account,
         grantedAt: item.grantedAt,
-        ...(item.submittedAt === undefined ? {} : { submittedAt: item.submittedAt }),
-        ...(item.startedAt === undefined ? {} : { startedAt: item.startedAt }),
+        ...progressOf(item),
       } satisfies AdmissionRecord;
     },
 
@@ -177,8 +201,7 @@ export function createDynamoAdmissionQueue(client: DynamoDBClient, tableName: st
         lane: item.lane,
         grantedAt: item.grantedAt ?? item.enqueuedAt,
         expectedRunSeconds: item.expectedRunSeconds,
-        ...(item.submittedAt === undefined ? {} : { submittedAt: item.submittedAt }),
-        ...(item.startedAt === undefined ? {} : { startedAt: item.startedAt }),
+        ...progressOf(item),
       }));
     },
 
@@ -240,6 +263,58 @@ export function createDynamoAdmissionQueue(client: DynamoDBClient, tableName: st
       await call('write', () =>
         documents.send(new DeleteCommand({ TableName: tableName, Key: { id: admissionItemId(id) } })),
       );
+    },
+
+    async recordTask(account, taskId, at) {
+      await call('write', () =>
+        documents.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: { id: recentTasksItemId(account) },
+            // One map per account, task id → when; created with its first task.
+            UpdateExpression: 'SET #tasks = if_not_exists(#tasks, :empty)',
+            ExpressionAttributeNames: { '#tasks': 'tasks' },
+            ExpressionAttributeValues: { ':empty': {} },
+          }),
+        ),
+      );
+      await call('write', () =>
+        documents.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: { id: recentTasksItemId(account) },
+            UpdateExpression: 'SET #tasks.#task = :at',
+            ExpressionAttributeNames: { '#tasks': 'tasks', '#task': taskId },
+            ExpressionAttributeValues: { ':at': at },
+          }),
+        ),
+      );
+    },
+
+    async recentTasks(account, since) {
+      const tasks = await readTasks(account);
+      return new Set(Object.entries(tasks).flatMap(([taskId, at]) => (at >= since ? [taskId] : [])));
+    },
+
+    async pruneTasks(account, before) {
+      const old = Object.entries(await readTasks(account)).filter(([, at]) => at < before);
+      // At most 100 names per expression, well within DynamoDB's limits.
+      for (let i = 0; i < old.length; i += 100) {
+        const batch = old.slice(i, i + 100);
+        await call('write', () =>
+          documents.send(
+            new UpdateCommand({
+              TableName: tableName,
+              Key: { id: recentTasksItemId(account) },
+              UpdateExpression: `REMOVE ${batch.map((_, k) => `#tasks.#t${k}`).join(', ')}`,
+              ExpressionAttributeNames: {
+                '#tasks': 'tasks',
+                ...Object.fromEntries(batch.map(([taskId], k) => [`#t${k}`, taskId])),
+              },
+            }),
+          ),
+        );
+      }
     },
 
     async readState() {
