@@ -1,11 +1,9 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { AdmissionQueue, Lane, WaitingEntry } from '../../functions/shared/admission.js';
 import { createDynamoAdmissionQueue } from '../../functions/shared/aws/dynamodb-admission.js';
 import { createDynamoGenerationIndex } from '../../functions/shared/aws/dynamodb-index.js';
-import { ensureTable, type LocalDynamo, startLocalDynamo } from '../../local/dynamodb.js';
 import { MemoryAdmissionQueue } from '../../local/memory-admission.js';
-import { generationsTableDefinition } from '../../local/runner.js';
-import { synthesize } from '../infra/template.js';
+import { useLocalTables } from '../support/local-tables.js';
 
 /**
  * One contract for every implementation of the admission queue: the in-memory one (the local
@@ -13,30 +11,13 @@ import { synthesize } from '../infra/template.js';
  * generations table the CDK stack declares. An implementation that drifts fails here.
  */
 
-let dynamo: LocalDynamo;
-let tableCount = 0;
-const definition = generationsTableDefinition(
-  synthesize().template.toJSON() as Parameters<typeof generationsTableDefinition>[0],
-);
-
-beforeAll(async () => {
-  dynamo = await startLocalDynamo();
-});
-
-afterAll(async () => {
-  await dynamo?.close();
-});
+const tables = useLocalTables('admission');
 
 const implementations: [string, () => Promise<AdmissionQueue>][] = [
   ['the in-memory queue', async () => new MemoryAdmissionQueue()],
   [
     'the DynamoDB adapter on dynalite',
-    async () => {
-      // A table per test: no test sees what another left.
-      const table = `admission-${++tableCount}`;
-      await ensureTable(dynamo.client, table, definition);
-      return createDynamoAdmissionQueue(dynamo.client, table);
-    },
+    async () => createDynamoAdmissionQueue(tables.client(), await tables.fresh()),
   ],
 ];
 
@@ -175,10 +156,9 @@ describe.each(implementations)('%s', (_name, create) => {
 
 describe('the DynamoDB adapter beside the generations index', () => {
   it('keeps its items out of the index’s lists and gets', async () => {
-    const table = `admission-${++tableCount}`;
-    await ensureTable(dynamo.client, table, definition);
-    const queue = createDynamoAdmissionQueue(dynamo.client, table);
-    const index = createDynamoGenerationIndex(dynamo.client, table);
+    const table = await tables.fresh();
+    const queue = createDynamoAdmissionQueue(tables.client(), table);
+    const index = createDynamoGenerationIndex(tables.client(), table);
     await queue.enqueue(entry('gen-1', 'batch', 1));
     await queue.writeState({ interactiveStreak: 1 });
 

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createDynamoGenerationIndex } from '../../functions/shared/aws/dynamodb-index.js';
 import {
   FINAL_STAGE,
@@ -7,10 +7,9 @@ import {
   RegistrationConflictError,
   STAGE,
 } from '../../functions/shared/generation-index.js';
-import { ensureTable, type LocalDynamo, startLocalDynamo } from '../../local/dynamodb.js';
 import { generationsTableDefinition } from '../../local/runner.js';
 import { MemoryGenerationIndex } from '../fakes/memory-index.js';
-import { synthesize } from '../infra/template.js';
+import { useLocalTables } from '../support/local-tables.js';
 
 /**
  * One contract for every implementation of the generations index: the in-memory fake the API
@@ -18,30 +17,13 @@ import { synthesize } from '../infra/template.js';
  * A fake that drifts from the real adapter fails here.
  */
 
-let dynamo: LocalDynamo;
-let tableCount = 0;
-const definition = generationsTableDefinition(
-  synthesize().template.toJSON() as Parameters<typeof generationsTableDefinition>[0],
-);
-
-beforeAll(async () => {
-  dynamo = await startLocalDynamo();
-});
-
-afterAll(async () => {
-  await dynamo?.close();
-});
+const tables = useLocalTables('generations');
 
 const implementations: [string, () => Promise<GenerationIndex>][] = [
   ['the in-memory fake', async () => new MemoryGenerationIndex()],
   [
     'the DynamoDB adapter on dynalite',
-    async () => {
-      // A table per test: no test sees what another left.
-      const table = `generations-${++tableCount}`;
-      await ensureTable(dynamo.client, table, definition);
-      return createDynamoGenerationIndex(dynamo.client, table);
-    },
+    async () => createDynamoGenerationIndex(tables.client(), await tables.fresh()),
   ],
 ];
 

@@ -1,12 +1,5 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  DeleteCommand,
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import {
   ADMISSION_INDEX,
@@ -19,7 +12,7 @@ import {
   laneSchema,
   recentTasksItemId,
 } from '../admission.js';
-import { IndexUnavailableError } from '../generation-index.js';
+import { documentClientOf, guardedCalls, queryAll } from './dynamodb-documents.js';
 
 /** `byQueue`'s sort key: ms zero-padded to sort as text, then the id for ties. */
 const queueKeyOf = (enqueuedAt: number, id: string) => `${String(enqueuedAt).padStart(15, '0')}#${id}`;
@@ -54,19 +47,8 @@ const progressOf = (item: z.infer<typeof itemSchema>) =>
  * holds a slot. Granting is one conditional update, so an entry is granted once whoever races.
  */
 export function createDynamoAdmissionQueue(client: DynamoDBClient, tableName: string): AdmissionQueue {
-  const documents = DynamoDBDocumentClient.from(client, {
-    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
-  });
-  const call = async <T>(what: string, send: () => Promise<T>): Promise<T> => {
-    try {
-      return await send();
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) throw error;
-      throw new IndexUnavailableError(`Admission queue ${what} failed: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-  };
+  const documents = documentClientOf(client);
+  const call = guardedCalls('Admission queue');
   const readTasks = async (account: string): Promise<Record<string, number>> => {
     const out = await call('read', () =>
       documents.send(
@@ -133,32 +115,21 @@ export function createDynamoAdmissionQueue(client: DynamoDBClient, tableName: st
     },
 
     async count(lane, before) {
-      let total = 0;
-      let start: Record<string, unknown> | undefined;
-      do {
-        const page = await call('query', () =>
-          documents.send(
-            new QueryCommand({
-              TableName: tableName,
-              IndexName: ADMISSION_INDEX.byQueue,
-              KeyConditionExpression: `#lane = :lane${before ? ' AND #queueKey < :before' : ''}`,
-              ExpressionAttributeNames: {
-                '#lane': ADMISSION_KEY.lane,
-                ...(before ? { '#queueKey': ADMISSION_KEY.queueKey } : {}),
-              },
-              ExpressionAttributeValues: {
-                ':lane': lane,
-                ...(before ? { ':before': queueKeyOf(before.enqueuedAt, before.id) } : {}),
-              },
-              Select: 'COUNT',
-              ExclusiveStartKey: start,
-            }),
-          ),
-        );
-        total += page.Count ?? 0;
-        start = page.LastEvaluatedKey;
-      } while (start);
-      return total;
+      const { count } = await queryAll(documents, call, {
+        TableName: tableName,
+        IndexName: ADMISSION_INDEX.byQueue,
+        KeyConditionExpression: `#lane = :lane${before ? ' AND #queueKey < :before' : ''}`,
+        ExpressionAttributeNames: {
+          '#lane': ADMISSION_KEY.lane,
+          ...(before ? { '#queueKey': ADMISSION_KEY.queueKey } : {}),
+        },
+        ExpressionAttributeValues: {
+          ':lane': lane,
+          ...(before ? { ':before': queueKeyOf(before.enqueuedAt, before.id) } : {}),
+        },
+        Select: 'COUNT',
+      });
+      return count;
     },
 
     async get(id) {
@@ -177,24 +148,14 @@ export function createDynamoAdmissionQueue(client: DynamoDBClient, tableName: st
     },
 
     async slots(account) {
-      const items: z.infer<typeof itemSchema>[] = [];
-      let start: Record<string, unknown> | undefined;
-      do {
-        const page = await call('query', () =>
-          documents.send(
-            new QueryCommand({
-              TableName: tableName,
-              IndexName: ADMISSION_INDEX.bySlot,
-              KeyConditionExpression: '#account = :account',
-              ExpressionAttributeNames: { '#account': ADMISSION_KEY.account },
-              ExpressionAttributeValues: { ':account': account },
-              ExclusiveStartKey: start,
-            }),
-          ),
-        );
-        items.push(...(page.Items ?? []).map((item) => itemSchema.parse(item)));
-        start = page.LastEvaluatedKey;
-      } while (start);
+      const { items: found } = await queryAll(documents, call, {
+        TableName: tableName,
+        IndexName: ADMISSION_INDEX.bySlot,
+        KeyConditionExpression: '#account = :account',
+        ExpressionAttributeNames: { '#account': ADMISSION_KEY.account },
+        ExpressionAttributeValues: { ':account': account },
+      });
+      const items = found.map((item) => itemSchema.parse(item));
       return items.map((item) => ({
         id: item.generationId,
         account,

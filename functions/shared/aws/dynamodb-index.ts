@@ -1,17 +1,17 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   type GenerationIndex,
   type GenerationRecord,
   generationRecordSchema,
   INDEX_KEY,
   INDEX_NAME,
-  IndexUnavailableError,
   LIST_PARTITION,
   RegistrationConflictError,
   requestHashOf,
   STAGE,
 } from '../generation-index.js';
+import { documentClientOf, guardedCalls } from './dynamodb-documents.js';
 
 /** `createdAt#id`: the sort key of both indexes, newest first when read backwards. */
 const sortKeyOf = (createdAt: string, id: string) => `${createdAt}#${id}`;
@@ -26,19 +26,8 @@ const KEY_ATTRIBUTES = [INDEX_KEY.listPartition, INDEX_KEY.sort, 'requestHash'] 
  * so a stale stage is refused by DynamoDB itself, whichever writer raced.
  */
 export function createDynamoGenerationIndex(client: DynamoDBClient, tableName: string): GenerationIndex {
-  const documents = DynamoDBDocumentClient.from(client, {
-    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
-  });
-  const call = async <T>(what: string, send: () => Promise<T>): Promise<T> => {
-    try {
-      return await send();
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) throw error;
-      throw new IndexUnavailableError(`Generations index ${what} failed: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-  };
+  const documents = documentClientOf(client);
+  const call = guardedCalls('Generations index');
 
   return {
     async get(id) {
