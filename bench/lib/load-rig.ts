@@ -146,22 +146,26 @@ export async function loadShortfalls(rig: LoadRig, run: LoadRun): Promise<string
   return problems;
 }
 
-/** The bucket's keys under `generations/`, by generation id. */
+/**
+ * The bucket's keys under `generations/`, by generation id. Pages with `StartAfter`, not
+ * continuation tokens: s3rver 3.7.1 ciphers those with DES, which Node's OpenSSL 3 no longer
+ * offers, so a second page answers InternalError (any listing past 1000 keys).
+ */
 async function keysByGeneration(s3: S3Client, bucket: string): Promise<Map<string, string[]>> {
   const byId = new Map<string, string[]>();
-  let token: string | undefined;
-  do {
+  let after: string | undefined;
+  for (;;) {
     const page = await s3.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: 'generations/', ContinuationToken: token }),
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: 'generations/', StartAfter: after }),
     );
-    for (const { Key: key } of page.Contents ?? []) {
-      const id = key?.split('/')[1];
-      if (!key || !id) continue;
-      byId.set(id, [...(byId.get(id) ?? []), key]);
+    const keys = (page.Contents ?? []).flatMap(({ Key: key }) => (key ? [key] : []));
+    for (const key of keys) {
+      const id = key.split('/')[1];
+      if (id) byId.set(id, [...(byId.get(id) ?? []), key]);
     }
-    token = page.NextContinuationToken;
-  } while (token);
-  return byId;
+    if (!page.IsTruncated || keys.length === 0) return byId;
+    after = keys.at(-1);
+  }
 }
 
 /** Samples the resident set every 50 ms; `stop` returns the highest sample and the process's high-water mark. */
