@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { AdjustableClock } from '../../functions/shared/clock.js';
 import type { Logger } from '../../functions/shared/logger.js';
 import { emulatorRunTimeModel } from '../../local/dashscope-emulator/run-time.js';
@@ -147,16 +147,16 @@ export async function loadShortfalls(rig: LoadRig, run: LoadRun): Promise<string
 }
 
 /**
- * The bucket's keys under `generations/`, by generation id. Pages with `StartAfter`, not
- * continuation tokens: s3rver 3.7.1 ciphers those with DES, which Node's OpenSSL 3 no longer
- * offers, so a second page answers InternalError (any listing past 1000 keys).
+ * The bucket's keys under `generations/`, by generation id. Lists with ListObjects (version 1,
+ * paged by `Marker`): s3rver 3.7.1 ciphers ListObjectsV2's continuation token with DES, which
+ * Node's OpenSSL 3 no longer offers, so a V2 listing of more than 1000 keys answers InternalError.
  */
 async function keysByGeneration(s3: S3Client, bucket: string): Promise<Map<string, string[]>> {
   const byId = new Map<string, string[]>();
   let after: string | undefined;
   for (;;) {
     const page = await s3.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: 'generations/', StartAfter: after }),
+      new ListObjectsCommand({ Bucket: bucket, Prefix: 'generations/', Marker: after }),
     );
     const keys = (page.Contents ?? []).flatMap(({ Key: key }) => (key ? [key] : []));
     for (const key of keys) {
