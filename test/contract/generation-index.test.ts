@@ -7,7 +7,6 @@ import {
   RegistrationConflictError,
   STAGE,
 } from '../../functions/shared/generation-index.js';
-import { generationsTableDefinition } from '../../local/runner.js';
 import { MemoryGenerationIndex } from '../fakes/memory-index.js';
 import { useLocalTables } from '../support/local-tables.js';
 

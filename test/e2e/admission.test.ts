@@ -10,13 +10,8 @@ import { silentLogger } from '../../functions/shared/logger.js';
 import { emulatorRunTimeModel } from '../../local/dashscope-emulator/run-time.js';
 import { type RunningEmulator, startEmulator } from '../../local/dashscope-emulator/server.js';
 import { ensureTable, type LocalDynamo, startLocalDynamo } from '../../local/dynamodb.js';
-import { createLocalExecutionService, type LocalExecutionService } from '../../local/execution-service.js';
-import {
-  createLocalRunner,
-  generationsTableDefinition,
-  LOCAL_TABLE,
-  type LocalRunner,
-} from '../../local/runner.js';
+import { createLocalExecutionService } from '../../local/execution-service.js';
+import { createLocalRunner, generationsTableDefinition, type LocalRunner } from '../../local/runner.js';
 import { type LocalS3, startLocalS3 } from '../../local/s3.js';
 
 /**
