@@ -24,7 +24,8 @@ export interface FunctionsProps {
 }
 
 /**
- * The workflow's Lambdas (submit, poll, persist, notify), each granted only what it uses:
+ * The workflow's Lambdas (admit, submit, poll, persist, notify) and the admission dispatcher, each
+ * granted only what it uses (the admission queue's actions: docs/security.md):
  * - Submit and Poll: read the DashScope key; update the generations index;
  * - Persist: read the key; read, write and delete objects under `generations/`; list the bucket;
  * - Notify: publish to the bus; read the webhook secret; write `generations/{id}/webhook.json`;

@@ -71,7 +71,8 @@ function taskTimeoutSeconds(fn: IFunction): number {
 
 /**
  * The execution timeout: the longest path through the workflow when every Task spends every
- * retry, so the workflow's own failure path (Notify, then Failed) always runs before it. Submit's
+ * retry, so the workflow's own failure path (Notify, then Failed) always runs before it. Admit's
+ * failed invocations and its one wait (at most `maxQueueSeconds` and a margin) come first. Submit's
  * retries come before the deadline's clock starts; the Wait ⇄ Poll loop ends at the deadline,
  * after which one more Poll (its retries spent), Persist and a Notify may still run. Rounded up
  * to a whole minute. ARCHITECTURE.md, "Time budget", shows the arithmetic.
@@ -113,7 +114,8 @@ export interface WorkflowProps {
 const EXECUTION = { 'executionId.$': '$$.Execution.Id', 'startedAt.$': '$$.Execution.StartTime' };
 
 /**
- * Submit → Wait → Poll → Check: back to Wait while queued or running; Persist on success;
+ * Admit (waits in the admission queue on a task token) → Submit → Wait → Poll → Check: back to
+ * Wait while queued or running; Persist on success;
  * a Fail state with a named error otherwise. JSONPath only (no JSONata, no variables), so the
  * same definition runs on AWS and in aws-local-stepfunctions.
  *
