@@ -7,7 +7,7 @@ import { DEFAULT_DASHSCOPE_BASE_URL } from '../functions/shared/dashscope/client
 import type { GenerationIndex } from '../functions/shared/generation-index.js';
 import type { Logger } from '../functions/shared/logger.js';
 import { emulatorRunTimeModel } from './dashscope-emulator/run-time.js';
-import { type RunningEmulator, startEmulator } from './dashscope-emulator/server.js';
+import { emulatorEndpoint, type RunningEmulator, startEmulator } from './dashscope-emulator/server.js';
 import { ensureTable, type LocalDynamo, startLocalDynamo } from './dynamodb.js';
 import { createLocalEventSink, type LocalEventSink } from './event-sink.js';
 import { createLocalExecutionService, type LocalExecutionService } from './execution-service.js';
@@ -88,7 +88,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     ? undefined
     : await startEmulator({ speed: emulatorSpeed, clock, apiKey: options.emulatorApiKey });
   const dashscope: LocalRunnerOptions['dashscope'] = emulator
-    ? { baseUrl: emulator.url, apiKey: emulator.apiKey, resultHosts: ['127.0.0.1'], allowHttpResults: true }
+    ? emulatorEndpoint(emulator)
     : {
         baseUrl: options.dashscopeBaseUrl ?? DEFAULT_DASHSCOPE_BASE_URL,
         apiKey: options.dashscopeApiKey ?? '',

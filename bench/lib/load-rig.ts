@@ -5,7 +5,11 @@ import { ListObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { AdjustableClock } from '../../functions/shared/clock.js';
 import type { Logger } from '../../functions/shared/logger.js';
 import { emulatorRunTimeModel } from '../../local/dashscope-emulator/run-time.js';
-import { type RunningEmulator, startEmulator } from '../../local/dashscope-emulator/server.js';
+import {
+  emulatorEndpoint,
+  type RunningEmulator,
+  startEmulator,
+} from '../../local/dashscope-emulator/server.js';
 import { ensureTable, type LocalDynamo, startLocalDynamo } from '../../local/dynamodb.js';
 import {
   createLocalRunner,
@@ -39,12 +43,7 @@ export async function startLoadRig(options: { logger?: Logger } = {}): Promise<L
   const clock = new AdjustableClock();
   const emulator = await startEmulator({ clock });
   const runner = createLocalRunner({
-    dashscope: {
-      baseUrl: emulator.url,
-      apiKey: emulator.apiKey,
-      resultHosts: ['127.0.0.1'],
-      allowHttpResults: true,
-    },
+    dashscope: emulatorEndpoint(emulator),
     s3: { client: s3.client, bucket: s3.bucket },
     index: { client: dynamo.client, table: LOCAL_TABLE },
     virtualWaits: clock,

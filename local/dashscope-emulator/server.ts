@@ -61,3 +61,16 @@ function closeServer(server: Server): Promise<void> {
     server.closeAllConnections();
   });
 }
+
+/**
+ * How the local runner reaches a running emulator: its endpoint and key, and its result URLs,
+ * which it serves itself over plain http from 127.0.0.1.
+ */
+export function emulatorEndpoint(emulator: Pick<RunningEmulator, 'url' | 'apiKey'>) {
+  return {
+    baseUrl: emulator.url,
+    apiKey: emulator.apiKey,
+    resultHosts: ['127.0.0.1'],
+    allowHttpResults: true,
+  };
+}

@@ -7,7 +7,11 @@ import { AdjustableClock } from '../../functions/shared/clock.js';
 import type { GenerationIndex, GenerationRecord } from '../../functions/shared/generation-index.js';
 import { type Logger, silentLogger } from '../../functions/shared/logger.js';
 import { STATE } from '../../infra/constructs/workflow.js';
-import { type RunningEmulator, startEmulator } from '../../local/dashscope-emulator/server.js';
+import {
+  emulatorEndpoint,
+  type RunningEmulator,
+  startEmulator,
+} from '../../local/dashscope-emulator/server.js';
 import { ensureTable, type LocalDynamo, startLocalDynamo } from '../../local/dynamodb.js';
 import {
   createLocalRunner,
@@ -59,12 +63,7 @@ beforeAll(async () => {
   clock = new AdjustableClock();
   emulator = await startEmulator({ clock });
   runner = createLocalRunner({
-    dashscope: {
-      baseUrl: emulator.url,
-      apiKey: emulator.apiKey,
-      resultHosts: ['127.0.0.1'],
-      allowHttpResults: true,
-    },
+    dashscope: emulatorEndpoint(emulator),
     s3: { client: s3.client, bucket: s3.bucket },
     index: { client: dynamo.client, table: LOCAL_TABLE },
     virtualWaits: clock,

@@ -12,7 +12,11 @@ import { WORKFLOW_ERROR } from '../../functions/shared/errors.js';
 import { silentLogger } from '../../functions/shared/logger.js';
 import type { TaskState } from '../../functions/shared/workflow-state.js';
 import { renderPng } from '../../local/dashscope-emulator/png.js';
-import { type RunningEmulator, startEmulator } from '../../local/dashscope-emulator/server.js';
+import {
+  emulatorEndpoint,
+  type RunningEmulator,
+  startEmulator,
+} from '../../local/dashscope-emulator/server.js';
 import { ensureTable, type LocalDynamo, startLocalDynamo } from '../../local/dynamodb.js';
 import { createLocalExecutionService } from '../../local/execution-service.js';
 import {
@@ -38,12 +42,7 @@ let dynamo: LocalDynamo;
 
 function makeRunner(generation: Record<string, unknown> = {}): LocalRunner {
   return createLocalRunner({
-    dashscope: {
-      baseUrl: emulator.url,
-      apiKey: emulator.apiKey,
-      resultHosts: ['127.0.0.1'],
-      allowHttpResults: true,
-    },
+    dashscope: emulatorEndpoint(emulator),
     s3: { client: s3.client, bucket: s3.bucket },
     index: { client: dynamo.client, table: LOCAL_TABLE },
     virtualWaits: clock,

@@ -6,7 +6,11 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { AdjustableClock } from '../../functions/shared/clock.js';
 import type { Logger } from '../../functions/shared/logger.js';
 import { emulatorRunTimeModel } from '../../local/dashscope-emulator/run-time.js';
-import { type RunningEmulator, startEmulator } from '../../local/dashscope-emulator/server.js';
+import {
+  emulatorEndpoint,
+  type RunningEmulator,
+  startEmulator,
+} from '../../local/dashscope-emulator/server.js';
 import { createLocalRunner, type LocalRunner, type LocalRunnerOptions } from '../../local/runner.js';
 import { LOCAL_BUCKET, type LocalS3, localS3Client, startLocalS3 } from '../../local/s3.js';
 import { closeServer, listenOnLoopback } from '../support/loopback.js';
@@ -109,10 +113,7 @@ export async function startFaultSuite(): Promise<FaultSuite> {
   const webhookUrl = `${await listenOnLoopback(receiver)}/hooks/fault-suite`;
   const runner = createLocalRunner({
     dashscope: {
-      baseUrl: emulator.url,
-      apiKey: emulator.apiKey,
-      resultHosts: ['127.0.0.1'],
-      allowHttpResults: true,
+      ...emulatorEndpoint(emulator),
       // Every function reads the key from a "Secrets Manager" that a case can make fail.
       apiKeySecret: {
         id: API_KEY_SECRET_ID,

@@ -227,29 +227,48 @@ export function createDynamoAdmissionQueue(client: DynamoDBClient, tableName: st
     },
 
     async recordTask(account, taskId, at) {
-      await call('write', () =>
-        documents.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: { id: recentTasksItemId(account) },
-            // One map per account, task id → when; created with its first task.
-            UpdateExpression: 'SET #tasks = if_not_exists(#tasks, :empty)',
-            ExpressionAttributeNames: { '#tasks': 'tasks' },
-            ExpressionAttributeValues: { ':empty': {} },
-          }),
-        ),
-      );
-      await call('write', () =>
-        documents.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: { id: recentTasksItemId(account) },
-            UpdateExpression: 'SET #tasks.#task = :at',
-            ExpressionAttributeNames: { '#tasks': 'tasks', '#task': taskId },
-            ExpressionAttributeValues: { ':at': at },
-          }),
-        ),
-      );
+      const key = { id: recentTasksItemId(account) };
+      const names = { '#tasks': 'tasks', '#task': taskId };
+      try {
+        // One write on every submit: the account's map exists after its first task.
+        await call('write', () =>
+          documents.send(
+            new UpdateCommand({
+              TableName: tableName,
+              Key: key,
+              UpdateExpression: 'SET #tasks.#task = :at',
+              ConditionExpression: 'attribute_exists(#tasks)',
+              ExpressionAttributeNames: names,
+              ExpressionAttributeValues: { ':at': at },
+            }),
+          ),
+        );
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        // The account's first task: create the map with it (or join one a concurrent first made).
+        await call('write', () =>
+          documents.send(
+            new UpdateCommand({
+              TableName: tableName,
+              Key: key,
+              UpdateExpression: 'SET #tasks = if_not_exists(#tasks, :empty)',
+              ExpressionAttributeNames: { '#tasks': 'tasks' },
+              ExpressionAttributeValues: { ':empty': {} },
+            }),
+          ),
+        );
+        await call('write', () =>
+          documents.send(
+            new UpdateCommand({
+              TableName: tableName,
+              Key: key,
+              UpdateExpression: 'SET #tasks.#task = :at',
+              ExpressionAttributeNames: names,
+              ExpressionAttributeValues: { ':at': at },
+            }),
+          ),
+        );
+      }
     },
 
     async recentTasks(account, since) {
