@@ -24,7 +24,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Presigner } from '../shared/presigned-url.js';
 import type { GenerationStatus } from '../shared/workflow-state.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
-import type { GenerationView } from './schemas.js';
+import type { GenerationView, ImageView } from './schemas.js';
 
 export interface GenerationsDeps {
   /** Starts and stops executions; never read for a generation's state. */
@@ -286,6 +286,25 @@ export async function cancelGeneration(
   return viewOf(after, deps, { presign: false });
 }
 
+/**
+ * An image with its presigned link, and its thumbnail's when it has one. Both links share one
+ * `expiresAt`, the earlier of the two, so it is true of both.
+ */
+async function presignImage(
+  image: NonNullable<GenerationRecord['images']>[number],
+  presign: Presigner,
+): Promise<ImageView> {
+  const { thumbnail, ...stored } = image;
+  const [full, small] = await Promise.all([
+    presign(image.key),
+    thumbnail ? presign(thumbnail.key) : undefined,
+  ]);
+  if (!small || !thumbnail) return { ...stored, ...full };
+  // Both ISO 8601 UTC of one form: the earlier sorts first.
+  const expiresAt = [full.expiresAt, small.expiresAt].sort()[0] ?? full.expiresAt;
+  return { ...stored, url: full.url, expiresAt, thumbnailUrl: small.url, thumbnail };
+}
+
 /** A record as the API shows it; image URLs are presigned only when one generation is asked for. */
 async function viewOf(
   record: GenerationRecord,
@@ -295,9 +314,7 @@ async function viewOf(
   const request = generationRequestSchema.safeParse(record.request);
   const images =
     options.presign && record.images
-      ? await Promise.all(
-          record.images.map(async (image) => ({ ...image, ...(await deps.presign(image.key)) })),
-        )
+      ? await Promise.all(record.images.map((image) => presignImage(image, deps.presign)))
       : undefined;
   const total = record.progress?.total ?? (request.success ? request.data.n : 0);
   // id and status first: what a human reading the JSON looks for.

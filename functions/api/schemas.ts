@@ -49,6 +49,20 @@ export const imageViewSchema = z.object({
   contentType: z.string(),
   sha256: z.string(),
   seed: z.number().int(),
+  thumbnailUrl: z.string().optional().meta({
+    description:
+      'Presigned GET URL of the image’s thumbnail (WebP, at most 256 px on its longest side); it works until expiresAt too. Absent for images stored without one.',
+  }),
+  thumbnail: z
+    .object({
+      key: z.string(),
+      bytes: z.number().int(),
+      contentType: z.string(),
+      width: z.number().int(),
+      height: z.number().int(),
+    })
+    .optional()
+    .meta({ description: 'The thumbnail’s object key, size and pixel dimensions, when the image has one' }),
 });
 
 /** A generation as the API shows it: status, progress, DashScope's times, images or the error. */
@@ -94,6 +108,7 @@ export const generationViewSchema = z.object({
 });
 
 export type GenerationView = z.infer<typeof generationViewSchema>;
+export type ImageView = z.infer<typeof imageViewSchema>;
 
 export const generationListSchema = z.object({
   data: z.array(generationViewSchema),

@@ -81,6 +81,11 @@ export interface CopyLimits {
   /** The window the throughput is measured over, in ms. @default DOWNLOAD_BUDGET.stallWindowMs */
   readonly stallWindowMs?: number;
   readonly fetch: typeof fetch;
+  /**
+   * Keep the image's bytes in memory as they pass, up to this many (the thumbnail is made of them,
+   * with no second read from S3): a larger image is still copied, without `content`. @default 0
+   */
+  readonly keepBytes?: number;
 }
 
 export interface CopiedImage {
@@ -89,6 +94,9 @@ export interface CopiedImage {
   readonly sha256: string;
   readonly contentType: string;
 }
+
+/** A copied image, and its bytes when they were kept (see {@link CopyLimits.keepBytes}). */
+export type CopyOutcome = CopiedImage & { readonly content?: Buffer };
 
 /**
  * Counts and hashes the bytes flowing through, fails the stream past the size cap, and holds back
@@ -102,13 +110,21 @@ class Meter extends Transform {
   #head: Buffer[] = [];
   #headBytes = 0;
   #signatureChecked = false;
+  #kept: Buffer[] | undefined;
 
   constructor(
     private readonly maxBytes: number,
     private readonly contentType: string,
     private readonly watchdog: DownloadWatchdog,
+    private readonly keepBytes = 0,
   ) {
     super();
+    this.#kept = keepBytes > 0 ? [] : undefined;
+  }
+
+  /** The whole body, when it was kept (it fits in `keepBytes`). */
+  get content(): Buffer | undefined {
+    return this.#kept && Buffer.concat(this.#kept, this.bytes);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -122,6 +138,9 @@ class Meter extends Transform {
       return;
     }
     this.hash.update(chunk);
+    // Past the allowance the kept bytes are dropped at once: memory stays within keepBytes.
+    if (this.#kept && this.bytes > this.keepBytes) this.#kept = undefined;
+    this.#kept?.push(chunk);
     if (this.#signatureChecked) {
       callback(null, chunk);
       return;
@@ -223,7 +242,8 @@ class DownloadWatchdog {
 
 /**
  * Streams one result image from its URL into S3: the bytes pass once through a hashing,
- * size-capping meter and are never held whole in memory. With a Content-Length, one streamed
+ * size-capping meter and are never held whole in memory, unless `limits.keepBytes` asks to keep
+ * them (bounded by it). With a Content-Length, one streamed
  * PutObject; without, a multipart upload in {@link PART_SIZE} parts. S3 makes an object visible
  * only when its upload completes, so a failed copy leaves nothing half-written; a copy refused
  * after S3 took it is deleted.
@@ -231,7 +251,7 @@ class DownloadWatchdog {
  * Throws {@link ImageCopyError} for a problem with the image or its download (a stall included),
  * and {@link StorageUnavailableError} when S3 fails.
  */
-export async function copyImage(url: URL, target: CopyTarget, limits: CopyLimits): Promise<CopiedImage> {
+export async function copyImage(url: URL, target: CopyTarget, limits: CopyLimits): Promise<CopyOutcome> {
   // The first stream failure (stall, download or cap) is recorded synchronously, before S3 sees the
   // body fail, so a failed copy is blamed on the right side. It also aborts the upload at once
   // instead of leaving S3 waiting for the rest.
@@ -266,7 +286,7 @@ async function copyWatched(
   target: CopyTarget,
   limits: CopyLimits,
   state: CopyState,
-): Promise<CopiedImage> {
+): Promise<CopyOutcome> {
   const { watchdog, uploadAbort, recordFailure } = state;
   let response: Response;
   try {
@@ -300,7 +320,7 @@ async function copyWatched(
   }
 
   const key = `${target.keyStem}.${extension}`;
-  const meter = new Meter(limits.maxBytes, contentType, watchdog);
+  const meter = new Meter(limits.maxBytes, contentType, watchdog, limits.keepBytes);
   const source = Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
   source.on('error', recordFailure);
   meter.on('error', recordFailure);
@@ -348,7 +368,14 @@ async function copyWatched(
       true,
     );
   }
-  return { key, bytes: meter.bytes, sha256: meter.hash.digest('hex'), contentType };
+  const content = meter.content;
+  return {
+    key,
+    bytes: meter.bytes,
+    sha256: meter.hash.digest('hex'),
+    contentType,
+    ...(content ? { content } : {}),
+  };
 }
 
 /**

@@ -9,6 +9,7 @@ import { parseEvent } from '../shared/parse-event.js';
 import type { Runtime } from '../shared/runtime.js';
 import { type PersistResult, taskInputSchema } from '../shared/workflow-state.js';
 import { type PersistDeps, persistGeneration } from './persist.js';
+import { sharpThumbnail } from './sharp-thumbnail.js';
 
 export interface PersistRuntime extends Runtime {
   readonly s3: S3Client;
@@ -44,6 +45,7 @@ export function persistDeps(config: PersistConfig, runtime: PersistRuntime): Per
     downloadTimeoutMs: config.DOWNLOAD_TIMEOUT_MS,
     downloadMinBytesPerSecond: config.DOWNLOAD_MIN_BYTES_PER_SECOND,
     downloadStallWindowMs: config.DOWNLOAD_STALL_WINDOW_MS,
+    makeThumbnail: sharpThumbnail(),
     metrics,
   };
 }

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { generationRequestSchema } from '../shared/generation-request.js';
+import { thumbnailSchema } from '../shared/workflow-state.js';
 
 const storedImageSchema = z.object({
   index: z.number().int().nonnegative(),
@@ -8,6 +9,8 @@ const storedImageSchema = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   contentType: z.string(),
   seed: z.number().int(),
+  /** Its thumbnail (WebP, at most 256 px); absent in manifests written before thumbnails, or when it could not be made. */
+  thumbnail: thumbnailSchema.optional(),
 });
 
 const failedImageSchema = z.object({
@@ -31,6 +34,8 @@ export const manifestSchema = z.object({
   failed: z.array(failedImageSchema),
   /** Where DashScope's answer disagreed with the request, its own counts or the last poll. */
   discrepancies: z.array(z.string()).optional(),
+  /** What went wrong without costing an image: a thumbnail that could not be made, and why. */
+  warnings: z.array(z.string()).optional(),
   dashscope: z.object({
     /** The DashScope account that ran the task (`dashscopeAccounts[].name`). */
     account: z.string().optional(),

@@ -24,8 +24,8 @@ import {
   upstreamErrorType,
 } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type { PersistResult, TaskInput } from '../shared/workflow-state.js';
-import { type CopiedImage, copyImage, IMAGE_TYPES, ImageCopyError } from './copy-image.js';
+import type { PersistResult, StoredThumbnail, TaskInput } from '../shared/workflow-state.js';
+import { type CopiedImage, type CopyOutcome, copyImage, IMAGE_TYPES, ImageCopyError } from './copy-image.js';
 import {
   type FailedImage,
   generationPrefix,
@@ -35,6 +35,7 @@ import {
   type StoredImage,
 } from './manifest.js';
 import { checkResultUrl, type ResultUrlPolicy } from './result-url.js';
+import { type MakeThumbnail, THUMBNAIL, thumbnailKey } from './thumbnail.js';
 
 export interface PersistDeps {
   readonly dashscope: DashScopeClient;
@@ -53,6 +54,11 @@ export interface PersistDeps {
   readonly downloadStallWindowMs?: number;
   /** Tries per image for transient download failures. @default DOWNLOAD_BUDGET.attempts */
   readonly downloadAttempts?: number;
+  /**
+   * Makes each image's thumbnail from the bytes that were just copied (see `thumbnail.ts`).
+   * @default none: images are stored without thumbnails
+   */
+  readonly makeThumbnail?: MakeThumbnail;
 }
 
 /**
@@ -68,6 +74,12 @@ export interface PersistDeps {
  * interrupted run (same key, same task id in their metadata) are reused, not downloaded again,
  * so a retry works even after DashScope's URLs expired. Result URLs are fetched fresh from
  * DashScope here rather than carried in the workflow state.
+ *
+ * Thumbnails (with `deps.makeThumbnail`): each stored image gets one under
+ * `generations/{id}/thumbnails/{index}.webp`, made from the bytes as they were copied (a reused
+ * image's from the bytes re-read to hash it; a stored thumbnail of the same task is reused), and
+ * written before the manifest. A thumbnail that cannot be made never fails the image: the image is
+ * kept without one, and the manifest's `warnings` say why.
  *
  * Throws {@link StorageUnavailableError} (retryable) when S3 fails, {@link TaskExpiredError} when
  * DashScope forgot the task, {@link DashScopeUnavailableError} (retryable) when it no longer calls
@@ -96,7 +108,8 @@ export async function persistGeneration(input: TaskInput, deps: PersistDeps): Pr
     );
   }
   const { slots, discrepancies } = reconcile(input, response);
-  const already = await storedImages(deps, input);
+  const warnings: string[] = [];
+  const already = await storedImages(deps, input, warnings);
   const images: StoredImage[] = [];
   const failed: FailedImage[] = [];
 
@@ -116,14 +129,18 @@ export async function persistGeneration(input: TaskInput, deps: PersistDeps): Pr
       failed.push({ index, seed, error: { type: 'result_rejected', message: checked.reason } });
       continue;
     }
+    let outcome: CopyOutcome;
     try {
-      const copied = await copyWithRetries(checked.url, input, index, seed, deps);
-      images.push({ index, seed, ...copied });
+      outcome = await copyWithRetries(checked.url, input, index, seed, deps);
     } catch (error) {
       if (!(error instanceof ImageCopyError)) throw error;
       const code = error.upstreamCode === undefined ? {} : { code: error.upstreamCode };
       failed.push({ index, seed, error: { type: error.type, ...code, message: error.message } });
+      continue;
     }
+    const { content, ...copied } = outcome;
+    const thumbnail = await storeThumbnail(input, index, content, deps, warnings);
+    images.push({ index, seed, ...copied, ...(thumbnail ? { thumbnail } : {}) });
   }
 
   const log = { generationId: input.id, taskId: input.task.taskId };
@@ -141,6 +158,7 @@ export async function persistGeneration(input: TaskInput, deps: PersistDeps): Pr
     images,
     failed,
     ...(discrepancies.length > 0 ? { discrepancies } : {}),
+    ...(warnings.length > 0 ? { warnings } : {}),
     dashscope: {
       ...(input.task.account ? { account: input.task.account } : {}),
       taskId: input.task.taskId,
@@ -274,7 +292,7 @@ async function copyWithRetries(
   index: number,
   seed: number,
   deps: PersistDeps,
-): Promise<CopiedImage> {
+): Promise<CopyOutcome> {
   const attempts = deps.downloadAttempts ?? DOWNLOAD_BUDGET.attempts;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -297,6 +315,7 @@ async function copyWithRetries(
           minBytesPerSecond: deps.downloadMinBytesPerSecond,
           stallWindowMs: deps.downloadStallWindowMs,
           fetch: deps.fetch,
+          keepBytes: deps.makeThumbnail ? THUMBNAIL.maxInputBytes : 0,
         },
       );
     } catch (error) {
@@ -312,47 +331,147 @@ async function copyWithRetries(
   }
 }
 
+/** An image an interrupted earlier run stored, with its thumbnail when it has one. */
+type FoundImage = CopiedImage & { readonly thumbnail?: StoredThumbnail };
+
 /**
  * Images an interrupted earlier run already stored for this task, keyed by index, with their
- * size and hash re-read from S3 (the manifest needs them).
+ * size and hash re-read from S3 (the manifest needs them). Each keeps the thumbnail that run
+ * stored; one without gets its thumbnail now, from the bytes read for the hash.
  */
-async function storedImages(deps: PersistDeps, input: TaskInput): Promise<Map<number, CopiedImage>> {
+async function storedImages(
+  deps: PersistDeps,
+  input: TaskInput,
+  warnings: string[],
+): Promise<Map<number, FoundImage>> {
   const prefix = generationPrefix(input.id);
   const listed = await s3Call(`list ${prefix}`, () =>
     deps.s3.send(new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: prefix })),
   );
-  const found = new Map<number, CopiedImage>();
+  const found = new Map<number, FoundImage>();
   const extensions = Object.values(IMAGE_TYPES).join('|');
   const pattern = new RegExp(`^${prefix}(\\d+)\\.(${extensions})$`);
-  for (const object of listed.Contents ?? []) {
-    const match = object.Key ? pattern.exec(object.Key) : null;
-    if (!match || !object.Key) continue;
-    const key = object.Key;
+  const keys = new Set((listed.Contents ?? []).map((object) => object.Key));
+  for (const key of keys) {
+    const match = key ? pattern.exec(key) : null;
+    if (!match || !key) continue;
+    const index = Number(match[1]);
     const head = await s3Call(`head ${key}`, () =>
       deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key })),
     );
     if (head.Metadata?.['task-id'] !== input.task.taskId) continue;
-    const hashed = await s3Call(`read ${key}`, async () => {
+    const stored = keys.has(thumbnailKey(input.id, index))
+      ? await storedThumbnail(deps, input, index)
+      : undefined;
+    const keep = deps.makeThumbnail && !stored ? THUMBNAIL.maxInputBytes : 0;
+    const { content, ...hashed } = await s3Call(`read ${key}`, async () => {
       const object = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
-      return hashStream(object.Body as Readable);
+      return hashStream(object.Body as Readable, keep);
     });
-    found.set(Number(match[1]), {
+    const thumbnail = stored ?? (await storeThumbnail(input, index, content, deps, warnings));
+    found.set(index, {
       key,
       contentType: head.ContentType ?? 'application/octet-stream',
       ...hashed,
+      ...(thumbnail ? { thumbnail } : {}),
     });
   }
   return found;
 }
 
-async function hashStream(stream: Readable): Promise<{ bytes: number; sha256: string }> {
+/** A thumbnail an earlier run of this task stored, read from its metadata; undefined if it is not one. */
+async function storedThumbnail(
+  deps: PersistDeps,
+  input: TaskInput,
+  index: number,
+): Promise<StoredThumbnail | undefined> {
+  const key = thumbnailKey(input.id, index);
+  const head = await s3Call(`head ${key}`, () =>
+    deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key })),
+  );
+  const width = Number(head.Metadata?.width);
+  const height = Number(head.Metadata?.height);
+  const ok = head.Metadata?.['task-id'] === input.task.taskId && width > 0 && height > 0;
+  return ok && head.ContentLength !== undefined
+    ? {
+        key,
+        bytes: head.ContentLength,
+        contentType: head.ContentType ?? THUMBNAIL.contentType,
+        width,
+        height,
+      }
+    : undefined;
+}
+
+/**
+ * Makes image `index`'s thumbnail from its bytes and stores it. Returns undefined, and adds a
+ * warning, when it cannot be made (bytes not kept because the image is over
+ * {@link THUMBNAIL.maxInputBytes}, or the image library failed): the image is kept either way.
+ * Throws {@link StorageUnavailableError} when S3 refuses the write (the workflow retries Persist,
+ * which reuses the image and makes the thumbnail again).
+ */
+async function storeThumbnail(
+  input: TaskInput,
+  index: number,
+  content: Buffer | undefined,
+  deps: PersistDeps,
+  warnings: string[],
+): Promise<StoredThumbnail | undefined> {
+  if (!deps.makeThumbnail) return undefined;
+  const skip = (why: string) => {
+    warnings.push(`image ${index} has no thumbnail: ${why}`);
+    deps.logger.warn('Thumbnail not made', { generationId: input.id, index, reason: why });
+    return undefined;
+  };
+  if (!content) return skip(`the image is over the ${THUMBNAIL.maxInputBytes}-byte thumbnail input limit`);
+  let made: Awaited<ReturnType<MakeThumbnail>>;
+  try {
+    made = await deps.makeThumbnail(content);
+  } catch (error) {
+    // Whatever went wrong, the full image is stored: never fail or lose it for its thumbnail.
+    return skip((error as Error).message);
+  }
+  const key = thumbnailKey(input.id, index);
+  await s3Call(`write ${key}`, () =>
+    deps.s3.send(
+      new PutObjectCommand({
+        Bucket: deps.bucket,
+        Key: key,
+        Body: made.bytes,
+        ContentType: made.contentType,
+        Metadata: {
+          'generation-id': input.id,
+          'task-id': input.task.taskId,
+          width: String(made.width),
+          height: String(made.height),
+        },
+      }),
+    ),
+  );
+  return {
+    key,
+    bytes: made.bytes.length,
+    contentType: made.contentType,
+    width: made.width,
+    height: made.height,
+  };
+}
+
+/** Hashes a stream; keeps its bytes too while they fit in `keepBytes`. */
+async function hashStream(
+  stream: Readable,
+  keepBytes: number,
+): Promise<{ bytes: number; sha256: string; content?: Buffer }> {
   const hash = createHash('sha256');
   let bytes = 0;
+  let kept: Buffer[] | undefined = keepBytes > 0 ? [] : undefined;
   for await (const chunk of stream) {
     bytes += (chunk as Buffer).length;
     hash.update(chunk as Buffer);
+    if (kept && bytes > keepBytes) kept = undefined;
+    kept?.push(chunk as Buffer);
   }
-  return { bytes, sha256: hash.digest('hex') };
+  return { bytes, sha256: hash.digest('hex'), ...(kept ? { content: Buffer.concat(kept, bytes) } : {}) };
 }
 
 async function readManifest(deps: PersistDeps, key: string): Promise<Manifest | undefined> {

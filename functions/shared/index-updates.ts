@@ -117,13 +117,14 @@ export function succeededUpdate(
       total: totalOf(state.request) || result.images.length + result.failed.length,
     },
     ...(task.success ? { dashscope: dashscopeOf(task.data) } : {}),
-    images: result.images.map(({ index, key, bytes, sha256, contentType, seed }) => ({
+    images: result.images.map(({ index, key, bytes, sha256, contentType, seed, thumbnail }) => ({
       index,
       key,
       bytes,
       sha256,
       contentType,
       seed,
+      ...(thumbnail ? { thumbnail } : {}),
     })),
     failedImages: result.failed,
     manifestKey: result.manifestKey,

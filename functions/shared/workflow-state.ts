@@ -145,6 +145,20 @@ export const taskInputSchema = z.object({
 export type TaskInput = z.infer<typeof taskInputSchema>;
 
 /** What Persist returns (placed at `$.result`): small, the manifest holds the details. */
+/**
+ * A stored thumbnail (WebP, at most 256 px on its longest side) of one image, as the manifest,
+ * Persist's result and the index record it. Optional wherever it appears: images stored before
+ * thumbnails existed, and images whose thumbnail could not be made, have none.
+ */
+export const thumbnailSchema = z.object({
+  key: z.string(),
+  bytes: z.number().int().nonnegative(),
+  contentType: z.string(),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+});
+export type StoredThumbnail = z.infer<typeof thumbnailSchema>;
+
 export const persistResultSchema = z.object({
   manifestKey: z.string(),
   status: z.enum(['complete', 'partial']),
@@ -156,6 +170,7 @@ export const persistResultSchema = z.object({
       sha256: z.string(),
       contentType: z.string(),
       seed: z.number().int(),
+      thumbnail: thumbnailSchema.optional(),
     }),
   ),
   failed: z.array(z.object({ index: z.number().int(), type: z.string(), message: z.string() })),

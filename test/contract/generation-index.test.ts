@@ -120,6 +120,30 @@ describe.each(implementations)('%s', (_name, create) => {
     });
   });
 
+  it('keeps each image with its thumbnail, and an image without one as it is', async () => {
+    const thumbnail = {
+      key: 'generations/gen-1/thumbnails/0.webp',
+      bytes: 5120,
+      contentType: 'image/webp',
+      width: 256,
+      height: 192,
+    };
+    const image = {
+      key: 'generations/gen-1/0.png',
+      bytes: 90_000,
+      sha256: 'a'.repeat(64),
+      contentType: 'image/png',
+    };
+    const images = [
+      { index: 0, seed: 7, ...image, thumbnail },
+      { index: 1, seed: 8, ...image, key: 'generations/gen-1/1.png' },
+    ];
+
+    await index.advance(update('gen-1', FINAL_STAGE, { status: 'succeeded', images }));
+
+    expect((await index.get('gen-1'))?.images).toEqual(images);
+  });
+
   it('creates the record from an update when nothing registered it, keeping the first creation time', async () => {
     await index.advance(update('evt-1', 1, { createdAt: at(4), source: 'event', request: request() }));
     await index.advance(update('evt-1', 2, { createdAt: at(8), source: 'direct' }));

@@ -7,6 +7,7 @@ import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Clien
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { manifestSchema } from '../../functions/persist/manifest.js';
 import { type PersistDeps, persistGeneration } from '../../functions/persist/persist.js';
+import { type MakeThumbnail, ThumbnailError } from '../../functions/persist/thumbnail.js';
 import type { DashScopeClient } from '../../functions/shared/dashscope/client.js';
 import type { TaskResponse } from '../../functions/shared/dashscope/schemas.js';
 import {
@@ -521,5 +522,116 @@ describe('persistGeneration', () => {
 
     expect(result.status).toBe('complete');
     expect(result.images.map((i) => i.sha256)).toEqual([sha256(first), sha256(second)]);
+  });
+});
+
+/**
+ * A thumbnailer that records the bytes it was given and answers a small fake WebP (its first
+ * byte is the image's, so each thumbnail is told apart).
+ */
+function fakeThumbnails(fail?: (image: Buffer) => boolean) {
+  const inputs: Buffer[] = [];
+  const make: MakeThumbnail = async (image) => {
+    inputs.push(image);
+    if (fail?.(image)) throw new ThumbnailError('thumbnail not made: unsupported image');
+    return {
+      bytes: Buffer.from(`RIFF0000WEBP-${image[10]}`),
+      contentType: 'image/webp',
+      width: 256,
+      height: 192,
+    };
+  };
+  return { make, inputs };
+}
+
+async function deleteManifest(id: string): Promise<void> {
+  const { DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+  await s3.client.send(
+    new DeleteObjectCommand({ Bucket: s3.bucket, Key: `generations/${id}/manifest.json` }),
+  );
+}
+
+describe('persistGeneration with thumbnails', () => {
+  it('makes each thumbnail from the bytes it copied, with no second download, and stores it under thumbnails/', async () => {
+    const job = input(2);
+    const images = [imageBytes(30), imageBytes(31)];
+    const { client } = fakeDashScope([
+      { url: serve('a.png', images[0]!) },
+      { url: serve('b.png', images[1]!) },
+    ]);
+    const thumbnails = fakeThumbnails();
+
+    const result = await persistGeneration(job, deps(client, { makeThumbnail: thumbnails.make }));
+
+    expect(thumbnails.inputs).toEqual(images);
+    expect(requests.get('/a.png')).toBe(1);
+    const manifest = manifestSchema.parse(
+      JSON.parse((await read(s3.client, `generations/${job.id}/manifest.json`)).toString()),
+    );
+    for (const index of [0, 1]) {
+      const key = `generations/${job.id}/thumbnails/${index}.webp`;
+      const stored = await read(s3.client, key);
+      const thumbnail = { key, bytes: stored.length, contentType: 'image/webp', width: 256, height: 192 };
+      expect(stored.toString()).toBe(`RIFF0000WEBP-${images[index]![10]}`);
+      expect(result.images[index]?.thumbnail).toEqual(thumbnail);
+      expect(manifest.images[index]?.thumbnail).toEqual(thumbnail);
+    }
+    expect(manifest.warnings).toBeUndefined();
+  });
+
+  it('keeps the image, without a thumbnail and with a warning, when its thumbnail cannot be made', async () => {
+    const job = input(2);
+    const images = [imageBytes(32), imageBytes(33)];
+    const { client } = fakeDashScope([
+      { url: serve('a.png', images[0]!) },
+      { url: serve('b.png', images[1]!) },
+    ]);
+    const thumbnails = fakeThumbnails((image) => image.equals(images[1]!));
+
+    const result = await persistGeneration(job, deps(client, { makeThumbnail: thumbnails.make }));
+
+    expect(result.status).toBe('complete');
+    expect(result.images.map((image) => image.sha256)).toEqual(images.map(sha256));
+    expect(result.images[1]?.thumbnail).toBeUndefined();
+    expect(await keys(`generations/${job.id}/`)).toEqual([
+      `generations/${job.id}/0.png`,
+      `generations/${job.id}/1.png`,
+      `generations/${job.id}/manifest.json`,
+      `generations/${job.id}/thumbnails/0.webp`,
+    ]);
+    const manifest = manifestSchema.parse(
+      JSON.parse((await read(s3.client, `generations/${job.id}/manifest.json`)).toString()),
+    );
+    expect(manifest.warnings).toEqual(['image 1 has no thumbnail: thumbnail not made: unsupported image']);
+  });
+
+  it('reuses the thumbnails an interrupted run stored, making none again', async () => {
+    const job = input(1);
+    const image = imageBytes(34);
+    const { client } = fakeDashScope([{ url: serve('a.png', image) }]);
+    const firstRun = await persistGeneration(job, deps(client, { makeThumbnail: fakeThumbnails().make }));
+    await deleteManifest(job.id);
+    const thumbnails = fakeThumbnails();
+
+    const result = await persistGeneration(job, deps(client, { makeThumbnail: thumbnails.make }));
+
+    expect(thumbnails.inputs).toEqual([]);
+    expect(result.images).toEqual(firstRun.images);
+  });
+
+  it('makes the missing thumbnail of an image an interrupted run stored from the bytes it re-reads, downloading nothing', async () => {
+    const job = input(1);
+    const image = imageBytes(35);
+    const interrupted = fakeDashScope([{ url: serve('a.png', image) }]);
+    await persistGeneration(job, deps(interrupted.client));
+    await deleteManifest(job.id);
+    const expired = fakeDashScope([{ url: serve('a-expired.png', image, { status: 403 }) }]);
+    const thumbnails = fakeThumbnails();
+
+    const result = await persistGeneration(job, deps(expired.client, { makeThumbnail: thumbnails.make }));
+
+    expect(thumbnails.inputs).toEqual([image]);
+    expect(requests.get('/a-expired.png')).toBeUndefined();
+    expect(result.images[0]?.thumbnail?.key).toBe(`generations/${job.id}/thumbnails/0.webp`);
   });
 });

@@ -97,7 +97,11 @@ export function Layout(props: { title: string; signedIn?: boolean; children?: Ch
   );
 }
 
-/** A gallery card; a card of a generation still running is followed live. */
+/**
+ * A gallery card; a card of a generation still running is followed live. It shows the first
+ * image's thumbnail (the full image only for images stored without one), so a page of 24 cards
+ * stays small (docs/console.md).
+ */
 export function GalleryCard({ view }: { view: GenerationView }) {
   const first = view.images?.[0];
   const prompt = promptOf(view);
@@ -109,10 +113,10 @@ export function GalleryCard({ view }: { view: GenerationView }) {
         {first ? (
           <img
             class="thumb"
-            src={first.url}
+            src={first.thumbnailUrl ?? first.url}
             alt={excerpt(prompt, 250)}
-            width={String(Math.round((256 * width) / Math.max(width, height)))}
-            height={String(Math.round((256 * height) / Math.max(width, height)))}
+            width={String(first.thumbnail?.width ?? Math.round((256 * width) / Math.max(width, height)))}
+            height={String(first.thumbnail?.height ?? Math.round((256 * height) / Math.max(width, height)))}
             loading="lazy"
             decoding="async"
           />
