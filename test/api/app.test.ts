@@ -652,6 +652,31 @@ describe('GET /v1/generations/{id}', () => {
     expect(body).not.toHaveProperty('error');
   });
 
+  it('presigns each image’s thumbnail beside it, and leaves thumbnailUrl out for an image without one', async () => {
+    // Prepare
+    const { app, executions } = setup();
+    const thumbnail = {
+      key: 'generations/gen-1/thumbnails/0.webp',
+      bytes: 6000,
+      contentType: 'image/webp',
+      width: 256,
+      height: 256,
+    };
+    executions.seed({ name: 'gen-1', ...succeeded({ images: [{ ...image(0), thumbnail }, image(1)] }) });
+
+    // Act
+    const body = (await (await app.request('/v1/generations/gen-1')).json()) as { images: object[] };
+
+    // Assess
+    expect(body.images[0]).toMatchObject({
+      url: 'https://signed.example/generations/gen-1/0.png',
+      thumbnailUrl: 'https://signed.example/generations/gen-1/thumbnails/0.webp',
+      expiresAt: URL_EXPIRES_AT,
+      thumbnail,
+    });
+    expect(body.images[1]).not.toHaveProperty('thumbnailUrl');
+  });
+
   it('lists the failed images of a partial result', async () => {
     // Prepare
     const { app, executions } = setup();

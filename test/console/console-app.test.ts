@@ -104,6 +104,27 @@ describe('the gallery', () => {
     expect(page).toContain('<span class="badge succeeded">succeeded</span>');
   });
 
+  it('shows the first image’s thumbnail, with its own width and height, when it has one', async () => {
+    // Prepare
+    const { app, index } = setup();
+    const thumbnail = {
+      key: 'generations/gen-1/thumbnails/0.webp',
+      bytes: 6000,
+      contentType: 'image/webp',
+      width: 256,
+      height: 192,
+    };
+    index.seed(succeededRecord('gen-1', { images: [{ ...image('gen-1', 0), thumbnail }] }));
+
+    // Act
+    const page = await (await app.request('/console/')).text();
+
+    // Assess
+    expect(page).toContain('src="https://signed.example/generations/gen-1/thumbnails/0.webp"');
+    expect(page).toContain('width="256" height="192"');
+    expect(page).not.toContain('src="https://signed.example/generations/gen-1/0.png"');
+  });
+
   it('follows a running card live and leaves an ended one alone', async () => {
     // Prepare
     const { app, index } = setup();
