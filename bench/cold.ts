@@ -13,6 +13,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { type BuildOptions, build } from 'esbuild';
+import { PERSIST_NODE_MODULES } from '../infra/constructs/functions.js';
 import { LAMBDA_BUNDLING } from '../infra/constructs/generation-function.js';
 import { quantile } from './lib/random.js';
 import { markdownTable, round } from './lib/table.js';
@@ -43,7 +44,8 @@ function esbuildOptions(entry: string, outfile: string): BuildOptions {
     target: LAMBDA_BUNDLING.target,
     minify: LAMBDA_BUNDLING.minify,
     sourcemap: LAMBDA_BUNDLING.sourceMap,
-    external: [...LAMBDA_BUNDLING.externalModules],
+    // Persist's sharp is installed beside its bundle, not bundled; it loads on first thumbnail, after init.
+    external: [...LAMBDA_BUNDLING.externalModules, ...PERSIST_NODE_MODULES],
     mainFields: [...LAMBDA_BUNDLING.mainFields],
     banner: { js: LAMBDA_BUNDLING.banner },
     logLevel: 'warning',

@@ -17,6 +17,9 @@ import { workflowStateMachineArn } from './workflow.js';
 
 const FUNCTIONS_DIR = path.join(import.meta.dirname, '..', '..', 'functions');
 
+/** Persist's native packages, installed beside its bundle for linux-arm64 (sharp, for thumbnails). */
+export const PERSIST_NODE_MODULES = ['sharp'] as const;
+
 export interface FunctionsProps {
   readonly config: StackConfig;
   readonly storage: Storage;
@@ -146,6 +149,8 @@ export class Functions extends Construct {
       config,
       reservedConcurrentExecutions: config.reservedConcurrency.persist,
       entry: path.join(FUNCTIONS_DIR, 'persist', 'handler.ts'),
+      // The thumbnails' image library is native: installed for arm64 beside the bundle, and only here.
+      nodeModules: PERSIST_NODE_MODULES,
       // Four images of a few MB each, streamed; generous for slow cross-region downloads.
       timeout: Duration.minutes(5),
       memorySize: MEMORY_MB.persist,

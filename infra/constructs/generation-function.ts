@@ -31,6 +31,24 @@ export const LAMBDA_BUNDLING = {
   banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
 } as const satisfies BundlingOptions;
 
+/**
+ * How the packages of {@link GenerationFunctionProps.nodeModules} are installed: CDK runs `npm ci`
+ * in the bundle with the project's lock file (exact versions, integrity checked), and these npm
+ * settings make it pick the Lambda's platform, linux-arm64 with glibc, whatever machine
+ * synthesizes: so an x64 laptop or CI deploys sharp's arm64 build, never its own. The npm cache
+ * is preferred, so once it holds those packages a synth needs no network. No install scripts run
+ * (none is needed: the native parts come prebuilt in the platform packages).
+ */
+export const LAMBDA_PLATFORM_INSTALL = {
+  npm_config_os: 'linux',
+  npm_config_cpu: 'arm64',
+  npm_config_libc: 'glibc',
+  npm_config_prefer_offline: 'true',
+  npm_config_ignore_scripts: 'true',
+  npm_config_audit: 'false',
+  npm_config_fund: 'false',
+} as const;
+
 export interface GenerationFunctionProps
   extends Pick<
     NodejsFunctionProps,
@@ -38,6 +56,12 @@ export interface GenerationFunctionProps
   > {
   /** Path of the handler module; it exports `handler`. */
   readonly entry: string;
+  /**
+   * Packages installed into the bundle's `node_modules` instead of bundled: native ones esbuild
+   * cannot bundle (Persist's sharp), installed for linux-arm64 ({@link LAMBDA_PLATFORM_INSTALL}).
+   * @default none
+   */
+  readonly nodeModules?: readonly string[];
   /** Log level, log retention and the metrics namespace come from the stack configuration. */
   readonly config: Pick<StackConfig, 'logLevel' | 'logRetentionDays' | 'metricsNamespace'>;
 }
@@ -82,7 +106,13 @@ export class GenerationFunction extends NodejsFunction {
         POWERTOOLS_METRICS_NAMESPACE: props.config.metricsNamespace,
         ...props.environment,
       },
-      bundling: { ...LAMBDA_BUNDLING, externalModules: [...LAMBDA_BUNDLING.externalModules] },
+      bundling: {
+        ...LAMBDA_BUNDLING,
+        externalModules: [...LAMBDA_BUNDLING.externalModules],
+        ...(props.nodeModules?.length
+          ? { nodeModules: [...props.nodeModules], environment: { ...LAMBDA_PLATFORM_INSTALL } }
+          : {}),
+      },
     });
   }
 }

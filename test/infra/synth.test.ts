@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,24 +7,44 @@ import { promisify } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STACK_ID } from '../../infra/app.js';
+import { EM_AARCH64, sharpInBundle } from '../../local/lambda-bundle.js';
 import { createLocalRunner, stateMachineDefinition } from '../../local/runner.js';
 
 const run = promisify(execFile);
 let outdir: string;
 
+/**
+ * One real `cdk synth` with bundling for every test here: over 90 s when the shared machine is
+ * busy. Persist's `npm ci` for linux-arm64 reads the npm cache first (see docs/persist.md).
+ */
 beforeAll(async () => {
   outdir = await mkdtemp(path.join(tmpdir(), 'cdk-out-'));
-});
+  await run('npx', ['cdk', 'synth', '--quiet', '--output', outdir], {
+    cwd: path.join(import.meta.dirname, '..', '..'),
+  });
+}, 300_000);
+
+/** The bundle folder of each Lambda function, by logical id. */
+async function bundles(): Promise<Map<string, string>> {
+  const template = JSON.parse(await readFile(path.join(outdir, `${STACK_ID}.template.json`), 'utf8'));
+  const found = new Map<string, string>();
+  for (const [id, resource] of Object.entries<{ Type: string; Properties: { Code?: { S3Key?: string } } }>(
+    template.Resources,
+  )) {
+    const key = resource.Properties.Code?.S3Key;
+    if (resource.Type === 'AWS::Lambda::Function' && key) {
+      found.set(id, path.join(outdir, `asset.${key.replace(/\.zip$/, '')}`));
+    }
+  }
+  return found;
+}
 
 afterAll(async () => {
   await rm(outdir, { recursive: true, force: true });
 });
 
 describe('npx cdk synth', () => {
-  it('runs offline, bundles the three Lambdas, and yields the very definition the local runner executes', async () => {
-    await run('npx', ['cdk', 'synth', '--quiet', '--output', outdir], {
-      cwd: path.join(import.meta.dirname, '..', '..'),
-    });
+  it('bundles the Lambdas and yields the very definition the local runner executes', async () => {
     const template = JSON.parse(await readFile(path.join(outdir, `${STACK_ID}.template.json`), 'utf8'));
 
     const runner = createLocalRunner({
@@ -34,5 +55,30 @@ describe('npx cdk synth', () => {
     expect(runner.definition).toEqual(stateMachineDefinition(template));
     const assets = JSON.parse(await readFile(path.join(outdir, `${STACK_ID}.assets.json`), 'utf8'));
     expect(Object.keys(assets.files).length).toBeGreaterThanOrEqual(3);
-  }, 300_000); // a real `cdk synth` with bundling: over 90 s when the shared machine is busy
+  });
+
+  it("puts sharp's linux-arm64 glibc addon and libvips in Persist's bundle, where its import resolves them", async () => {
+    const persist = [...(await bundles())].find(([id]) => id.startsWith('FunctionsPersist'))?.[1] ?? '';
+
+    const sharp = sharpInBundle(persist);
+
+    expect(sharp.sharpEntry.startsWith(path.join(persist, 'node_modules', 'sharp') + path.sep)).toBe(true);
+    for (const native of [sharp.addon, sharp.libvips]) {
+      expect(native.file.startsWith(persist + path.sep)).toBe(true);
+      expect({ bits: native.bits, machine: native.machine, needsGlibc: native.needsGlibc }).toEqual({
+        bits: 64,
+        machine: EM_AARCH64,
+        needsGlibc: true,
+      });
+    }
+    expect(sharp.addonLibc).toEqual(['glibc']);
+    expect(existsSync(path.join(persist, 'node_modules', '@img', 'sharp-linux-x64'))).toBe(false);
+  });
+
+  it('installs sharp beside no other function', async () => {
+    const others = [...(await bundles())].filter(([id]) => !id.startsWith('FunctionsPersist'));
+
+    expect(others.length).toBeGreaterThan(0);
+    for (const [, bundle] of others) expect(existsSync(path.join(bundle, 'node_modules'))).toBe(false);
+  });
 });
