@@ -62,7 +62,8 @@ describe('the gallery page', () => {
   it('transfers at most 3 MB for a page of 24 generations, images included', async () => {
     // Prepare: a full page of succeeded generations.
     const ids = [];
-    for (let i = 0; i < GALLERY_PAGE_SIZE; i++) ids.push(await create(`A lighthouse at dusk, number ${i + 1}`));
+    for (let i = 0; i < GALLERY_PAGE_SIZE; i++)
+      ids.push(await create(`A lighthouse at dusk, number ${i + 1}`));
     const views = await Promise.all(ids.map(untilSucceeded));
 
     // Act
@@ -76,7 +77,10 @@ describe('the gallery page', () => {
     const thumbnails = urls.filter((url) => url.includes('/thumbnails/'));
     expect(thumbnails).toHaveLength(GALLERY_PAGE_SIZE);
     // What the same page cost when its cards showed the full images, for the failure message.
-    const thumbnailBytes = sizes.reduce((sum, size, i) => sum + (urls[i]?.includes('/thumbnails/') ? size : 0), 0);
+    const thumbnailBytes = sizes.reduce(
+      (sum, size, i) => sum + (urls[i]?.includes('/thumbnails/') ? size : 0),
+      0,
+    );
     const fullImageBytes = views.reduce((sum, view) => sum + (view.images?.[0]?.bytes ?? 0), 0);
     expect(
       total,
