@@ -1,5 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GenerationView } from '../../functions/api/schemas.js';
 import { launchBrowser, untilTrue } from '../../local/browser.js';
 import type { LocalApi } from '../../local/local-api.js';
 import { startTestApi, type TestApi } from '../support/local-api.js';
@@ -82,7 +83,7 @@ describe('the console in a browser', () => {
     await page.close();
   }, 900_000);
 
-  it('shows the generation in the gallery with its image loaded', async () => {
+  it('shows the generation in the gallery with its thumbnail loaded, smaller than its image', async () => {
     // Prepare: a generation of its own, created through the API.
     const created = await fetch(`${api.url}/v1/generations`, {
       method: 'POST',
@@ -106,11 +107,23 @@ describe('the console in a browser', () => {
       120_000,
     );
 
-    // Assess
+    // Assess: every card's image loaded; this card shows the thumbnail, smaller than the image.
     const widths = await naturalWidths(page, `li.card:has(a[href="/console/generations/${id}"]) img`);
     expect(widths).toHaveLength(1);
     expect(widths[0]).toBeGreaterThan(0);
+    for (const width of await naturalWidths(page, 'li.card img')) expect(width).toBeGreaterThan(0);
     expect(await card.locator('img').getAttribute('alt')).toBe('A lighthouse at dusk');
+    const shown = (await card.locator('img').getAttribute('src')) ?? '';
+    const view = (await (
+      await fetch(`${api.url}/v1/generations/${id}`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as GenerationView;
+    const image = view.images?.[0];
+    expect(shown).toBe(image?.thumbnailUrl);
+    const [thumbnailBytes, imageBytes] = await Promise.all(
+      [shown, image?.url ?? ''].map(async (url) => (await (await fetch(url)).arrayBuffer()).byteLength),
+    );
+    expect(thumbnailBytes).toBeGreaterThan(0);
+    expect(thumbnailBytes).toBeLessThan(imageBytes ?? 0);
     expect(problems).toEqual([]);
     await page.close();
   }, 900_000);
