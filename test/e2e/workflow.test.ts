@@ -115,7 +115,7 @@ describe('the synthesized workflow, locally', () => {
     expect(output.result.status).toBe('complete');
     expect(await objectKeys(id)).toEqual(
       [0, 1, 2, 3]
-        .map((i) => `generations/${id}/${i}.png`)
+        .flatMap((i) => [`generations/${id}/${i}.png`, `generations/${id}/thumbnails/${i}.webp`])
         .concat(`generations/${id}/manifest.json`)
         .sort(),
     );
@@ -129,6 +129,12 @@ describe('the synthesized workflow, locally', () => {
       JSON.parse((await objectBytes(output.result.manifestKey)).toString()),
     );
     expect(manifest.images.map((image) => image.seed)).toEqual([7, 8, 9, 10]);
+    for (const image of manifest.images) {
+      const thumbnail = await objectBytes(image.thumbnail?.key ?? '');
+      expect(thumbnail.subarray(8, 12).toString('latin1')).toBe('WEBP');
+      expect(image.thumbnail).toMatchObject({ bytes: thumbnail.length, width: 256, height: 171 });
+      expect(thumbnail.length).toBeLessThan(image.bytes);
+    }
     expect(manifest.dashscope.taskId).toBe(output.task.taskId);
     expect(manifest.usage.imageCount).toBe(4);
   });
@@ -149,6 +155,8 @@ describe('the synthesized workflow, locally', () => {
       `generations/${id}/0.png`,
       `generations/${id}/2.png`,
       `generations/${id}/manifest.json`,
+      `generations/${id}/thumbnails/0.webp`,
+      `generations/${id}/thumbnails/2.webp`,
     ]);
   });
 

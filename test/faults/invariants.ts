@@ -17,7 +17,8 @@ export interface StoredObject {
   readonly contentType: string | undefined;
 }
 
-const IMAGE_KEY = /\/(\d+)\.(png|jpg|webp)$/;
+const IMAGE_KEY = /^generations\/[^/]+\/(\d+)\.(png|jpg|webp)$/;
+const THUMBNAIL_KEY = /^generations\/[^/]+\/thumbnails\/\d+\.webp$/;
 
 export const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
@@ -53,8 +54,8 @@ export function imageIndexOf(key: string): number | undefined {
 /**
  * Invariant 1, on one generation's objects: its manifest, if any, names only objects that exist
  * with exactly the bytes, size and content type it records, and every image object under the
- * prefix is named by it (nothing half-written or orphaned). Without a manifest, no image is stored.
- * Returns the parsed manifest.
+ * prefix is named by it (nothing half-written or orphaned); so is every thumbnail. Without a
+ * manifest, no image and no thumbnail is stored. Returns the parsed manifest.
  */
 export function checkManifest(
   objects: ReadonlyMap<string, StoredObject>,
@@ -62,8 +63,10 @@ export function checkManifest(
 ): Manifest | undefined {
   const manifestObject = objects.get(`${prefix}manifest.json`);
   const images = [...objects.keys()].filter((key) => imageIndexOf(key) !== undefined).sort();
+  const thumbnails = [...objects.keys()].filter((key) => THUMBNAIL_KEY.test(key)).sort();
   if (!manifestObject) {
     expect(images, `images stored under ${prefix} without a manifest`).toEqual([]);
+    expect(thumbnails, `thumbnails stored under ${prefix} without a manifest`).toEqual([]);
     return undefined;
   }
   const manifest = manifestSchema.parse(JSON.parse(manifestObject.bytes.toString('utf8')));
@@ -76,6 +79,15 @@ export function checkManifest(
   }
   expect(images, `image objects under ${prefix} the manifest does not name`).toEqual(
     manifest.images.map((image) => image.key).sort(),
+  );
+  for (const { thumbnail } of manifest.images) {
+    if (!thumbnail) continue;
+    const object = objects.get(thumbnail.key);
+    expect(object?.bytes.length, `size of ${thumbnail.key}`).toBe(thumbnail.bytes);
+    expect(object?.contentType, `content type of ${thumbnail.key}`).toBe(thumbnail.contentType);
+  }
+  expect(thumbnails, `thumbnails under ${prefix} the manifest does not name`).toEqual(
+    manifest.images.flatMap((image) => (image.thumbnail ? [image.thumbnail.key] : [])).sort(),
   );
   return manifest;
 }
@@ -159,7 +171,8 @@ export function checkNoErrorLogs(logs: readonly LogLine[]): void {
  */
 export async function checkBucket(s3: S3Client, bucket: string): Promise<number> {
   const objects = await storedObjects(s3, bucket, 'generations/');
-  const prefixes = new Set([...objects.keys()].map((key) => key.slice(0, key.lastIndexOf('/') + 1)));
+  // A generation's prefix is `generations/{id}/`; its thumbnails sit one level below.
+  const prefixes = new Set([...objects.keys()].map((key) => /^generations\/[^/]+\//.exec(key)?.[0] ?? key));
   let manifests = 0;
   for (const prefix of prefixes) {
     const own = new Map([...objects].filter(([key]) => key.startsWith(prefix)));
