@@ -412,7 +412,10 @@ async function main(): Promise<void> {
   const started = performance.now();
   const template = synthesizeTemplate();
   const shape = synthesizeWorkflowShape(template);
-  const fixed = { default: fixedMonthlyCost(template), lean: fixedMonthlyCost(template, { lean: true }) };
+  const fixed = {
+    default: fixedMonthlyCost(template),
+    lean: fixedMonthlyCost(synthesizeTemplate({ monitoring: 'lean' })),
+  };
   const reports: WorkloadReport[] = [];
   for (const workload of WORKLOADS) {
     const policies: PolicyReport[] = [];
@@ -454,7 +457,7 @@ async function main(): Promise<void> {
     '',
     fixedTable(fixed.default),
     '',
-    '### Fixed monthly cost, lean (no dashboard, no per-outcome series)',
+    '### Fixed monthly cost, `monitoring: "lean"` (no dashboard, no custom metrics, no topic key)',
     '',
     fixedTable(fixed.lean),
     '',

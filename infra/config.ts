@@ -288,6 +288,14 @@ export const stackConfigSchema = z.strictObject({
     .regex(/^[A-Za-z0-9._/#:-]{1,255}$/, 'must be 1-255 letters, digits or . - _ / # :')
     .refine((value) => !value.startsWith('AWS/'), 'must not start with "AWS/" (reserved)')
     .default('Sd35Generation'),
+  /**
+   * What the stack spends on watching itself. `full`: a dashboard, every custom metric (EMF) and
+   * the alarm topic encrypted with a key of its own. `lean`, for light use (about $1.40 a month
+   * fixed, docs/costs.md): no dashboard, no custom metrics (`POWERTOOLS_METRICS_DISABLED`), and
+   * the alarm topic without a customer-managed key; every alarm stays, on AWS's own metrics.
+   * @default "full"
+   */
+  monitoring: z.enum(['full', 'lean']).default('full'),
   /** Alarms: they go to an SNS topic (output `AlarmTopicArn`). */
   alarms: z
     .strictObject({

@@ -61,6 +61,7 @@ export async function startLocalApi(options: LocalApiOptions = {}): Promise<Loca
       clock: pipeline.clock,
       logger: options.logger ?? silentLogger,
       admission: pipeline.runner.admission,
+      defaultModel: pipeline.runner.defaultModel,
     },
     // Receivers on this machine (http, loopback) are what local webhooks are for.
     { apiToken: options.apiToken, webhookPolicy: LOCAL_WEBHOOK_POLICY, console: true },

@@ -50,6 +50,8 @@ export interface LocalPipelineOptions {
   readonly webhookSecret?: string;
   readonly webhookTiming?: LocalRunnerOptions['webhookTiming'];
   readonly logger?: Logger;
+  /** Overrides of the stack configuration (cdk.json context `generation`), e.g. `defaultModel`. */
+  readonly generation?: LocalRunnerOptions['generation'];
 }
 
 /** Everything the workflow needs on this machine, started and wired. */
@@ -98,7 +100,10 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
   const runner = createLocalRunner({
     dashscope,
     // Against the emulator, the poll policy expects the emulator's run times.
-    generation: emulator ? { runTimeModel: emulatorRunTimeModel(emulatorSpeed) } : undefined,
+    generation: {
+      ...options.generation,
+      ...(emulator ? { runTimeModel: emulatorRunTimeModel(emulatorSpeed) } : {}),
+    },
     s3: { client: s3.client, bucket: s3.bucket },
     index: { client: dynamo.client, table: LOCAL_TABLE },
     virtualWaits: options.virtualWaits,

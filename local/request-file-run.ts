@@ -87,6 +87,7 @@ export async function runRequestFile(
       index: pipeline.index,
       clock: pipeline.clock,
       events: pipeline.events,
+      defaultModel: pipeline.runner.defaultModel,
       logger: {
         debug() {},
         info() {},

@@ -33,6 +33,7 @@ import {
 import { loadConfig } from '../functions/shared/config.js';
 import type { EventPublisher } from '../functions/shared/events.js';
 import type { GenerationIndex } from '../functions/shared/generation-index.js';
+import { type Model, modelSchema } from '../functions/shared/generation-request.js';
 import { type Logger, silentLogger } from '../functions/shared/logger.js';
 import type { SecretReader } from '../functions/shared/secret.js';
 import { STATE_NAMES as STATE } from '../functions/shared/state-names.js';
@@ -150,6 +151,11 @@ export interface LocalRunner {
   readonly definition: StateMachineDefinition;
   /** The synthesized CloudFormation template. */
   readonly template: CloudFormationTemplate;
+  /**
+   * The configured `defaultModel` (as the template hands it to the API and the trigger), for the
+   * local front doors that validate requests before the workflow sees them.
+   */
+  readonly defaultModel?: Model;
   /** Starts one execution named `id` with the request as input; `abort()` stops it (ABORTED). */
   start(id: string, request: unknown, observer?: RunObserver): RunningExecution;
   /** Runs one execution named `id` with the request as input, to its end. */
@@ -310,6 +316,7 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
     admission: { queue, settings, dispatcher },
     definition,
     template,
+    defaultModel: configuredDefaultModel(template),
     start(id, request, observer = {}) {
       const participant = joinVirtualTime();
       const taskToken = tokens.issue(id);
@@ -569,6 +576,19 @@ function resolveTokens(value: unknown, refs: Record<string, string> = {}): unkno
     return refs[ref] ?? pseudo[ref] ?? ref;
   }
   return Object.fromEntries(Object.entries(record).map(([key, item]) => [key, resolveTokens(item, refs)]));
+}
+
+/** `DEFAULT_MODEL` as the template sets it on the functions that validate requests (the API, the trigger). */
+function configuredDefaultModel(template: CloudFormationTemplate): Model | undefined {
+  const models = Object.values(template.Resources)
+    .filter((resource) => resource.Type === 'AWS::Lambda::Function')
+    .map(
+      (resource) =>
+        (resource.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables
+          ?.DEFAULT_MODEL,
+    )
+    .filter((value) => value !== undefined);
+  return models.length > 0 ? modelSchema.parse(models[0]) : undefined;
 }
 
 /** A function's environment as the template sets it, pointed at the local endpoints. */

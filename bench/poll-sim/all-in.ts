@@ -214,19 +214,14 @@ const PRICED_TYPES = [
   'AWS::CloudWatch::Dashboard',
 ];
 
-/** How a configuration differs from the default in what it monitors. */
-export interface FixedCostOptions {
-  /** `lean`: no dashboard and no per-outcome `Outcomes` series (another session builds the switch). */
-  readonly lean?: boolean;
-}
-
 /**
  * The stack's fixed monthly cost, line by line, counted in the synthesized template: secrets
  * (those it creates and the DashScope key it reads by name), KMS keys, alarm metrics, dashboards,
  * and the custom metric series the code can emit (an upper bound: a series costs only in the hours
- * it is written). Throws when the template holds a resource type this function does not know.
+ * it is written; none when every function runs with `POWERTOOLS_METRICS_DISABLED`, as `monitoring:
+ * "lean"` sets). Throws when the template holds a resource type this function does not know.
  */
-export function fixedMonthlyCost(template: Template, options: FixedCostOptions = {}): FixedLine[] {
+export function fixedMonthlyCost(template: Template): FixedLine[] {
   const resources = Object.values(template.Resources);
   const unknown = [...new Set(resources.map((resource) => resource.Type))].filter(
     (type) => !NO_FIXED_COST_TYPES.includes(type) && !PRICED_TYPES.includes(type),
@@ -238,13 +233,17 @@ export function fixedMonthlyCost(template: Template, options: FixedCostOptions =
     const metrics = alarm.Properties?.Metrics as Array<{ MetricStat?: unknown }> | undefined;
     return sum + (metrics ? metrics.filter((metric) => metric.MetricStat !== undefined).length : 1);
   }, 0);
-  const series = Object.entries(CUSTOM_METRIC_SERIES).reduce(
-    (sum, [name, count]) => sum + (options.lean && name === METRIC.outcomes ? 0 : count),
-    0,
+  const metricsDisabled = ofType('AWS::Lambda::Function').every(
+    (fn) =>
+      (fn.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables
+        ?.POWERTOOLS_METRICS_DISABLED === 'true',
   );
+  const series = metricsDisabled
+    ? 0
+    : Object.values(CUSTOM_METRIC_SERIES).reduce((sum, count) => sum + count, 0);
   const secrets = ofType('AWS::SecretsManager::Secret').length + 1;
   const keys = ofType('AWS::KMS::Key').length;
-  const dashboards = options.lean ? 0 : ofType('AWS::CloudWatch::Dashboard').length;
+  const dashboards = ofType('AWS::CloudWatch::Dashboard').length;
   return [
     {
       item: 'Secrets Manager secrets (incl. the DashScope key)',

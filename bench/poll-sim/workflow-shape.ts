@@ -102,11 +102,16 @@ export interface SynthesizedTemplate {
 
 /**
  * The stack's template as `cdk synth` makes it with cdk.json's context (bundling skipped: it does
- * not change the template's resources or the definition).
+ * not change the template's resources or the definition), with `overrides` laid over the
+ * `generation` configuration's top-level fields (e.g. `{ monitoring: 'lean' }`).
  */
-export function synthesizeTemplate(): SynthesizedTemplate {
+export function synthesizeTemplate(overrides: Record<string, unknown> = {}): SynthesizedTemplate {
   const root = path.join(import.meta.dirname, '..', '..');
-  const { app, stack } = createApp({ context: { ...cdkContext(root), 'aws:cdk:bundling-stacks': [] } });
+  const context = cdkContext(root);
+  const generation = { ...(context.generation as Record<string, unknown>), ...overrides };
+  const { app, stack } = createApp({
+    context: { ...context, generation, 'aws:cdk:bundling-stacks': [] },
+  });
   return app.synth().getStackByName(stack.stackName).template as SynthesizedTemplate;
 }
 

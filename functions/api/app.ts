@@ -25,6 +25,9 @@ import { type ErrorBody, idempotencyKeySchema, listQuerySchema, MAX_BODY_BYTES }
 
 export { MAX_BODY_BYTES };
 
+/** Decodes UTF-8 and throws on any byte sequence that is not, instead of writing U+FFFD. */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 export interface ApiOptions {
   /**
    * When set, every request but `/healthz` needs `Authorization: Bearer <token>` (the local server;
@@ -141,9 +144,18 @@ export function createApiApp(deps: GenerationsDeps, options: ApiOptions = {}): H
       if (!/^application\/json\s*(;|$)/i.test(contentType)) {
         throw new ApiError(415, 'unsupported_media_type', 'Send the request body as application/json');
       }
+      let text: string;
+      try {
+        // JSON is UTF-8 (RFC 8259): a lenient decode would turn other bytes into U+FFFD unseen.
+        text = STRICT_UTF8.decode(await c.req.arrayBuffer());
+      } catch {
+        throw new ApiError(400, 'invalid_request', 'The request body is not valid UTF-8', [
+          { field: '(body)', message: 'is not valid UTF-8' },
+        ]);
+      }
       let body: unknown;
       try {
-        body = JSON.parse(await c.req.text());
+        body = JSON.parse(text);
       } catch {
         throw new ApiError(400, 'invalid_request', 'The request body is not valid JSON', [
           { field: '(body)', message: 'is not valid JSON' },

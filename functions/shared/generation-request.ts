@@ -32,13 +32,19 @@ const sizeSchema = z
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
- * The rule of every string field of a request: no NUL (it truncates C strings downstream) and no
- * lone UTF-16 surrogate (it has no UTF-8 encoding, so it would be mangled further on).
+ * The rule of every string field of a request: no NUL (it truncates C strings downstream), no
+ * lone UTF-16 surrogate (it has no UTF-8 encoding, so it would be mangled further on), and no
+ * U+FFFD: a decoder puts that replacement character where bytes were not UTF-8 (a request file
+ * saved in Latin-1, say), so a prompt holding it has already lost what its author wrote.
  */
 export function wellFormedText<T extends z.ZodType<string>>(schema: T): T {
   return schema
     .refine((value) => !value.includes('\u0000'), 'must not contain a NUL character (U+0000)')
-    .refine((value) => !LONE_SURROGATE.test(value), 'must not contain a lone surrogate (malformed Unicode)');
+    .refine((value) => !LONE_SURROGATE.test(value), 'must not contain a lone surrogate (malformed Unicode)')
+    .refine(
+      (value) => !value.includes('\uFFFD'),
+      'must not contain U+FFFD, the replacement character: bytes that were not UTF-8 (save the text as UTF-8)',
+    );
 }
 
 const httpUrlSchema = wellFormedText(

@@ -23,9 +23,10 @@ export type ObjectCreatedEvent = z.infer<typeof objectCreatedEventSchema>;
 export interface TriggerDeps {
   /** Where request files are read from and their reports written to. */
   readonly objects: ObjectStore;
-  readonly executions: Pick<ExecutionService, 'start'>;
+  /** Starts each line; describes a line's execution only when its record already exists. */
+  readonly executions: Pick<ExecutionService, 'start' | 'describe'>;
   /** Each started line is registered here first (source `request-file`). */
-  readonly index: Pick<GenerationIndex, 'register'>;
+  readonly index: Pick<GenerationIndex, 'get' | 'register'>;
   readonly clock: Clock;
   readonly events: EventPublisher;
   readonly logger: Logger;
@@ -141,6 +142,10 @@ async function startLines(
       continue;
     }
     const id = requestExecutionName(source, parsed.line);
+    if (await startedBefore(id, deps)) {
+      results.push({ line: parsed.line, id, status: 'duplicate' });
+      continue;
+    }
     try {
       await deps.index.register({
         id,
@@ -155,6 +160,18 @@ async function startLines(
       results.push({ line: parsed.line, id, status: 'duplicate' });
     }
   }
+}
+
+/**
+ * Whether an earlier delivery of the same object version already started this line. Step
+ * Functions answers a repeated StartExecution of a running execution as a new start, so the
+ * execution is looked up, but only when the index has the record: a fresh line costs one GetItem,
+ * no DescribeExecution. A record without an execution (a delivery that stopped between the two)
+ * is started now.
+ */
+async function startedBefore(id: string, deps: TriggerDeps): Promise<boolean> {
+  if ((await deps.index.get(id)) === undefined) return false;
+  return (await deps.executions.describe(id)) !== undefined;
 }
 
 /** Writes the report next to the request file, `<key>.result`. */

@@ -8,6 +8,7 @@ import { DETAIL_TYPE, SCHEDULED_DETAIL_TYPE } from '../../functions/shared/event
 import { REQUEST_OBJECT_PATTERNS } from '../../functions/shared/request-keys.js';
 import type { StackConfig } from '../config.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
+import { grantOnExecutions } from './execution-grants.js';
 import { GenerationFunction } from './generation-function.js';
 import type { GenerationsTable } from './generations-table.js';
 import type { Storage } from './storage.js';
@@ -62,7 +63,16 @@ export class Events extends Construct {
       },
     });
     stateMachine.grantStartExecution(this.trigger);
-    props.index.grant(this.trigger, 'write');
+    // `get` and DescribeExecution: a line whose record exists may have started already (a
+    // re-delivered file); only then is its execution described.
+    props.index.grant(this.trigger, 'get', 'write');
+    grantOnExecutions(
+      this,
+      this.trigger.role,
+      stateMachine,
+      ['states:DescribeExecution'],
+      'A request-file line names its execution (a hash of the object version and the line), learned at run time: the trigger describes one only when its record already exists, to report a re-delivered line as a duplicate; the grant is all executions of this one state machine',
+    );
     deadLetters.catchFailuresOf(this.trigger);
     storage.grantObjects(this.trigger, {
       keys: 'requests/*',

@@ -62,8 +62,8 @@ export interface GenerationFunctionProps
    * @default none
    */
   readonly nodeModules?: readonly string[];
-  /** Log level, log retention and the metrics namespace come from the stack configuration. */
-  readonly config: Pick<StackConfig, 'logLevel' | 'logRetentionDays' | 'metricsNamespace'>;
+  /** Log level, log retention, the metrics namespace and whether metrics are emitted at all (`monitoring`). */
+  readonly config: Pick<StackConfig, 'logLevel' | 'logRetentionDays' | 'metricsNamespace' | 'monitoring'>;
 }
 
 /**
@@ -104,6 +104,8 @@ export class GenerationFunction extends NodejsFunction {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_LOG_LEVEL: props.config.logLevel,
         POWERTOOLS_METRICS_NAMESPACE: props.config.metricsNamespace,
+        // `lean` pays for no custom metric: Powertools writes no EMF line at all.
+        ...(props.config.monitoring === 'lean' ? { POWERTOOLS_METRICS_DISABLED: 'true' } : {}),
         ...props.environment,
       },
       bundling: {

@@ -15,7 +15,7 @@ export interface GenerationsTableProps {
 }
 
 /** What a function may do with the index: named actions only. */
-export type IndexAccess = 'read' | 'write';
+export type IndexAccess = 'read' | 'get' | 'write';
 
 /**
  * What a function may do with the admission queue's items, each a named set of actions:
@@ -83,12 +83,14 @@ export class GenerationsTable extends Construct {
 
   /**
    * Grants named actions on the table and its two indexes by name, never a wildcard:
-   * `read` = GetItem and Query; `write` = UpdateItem (every write is one conditional update).
+   * `read` = GetItem and Query; `get` = GetItem alone (one record by id, on the table only);
+   * `write` = UpdateItem (every write is one conditional update).
    */
   grant(grantee: Grantee, ...access: IndexAccess[]): void {
     const role = grantee.role as IRole;
     const actions = [
       ...(access.includes('read') ? ['dynamodb:GetItem', 'dynamodb:Query'] : []),
+      ...(access.includes('get') && !access.includes('read') ? ['dynamodb:GetItem'] : []),
       ...(access.includes('write') ? ['dynamodb:UpdateItem'] : []),
     ];
     const resources = [

@@ -28,6 +28,7 @@ import {
   type Service,
 } from '../../functions/shared/metrics.js';
 import type { StackConfig } from '../config.js';
+import { acknowledge } from '../nag.js';
 
 export interface MonitoringProps {
   readonly config: StackConfig;
@@ -46,44 +47,42 @@ export const DEAD_LETTER_RUNBOOK = 'docs/events.md, "Runbook: dead letters"';
 const PERIOD = Duration.minutes(5);
 
 /**
- * Alarms that wake someone, on an encrypted, TLS-only SNS topic (with an optional email
- * subscription), and a dashboard of the flow:
+ * Alarms that wake someone, on a TLS-only SNS topic (with an optional email subscription), and a
+ * dashboard of the flow:
  * - failed executions (at or above the configured count in 5 minutes), timed-out executions,
  *   throttled executions, throttled Lambda invocations, Persist errors, and any message in a
  *   dead-letter queue;
  * - the dashboard: executions, outcomes by type, seconds from request to images, DashScope
  *   submits, polls and 429s, bytes and images stored, and each function's errors, throttles and
  *   duration.
+ *
+ * `monitoring: "lean"` keeps every alarm but spends nothing fixed it can avoid: no dashboard, no
+ * customer-managed key on the topic, and Lambda throttles read from the account's one aggregate
+ * metric instead of one metric per function (docs/costs.md).
  */
 export class Monitoring extends Construct {
   readonly topic: Topic;
   readonly alarms: readonly Alarm[];
-  readonly dashboard: Dashboard;
+  /** The dashboard; none in the `lean` configuration. */
+  readonly dashboard?: Dashboard;
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
     const { config, stateMachine } = props;
     const stack = Stack.of(this);
 
-    // CloudWatch can publish to an encrypted topic only with a customer-managed key it may use.
-    const key = new Key(this, 'TopicKey', {
-      description: 'Encrypts the SD 3.5 generation alarm topic',
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    key.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'CloudWatchAlarmsPublishToTheEncryptedTopic',
-        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-      }),
-    );
+    const lean = config.monitoring === 'lean';
     this.topic = new Topic(this, 'AlarmTopic', {
       displayName: 'SD 3.5 generation alarms',
-      masterKey: key,
+      masterKey: lean ? undefined : this.topicKey(),
       enforceSSL: true,
     });
+    if (lean)
+      acknowledge(
+        this.topic,
+        'AwsSolutions-SNS2',
+        'monitoring "lean": CloudWatch alarms can publish to an encrypted topic only with a customer-managed key ($1 a month, half the lean budget), and an alarm notification carries only the alarm\'s name, state and reason, never a prompt, image or secret; delivery stays TLS-only (enforceSSL)',
+      );
     // The topic policy CDK writes for enforceSSL replaces SNS's default one: allow the alarms back.
     this.topic.addToResourcePolicy(
       new PolicyStatement({
@@ -110,13 +109,22 @@ export class Monitoring extends Construct {
         usingMetrics: Object.fromEntries(metrics),
         period: PERIOD,
       });
-    const lambdaThrottles = sumOf(
-      'Throttled invocations, all functions',
-      functions.map(([, fn], index) => [
-        `t${index}`,
-        fn.metricThrottles({ period: PERIOD, statistic: 'Sum' }),
-      ]),
-    );
+    // An alarm pays per metric it reads: lean reads the account's aggregate (every function in
+    // the region, this stack's and any other) rather than one metric per function.
+    const lambdaThrottles = lean
+      ? new Metric({
+          namespace: 'AWS/Lambda',
+          metricName: 'Throttles',
+          statistic: 'Sum',
+          period: PERIOD,
+        })
+      : sumOf(
+          'Throttled invocations, all functions',
+          functions.map(([, fn], index) => [
+            `t${index}`,
+            fn.metricThrottles({ period: PERIOD, statistic: 'Sum' }),
+          ]),
+        );
 
     const alarm = (name: string, description: string, metric: IMetric, threshold = 1) =>
       new Alarm(this, name, {
@@ -146,7 +154,9 @@ export class Monitoring extends Construct {
       ),
       alarm(
         'LambdaThrottles',
-        'A function was throttled by Lambda (account or function concurrency): executions retry, but slow down.',
+        lean
+          ? 'A function of this account in this region was throttled by Lambda (account or function concurrency): if it is one of this stack, executions retry, but slow down. The Lambda console shows which function.'
+          : 'A function was throttled by Lambda (account or function concurrency): executions retry, but slow down.',
         lambdaThrottles,
       ),
       alarm(
@@ -167,7 +177,35 @@ export class Monitoring extends Construct {
       each.addOkAction(new SnsAction(this.topic));
     }
 
-    this.dashboard = new Dashboard(this, 'Dashboard', {
+    if (!lean) this.dashboard = this.createDashboard(config, stateMachine, functions, sumOf);
+  }
+
+  /** CloudWatch can publish to an encrypted topic only with a customer-managed key it may use. */
+  private topicKey(): Key {
+    const key = new Key(this, 'TopicKey', {
+      description: 'Encrypts the SD 3.5 generation alarm topic',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchAlarmsPublishToTheEncryptedTopic',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+    return key;
+  }
+
+  private createDashboard(
+    config: StackConfig,
+    stateMachine: StateMachine,
+    functions: Array<[string, IFunction]>,
+    sumOf: (label: string, metrics: Array<[string, IMetric]>) => MathExpression,
+  ): Dashboard {
+    const stack = Stack.of(this);
+    const dashboard = new Dashboard(this, 'Dashboard', {
       dashboardName: `${stack.stackName}-generation`,
       defaultInterval: Duration.hours(12),
     });
@@ -182,7 +220,7 @@ export class Monitoring extends Construct {
       });
     const perFunction = (title: string, metric: (fn: IFunction, label: string) => IMetric) =>
       new GraphWidget({ title, width: 8, left: functions.map(([name, fn]) => metric(fn, name)) });
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       new TextWidget({
         width: 24,
         height: 2,
@@ -192,10 +230,10 @@ export class Monitoring extends Construct {
         ].join('\n'),
       }),
     );
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       new AlarmStatusWidget({ title: 'Alarms', width: 24, height: 3, alarms: [...this.alarms] }),
     );
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       new GraphWidget({
         title: 'Executions',
         width: 8,
@@ -230,7 +268,7 @@ export class Monitoring extends Construct {
         ],
       }),
     );
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       new GraphWidget({
         title: 'DashScope calls',
         width: 8,
@@ -275,7 +313,7 @@ export class Monitoring extends Construct {
         ],
       }),
     );
-    this.dashboard.addWidgets(
+    dashboard.addWidgets(
       perFunction('Lambda errors', (fn, label) =>
         fn.metricErrors({ statistic: 'Sum', period: PERIOD, label }),
       ),
@@ -286,5 +324,6 @@ export class Monitoring extends Construct {
         fn.metricDuration({ statistic: 'p90', period: PERIOD, label }),
       ),
     );
+    return dashboard;
   }
 }

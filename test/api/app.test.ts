@@ -281,6 +281,28 @@ describe('POST /v1/generations', () => {
     });
   });
 
+  it('answers 400 naming (body) for bytes that are not UTF-8, without starting anything', async () => {
+    // Prepare
+    const { app, executions } = setup();
+    const latin1 = Buffer.from('{"prompt": "caf\u00e9 au lait"}', 'latin1');
+
+    // Act
+    const response = await app.request('/v1/generations', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: latin1,
+    });
+
+    // Assess
+    expect(response.status).toBe(400);
+    expect(await errorOf(response)).toEqual({
+      type: 'invalid_request',
+      message: 'The request body is not valid UTF-8',
+      details: [{ field: '(body)', message: 'is not valid UTF-8' }],
+    });
+    expect(executions.calls.start).toEqual([]);
+  });
+
   it('answers 415 without a content type', async () => {
     // Prepare
     const { app } = setup();

@@ -90,6 +90,7 @@ describe('POST /v1/generations: malformed text', () => {
     ['negative_prompt', 'lone surrogate', '"blur\\ud83d"', /lone surrogate/],
     ['init_image', 'NUL', '"https://img.example/a\\u0000.png"', /NUL/],
     ['webhook_url', 'lone surrogate', '"https://hooks.example.com/\\ud800"', /lone surrogate/],
+    ['prompt', 'replacement character', '"caf\\ufffd"', /U\+FFFD/],
   ])('answers 400 naming %s for a %s', async (field, _label, json, reason) => {
     const { app, executions } = setup();
     const body = field === 'prompt' ? `{"prompt": ${json}}` : `{"prompt": "a fox", "${field}": ${json}}`;

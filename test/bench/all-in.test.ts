@@ -79,16 +79,52 @@ describe('the fixed monthly cost, counted in the synthesized template', () => {
     expect(() => fixedMonthlyCost(withNat)).toThrow(/AWS::EC2::NatGateway/);
   });
 
-  it('drops the dashboard and the per-outcome series in the lean configuration', () => {
+  it('counts no custom metric series when every function has metrics disabled', () => {
+    // Prepare
+    const disabled = {
+      Resources: Object.fromEntries(
+        Object.entries(template.Resources).map(([id, resource]) =>
+          resource.Type === 'AWS::Lambda::Function'
+            ? [
+                id,
+                {
+                  ...resource,
+                  Properties: {
+                    ...resource.Properties,
+                    Environment: { Variables: { POWERTOOLS_METRICS_DISABLED: 'true' } },
+                  },
+                },
+              ]
+            : [id, resource],
+        ),
+      ),
+    };
+
     // Act
-    const full = fixedMonthlyCost(template);
-    const lean = fixedMonthlyCost(template, { lean: true });
+    const full = line(fixedMonthlyCost(template), 'custom metric')?.count;
+    const none = line(fixedMonthlyCost(disabled), 'custom metric')?.count;
 
     // Assess
-    expect(line(lean, 'CloudWatch dashboards')?.count).toBe(0);
-    expect((line(full, 'custom metric')?.count ?? 0) - (line(lean, 'custom metric')?.count ?? 0)).toBe(
-      CUSTOM_METRIC_SERIES[METRIC.outcomes],
-    );
+    expect(full).toBe(Object.values(CUSTOM_METRIC_SERIES).reduce((sum, count) => sum + count, 0));
+    expect(none).toBe(0);
+  });
+
+  it('keeps the lean configuration within $2 a month, every alarm included', () => {
+    // Prepare
+    const lean = synthesizeTemplate({ monitoring: 'lean' });
+    const alarmsOf = (t: SynthesizedTemplate) =>
+      Object.values(t.Resources).filter((resource) => resource.Type === 'AWS::CloudWatch::Alarm').length;
+
+    // Act
+    const lines = fixedMonthlyCost(lean);
+    const total = lines.reduce((sum, each) => sum + each.usdPerMonth, 0);
+
+    // Assess
+    expect(total).toBeLessThanOrEqual(2);
+    expect(line(lines, 'CloudWatch dashboards')?.count).toBe(0);
+    expect(line(lines, 'KMS keys')?.count).toBe(0);
+    expect(line(lines, 'custom metric')?.count).toBe(0);
+    expect(alarmsOf(lean)).toBe(alarmsOf(template));
   });
 
   it('has a series count for every metric the functions emit', () => {

@@ -96,6 +96,15 @@ describe('events in', () => {
     expect(start?.Resource).toEqual({ Ref: expect.stringMatching(/^WorkflowStateMachine/) });
   });
 
+  it('lets the trigger read one index record and describe this state machine’s executions, nothing more', () => {
+    const statements = statementsOf(template, 'EventsTrigger');
+    const dynamo = statements.flatMap(actions).filter((a) => a.startsWith('dynamodb:'));
+    expect(dynamo.sort()).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    const describe = statements.find((s) => actions(s).includes('states:DescribeExecution'));
+    expect(JSON.stringify(describe?.Resource)).toContain(':execution:');
+    expect(actions(describe ?? {})).toEqual(['states:DescribeExecution']);
+  });
+
   it('adds a scheduled generation from configuration, its request validated at synth', () => {
     const scheduled = synth({
       schedules: [{ name: 'daily-eagle', schedule: 'rate(1 day)', request: { prompt: 'an eagle', n: 2 } }],

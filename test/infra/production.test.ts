@@ -34,7 +34,7 @@ const VARIANTS: Record<string, Record<string, unknown>> = {
     apiAuth: { mode: 'jwt', issuer: 'https://issuer.example.com', audience: ['sd35'] },
     schedules: [{ name: 'nightly', schedule: 'rate(1 day)', request: { prompt: 'an eagle' } }],
   },
-  'everything off': { webhooks: false, workflowLogging: { level: 'OFF' } },
+  'everything off': { webhooks: false, workflowLogging: { level: 'OFF' }, monitoring: 'lean' },
 };
 
 /** Every acknowledgment recorded in the construct tree, with the construct it is recorded on. */
@@ -599,6 +599,46 @@ describe('dashboard', () => {
       expect(body, metric).toContain(metric);
     }
     expect(body).toContain('Sd35Generation');
+  });
+});
+
+describe('monitoring: "lean"', () => {
+  const lean = synthesize({ monitoring: 'lean' }).template;
+  const leanResources = (type: string) => Object.entries(lean.findResources(type));
+
+  it('has no dashboard, no dashboard output and no KMS key', () => {
+    lean.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
+    lean.resourceCountIs('AWS::KMS::Key', 0);
+    expect(Object.keys(lean.toJSON().Outputs)).not.toContain('DashboardName');
+  });
+
+  it('turns custom metrics off in every function', () => {
+    for (const prefix of FUNCTION_PREFIXES) {
+      const fn = lean.findResources('AWS::Lambda::Function')[functionId(lean, prefix)];
+      expect(fn?.Properties.Environment.Variables.POWERTOOLS_METRICS_DISABLED, prefix).toBe('true');
+    }
+  });
+
+  it('keeps every alarm, each reading one metric, on a TLS-only topic', () => {
+    const names = (t: typeof template) =>
+      Object.keys(t.findResources('AWS::CloudWatch::Alarm')).map((id) => id.replace(/[0-9A-F]{8}$/, ''));
+    expect(names(lean).sort()).toEqual(names(template).sort());
+    for (const [id, alarm] of leanResources('AWS::CloudWatch::Alarm')) {
+      expect(alarm.Properties.Metrics, id).toBeUndefined();
+      expect(alarm.Properties.AlarmActions, id).toHaveLength(1);
+    }
+    const [, policy] = leanResources('AWS::SNS::TopicPolicy')[0]!;
+    expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    );
+  });
+
+  it('reads Lambda throttles from the account-wide metric', () => {
+    const [, throttles] = leanResources('AWS::CloudWatch::Alarm').find(([id]) =>
+      id.includes('LambdaThrottles'),
+    )!;
+    expect(throttles.Properties).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Throttles' });
+    expect(throttles.Properties.Dimensions).toBeUndefined();
   });
 });
 

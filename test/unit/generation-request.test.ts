@@ -199,6 +199,7 @@ describe('generationRequestSchema: well-formed text in every string field', () =
     ['a lone high surrogate', 'a\uD800b', /lone surrogate/],
     ['a lone low surrogate', 'a\uDC00b', /lone surrogate/],
     ['a lone surrogate at the end', 'ab\uD83D', /lone surrogate/],
+    ['the replacement character of bytes that were not UTF-8', 'caf\uFFFD', /U\+FFFD.*not UTF-8/],
   ] as const;
   const FREE_TEXT_FIELDS = ['prompt', 'negative_prompt'] as const;
   const URL_FIELDS = ['init_image', 'webhook_url'] as const;

@@ -32,6 +32,9 @@ function setup() {
         running.set(name, input);
         return { startDate: new Date(clock.now()) };
       },
+      describe: async () => {
+        throw new Error('request events describe no execution');
+      },
     },
     index,
     clock,

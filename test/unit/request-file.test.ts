@@ -30,6 +30,23 @@ describe('parseRequestFile', () => {
     expect(bad.error.details.map((d) => d.field).sort()).toEqual(['n', 'negativePrompt', 'prompt']);
   });
 
+  it('rejects only the line whose bytes were not UTF-8, as S3 text decoding left them', () => {
+    // A Latin-1 "é" on line 2, decoded as UTF-8 the way the object store reads text.
+    const bytes = Buffer.concat([
+      Buffer.from('{"prompt": "one"}\n'),
+      Buffer.from('{"prompt": "caf\u00e9"}\n', 'latin1'),
+      Buffer.from('{"prompt": "three"}\n'),
+    ]);
+
+    const parsed = parseRequestFile('requests/latin1.jsonl', bytes.toString('utf8'));
+
+    expect(parsed.map((p) => ('request' in p ? 'ok' : 'bad'))).toEqual(['ok', 'bad', 'ok']);
+    expect(parsed[1]).toMatchObject({
+      line: 2,
+      error: { details: [{ field: 'prompt', message: expect.stringMatching(/U\+FFFD.*not UTF-8/) }] },
+    });
+  });
+
   it('reports a line that is not JSON', () => {
     const [parsed] = parseRequestFile('requests/broken.jsonl', '{"prompt": ');
 

@@ -42,6 +42,11 @@ function deps(overrides: Partial<TriggerDeps> = {}) {
           started.push(id);
           return { startDate: new Date() };
         },
+        // Step Functions' answer for a started name: its execution (input and status are not read).
+        describe: async (id: string) =>
+          started.includes(id)
+            ? { name: id, status: 'RUNNING' as const, input: {}, startDate: new Date() }
+            : undefined,
       },
       index: new MemoryGenerationIndex(),
       clock: systemClock,
@@ -81,6 +86,7 @@ describe('a request file the trigger cannot finish', () => {
           if (starts === 2) throw throttled();
           return { id } as never;
         },
+        describe: async () => undefined,
       },
     });
 
@@ -127,6 +133,49 @@ describe('a request file delivered twice', () => {
     const [b] = second.published.filter((e) => e.detailType === DETAIL_TYPE.rejected);
     expect(a?.detail.eventId).toMatch(/^evt_/);
     expect(b?.detail.eventId).toBe(a?.detail.eventId);
+  });
+
+  it('reports the lines an earlier delivery started as duplicates, and starts nothing again', async () => {
+    // Prepare: the same index and executions, as on AWS; the first delivery's executions still run.
+    const { deps: triggerDeps, started } = deps();
+    await triggerFromObject(event, triggerDeps);
+
+    // Act
+    const again = await triggerFromObject(event, triggerDeps);
+
+    // Assess
+    expect(again.results.map((r) => [r.line, r.status])).toEqual([
+      [1, 'duplicate'],
+      [2, 'rejected'],
+      [3, 'duplicate'],
+    ]);
+    expect(started).toHaveLength(2);
+  });
+
+  it('starts a line whose record exists but whose execution never started', async () => {
+    // Prepare: a delivery that stopped between registering line 1 and starting it.
+    const { deps: triggerDeps, started } = deps();
+    const first = await triggerFromObject(event, {
+      ...triggerDeps,
+      executions: {
+        ...triggerDeps.executions,
+        start: async () => {
+          throw throttled();
+        },
+      },
+    }).catch(() => undefined);
+    expect(first).toBeUndefined();
+
+    // Act
+    const again = await triggerFromObject(event, triggerDeps);
+
+    // Assess
+    expect(again.results.map((r) => [r.line, r.status])).toEqual([
+      [1, 'started'],
+      [2, 'rejected'],
+      [3, 'started'],
+    ]);
+    expect(started).toHaveLength(2);
   });
 
   it('reports a finished file without a failure', async () => {
