@@ -118,6 +118,37 @@ describe('copyImage: what is an image', () => {
   });
 });
 
+describe('copyImage: keeping the bytes for a thumbnail', () => {
+  const png = Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    Buffer.alloc(5000, 7),
+  ]);
+
+  it('returns the whole body beside the copy when it fits in keepBytes', async () => {
+    // Prepare
+    const { url, target } = serve(200, 'image/png', png);
+
+    // Act
+    const copied = await copyImage(url, target, { ...limits, keepBytes: png.length });
+
+    // Assess
+    expect(copied.content?.equals(png)).toBe(true);
+  });
+
+  it('still copies an image over keepBytes, without its body', async () => {
+    // Prepare
+    const { url, target } = serve(200, 'image/png', png);
+
+    // Act
+    const copied = await copyImage(url, target, { ...limits, keepBytes: png.length - 1 });
+
+    // Assess
+    expect(copied.content).toBeUndefined();
+    expect(copied.bytes).toBe(png.length);
+    expect(await storedKeys(target.keyStem)).toEqual([copied.key]);
+  });
+});
+
 describe("copyImage: the result host's error code", () => {
   it("records OSS's code from a 403's XML body", async () => {
     // Prepare
