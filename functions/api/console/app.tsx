@@ -24,6 +24,7 @@ import { idempotencyKeySchema, listQuerySchema } from '../schemas.js';
 import { CONSOLE_SCRIPT, CONSOLE_STYLES } from './assets.js';
 import { formValuesOf, formValuesOfRequest, requestBodyOf, type SubmittedForm } from './form.js';
 import { CreatePage, MessagePage, SignInPage } from './form-views.js';
+import { mountOidcSignIn, type OidcConsoleSignIn, signedInSubject } from './oidc-routes.js';
 import { issueSession, isValidSession, SESSION_COOKIE, SESSION_SECONDS, sameSecret } from './session.js';
 import { CONSOLE_BASE, GalleryCard, GalleryPage, GenerationPage, LiveSection, pageOf } from './views.js';
 
@@ -41,6 +42,12 @@ export interface ConsoleOptions {
    * HttpOnly, SameSite=Strict session cookie; unset, the console is as open as the API.
    */
   readonly apiToken?: string;
+  /**
+   * Sign browsers in through an OpenID Provider instead (authorization code with PKCE), with a
+   * session cookie the console signs; takes precedence over `apiToken` for the console. The
+   * signed-in subject is each created generation's caller. @default none
+   */
+  readonly oidc?: OidcConsoleSignIn;
   /** Who may receive webhooks; the same policy as the API's create. @default the deployed policy */
   readonly webhookPolicy?: WebhookPolicy;
   /** Who made a request, recorded with each generation the form creates. @default unknown */
@@ -71,8 +78,10 @@ const textOf = (value: SubmittedForm[string] | undefined) => (typeof value === '
 export function createConsoleApp(deps: GenerationsDeps, options: ConsoleOptions = {}): Hono {
   const app = new Hono();
   const at = (path: string) => `${CONSOLE_BASE}${path}`;
-  const token = options.apiToken;
-  const signedIn = Boolean(token);
+  const oidc = options.oidc;
+  const token = oidc ? undefined : options.apiToken;
+  const signedIn = Boolean(token ?? oidc);
+  const callerOf = oidc ? signedInSubject : options.callerOf;
 
   // Images come from presigned URLs on the bucket's origin: the one origin the CSP lets images from.
   let imageOrigin: Promise<string> | undefined;
@@ -125,6 +134,7 @@ export function createConsoleApp(deps: GenerationsDeps, options: ConsoleOptions 
     }),
   );
 
+  if (oidc) mountOidcSignIn(app, oidc, deps);
   if (token) {
     app.get(at('/sign-in'), (c) => page(c, <SignInPage next={safeNext(c.req.query('next'))} />));
     app.post(at('/sign-in'), bodyLimit({ maxSize: MAX_FORM_BYTES }), async (c) => {
@@ -228,7 +238,7 @@ export function createConsoleApp(deps: GenerationsDeps, options: ConsoleOptions 
     try {
       const created = await createGeneration(
         checked.request,
-        { idempotencyKey: key.success ? key.data : undefined, caller: options.callerOf?.(c) },
+        { idempotencyKey: key.success ? key.data : undefined, caller: callerOf?.(c) },
         deps,
       );
       return c.redirect(pageOf(created.id), 303);
