@@ -34,10 +34,11 @@ const MAX_FORM_BYTES = 64 * 1024;
 /** Paths a browser reaches before it has a session. */
 const OPEN_PATHS = new Set([`${CONSOLE_BASE}/sign-in`, CALLBACK_PATH, `${CONSOLE_BASE}/signed-out`]);
 
-const subjects = new WeakMap<Request, string>();
+// Keyed by the context, not the request: a body limit replaces `c.req.raw` further down the chain.
+const subjects = new WeakMap<Context, string>();
 
 /** The signed-in user's subject at the issuer, for a request that passed the OIDC check. */
-export const signedInSubject = (c: Context): string | undefined => subjects.get(c.req.raw);
+export const signedInSubject = (c: Context): string | undefined => subjects.get(c);
 
 /** Where to go after signing in: only a console path, never another site (`//host`). */
 const safeNext = (next: unknown) =>
@@ -144,7 +145,7 @@ export function mountOidcSignIn(
     if (OPEN_PATHS.has(path) || path.startsWith(`${CONSOLE_BASE}/assets/`)) return next();
     const session = openSession(await signIn.sessionKey(), getCookie(c, SESSION_COOKIE), deps.clock.now());
     if (session) {
-      subjects.set(c.req.raw, session.sub);
+      subjects.set(c, session.sub);
       return next();
     }
     if (c.req.method === 'GET') {
