@@ -57,6 +57,102 @@ describe('HTTP API', () => {
     ).toThrow(/generation\.apiAuth\.issuer/);
   });
 
+  describe('the console in jwt mode', () => {
+    const auth = { mode: 'jwt', issuer: 'https://issuer.example.com', audience: ['sd35'] };
+    const withConsole = synth({
+      apiAuth: { ...auth, console: { clientId: 'console-client', clientSecretName: 'sd35/console-client' } },
+    });
+    const routes = () =>
+      Object.values(withConsole.findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties);
+
+    it('opens only the console routes at the gateway; every other route keeps the JWT authorizer', () => {
+      const byKey = Object.fromEntries(routes().map((r) => [r.RouteKey, r.AuthorizationType]));
+      expect(byKey).toEqual({
+        'ANY /{proxy+}': 'JWT',
+        'GET /healthz': 'NONE',
+        'GET /console': 'NONE',
+        'POST /console': 'NONE',
+        'GET /console/{proxy+}': 'NONE',
+        'POST /console/{proxy+}': 'NONE',
+      });
+    });
+
+    it('gives the API function the sign-in settings, with secrets by id only', () => {
+      const fn = Object.entries(withConsole.findResources('AWS::Lambda::Function')).find(([id]) =>
+        id.startsWith('ApiHandler'),
+      );
+      const value = withConsole.toJSON().Resources;
+      const env = fn?.[1].Properties.Environment.Variables.CONSOLE_OIDC;
+      const text = JSON.stringify(env);
+      expect(text).toContain('\\"clientId\\":\\"console-client\\"');
+      expect(text).toContain('\\"clientSecretId\\":\\"sd35/console-client\\"');
+      expect(text).toContain('\\"sessionSeconds\\":28800');
+      expect(text).toContain('ApiConsoleSessionKey');
+      expect(Object.keys(value).some((id) => id.startsWith('ApiConsoleSessionKey'))).toBe(true);
+    });
+
+    it('lets the API function read the session key and the client secret', () => {
+      const reads = apiStatements(withConsole).filter((s) =>
+        actionsOf(s).includes('secretsmanager:GetSecretValue'),
+      );
+      const resources = JSON.stringify(reads.map((s) => s.Resource));
+      expect(resources).toContain('ApiConsoleSessionKey');
+      expect(resources).toContain('secret:sd35/console-client-??????');
+    });
+
+    it('outputs the redirect URI to register at the issuer', () => {
+      const outputs = withConsole.findOutputs('ConsoleRedirectUri');
+      expect(JSON.stringify(outputs)).toContain('/console/auth/callback');
+    });
+
+    it('serves no console and opens no route without the console setting', () => {
+      const plain = synth({ apiAuth: auth });
+      const keys = Object.values(plain.findResources('AWS::ApiGatewayV2::Route')).map(
+        (r) => r.Properties.RouteKey,
+      );
+      expect(keys.sort()).toEqual(['ANY /{proxy+}', 'GET /healthz']);
+      expect(Object.keys(plain.findOutputs('ConsoleRedirectUri'))).toEqual([]);
+    });
+
+    it('fails synth for a console in iam mode, naming the field', () => {
+      expect(() => synth({ apiAuth: { mode: 'iam', console: { clientId: 'c' } } })).toThrow(
+        /generation\.apiAuth\.console: is served on AWS only with mode "jwt"/,
+      );
+    });
+
+    it('fails synth for a console without a client id, naming the field', () => {
+      expect(() => synth({ apiAuth: { ...auth, console: { clientId: '' } } })).toThrow(
+        /generation\.apiAuth\.console\.clientId: must be the client id registered at the issuer/,
+      );
+    });
+  });
+
+  describe('CORS', () => {
+    it('sends no CORS headers by default', () => {
+      expect(JSON.stringify(template.findResources('AWS::ApiGatewayV2::Api'))).not.toContain(
+        'CorsConfiguration',
+      );
+    });
+
+    it('allows the configured origins only, with the bearer and idempotency headers', () => {
+      const cors = synth({ apiCors: { allowOrigins: ['https://app.example.com'] } });
+      cors.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+        CorsConfiguration: Match.objectLike({
+          AllowOrigins: ['https://app.example.com'],
+          AllowHeaders: ['authorization', 'content-type', 'idempotency-key'],
+          AllowCredentials: false,
+          MaxAge: 600,
+        }),
+      });
+    });
+
+    it('fails synth for an origin with a path, naming the field', () => {
+      expect(() => synth({ apiCors: { allowOrigins: ['https://app.example.com/x'] } })).toThrow(
+        /generation\.apiCors\.allowOrigins\.0: must be an origin/,
+      );
+    });
+  });
+
   it('may start executions of this state machine only, and never list them', () => {
     const statement = apiStatements(template).find((s) => actionsOf(s).includes('states:StartExecution'));
     expect(actionsOf(statement!).sort()).toEqual(['states:StartExecution']);
