@@ -1,5 +1,6 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { consoleOidcEnvSchema } from '../../functions/shared/config.js';
 import { createApp } from '../../infra/app.js';
 
 type Json = Record<string, any>;
@@ -77,18 +78,26 @@ describe('HTTP API', () => {
       });
     });
 
-    it('gives the API function the sign-in settings, with secrets by id only', () => {
-      const fn = Object.entries(withConsole.findResources('AWS::Lambda::Function')).find(([id]) =>
+    it('gives the API function sign-in settings its config schema reads, with secrets by id only', () => {
+      // Prepare: the variable as deployed, the session key's ARN (a Ref) written out.
+      const [, fn] = Object.entries(withConsole.findResources('AWS::Lambda::Function')).find(([id]) =>
         id.startsWith('ApiHandler'),
-      );
-      const value = withConsole.toJSON().Resources;
-      const env = fn?.[1].Properties.Environment.Variables.CONSOLE_OIDC;
-      const text = JSON.stringify(env);
-      expect(text).toContain('\\"clientId\\":\\"console-client\\"');
-      expect(text).toContain('\\"clientSecretId\\":\\"sd35/console-client\\"');
-      expect(text).toContain('\\"sessionSeconds\\":28800');
-      expect(text).toContain('ApiConsoleSessionKey');
-      expect(Object.keys(value).some((id) => id.startsWith('ApiConsoleSessionKey'))).toBe(true);
+      ) ?? ['', {}];
+      const [, parts] = fn.Properties.Environment.Variables.CONSOLE_OIDC['Fn::Join'] as [string, Json[]];
+      const text = parts.map((part) => (typeof part === 'string' ? part : `arn-of-${part.Ref}`)).join('');
+
+      // Act
+      const parsed = consoleOidcEnvSchema.parse(JSON.parse(text));
+
+      // Assess
+      expect(parsed).toEqual({
+        issuer: 'https://issuer.example.com',
+        clientId: 'console-client',
+        scopes: ['openid'],
+        sessionSeconds: 28_800,
+        sessionKeySecretId: expect.stringMatching(/^arn-of-ApiConsoleSessionKey/),
+        clientSecretId: 'sd35/console-client',
+      });
     });
 
     it('lets the API function read the session key and the client secret', () => {
