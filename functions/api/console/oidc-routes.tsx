@@ -143,7 +143,9 @@ export function mountOidcSignIn(
   app.use(`${CONSOLE_BASE}/*`, async (c, next) => {
     const path = c.req.path;
     if (OPEN_PATHS.has(path) || path.startsWith(`${CONSOLE_BASE}/assets/`)) return next();
-    const session = openSession(await signIn.sessionKey(), getCookie(c, SESSION_COOKIE), deps.clock.now());
+    // No cookie, no need for the key (a Secrets Manager read on a cold container).
+    const cookie = getCookie(c, SESSION_COOKIE);
+    const session = cookie ? openSession(await signIn.sessionKey(), cookie, deps.clock.now()) : undefined;
     if (session) {
       subjects.set(c, session.sub);
       return next();
