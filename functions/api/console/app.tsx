@@ -25,7 +25,14 @@ import { CONSOLE_SCRIPT, CONSOLE_STYLES } from './assets.js';
 import { formValuesOf, formValuesOfRequest, requestBodyOf, type SubmittedForm } from './form.js';
 import { CreatePage, MessagePage, SignInPage } from './form-views.js';
 import { mountOidcSignIn, type OidcConsoleSignIn, signedInSubject } from './oidc-routes.js';
-import { issueSession, isValidSession, SESSION_COOKIE, SESSION_SECONDS, sameSecret } from './session.js';
+import {
+  issueSession,
+  isValidSession,
+  SESSION_COOKIE,
+  SESSION_SECONDS,
+  safeNext,
+  sameSecret,
+} from './session.js';
 import { CONSOLE_BASE, GalleryCard, GalleryPage, GenerationPage, LiveSection, pageOf } from './views.js';
 
 export { CONSOLE_BASE };
@@ -60,12 +67,6 @@ export const isConsolePath = (path: string) => path === CONSOLE_BASE || path.sta
 /** A full page, with its doctype. */
 const page = (c: Context, node: Child, status: 200 | 400 | 401 | 403 | 404 | 409 | 500 = 200) =>
   c.html(html`<!doctype html>${node}`, status);
-
-/** Where to go after signing in: only a console path, never another site (`//host`). */
-const safeNext = (next: unknown) =>
-  typeof next === 'string' && /^\/console\/[^\s\\]*$/.test(next) && !next.startsWith('//')
-    ? next
-    : `${CONSOLE_BASE}/`;
 
 const textOf = (value: SubmittedForm[string] | undefined) => (typeof value === 'string' ? value : '');
 

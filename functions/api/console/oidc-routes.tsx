@@ -11,7 +11,7 @@ import { formValuesOf } from './form.js';
 import { CreatePage } from './form-views.js';
 import { CALLBACK_PATH, type OidcRelyingParty, OidcSignInError, SIGN_IN_SECONDS } from './oidc.js';
 import { openSession, openTransaction, seal } from './oidc-session.js';
-import { SESSION_COOKIE } from './session.js';
+import { SESSION_COOKIE, safeNext } from './session.js';
 import { CONSOLE_BASE, Layout } from './views.js';
 
 /** The sign-in in flight (state, nonce, PKCE verifier): only the callback path ever receives it. */
@@ -39,12 +39,6 @@ const subjects = new WeakMap<Context, string>();
 
 /** The signed-in user's subject at the issuer, for a request that passed the OIDC check. */
 export const signedInSubject = (c: Context): string | undefined => subjects.get(c);
-
-/** Where to go after signing in: only a console path, never another site (`//host`). */
-const safeNext = (next: unknown) =>
-  typeof next === 'string' && /^\/console\/[^\s\\]*$/.test(next) && !next.startsWith('//')
-    ? next
-    : `${CONSOLE_BASE}/`;
 
 const page = (c: Context, node: Child, status: 200 | 400 | 401 | 502 = 200) =>
   c.html(html`<!doctype html>${node}`, status);
