@@ -104,6 +104,28 @@ const bucketConfigSchema = z
 export type BucketConfig = z.infer<typeof bucketConfigSchema>;
 
 /**
+ * The web console on Lambda (`apiAuth.mode` `jwt` only): browsers sign in at the same issuer
+ * (authorization code with PKCE). Register the stack output `ConsoleRedirectUri` as the client's
+ * redirect URI. @default none: the console is not served on AWS
+ */
+const consoleSignInSchema = z.strictObject({
+  /** The console's client id at the issuer (an app client of its own, not the API's audience). */
+  clientId: z.string().min(1, 'must be the client id registered at the issuer'),
+  /** Scopes asked for; `openid` is always added. @default ["openid"] */
+  scopes: z
+    .array(z.string().regex(/^[!#-[\]-~]+$/, 'must be a scope token (no spaces or quotes)'))
+    .default(['openid']),
+  /**
+   * A Secrets Manager secret (plain string) holding the client secret, for a confidential client.
+   * @default none: a public client (PKCE only)
+   */
+  clientSecretName: z.string().min(1).optional(),
+  /** How long a console session lasts before the browser goes back through the issuer. @default 8 */
+  sessionHours: z.int('must be a whole number of hours').min(1).max(24).default(8),
+});
+export type ConsoleSignInConfig = z.infer<typeof consoleSignInSchema>;
+
+/**
  * The stack's configuration, read from the `generation` context key (cdk.json or `-c`).
  * Every field has a default; a bad value fails synth with a message naming the field.
  */
@@ -181,14 +203,43 @@ export const stackConfigSchema = z.strictObject({
    */
   apiAuth: z
     .discriminatedUnion('mode', [
-      z.strictObject({ mode: z.literal('iam') }),
+      z.strictObject({
+        mode: z.literal('iam'),
+        // Named here so that a console in iam mode gets its reason, not "unknown field".
+        console: z
+          .undefined({
+            error:
+              'is served on AWS only with mode "jwt": a browser cannot sign its requests with SigV4 (see docs/console.md)',
+          })
+          .optional(),
+      }),
       z.strictObject({
         mode: z.literal('jwt'),
         issuer: z.url({ protocol: /^https$/, error: 'must be an https URL' }),
         audience: z.array(z.string().min(1)).min(1),
+        console: consoleSignInSchema.optional(),
       }),
     ])
     .default({ mode: 'iam' }),
+  /**
+   * CORS for the HTTP API, for a web page on another origin that calls it with a bearer token
+   * (`jwt` mode). The console needs none: it is served by the API itself. @default none (no CORS
+   * headers: browsers allow same-origin calls only)
+   */
+  apiCors: z
+    .strictObject({
+      /** Origins allowed to call the API (`https://app.example.com`); never `*`. */
+      allowOrigins: z
+        .array(
+          z
+            .url({ protocol: /^https$/, error: 'must be an https origin' })
+            .refine((url) => new URL(url).origin === url.replace(/\/$/, ''), 'must be an origin (no path)'),
+        )
+        .min(1),
+      /** How long a browser may cache a preflight answer, in seconds. @default 600 */
+      maxAgeSeconds: z.int().min(0).max(86_400).default(600),
+    })
+    .optional(),
   /**
    * Throttling of the HTTP API's stage (every route): a steady rate and a burst, in requests per
    * second. Past them API Gateway answers 429 before the Lambda runs. The defaults leave room for

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { createApiApp } from '../functions/api/app.js';
+import type { OidcConsoleSignIn } from '../functions/api/console/oidc-routes.js';
 import { createS3Presigner } from '../functions/shared/aws/s3-presigner.js';
 import { createDashScopeClient } from '../functions/shared/dashscope/client.js';
 import { silentLogger } from '../functions/shared/logger.js';
@@ -12,6 +13,8 @@ export interface LocalApiOptions extends LocalPipelineOptions {
   readonly port?: number;
   /** Bearer token every request but /healthz must carry; unset = open (loopback only). */
   readonly apiToken?: string;
+  /** Sign the console in through an OpenID Provider instead of the token. @default none */
+  readonly consoleOidc?: OidcConsoleSignIn;
   /** Lifetime of presigned URLs. @default 3600 */
   readonly urlExpirySeconds?: number;
 }
@@ -64,7 +67,12 @@ export async function startLocalApi(options: LocalApiOptions = {}): Promise<Loca
       defaultModel: pipeline.runner.defaultModel,
     },
     // Receivers on this machine (http, loopback) are what local webhooks are for.
-    { apiToken: options.apiToken, webhookPolicy: LOCAL_WEBHOOK_POLICY, console: true },
+    {
+      apiToken: options.apiToken,
+      webhookPolicy: LOCAL_WEBHOOK_POLICY,
+      console: true,
+      oidc: options.consoleOidc,
+    },
   );
   serveApp = app.fetch;
   const { port } = server.address() as AddressInfo;

@@ -1,4 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import * as z from 'zod';
+import { createOidcRelyingParty } from '../functions/api/console/oidc.js';
+import type { OidcConsoleSignIn } from '../functions/api/console/oidc-routes.js';
 import { PortInUseError } from './listen.js';
 import { startLocalApi } from './local-api.js';
 import { LOCAL_DIR } from './pipeline.js';
@@ -13,9 +17,11 @@ async function main(): Promise<void> {
     throw new Error(`PORT must be a port number, got ${JSON.stringify(process.env.PORT)}`);
   }
   const apiToken = process.env.API_TOKEN || undefined;
+  const consoleOidc = consoleOidcOf(process.env);
   const api = await startLocalApi({
     port,
     apiToken,
+    consoleOidc,
     eventsFile: path.join(LOCAL_DIR, 'events.jsonl'),
     dashscopeApiKey: process.env.DASHSCOPE_API_KEY || undefined,
     dashscopeBaseUrl: process.env.DASHSCOPE_BASE_URL || undefined,
@@ -33,6 +39,11 @@ async function main(): Promise<void> {
       ? '  auth: every request but /healthz needs "Authorization: Bearer $API_TOKEN"; the console asks for it once\n'
       : '  auth: none (API_TOKEN is not set) — the server is open, and listens on 127.0.0.1 only\n',
   );
+  if (consoleOidc) {
+    process.stdout.write(
+      `  console sign-in: OIDC at ${process.env.CONSOLE_OIDC_ISSUER} (register ${api.url}/console/auth/callback as a redirect URI)\n`,
+    );
+  }
   process.stdout.write(
     `  events: appended to ${path.relative(process.cwd(), api.events.file ?? '')}; webhooks signed with .local/webhook-secret\n`,
   );
@@ -42,6 +53,42 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+const consoleOidcEnvSchema = z.object({
+  CONSOLE_OIDC_ISSUER: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  CONSOLE_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  CONSOLE_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  CONSOLE_OIDC_SCOPES: z.string().optional(),
+});
+
+/**
+ * The console's OIDC sign-in, as on AWS in `jwt` mode, when CONSOLE_OIDC_ISSUER is set: the
+ * issuer (http only on loopback), CONSOLE_OIDC_CLIENT_ID, and for a confidential client
+ * CONSOLE_OIDC_CLIENT_SECRET. The session key is new at every start: a restart signs browsers out.
+ * @throws Error naming the variable that is missing or malformed
+ */
+function consoleOidcOf(env: NodeJS.ProcessEnv): OidcConsoleSignIn | undefined {
+  const blankAsUnset = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = consoleOidcEnvSchema.safeParse(blankAsUnset);
+  if (!parsed.success) {
+    const problem = parsed.error.issues[0];
+    throw new Error(`${problem?.path.join('.')} ${problem?.message}`);
+  }
+  const { CONSOLE_OIDC_ISSUER: issuer, CONSOLE_OIDC_CLIENT_ID: clientId } = parsed.data;
+  if (!issuer) return undefined;
+  if (!clientId) throw new Error('CONSOLE_OIDC_CLIENT_ID is required with CONSOLE_OIDC_ISSUER');
+  const secret = parsed.data.CONSOLE_OIDC_CLIENT_SECRET;
+  const sessionKey = randomBytes(32).toString('base64url');
+  return {
+    relyingParty: createOidcRelyingParty({
+      issuer,
+      clientId,
+      scopes: parsed.data.CONSOLE_OIDC_SCOPES?.split(/\s+/).filter(Boolean),
+      clientSecret: secret ? async () => secret : undefined,
+    }),
+    sessionKey: async () => sessionKey,
+  };
 }
 
 main().catch((error: unknown) => {

@@ -9,6 +9,7 @@ import type { WebhookPolicy } from '../shared/webhook-url.js';
 import { generationIdSchema } from '../shared/workflow-state.js';
 import { detailsOf } from '../shared/zod-details.js';
 import { CONSOLE_BASE, createConsoleApp, isConsolePath } from './console/app.js';
+import type { OidcConsoleSignIn } from './console/oidc-routes.js';
 import { checkCreateRequest } from './create-request.js';
 import { InvalidCursorError } from './cursor.js';
 import {
@@ -46,9 +47,19 @@ export interface ApiOptions {
   readonly webhookPolicy?: WebhookPolicy;
   /**
    * Serve the web console at `/console/` (and send `/` there), with the same token, webhook policy
-   * and caller. Off on Lambda until a browser can sign in there (docs/console.md). @default false
+   * and caller. On Lambda only in `jwt` mode, with `oidc` (docs/console.md). @default false
    */
   readonly console?: boolean;
+  /** The console's sign-in through an OpenID Provider (see `ConsoleOptions.oidc`). @default none */
+  readonly oidc?: OidcConsoleSignIn;
+  /**
+   * Whether API Gateway verified this request's caller. When given, a request it did not verify
+   * reaches only `/healthz` and the console (which signs browsers in itself): the console's
+   * gateway routes have no authorizer, and a path such as `/console/..%2fv1/generations` that
+   * the gateway matched as a console route but the URL parser normalizes to an API route must
+   * not get through unauthenticated. @default every request is trusted (the local server)
+   */
+  readonly verifiedByGateway?: (c: Context) => boolean;
 }
 
 /** The challenge a 401 carries (RFC 9110 §11.6.1 requires one). */
@@ -104,6 +115,23 @@ export function createApiApp(deps: GenerationsDeps, options: ApiOptions = {}): H
         ),
     }),
   );
+
+  const { verifiedByGateway } = options;
+  if (verifiedByGateway) {
+    app.use('*', async (c, next) => {
+      const open = c.req.path === '/healthz' || (options.console && isConsolePath(c.req.path));
+      if (open || verifiedByGateway(c)) return next();
+      throw new ApiError(
+        401,
+        'unauthorized',
+        'This route needs a caller verified by API Gateway',
+        undefined,
+        {
+          'WWW-Authenticate': BEARER_CHALLENGE,
+        },
+      );
+    });
+  }
 
   if (options.apiToken) {
     const expected = Buffer.from(`Bearer ${options.apiToken}`);

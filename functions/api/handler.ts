@@ -10,12 +10,15 @@ import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { createS3Presigner } from '../shared/aws/s3-presigner.js';
 import { createSfnExecutionService } from '../shared/aws/sfn-execution-service.js';
 import { systemClock } from '../shared/clock.js';
-import { loadConfig } from '../shared/config.js';
+import { type ConsoleOidcEnv, loadConfig } from '../shared/config.js';
 import { dashscopeFromConfig } from '../shared/dashscope-from-env.js';
 import { lambdaEntry } from '../shared/lambda-entry.js';
 import type { Logger } from '../shared/logger.js';
 import { countThrottles, type Metrics, SERVICE } from '../shared/metrics.js';
+import { secretProvider } from '../shared/secret.js';
 import { createApiApp } from './app.js';
+import { createOidcRelyingParty } from './console/oidc.js';
+import type { OidcConsoleSignIn } from './console/oidc-routes.js';
 
 /** The identity API Gateway verified: an IAM principal (SigV4) or a JWT's subject. */
 const authorizerSchema = z
@@ -32,6 +35,24 @@ const authorizerSchema = z
     }),
   })
   .catch({ event: { requestContext: {} } });
+
+const authorizerOf = (c: { env: unknown }) => authorizerSchema.parse(c.env).event.requestContext.authorizer;
+
+/** The console's OIDC sign-in, its secrets read from Secrets Manager on first use (never logged). */
+function consoleSignInOf(env: ConsoleOidcEnv): OidcConsoleSignIn {
+  const sessionKey = secretProvider('console session key', env.sessionKeySecretId, undefined);
+  if (!sessionKey) throw new Error('CONSOLE_OIDC.sessionKeySecretId is required');
+  return {
+    relyingParty: createOidcRelyingParty({
+      issuer: env.issuer,
+      clientId: env.clientId,
+      scopes: env.scopes,
+      clientSecret: secretProvider('OIDC client secret', env.clientSecretId, undefined),
+    }),
+    sessionKey,
+    sessionSeconds: env.sessionSeconds,
+  };
+}
 
 /** Builds the API over Step Functions, the generations index and S3 from the Lambda's environment. */
 function createLambdaApp(logger: Logger, metrics: Metrics): Hono {
@@ -60,16 +81,32 @@ function createLambdaApp(logger: Logger, metrics: Metrics): Hono {
     },
     {
       callerOf: (c) => {
-        const { authorizer } = authorizerSchema.parse(c.env).event.requestContext;
+        const authorizer = authorizerOf(c);
         return authorizer?.iam?.userArn ?? authorizer?.jwt?.claims?.sub;
       },
+      // The console's routes pass the gateway without its authorizer (a browser cannot send the
+      // bearer header on a page load) and sign browsers in themselves; every other route must
+      // have been verified by the gateway.
+      ...(config.CONSOLE_OIDC
+        ? {
+            console: true,
+            oidc: consoleSignInOf(config.CONSOLE_OIDC),
+            verifiedByGateway: (c) => {
+              const authorizer = authorizerOf(c);
+              return Boolean(authorizer?.jwt ?? authorizer?.iam);
+            },
+          }
+        : {}),
     },
   );
 }
 
 type LambdaHandler = ReturnType<typeof handle>;
 
-/** Lambda entry behind API Gateway (HTTP API, payload 2.0); API Gateway authenticates first. */
+/**
+ * Lambda entry behind API Gateway (HTTP API, payload 2.0); API Gateway authenticates first, but
+ * for the console's routes in `jwt` mode, which the app authenticates.
+ */
 export const handler = lambdaEntry(SERVICE.api, ({ logger, metrics }) => {
   const app: LambdaHandler = handle(createLambdaApp(logger, metrics));
   return (event: Parameters<LambdaHandler>[0], context?: Context) =>

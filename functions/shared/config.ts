@@ -120,6 +120,19 @@ const persistEnvSchema = dashscopeEnvSchema.extend({
   DOWNLOAD_STALL_WINDOW_MS: positiveInt.default(DOWNLOAD_BUDGET.stallWindowMs),
 });
 
+/** The console's sign-in on Lambda: the issuer, the client, and the secrets by id. */
+export const consoleOidcEnvSchema = z.strictObject({
+  issuer: z.url({ protocol: /^https$/, error: 'must be an https URL' }),
+  clientId: z.string().min(1),
+  scopes: z.array(z.string().regex(/^[!#-[\]-~]+$/, 'must be a scope token')).default(['openid']),
+  sessionSeconds: positiveInt.max(86_400).default(8 * 3600),
+  /** The secret holding the key that signs session cookies. */
+  sessionKeySecretId: z.string().min(1),
+  /** A confidential client's secret. @default none: a public client */
+  clientSecretId: z.string().min(1).optional(),
+});
+export type ConsoleOidcEnv = z.infer<typeof consoleOidcEnvSchema>;
+
 const apiEnvSchema = dashscopeEnvSchema.extend({
   ...indexEnvSchema.shape,
   STATE_MACHINE_ARN: z
@@ -132,6 +145,11 @@ const apiEnvSchema = dashscopeEnvSchema.extend({
   DEFAULT_MODEL: modelSchema.optional(),
   /** The admission settings, for queue positions and start estimates. @default no positions shown */
   ADMISSION: jsonOf(admissionSettingsSchema).optional(),
+  /**
+   * The web console's OIDC sign-in (`apiAuth.console` in `jwt` mode); unset, the console is not
+   * served. Secrets are named by id, never given. @default none
+   */
+  CONSOLE_OIDC: jsonOf(consoleOidcEnvSchema).optional(),
 });
 
 /** The notifier calls no DashScope: its schema stands alone. */

@@ -2,6 +2,8 @@ import path from 'node:path';
 import { CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
+  CorsHttpMethod,
+  type CorsPreflightOptions,
   HttpApi,
   HttpMethod,
   HttpNoneAuthorizer,
@@ -13,10 +15,10 @@ import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigateway
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
-import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { admissionSettingsOf, type StackConfig } from '../config.js';
+import { admissionSettingsOf, type ConsoleSignInConfig, type StackConfig } from '../config.js';
 import { acknowledge } from '../nag.js';
 import { grantOnExecutions } from './execution-grants.js';
 import { GenerationFunction } from './generation-function.js';
@@ -67,6 +69,13 @@ export class Api extends Construct {
         ADMISSION: JSON.stringify(admissionSettingsOf(config)),
       },
     });
+    const consoleSignIn = config.apiAuth.mode === 'jwt' ? config.apiAuth.console : undefined;
+    if (config.apiAuth.mode === 'jwt' && consoleSignIn) {
+      this.handler.addEnvironment(
+        'CONSOLE_OIDC',
+        JSON.stringify(this.consoleSecrets(config.apiAuth.issuer, consoleSignIn)),
+      );
+    }
 
     this.handler.addToRolePolicy(
       new PolicyStatement({ actions: ['states:StartExecution'], resources: [stateMachine.stateMachineArn] }),
@@ -95,6 +104,7 @@ export class Api extends Construct {
     this.httpApi = new HttpApi(this, 'HttpApi', {
       description: 'SD 3.5 generations',
       defaultAuthorizer: authorizerFor(config),
+      corsPreflight: corsFor(config),
       // The default stage is added below, with access logs, which HttpApi's own cannot have.
       createDefaultStage: false,
     });
@@ -126,8 +136,83 @@ export class Api extends Construct {
       );
     }
 
+    if (consoleSignIn) this.addConsoleRoutes(integration);
+
     new CfnOutput(Stack.of(this), 'ApiUrl', { value: this.httpApi.apiEndpoint });
   }
+
+  /**
+   * The console's sign-in settings for the Lambda: the session key, a secret the stack generates
+   * (never in the template or an output), and the client secret by name, both readable by the API
+   * function only.
+   */
+  private consoleSecrets(issuer: string, signIn: ConsoleSignInConfig) {
+    const sessionKey = new Secret(this, 'ConsoleSessionKey', {
+      description: 'Signs the web console session cookies (HMAC key); rotating it signs every browser out',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    acknowledge(
+      sessionKey,
+      'AwsSolutions-SMG4',
+      'An HMAC key for console session cookies, read by the API function only; rotating it only signs every browser out (sessions last at most sessionHours), so it is rotated by hand (put a new random value) rather than by a rotation Lambda',
+    );
+    sessionKey.grantRead(this.handler);
+    if (signIn.clientSecretName) {
+      Secret.fromSecretNameV2(this, 'ConsoleClientSecret', signIn.clientSecretName).grantRead(this.handler);
+    }
+    return {
+      issuer,
+      clientId: signIn.clientId,
+      scopes: signIn.scopes,
+      sessionSeconds: signIn.sessionHours * 3600,
+      sessionKeySecretId: sessionKey.secretArn,
+      ...(signIn.clientSecretName ? { clientSecretId: signIn.clientSecretName } : {}),
+    };
+  }
+
+  /**
+   * `/console` and `/console/{proxy+}` without the gateway's authorizer: a browser cannot send a
+   * bearer header on a page load, so the app signs it in (OIDC) and checks its session cookie on
+   * every console request; every other route keeps the JWT authorizer, and the app refuses a
+   * non-console path that reaches it unverified. Outputs the redirect URI to register.
+   */
+  private addConsoleRoutes(integration: HttpLambdaIntegration): void {
+    for (const routePath of ['/console', '/console/{proxy+}']) {
+      for (const route of this.httpApi.addRoutes({
+        path: routePath,
+        methods: [HttpMethod.GET, HttpMethod.POST],
+        integration,
+        authorizer: new HttpNoneAuthorizer(),
+      })) {
+        acknowledge(
+          route,
+          'AwsSolutions-APIG4',
+          'The web console: a browser cannot attach a bearer token to a page load, so the Lambda authenticates these routes itself (OIDC authorization code with PKCE, then a signed HttpOnly session cookie checked on every request; see docs/console.md)',
+        );
+      }
+    }
+    const stack = Stack.of(this);
+    new CfnOutput(stack, 'ConsoleUrl', { value: `${this.httpApi.apiEndpoint}/console/` });
+    new CfnOutput(stack, 'ConsoleRedirectUri', {
+      description: 'Register this redirect URI for the console client at the OIDC issuer',
+      value: `${this.httpApi.apiEndpoint}/console/auth/callback`,
+    });
+  }
+}
+
+/** CORS for pages on other origins that call the API with a bearer token; none by default. */
+function corsFor(config: StackConfig): CorsPreflightOptions | undefined {
+  if (!config.apiCors) return undefined;
+  return {
+    allowOrigins: config.apiCors.allowOrigins.map((origin) => origin.replace(/\/$/, '')),
+    allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST],
+    allowHeaders: ['authorization', 'content-type', 'idempotency-key'],
+    exposeHeaders: ['idempotent-replayed', 'location'],
+    // Bearer tokens, not cookies: the API never needs the browser's credentials mode.
+    allowCredentials: false,
+    maxAge: Duration.seconds(config.apiCors.maxAgeSeconds),
+  };
 }
 
 /**

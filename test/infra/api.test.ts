@@ -1,5 +1,6 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { consoleOidcEnvSchema } from '../../functions/shared/config.js';
 import { createApp } from '../../infra/app.js';
 
 type Json = Record<string, any>;
@@ -55,6 +56,110 @@ describe('HTTP API', () => {
     expect(() =>
       synth({ apiAuth: { mode: 'jwt', issuer: 'http://issuer.example.com', audience: ['x'] } }),
     ).toThrow(/generation\.apiAuth\.issuer/);
+  });
+
+  describe('the console in jwt mode', () => {
+    const auth = { mode: 'jwt', issuer: 'https://issuer.example.com', audience: ['sd35'] };
+    const withConsole = synth({
+      apiAuth: { ...auth, console: { clientId: 'console-client', clientSecretName: 'sd35/console-client' } },
+    });
+    const routes = () =>
+      Object.values(withConsole.findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties);
+
+    it('opens only the console routes at the gateway; every other route keeps the JWT authorizer', () => {
+      const byKey = Object.fromEntries(routes().map((r) => [r.RouteKey, r.AuthorizationType]));
+      expect(byKey).toEqual({
+        'ANY /{proxy+}': 'JWT',
+        'GET /healthz': 'NONE',
+        'GET /console': 'NONE',
+        'POST /console': 'NONE',
+        'GET /console/{proxy+}': 'NONE',
+        'POST /console/{proxy+}': 'NONE',
+      });
+    });
+
+    it('gives the API function sign-in settings its config schema reads, with secrets by id only', () => {
+      // Prepare: the variable as deployed, the session key's ARN (a Ref) written out.
+      const [, fn] = Object.entries(withConsole.findResources('AWS::Lambda::Function')).find(([id]) =>
+        id.startsWith('ApiHandler'),
+      ) ?? ['', {}];
+      const [, parts] = fn.Properties.Environment.Variables.CONSOLE_OIDC['Fn::Join'] as [string, Json[]];
+      const text = parts.map((part) => (typeof part === 'string' ? part : `arn-of-${part.Ref}`)).join('');
+
+      // Act
+      const parsed = consoleOidcEnvSchema.parse(JSON.parse(text));
+
+      // Assess
+      expect(parsed).toEqual({
+        issuer: 'https://issuer.example.com',
+        clientId: 'console-client',
+        scopes: ['openid'],
+        sessionSeconds: 28_800,
+        sessionKeySecretId: expect.stringMatching(/^arn-of-ApiConsoleSessionKey/),
+        clientSecretId: 'sd35/console-client',
+      });
+    });
+
+    it('lets the API function read the session key and the client secret', () => {
+      const reads = apiStatements(withConsole).filter((s) =>
+        actionsOf(s).includes('secretsmanager:GetSecretValue'),
+      );
+      const resources = JSON.stringify(reads.map((s) => s.Resource));
+      expect(resources).toContain('ApiConsoleSessionKey');
+      expect(resources).toContain('secret:sd35/console-client-??????');
+    });
+
+    it('outputs the redirect URI to register at the issuer', () => {
+      const outputs = withConsole.findOutputs('ConsoleRedirectUri');
+      expect(JSON.stringify(outputs)).toContain('/console/auth/callback');
+    });
+
+    it('serves no console and opens no route without the console setting', () => {
+      const plain = synth({ apiAuth: auth });
+      const keys = Object.values(plain.findResources('AWS::ApiGatewayV2::Route')).map(
+        (r) => r.Properties.RouteKey,
+      );
+      expect(keys.sort()).toEqual(['ANY /{proxy+}', 'GET /healthz']);
+      expect(Object.keys(plain.findOutputs('ConsoleRedirectUri'))).toEqual([]);
+    });
+
+    it('fails synth for a console in iam mode, naming the field', () => {
+      expect(() => synth({ apiAuth: { mode: 'iam', console: { clientId: 'c' } } })).toThrow(
+        /generation\.apiAuth\.console: is served on AWS only with mode "jwt"/,
+      );
+    });
+
+    it('fails synth for a console without a client id, naming the field', () => {
+      expect(() => synth({ apiAuth: { ...auth, console: { clientId: '' } } })).toThrow(
+        /generation\.apiAuth\.console\.clientId: must be the client id registered at the issuer/,
+      );
+    });
+  });
+
+  describe('CORS', () => {
+    it('sends no CORS headers by default', () => {
+      expect(JSON.stringify(template.findResources('AWS::ApiGatewayV2::Api'))).not.toContain(
+        'CorsConfiguration',
+      );
+    });
+
+    it('allows the configured origins only, with the bearer and idempotency headers', () => {
+      const cors = synth({ apiCors: { allowOrigins: ['https://app.example.com'] } });
+      cors.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+        CorsConfiguration: Match.objectLike({
+          AllowOrigins: ['https://app.example.com'],
+          AllowHeaders: ['authorization', 'content-type', 'idempotency-key'],
+          AllowCredentials: false,
+          MaxAge: 600,
+        }),
+      });
+    });
+
+    it('fails synth for an origin with a path, naming the field', () => {
+      expect(() => synth({ apiCors: { allowOrigins: ['https://app.example.com/x'] } })).toThrow(
+        /generation\.apiCors\.allowOrigins\.0: must be an origin/,
+      );
+    });
   });
 
   it('may start executions of this state machine only, and never list them', () => {

@@ -24,7 +24,15 @@ import { idempotencyKeySchema, listQuerySchema } from '../schemas.js';
 import { CONSOLE_SCRIPT, CONSOLE_STYLES } from './assets.js';
 import { formValuesOf, formValuesOfRequest, requestBodyOf, type SubmittedForm } from './form.js';
 import { CreatePage, MessagePage, SignInPage } from './form-views.js';
-import { issueSession, isValidSession, SESSION_COOKIE, SESSION_SECONDS, sameSecret } from './session.js';
+import { mountOidcSignIn, type OidcConsoleSignIn, signedInSubject } from './oidc-routes.js';
+import {
+  issueSession,
+  isValidSession,
+  SESSION_COOKIE,
+  SESSION_SECONDS,
+  safeNext,
+  sameSecret,
+} from './session.js';
 import { CONSOLE_BASE, GalleryCard, GalleryPage, GenerationPage, LiveSection, pageOf } from './views.js';
 
 export { CONSOLE_BASE };
@@ -41,6 +49,12 @@ export interface ConsoleOptions {
    * HttpOnly, SameSite=Strict session cookie; unset, the console is as open as the API.
    */
   readonly apiToken?: string;
+  /**
+   * Sign browsers in through an OpenID Provider instead (authorization code with PKCE), with a
+   * session cookie the console signs; takes precedence over `apiToken` for the console. The
+   * signed-in subject is each created generation's caller. @default none
+   */
+  readonly oidc?: OidcConsoleSignIn;
   /** Who may receive webhooks; the same policy as the API's create. @default the deployed policy */
   readonly webhookPolicy?: WebhookPolicy;
   /** Who made a request, recorded with each generation the form creates. @default unknown */
@@ -54,12 +68,6 @@ export const isConsolePath = (path: string) => path === CONSOLE_BASE || path.sta
 const page = (c: Context, node: Child, status: 200 | 400 | 401 | 403 | 404 | 409 | 500 = 200) =>
   c.html(html`<!doctype html>${node}`, status);
 
-/** Where to go after signing in: only a console path, never another site (`//host`). */
-const safeNext = (next: unknown) =>
-  typeof next === 'string' && /^\/console\/[^\s\\]*$/.test(next) && !next.startsWith('//')
-    ? next
-    : `${CONSOLE_BASE}/`;
-
 const textOf = (value: SubmittedForm[string] | undefined) => (typeof value === 'string' ? value : '');
 
 /**
@@ -71,8 +79,10 @@ const textOf = (value: SubmittedForm[string] | undefined) => (typeof value === '
 export function createConsoleApp(deps: GenerationsDeps, options: ConsoleOptions = {}): Hono {
   const app = new Hono();
   const at = (path: string) => `${CONSOLE_BASE}${path}`;
-  const token = options.apiToken;
-  const signedIn = Boolean(token);
+  const oidc = options.oidc;
+  const token = oidc ? undefined : options.apiToken;
+  const signedIn = Boolean(token ?? oidc);
+  const callerOf = oidc ? signedInSubject : options.callerOf;
 
   // Images come from presigned URLs on the bucket's origin: the one origin the CSP lets images from.
   let imageOrigin: Promise<string> | undefined;
@@ -125,6 +135,7 @@ export function createConsoleApp(deps: GenerationsDeps, options: ConsoleOptions 
     }),
   );
 
+  if (oidc) mountOidcSignIn(app, oidc, deps);
   if (token) {
     app.get(at('/sign-in'), (c) => page(c, <SignInPage next={safeNext(c.req.query('next'))} />));
     app.post(at('/sign-in'), bodyLimit({ maxSize: MAX_FORM_BYTES }), async (c) => {
@@ -228,7 +239,7 @@ export function createConsoleApp(deps: GenerationsDeps, options: ConsoleOptions 
     try {
       const created = await createGeneration(
         checked.request,
-        { idempotencyKey: key.success ? key.data : undefined, caller: options.callerOf?.(c) },
+        { idempotencyKey: key.success ? key.data : undefined, caller: callerOf?.(c) },
         deps,
       );
       return c.redirect(pageOf(created.id), 303);

@@ -36,3 +36,9 @@ export function isValidSession(value: string | undefined, token: string, nowMs: 
   if (age < -60 || age > SESSION_SECONDS) return false;
   return sameSecret(match[2] ?? '', macOf(token, issuedAt));
 }
+
+/** Where to go after signing in: only a console path, never another site (`//host`). */
+export const safeNext = (next: unknown): string =>
+  typeof next === 'string' && /^\/console\/[^\s\\]*$/.test(next) && !next.startsWith('//')
+    ? next
+    : '/console/';
