@@ -28,8 +28,11 @@ import {
  * with where it comes from.
  */
 export const ALL_IN_ASSUMPTIONS = {
-  /** Persist, one invocation: `bench:memory`'s projection at its configured 512 MB (2 images). */
-  persistSeconds: 0.51,
+  /**
+   * Persist, one invocation: `bench:memory`'s projection at its configured 1024 MB (2 images, each
+   * with its thumbnail).
+   */
+  persistSeconds: 0.56,
   /** Notify, one invocation without a webhook: `bench:memory`'s projection at 128 MB. */
   notifySeconds: 0.035,
   /** The API Lambda (256 MB) per request: a DynamoDB read or write and a small JSON answer (assumed). */
@@ -57,6 +60,8 @@ export const ALL_IN_ASSUMPTIONS = {
    * (the dispatcher's GetItem and Queries) are eventually consistent and small: `rruPerGet` each.
    */
   queueIndexesPerWrite: 1,
+  /** S3 PUTs per stored image: the image and its thumbnail. */
+  s3PutsPerImage: 2,
   /** S3 per generation besides the images: Persist's manifest PUT and its LIST, and its HEAD (`bench:memory`). */
   s3PutsBesidesImages: 2,
   s3GetsBesidesDownloads: 1,
@@ -122,7 +127,7 @@ export function allInCost(usage: GenerationUsage): AllInCost {
     usage.queueWrites * (1 + a.queueIndexesPerWrite) * USD_PER_DYNAMODB_WRU +
     (usage.apiGets + usage.queueReads) * a.rruPerGet * USD_PER_DYNAMODB_RRU;
   const s3Requests =
-    (usage.images + a.s3PutsBesidesImages) * USD_PER_S3_PUT +
+    (usage.images * a.s3PutsPerImage + a.s3PutsBesidesImages) * USD_PER_S3_PUT +
     (usage.images + a.s3GetsBesidesDownloads) * USD_PER_S3_GET;
   const invocations = usage.lambdaRequests + usage.dispatcherInvocations + otherInvocations;
   // One structured line and one EMF line per workflow invocation; the API and reconciler log one line.

@@ -5,14 +5,15 @@ import { TAIL_BUDGET_SECONDS } from '../../functions/shared/poll-policy.js';
  * Memory of the workflow's Lambdas, in MB, from `npm run bench:memory` (method and numbers in
  * bench/RESULTS.md): each is the cheapest size whose projected duration stays within 100 ms of
  * the fastest size's (per query, for Poll). Submit, Poll and Notify spend almost all of their time
- * waiting on the network, so Lambda's floor costs least and adds a few ms of CPU; Persist hashes and
- * streams images, and 512 MB keeps it within the allowance. Poll's in-invocation sleeps (tail
+ * waiting on the network, so Lambda's floor costs least and adds a few ms of CPU; Persist hashes,
+ * streams and thumbnails images (sharp), and 1024 MB keeps it within the allowance (512 MB is
+ * ~140 ms behind the fastest). Poll's in-invocation sleeps (tail
  * polling) are billed at this size too, which favours the floor further.
  */
 export const MEMORY_MB = {
   submit: 128,
   poll: 128,
-  persist: 512,
+  persist: 1024,
   notify: 128,
   // Admit and the dispatcher do what Submit does in size: a few DynamoDB calls, no images.
   admit: 128,
