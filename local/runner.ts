@@ -160,6 +160,11 @@ export interface LocalRunner {
   start(id: string, request: unknown, observer?: RunObserver): RunningExecution;
   /** Runs one execution named `id` with the request as input, to its end. */
   run(id: string, request: unknown, observer?: RunObserver): Promise<ExecutionOutcome>;
+  /**
+   * Aborts every execution of this runner that has not ended yet and settles once each has
+   * (a test's `afterEach` calls it, so nothing a test started outlives it). Never throws.
+   */
+  abortAll(): Promise<void>;
 }
 
 export interface RunningExecution {
@@ -312,6 +317,9 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
     validationOptions: { checkArn: false },
   });
 
+  // The executions that have not settled yet, for abortAll.
+  const running = new Set<RunningExecution>();
+
   return {
     admission: { queue, settings, dispatcher },
     definition,
@@ -382,13 +390,22 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
           await dispatcher.idle();
           return ended;
         });
-      return {
+      const handle: RunningExecution = {
         outcome,
         abort: (reason) => {
           stopReason = reason;
           execution.abort();
         },
       };
+      running.add(handle);
+      const settled = () => running.delete(handle);
+      outcome.then(settled, settled);
+      return handle;
+    },
+    async abortAll() {
+      const leftovers = [...running];
+      for (const leftover of leftovers) leftover.abort();
+      await Promise.allSettled(leftovers.map((leftover) => leftover.outcome));
     },
     async run(id, request, observer) {
       const outcome = await this.start(id, request, observer).outcome;

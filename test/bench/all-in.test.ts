@@ -12,8 +12,9 @@ import {
   USD_PER_LAMBDA_REQUEST,
   USD_PER_STATE_TRANSITION,
 } from '../../bench/poll-sim/pricing.js';
-import { type SynthesizedTemplate, synthesizeTemplate } from '../../bench/poll-sim/workflow-shape.js';
+import type { SynthesizedTemplate } from '../../bench/poll-sim/workflow-shape.js';
 import { METRIC } from '../../functions/shared/metrics.js';
+import { runSynthesis } from '../support/run-synthesis.js';
 
 const USAGE: GenerationUsage = {
   transitions: 8,
@@ -32,7 +33,8 @@ const USAGE: GenerationUsage = {
 let template: SynthesizedTemplate;
 
 beforeAll(() => {
-  template = synthesizeTemplate();
+  // The same synthesis as `synthesizeTemplate()` (cdk.json's context, no bundling), shared by the run.
+  template = runSynthesis().template;
 });
 
 const ofType = (type: string) =>
@@ -111,7 +113,7 @@ describe('the fixed monthly cost, counted in the synthesized template', () => {
 
   it('keeps the lean configuration within $2 a month, every alarm included', () => {
     // Prepare
-    const lean = synthesizeTemplate({ monitoring: 'lean' });
+    const lean = runSynthesis({ monitoring: 'lean' }).template;
     const alarmsOf = (t: SynthesizedTemplate) =>
       Object.values(t.Resources).filter((resource) => resource.Type === 'AWS::CloudWatch::Alarm').length;
 

@@ -9,6 +9,7 @@ import { type Job, WORKLOADS, type Workload } from '../../bench/poll-sim/workloa
 import { generationRequestSchema } from '../../functions/shared/generation-request.js';
 import { adaptivePollPolicy } from '../../functions/shared/poll-policy.js';
 import { estimateRun } from '../../functions/shared/run-time-estimate.js';
+import { runSynthesis } from '../support/run-synthesis.js';
 
 /** The poll benchmark's simulation: it must count as Step Functions does, and stay repeatable. */
 let shape: WorkflowShape;
@@ -16,7 +17,8 @@ const single = WORKLOADS.find((workload) => workload.name === 'single');
 const mixed = WORKLOADS.find((workload) => workload.name === 'mixed');
 
 beforeAll(() => {
-  shape = synthesizeWorkflowShape();
+  // The same synthesis as `synthesizeTemplate()` (cdk.json's context, no bundling), shared by the run.
+  shape = synthesizeWorkflowShape(runSynthesis().template);
 });
 
 describe('the workflow shape, read from the synthesized state machine', () => {

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApiApp } from '../../functions/api/app.js';
 import type { GenerationView } from '../../functions/api/schemas.js';
 import { createDynamoGenerationIndex } from '../../functions/shared/aws/dynamodb-index.js';
@@ -24,6 +24,8 @@ let dir: string;
 let s3: LocalS3;
 let dynamo: LocalDynamo;
 const emulators: RunningEmulator[] = [];
+/** The runners a test deployed, so `afterEach` can abort what it left running. */
+const runners: LocalRunner[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'admission-'));
@@ -31,6 +33,10 @@ beforeAll(async () => {
   dynamo = await startLocalDynamo();
   // Synthesizing the stack and starting s3rver take minutes when every core is busy.
 }, 300_000);
+
+afterEach(async () => {
+  await Promise.all(runners.splice(0).map((runner) => runner.abortAll()));
+});
 
 afterAll(async () => {
   for (const emulator of emulators) await emulator.close();
@@ -65,6 +71,7 @@ async function deployment(table: string, accounts: number, depth: number) {
       dashscopeAccounts: names.map((name) => ({ name, apiKeySecretName: `sd35/${name}` })),
     },
   });
+  runners.push(runner);
   await ensureTable(dynamo.client, table, generationsTableDefinition(runner.template));
   const executions = createLocalExecutionService(runner, systemClock);
   const app = createApiApp({

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { PNG } from 'pngjs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApiApp } from '../../functions/api/app.js';
 import { manifestSchema } from '../../functions/persist/manifest.js';
 import { createDynamoGenerationIndex } from '../../functions/shared/aws/dynamodb-index.js';
@@ -41,7 +41,7 @@ let runner: LocalRunner;
 let dynamo: LocalDynamo;
 
 function makeRunner(generation: Record<string, unknown> = {}): LocalRunner {
-  return createLocalRunner({
+  const made = createLocalRunner({
     dashscope: emulatorEndpoint(emulator),
     s3: { client: s3.client, bucket: s3.bucket },
     index: { client: dynamo.client, table: LOCAL_TABLE },
@@ -49,29 +49,37 @@ function makeRunner(generation: Record<string, unknown> = {}): LocalRunner {
     retryIntervalMs: 5,
     generation,
   });
+  runners.push(made);
+  return made;
 }
+
+/** Every runner a test made, so `afterEach` can abort what it left running. */
+const runners: LocalRunner[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'e2e-'));
   s3 = await startLocalS3({ directory: dir });
   clock = new AdjustableClock();
-  emulator = await startEmulator({ clock });
   dynamo = await startLocalDynamo();
-  runner = makeRunner();
-  await ensureTable(dynamo.client, LOCAL_TABLE, generationsTableDefinition(runner.template));
 });
 
 afterAll(async () => {
-  await emulator?.close();
   await s3?.close();
   await dynamo?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
-beforeEach(() => {
-  emulator.control.reset();
-  // Leave the rate-limit windows of the previous test behind.
-  clock.advance(5_000);
+// Each test has its own emulator (its own DashScope account: tasks, counters, rate limits) and
+// its own runner (engine, dispatcher), so no test reads what another left behind.
+beforeEach(async () => {
+  emulator = await startEmulator({ clock });
+  runner = makeRunner();
+  await ensureTable(dynamo.client, LOCAL_TABLE, generationsTableDefinition(runner.template));
+});
+
+afterEach(async () => {
+  await Promise.all(runners.splice(0).map((made) => made.abortAll()));
+  await emulator.close();
 });
 
 let sequence = 0;
@@ -258,6 +266,16 @@ describe('the synthesized workflow, locally', () => {
     expect(await objectKeys(late)).toEqual([]);
   });
 
+  it('aborts every execution still running when asked (what afterEach relies on)', async () => {
+    emulator.control.planNextTask({ durationMs: 30 * 60_000 });
+    const started = runner.start(nextId(), { prompt: 'left running', size: '512*512' });
+    await waitFor(() => emulator.control.tasks().length === 1);
+
+    await runner.abortAll();
+
+    await expect(started.outcome).resolves.toEqual({ status: 'ABORTED' });
+  });
+
   it('rejects a bad request in the first state, naming the field', async () => {
     const outcome = await runner.run(nextId(), { prompt: 'ok', n: 9 });
 
@@ -279,7 +297,7 @@ describe('a configured default model', () => {
   const turbo = 'stable-diffusion-3.5-large-turbo';
   let turboRunner: LocalRunner;
 
-  beforeAll(() => {
+  beforeEach(() => {
     turboRunner = makeRunner({ defaultModel: turbo });
   });
 

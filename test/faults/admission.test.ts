@@ -32,7 +32,9 @@ afterAll(async () => {
   await rig?.close();
 });
 
-afterEach(() => {
+afterEach(async () => {
+  // Nothing a case started outlives it.
+  await rig.runner.abortAll();
   // Each case's lines, whatever it ended in: no fault here is worth an ERROR.
   checkNoErrorLogs(logs.splice(0));
 });

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type LoadRig,
   loadRequests,
@@ -25,6 +25,10 @@ beforeAll(async () => {
   rig = await startLoadRig({ logger: recordingLogger(logs) });
   // Synthesizing the stack and starting the servers take minutes when every core is busy.
 }, 300_000);
+
+afterEach(async () => {
+  await rig.runner.abortAll();
+});
 
 afterAll(async () => {
   await rig?.close();

@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CASES } from './cases.js';
 import { type FaultSuite, startFaultSuite } from './harness.js';
 import { checkBucket } from './invariants.js';
@@ -22,6 +22,11 @@ const seen = new Map<string, string>();
 
 beforeAll(async () => {
   suite = await startFaultSuite();
+});
+
+// A case that failed half way leaves nothing running into the next (which resets the emulator).
+afterEach(async () => {
+  await suite.runner.abortAll();
 });
 
 afterAll(async () => {

@@ -1,16 +1,30 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { SYNTH_CACHE_DIR_ENV } from '../../local/synth-cache.js';
+import { cachedSynthesis, SYNTH_CACHE_DIR_ENV } from '../../local/synth-cache.js';
+
+const PROJECT_ROOT = path.join(import.meta.dirname, '..', '..');
+/** Marks the run's cache as made: vitest runs this setup once for the root and once per project. */
+const OWNED = Symbol.for('sd35.test.synthCacheDir');
 
 /**
  * One synth cache per `vitest` run, in a temporary folder: each configuration the tests run the
- * local workflow with is synthesized once per run rather than once per file, and no test reads or
- * writes the developer's `.local/`. The workers (and the CLIs the tests spawn) inherit the variable.
- * The infra tests that assert on the template synthesize for real through their own helper.
+ * local workflow with is synthesized once per run rather than once per file (or per project), and
+ * no test reads or writes the developer's `.local/`. The workers (and the CLIs the tests spawn)
+ * inherit the variable. cdk.json's own configuration, which most files read, is synthesized here,
+ * before any worker starts, so two workers never synthesize it side by side; the other
+ * configurations are synthesized by the first test that asks. The infra tests that assert on the
+ * template synthesize for real through their own helper.
  */
 export default function setup(): () => void {
+  const state = globalThis as { [OWNED]?: string };
+  if (state[OWNED]) return () => {};
   const dir = mkdtempSync(path.join(tmpdir(), 'sd35-synth-cache-'));
+  state[OWNED] = dir;
   process.env[SYNTH_CACHE_DIR_ENV] = dir;
-  return () => rmSync(dir, { recursive: true, force: true });
+  cachedSynthesis({ dir, root: PROJECT_ROOT });
+  return () => {
+    rmSync(dir, { recursive: true, force: true });
+    delete state[OWNED];
+  };
 }

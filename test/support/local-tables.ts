@@ -1,7 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import { ensureTable, type LocalDynamo, startLocalDynamo } from '../../local/dynamodb.js';
 import { generationsTableDefinition } from '../../local/runner.js';
-import { synthesize } from '../infra/template.js';
+import { runSynthesis } from './run-synthesis.js';
 
 /**
  * A local DynamoDB (dynalite) for the file that calls this, started before its tests and stopped
@@ -9,9 +9,7 @@ import { synthesize } from '../infra/template.js';
  * no test sees what another left.
  */
 export function useLocalTables(prefix: string) {
-  const definition = generationsTableDefinition(
-    synthesize().template.toJSON() as Parameters<typeof generationsTableDefinition>[0],
-  );
+  const definition = generationsTableDefinition(runSynthesis().template);
   const state: { dynamo?: LocalDynamo; count: number } = { count: 0 };
   beforeAll(async () => {
     state.dynamo = await startLocalDynamo();
