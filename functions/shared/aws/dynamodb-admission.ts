@@ -1,4 +1,4 @@
-import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import {
@@ -12,7 +12,7 @@ import {
   laneSchema,
   recentTasksItemId,
 } from '../admission.js';
-import { documentClientOf, guardedCalls, queryAll } from './dynamodb-documents.js';
+import { conditionalUpdate, documentClientOf, guardedCalls, queryAll } from './dynamodb-documents.js';
 
 /** `byQueue`'s sort key: ms zero-padded to sort as text, then the id for ties. */
 const queueKeyOf = (enqueuedAt: number, id: string) => `${String(enqueuedAt).padStart(15, '0')}#${id}`;
@@ -167,57 +167,37 @@ export function createDynamoAdmissionQueue(client: DynamoDBClient, tableName: st
     },
 
     async grant(id, account, grantedAt) {
-      try {
-        await call('write', () =>
-          documents.send(
-            new UpdateCommand({
-              TableName: tableName,
-              Key: { id: admissionItemId(id) },
-              UpdateExpression:
-                'REMOVE #lane, #queueKey SET #account = :account, #slotKey = :slotKey, grantedAt = :grantedAt',
-              ConditionExpression: 'attribute_exists(#queueKey)',
-              ExpressionAttributeNames: {
-                '#lane': ADMISSION_KEY.lane,
-                '#queueKey': ADMISSION_KEY.queueKey,
-                '#account': ADMISSION_KEY.account,
-                '#slotKey': ADMISSION_KEY.slotKey,
-              },
-              ExpressionAttributeValues: { ':account': account, ':slotKey': id, ':grantedAt': grantedAt },
-            }),
-          ),
-        );
-        return true;
-      } catch (error) {
-        if (error instanceof ConditionalCheckFailedException) return false;
-        throw error;
-      }
+      return conditionalUpdate(documents, call, {
+        TableName: tableName,
+        Key: { id: admissionItemId(id) },
+        UpdateExpression:
+          'REMOVE #lane, #queueKey SET #account = :account, #slotKey = :slotKey, grantedAt = :grantedAt',
+        ConditionExpression: 'attribute_exists(#queueKey)',
+        ExpressionAttributeNames: {
+          '#lane': ADMISSION_KEY.lane,
+          '#queueKey': ADMISSION_KEY.queueKey,
+          '#account': ADMISSION_KEY.account,
+          '#slotKey': ADMISSION_KEY.slotKey,
+        },
+        ExpressionAttributeValues: { ':account': account, ':slotKey': id, ':grantedAt': grantedAt },
+      });
     },
 
     async note(id, progress) {
       const fields = Object.entries(progress).filter(([, value]) => value !== undefined);
       if (fields.length === 0) return;
-      try {
-        await call('write', () =>
-          documents.send(
-            new UpdateCommand({
-              TableName: tableName,
-              Key: { id: admissionItemId(id) },
-              // Only a held slot: a note never brings back a released one.
-              UpdateExpression: `SET ${fields.map(([field]) => `#${field} = if_not_exists(#${field}, :${field})`).join(', ')}`,
-              ConditionExpression: 'attribute_exists(#account)',
-              ExpressionAttributeNames: {
-                '#account': ADMISSION_KEY.account,
-                ...Object.fromEntries(fields.map(([field]) => [`#${field}`, field])),
-              },
-              ExpressionAttributeValues: Object.fromEntries(
-                fields.map(([field, value]) => [`:${field}`, value]),
-              ),
-            }),
-          ),
-        );
-      } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      }
+      // Only a held slot: a note never brings back a released one (a failed condition is no error).
+      await conditionalUpdate(documents, call, {
+        TableName: tableName,
+        Key: { id: admissionItemId(id) },
+        UpdateExpression: `SET ${fields.map(([field]) => `#${field} = if_not_exists(#${field}, :${field})`).join(', ')}`,
+        ConditionExpression: 'attribute_exists(#account)',
+        ExpressionAttributeNames: {
+          '#account': ADMISSION_KEY.account,
+          ...Object.fromEntries(fields.map(([field]) => [`#${field}`, field])),
+        },
+        ExpressionAttributeValues: Object.fromEntries(fields.map(([field, value]) => [`:${field}`, value])),
+      });
     },
 
     async release(id) {
@@ -229,46 +209,30 @@ export function createDynamoAdmissionQueue(client: DynamoDBClient, tableName: st
     async recordTask(account, taskId, at) {
       const key = { id: recentTasksItemId(account) };
       const names = { '#tasks': 'tasks', '#task': taskId };
-      try {
-        // One write on every submit: the account's map exists after its first task.
-        await call('write', () =>
-          documents.send(
-            new UpdateCommand({
-              TableName: tableName,
-              Key: key,
-              UpdateExpression: 'SET #tasks.#task = :at',
-              ConditionExpression: 'attribute_exists(#tasks)',
-              ExpressionAttributeNames: names,
-              ExpressionAttributeValues: { ':at': at },
-            }),
-          ),
-        );
-      } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-        // The account's first task: create the map with it (or join one a concurrent first made).
-        await call('write', () =>
-          documents.send(
-            new UpdateCommand({
-              TableName: tableName,
-              Key: key,
-              UpdateExpression: 'SET #tasks = if_not_exists(#tasks, :empty)',
-              ExpressionAttributeNames: { '#tasks': 'tasks' },
-              ExpressionAttributeValues: { ':empty': {} },
-            }),
-          ),
-        );
-        await call('write', () =>
-          documents.send(
-            new UpdateCommand({
-              TableName: tableName,
-              Key: key,
-              UpdateExpression: 'SET #tasks.#task = :at',
-              ExpressionAttributeNames: names,
-              ExpressionAttributeValues: { ':at': at },
-            }),
-          ),
-        );
-      }
+      // One write on every submit: the account's map exists after its first task.
+      const setTask = { TableName: tableName, Key: key, UpdateExpression: 'SET #tasks.#task = :at' };
+      const values = { ExpressionAttributeNames: names, ExpressionAttributeValues: { ':at': at } };
+      if (
+        await conditionalUpdate(documents, call, {
+          ...setTask,
+          ...values,
+          ConditionExpression: 'attribute_exists(#tasks)',
+        })
+      )
+        return;
+      // The account's first task: create the map with it (or join one a concurrent first made).
+      await call('write', () =>
+        documents.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: key,
+            UpdateExpression: 'SET #tasks = if_not_exists(#tasks, :empty)',
+            ExpressionAttributeNames: { '#tasks': 'tasks' },
+            ExpressionAttributeValues: { ':empty': {} },
+          }),
+        ),
+      );
+      await call('write', () => documents.send(new UpdateCommand({ ...setTask, ...values })));
     },
 
     async recentTasks(account, since) {

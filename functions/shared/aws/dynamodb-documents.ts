@@ -1,5 +1,11 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { IndexUnavailableError } from '../generation-index.js';
 
 /** The document client both table adapters use: undefined values dropped, classes kept out. */
@@ -24,6 +30,24 @@ export function guardedCalls(store: string) {
       });
     }
   };
+}
+
+/**
+ * One conditional update: true when it was applied, false when its `ConditionExpression` did not
+ * hold. Any other failure throws as {@link guardedCalls} makes it.
+ */
+export async function conditionalUpdate(
+  documents: DynamoDBDocumentClient,
+  call: ReturnType<typeof guardedCalls>,
+  input: UpdateCommandInput,
+): Promise<boolean> {
+  try {
+    await call('write', () => documents.send(new UpdateCommand(input)));
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
 }
 
 /** Every page of a query: its items, or with `Select: 'COUNT'` its count. */

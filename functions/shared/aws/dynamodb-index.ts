@@ -1,5 +1,5 @@
-import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import {
   type GenerationIndex,
   type GenerationRecord,
@@ -11,7 +11,7 @@ import {
   requestHashOf,
   STAGE,
 } from '../generation-index.js';
-import { documentClientOf, guardedCalls } from './dynamodb-documents.js';
+import { conditionalUpdate, documentClientOf, guardedCalls } from './dynamodb-documents.js';
 
 /** `createdAt#id`: the sort key of both indexes, newest first when read backwards. */
 const sortKeyOf = (createdAt: string, id: string) => `${createdAt}#${id}`;
@@ -55,17 +55,13 @@ export function createDynamoGenerationIndex(client: DynamoDBClient, tableName: s
         'attribute_not_exists(#id) OR attribute_not_exists(#requestHash) OR #requestHash = :hash',
         { ':hash': hash },
       );
-      try {
-        await call('write', () =>
-          documents.send(
-            new UpdateCommand({ TableName: tableName, Key: { id: registration.id }, ...condition }),
-          ),
-        );
-      } catch (error) {
-        if (error instanceof ConditionalCheckFailedException) {
-          throw new RegistrationConflictError(`Generation ${registration.id} exists with another request`);
-        }
-        throw error;
+      const applied = await conditionalUpdate(documents, call, {
+        TableName: tableName,
+        Key: { id: registration.id },
+        ...condition,
+      });
+      if (!applied) {
+        throw new RegistrationConflictError(`Generation ${registration.id} exists with another request`);
       }
     },
 
@@ -97,15 +93,11 @@ export function createDynamoGenerationIndex(client: DynamoDBClient, tableName: s
         if (value !== undefined) assignments.set(field, value);
       }
       const expression = assignments.condition('attribute_not_exists(#id) OR #stage < :stage', {});
-      try {
-        await call('write', () =>
-          documents.send(new UpdateCommand({ TableName: tableName, Key: { id: update.id }, ...expression })),
-        );
-        return true;
-      } catch (error) {
-        if (error instanceof ConditionalCheckFailedException) return false;
-        throw error;
-      }
+      return conditionalUpdate(documents, call, {
+        TableName: tableName,
+        Key: { id: update.id },
+        ...expression,
+      });
     },
 
     async list({ status, limit, after }) {
