@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createApp } from '../../infra/app.js';
+import type { StackConfig } from '../../infra/config.js';
 import { STATE } from '../../infra/constructs/workflow.js';
 import { stateMachineDefinition } from '../../local/runner.js';
+import { synthesizeStack } from '../../local/synth.js';
 
 /**
  * What one execution of the generation workflow costs in Step Functions terms, read from the
@@ -105,14 +106,8 @@ export interface SynthesizedTemplate {
  * not change the template's resources or the definition), with `overrides` laid over the
  * `generation` configuration's top-level fields (e.g. `{ monitoring: 'lean' }`).
  */
-export function synthesizeTemplate(overrides: Record<string, unknown> = {}): SynthesizedTemplate {
-  const root = path.join(import.meta.dirname, '..', '..');
-  const context = cdkContext(root);
-  const generation = { ...(context.generation as Record<string, unknown>), ...overrides };
-  const { app, stack } = createApp({
-    context: { ...context, generation, 'aws:cdk:bundling-stacks': [] },
-  });
-  return app.synth().getStackByName(stack.stackName).template as SynthesizedTemplate;
+export function synthesizeTemplate(overrides: Partial<StackConfig> = {}): SynthesizedTemplate {
+  return synthesizeStack(overrides).template;
 }
 
 function cdkContext(root: string): Record<string, unknown> {
