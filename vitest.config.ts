@@ -13,7 +13,13 @@ export default defineConfig({
     // Two cores: one worker per core, shared by all projects.
     maxWorkers: 2,
     // Node 20 is supported here until the SDK drops it; the warning is in the README, not every test log.
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    env: {
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      // The in-process syntheses skip CDK's built-in CloudFormation validation (about 3 s each, a
+      // WebAssembly engine; it never changes the template). test/infra/synth.test.ts's real
+      // `cdk synth` turns it back on, as `cdk deploy` runs it.
+      CDK_VALIDATION: 'false',
+    },
     projects: [
       {
         extends: true,

@@ -22,7 +22,9 @@ export function synthesizeStack(generation: Partial<StackConfig> = {}): Synthesi
   context.generation = { ...(context.generation as object), ...generation };
   // Bundling does not change the definition; skipping it saves about 0.5 s per function.
   context['aws:cdk:bundling-stacks'] = [];
-  const { app, stack } = createApp({ context });
+  // Nor does CDK's built-in CloudFormation validation, which takes about 3 s (a WebAssembly
+  // engine); `cdk synth` and `cdk deploy` still run it, and so does test/infra/synth.test.ts.
+  const { app, stack } = createApp({ context, builtinCloudFormationValidation: false });
   const assembly = app.synth();
   const template = assembly.getStackByName(stack.stackName).template as SynthesizedStack['template'];
   const idOf = (construct: { node: { defaultChild?: unknown } }) =>

@@ -21,6 +21,8 @@ beforeAll(async () => {
   outdir = await mkdtemp(path.join(tmpdir(), 'cdk-out-'));
   await run('npx', ['cdk', 'synth', '--quiet', '--output', outdir], {
     cwd: path.join(import.meta.dirname, '..', '..'),
+    // With CDK's built-in CloudFormation validation, as `cdk deploy` runs it (the suite turns it off).
+    env: { ...process.env, CDK_VALIDATION: 'true' },
   });
 }, 300_000);
 
