@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { StateMachine } from 'aws-local-stepfunctions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DOWNLOAD_BUDGET, persistWorstCaseMs } from '../../functions/shared/download-budget.js';
 import {
@@ -54,6 +55,17 @@ function policyStatementsOf(logicalId: string): Json[] {
 }
 
 describe('state machine', () => {
+  // The local runner does not validate the definition on each start (it is this one): this does.
+  it('passes the ASL validator of the engine that runs it locally', () => {
+    const validated = (candidate: Json) =>
+      new StateMachine(structuredClone(candidate) as never, { validationOptions: { checkArn: false } });
+
+    expect(() => validated(definition)).not.toThrow();
+    const broken = structuredClone(definition);
+    broken.States[broken.StartAt].Next = 'NoSuchState';
+    expect(() => validated(broken)).toThrow(/NoSuchState/);
+  });
+
   it('is a Standard workflow with X-Ray tracing', () => {
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
       StateMachineType: 'STANDARD',
