@@ -56,7 +56,7 @@ function arm64Node(): string {
   return binary;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const { values } = parseArgs({ options: { bundle: { type: 'string' } } });
   try {
     execFileSync('sh', ['-c', `command -v ${QEMU}`], { stdio: 'ignore' });
@@ -69,7 +69,10 @@ function main(): void {
   try {
     const bundle = values.bundle ?? persistBundle(path.join(work, 'cdk.out'));
     const png = path.join(work, 'image.png');
-    writeFileSync(png, renderPng('Eagle flying freely in the blue sky and white clouds', 42, 1024, 1024));
+    writeFileSync(
+      png,
+      await renderPng('Eagle flying freely in the blue sky and white clouds', 42, 1024, 1024),
+    );
     const node = arm64Node();
     const probe = path.join(ROOT, 'local', 'arm64-probe.mjs');
     console.log(`Persist bundle: ${bundle}`);
@@ -80,4 +83,4 @@ function main(): void {
   }
 }
 
-main();
+await main();

@@ -5,14 +5,17 @@
  */
 export class ImageCache {
   readonly #capacity: number;
-  readonly #entries = new Map<string, Buffer>();
+  readonly #entries = new Map<string, Promise<Buffer>>();
 
   constructor(capacity = 8) {
     this.#capacity = capacity;
   }
 
-  /** The cached image for `key`, rendering and caching it with `render` when missing. */
-  getOrRender(key: string, render: () => Buffer): Buffer {
+  /**
+   * The cached image for `key`, rendering and caching it with `render` when missing. Two downloads
+   * of an image still rendering share its one rendering; a rendering that fails is not kept.
+   */
+  getOrRender(key: string, render: () => Promise<Buffer>): Promise<Buffer> {
     const cached = this.#entries.get(key);
     if (cached) {
       // Re-insert to mark as most recently used: Map keeps insertion order.
@@ -22,6 +25,9 @@ export class ImageCache {
     }
     const image = render();
     this.#entries.set(key, image);
+    image.catch(() => {
+      if (this.#entries.get(key) === image) this.#entries.delete(key);
+    });
     this.#evict();
     return image;
   }

@@ -40,12 +40,12 @@ export async function downloadResult(c: Context, context: EmulatorContext): Prom
   if (!fault) return checkedDownload(c, context);
   if (!('kind' in fault)) return ossError(c, fault.status, fault.code, fault.message);
   if (fault.kind === 'reset') return resetConnection(ossError(c, 500, 'InternalError'));
-  const response = checkedDownload(c, context);
+  const response = await checkedDownload(c, context);
   if (fault.kind === 'slow') await sleep(fault.delayMs, undefined, { ref: false });
   return fault.kind === 'lost-response' ? resetConnection(response) : response;
 }
 
-function checkedDownload(c: Context, context: EmulatorContext): Response {
+async function checkedDownload(c: Context, context: EmulatorContext): Promise<Response> {
   const taskId = c.req.param('task_id') ?? '';
   const file = c.req.param('file') ?? '';
   const { Expires: expires, OSSAccessKeyId: accessKeyId, Signature: signature } = c.req.query();
@@ -66,24 +66,25 @@ function checkedDownload(c: Context, context: EmulatorContext): Response {
   return imageResponse(c, context, taskId, file, now);
 }
 
-function imageResponse(
+async function imageResponse(
   c: Context,
   context: EmulatorContext,
   taskId: string,
   file: string,
   now: number,
-): Response {
+): Promise<Response> {
   const record = context.account.get(taskId);
   const index = record ? record.files.indexOf(file) : -1;
   if (!record || index < 0 || statusAt(record, now) !== 'SUCCEEDED' || !imageSucceeds(record, index)) {
     return ossError(c, 404, 'NoSuchKey', 'The specified key does not exist.');
   }
+  // Taken before rendering, so concurrent downloads take a task's scripted faults in arrival order.
+  const fault = record.downloadFaults.get(index)?.shift();
   const { prompt, seed, width, height } = record.request;
   // Image i of a batch uses seed + i, as the service documents.
-  const png = context.images.getOrRender(`${taskId}/${index}`, () =>
+  const png = await context.images.getOrRender(`${taskId}/${index}`, () =>
     renderPng(prompt, seed + index, width, height),
   );
-  const fault = record.downloadFaults.get(index)?.shift();
   return fault ? faultyImageResponse(c, png, fault) : imageBytesResponse(png, 'image/png');
 }
 

@@ -74,7 +74,7 @@ describe('the local HTTP API', () => {
       );
       const stored = Buffer.from(await object.Body!.transformToByteArray());
       expect(downloaded.equals(stored)).toBe(true);
-      expect(downloaded.equals(renderPng(body.prompt, image.seed, 512, 768))).toBe(true);
+      expect(downloaded.equals(await renderPng(body.prompt, image.seed, 512, 768))).toBe(true);
       expect(image).toMatchObject({ bytes: stored.length, contentType: 'image/png', seed: 5 + image.index });
     }
   });

@@ -129,7 +129,7 @@ describe('the synthesized workflow, locally', () => {
     );
     for (let i = 0; i < 4; i++) {
       const stored = await objectBytes(`generations/${id}/${i}.png`);
-      expect(stored.equals(renderPng(request.prompt, 7 + i, 768, 512))).toBe(true);
+      expect(stored.equals(await renderPng(request.prompt, 7 + i, 768, 512))).toBe(true);
       const png = PNG.sync.read(stored);
       expect([png.width, png.height]).toEqual([768, 512]);
     }

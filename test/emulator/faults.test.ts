@@ -163,7 +163,7 @@ describe('connection faults over real HTTP', () => {
     });
 
     const response = await fetch(url);
-    const whole = renderPng(submitBody().input.prompt, 6, 512, 512);
+    const whole = await renderPng(submitBody().input.prompt, 6, 512, 512);
     expect(response.status).toBe(200);
     expect(Number(response.headers.get('content-length'))).toBe(whole.length);
     expect(await failureOf(response.arrayBuffer())).toEqual({ name: 'TypeError', code: 'ECONNRESET' });
@@ -174,7 +174,7 @@ describe('connection faults over real HTTP', () => {
     const [url = ''] = await resultUrls({
       downloadFaults: { 0: [{ kind: 'trickle', bytesPerSecond: 100 }] },
     });
-    const whole = renderPng(submitBody().input.prompt, 5, 512, 512);
+    const whole = await renderPng(submitBody().input.prompt, 5, 512, 512);
 
     const response = await fetch(url);
     const reader = response.body!.getReader();

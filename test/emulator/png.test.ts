@@ -5,19 +5,19 @@ import { renderPng } from '../../local/dashscope-emulator/png.js';
 import { SlidingWindowLimiter } from '../../local/dashscope-emulator/rate-limiter.js';
 
 describe('renderPng', () => {
-  it('writes a valid RGB PNG of the requested size', () => {
-    const bytes = renderPng('a running cat', 42, 640, 512);
+  it('writes a valid RGB PNG of the requested size', async () => {
+    const bytes = await renderPng('a running cat', 42, 640, 512);
     const image = PNG.sync.read(bytes);
     expect([image.width, image.height]).toEqual([640, 512]);
     // IHDR colour type byte: 2 is truecolour without alpha.
     expect(bytes[25]).toBe(2);
   });
 
-  it('is deterministic in prompt and seed', () => {
-    const image = renderPng('a running cat', 42, 512, 512);
-    expect(renderPng('a running cat', 42, 512, 512).equals(image)).toBe(true);
-    expect(renderPng('a running cat', 43, 512, 512).equals(image)).toBe(false);
-    expect(renderPng('a sleeping cat', 42, 512, 512).equals(image)).toBe(false);
+  it('is deterministic in prompt and seed', async () => {
+    const image = await renderPng('a running cat', 42, 512, 512);
+    expect((await renderPng('a running cat', 42, 512, 512)).equals(image)).toBe(true);
+    expect((await renderPng('a running cat', 43, 512, 512)).equals(image)).toBe(false);
+    expect((await renderPng('a sleeping cat', 42, 512, 512)).equals(image)).toBe(false);
   });
 });
 

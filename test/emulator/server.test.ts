@@ -79,7 +79,7 @@ describe('the emulator over real HTTP', () => {
       expect(Number(response.headers.get('content-length'))).toBe(bytes.length);
       const image = PNG.sync.read(bytes);
       expect([image.width, image.height]).toEqual([640, 512]);
-      expect(bytes.equals(renderPng('a lighthouse', 7 + index, 640, 512))).toBe(true);
+      expect(bytes.equals(await renderPng('a lighthouse', 7 + index, 640, 512))).toBe(true);
     }
   });
 

@@ -105,17 +105,17 @@ export async function runCase(
   };
   checkNoDuplicates(objects, seen);
   checkNoErrorLogs(observation.logs);
-  checkExpected(context, fault, observation, failureEvents.length);
+  await checkExpected(context, fault, observation, failureEvents.length);
   await fault.check?.(context, observation);
   return observation;
 }
 
-function checkExpected(
+async function checkExpected(
   context: CaseContext,
   fault: FaultCase,
   seen: Observation,
   failureEvents: number,
-): void {
+): Promise<void> {
   const { expected } = fault;
   expect(seen.status, seen.error && `${seen.error}: ${seen.failure?.message}`).toBe(expected.status);
   expect(seen.error).toBe(expected.error);
@@ -131,7 +131,7 @@ function checkExpected(
     expect(seen.manifest?.dashscope.taskId).toBe(seen.output?.task.taskId);
     expect(seen.manifest?.images.map((image) => image.index)).toEqual(expected.stored);
     checkImageFailures(seen.manifest, expected.failedImages ?? []);
-    checkRenderedBytes(context, seen.objects);
+    await checkRenderedBytes(context, seen.objects);
   }
   expect(seen.tasks, 'tasks DashScope created').toBe(expected.tasks);
   expect(seen.calls.submit, 'submit calls').toBe(expected.submits);
@@ -141,12 +141,15 @@ function checkExpected(
 }
 
 /** Each stored image holds exactly the bytes DashScope rendered for its seed. */
-function checkRenderedBytes(context: CaseContext, objects: ReadonlyMap<string, StoredObject>): void {
+async function checkRenderedBytes(
+  context: CaseContext,
+  objects: ReadonlyMap<string, StoredObject>,
+): Promise<void> {
   const [width, height] = context.request.size.split('*').map(Number) as [number, number];
   for (const object of objects.values()) {
     const index = imageIndexOf(object.key);
     if (index === undefined) continue;
-    const rendered = renderPng(context.request.prompt, context.request.seed + index, width, height);
+    const rendered = await renderPng(context.request.prompt, context.request.seed + index, width, height);
     expect(object.bytes.equals(rendered), `${object.key} holds the rendered image`).toBe(true);
   }
 }

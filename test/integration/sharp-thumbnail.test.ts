@@ -9,7 +9,7 @@ const isWebp = (bytes: Buffer) =>
 
 describe('sharpThumbnail', () => {
   it('turns an emulator PNG into a WebP at most 256 px on its longest side, far smaller than the PNG', async () => {
-    const png = renderPng('Eagle flying freely in the blue sky and white clouds', 42, 768, 1024);
+    const png = await renderPng('Eagle flying freely in the blue sky and white clouds', 42, 768, 1024);
 
     const thumbnail = await sharpThumbnail()(png);
 
@@ -20,7 +20,7 @@ describe('sharpThumbnail', () => {
   });
 
   it('never enlarges an image already smaller than the thumbnail size', async () => {
-    const png = renderPng('a small lighthouse', 7, 200, 100);
+    const png = await renderPng('a small lighthouse', 7, 200, 100);
 
     const thumbnail = await sharpThumbnail()(png);
 
