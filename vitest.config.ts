@@ -63,6 +63,7 @@ export default defineConfig({
           // The synthesized workflow on the local engine, s3rver, dynalite, the emulator, real HTTP.
           include: ['test/e2e/**/*.test.ts', 'test/integration/**/*.test.ts'],
           exclude: ['test/e2e/console-*.test.ts'],
+          isolate: false,
           testTimeout: 300_000,
           hookTimeout: 300_000,
         },
@@ -73,6 +74,7 @@ export default defineConfig({
           name: 'browser',
           // A real Chromium against the console, token and OIDC sign-in (`npm run test:browser`).
           include: ['test/e2e/console-*.test.ts'],
+          isolate: false,
           testTimeout: 300_000,
           hookTimeout: 300_000,
         },
@@ -83,6 +85,7 @@ export default defineConfig({
           name: 'faults',
           // The fault matrix, the admission faults and the 100-generation load case.
           include: ['test/faults/**/*.test.ts'],
+          isolate: false,
           testTimeout: 300_000,
           hookTimeout: 300_000,
         },

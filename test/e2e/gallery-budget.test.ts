@@ -64,6 +64,8 @@ describe('the gallery page', () => {
     const ids = [];
     for (let i = 0; i < GALLERY_PAGE_SIZE; i++)
       ids.push(await create(`A lighthouse at dusk, number ${i + 1}`));
+    // Waiting on the executions, not by polling the API: 24 pollers would slow the work they wait on.
+    await Promise.all(ids.map((id) => api.executions.settled(id)));
     const views = await Promise.all(ids.map(untilSucceeded));
 
     // Act
