@@ -63,6 +63,9 @@ export default defineConfig({
           // The synthesized workflow on the local engine, s3rver, dynalite, the emulator, real HTTP.
           include: ['test/e2e/**/*.test.ts', 'test/integration/**/*.test.ts'],
           exclude: ['test/e2e/console-*.test.ts'],
+          // Every file starts its own servers, emulator and runner and closes them in afterAll, and
+          // none mocks a module: they share the module graph per worker too (measured, this project
+          // alone: 51 s wall and 87 s CPU isolated, 40 s and 66 s shared).
           isolate: false,
           testTimeout: 300_000,
           hookTimeout: 300_000,
@@ -74,6 +77,7 @@ export default defineConfig({
           name: 'browser',
           // A real Chromium against the console, token and OIDC sign-in (`npm run test:browser`).
           include: ['test/e2e/console-*.test.ts'],
+          // As e2e: each file starts and closes its own API, issuer and browser.
           isolate: false,
           testTimeout: 300_000,
           hookTimeout: 300_000,
@@ -85,6 +89,7 @@ export default defineConfig({
           name: 'faults',
           // The fault matrix, the admission faults and the 100-generation load case.
           include: ['test/faults/**/*.test.ts'],
+          // As e2e: each file starts and closes its own suite of servers.
           isolate: false,
           testTimeout: 300_000,
           hookTimeout: 300_000,
