@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApiApp } from '../../functions/api/app.js';
 import type { GenerationView } from '../../functions/api/schemas.js';
 import { createDynamoGenerationIndex } from '../../functions/shared/aws/dynamodb-index.js';
-import { systemClock } from '../../functions/shared/clock.js';
+import { AdjustableClock, systemClock } from '../../functions/shared/clock.js';
 import { silentLogger } from '../../functions/shared/logger.js';
 import { emulatorRunTimeModel } from '../../local/dashscope-emulator/run-time.js';
 import { type RunningEmulator, startEmulator } from '../../local/dashscope-emulator/server.js';
@@ -15,9 +15,9 @@ import { createLocalRunner, generationsTableDefinition, type LocalRunner } from 
 import { type LocalS3, startLocalS3 } from '../../local/s3.js';
 
 /**
- * Admission through the synthesized workflow and the API, in real time (a generation must be
- * seen waiting): one emulated account at depth 1 held by a task that runs until it is stopped,
- * then a second deployment of two emulated accounts.
+ * Admission through the synthesized workflow and the API: one emulated account at depth 1 held by
+ * a task that runs until it is stopped, in real time (a generation must be seen waiting), then a
+ * second deployment of two emulated accounts, in virtual time.
  */
 const SPEED = 40;
 let dir: string;
@@ -45,9 +45,15 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function deployment(table: string, accounts: number, depth: number) {
+/**
+ * A deployment of `accounts` emulated accounts. With `virtualWaits`, its waits and the emulator's
+ * run times pass in virtual time (as fast as the machine goes); without, in real time.
+ */
+async function deployment(table: string, accounts: number, depth: number, virtualWaits?: AdjustableClock) {
   const started = await Promise.all(
-    Array.from({ length: accounts }, (_, i) => startEmulator({ speed: SPEED, apiKey: `sk-account-${i}` })),
+    Array.from({ length: accounts }, (_, i) =>
+      startEmulator({ speed: SPEED, apiKey: `sk-account-${i}`, clock: virtualWaits }),
+    ),
   );
   emulators.push(...started);
   const names = started.map((_, i) => `account-${i}`);
@@ -65,6 +71,7 @@ async function deployment(table: string, accounts: number, depth: number) {
     },
     s3: { client: s3.client, bucket: s3.bucket },
     index: { client: dynamo.client, table },
+    virtualWaits,
     generation: {
       runTimeModel: emulatorRunTimeModel(SPEED),
       admission: { depth, submitsPerSecond: 2, batchEvery: 4, maxQueueSeconds: 604_800 },
@@ -73,7 +80,7 @@ async function deployment(table: string, accounts: number, depth: number) {
   });
   runners.push(runner);
   await ensureTable(dynamo.client, table, generationsTableDefinition(runner.template));
-  const executions = createLocalExecutionService(runner, systemClock);
+  const executions = createLocalExecutionService(runner, virtualWaits ?? systemClock);
   const app = createApiApp({
     executions,
     index: createDynamoGenerationIndex(dynamo.client, table),
@@ -160,7 +167,13 @@ describe('admission control', () => {
   }, 600_000);
 
   it('spreads generations over several accounts and records which one ran each', async () => {
-    const { emulators: accounts, app, executions, runner } = await deployment('admission-two', 2, 1);
+    // Nothing here needs to be seen waiting: virtual time.
+    const {
+      emulators: accounts,
+      app,
+      executions,
+      runner,
+    } = await deployment('admission-two', 2, 1, new AdjustableClock());
 
     const ids = [];
     for (let i = 0; i < 4; i++) ids.push(await create(app, { prompt: `spread ${i}`, priority: 'batch' }));
