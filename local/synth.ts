@@ -9,7 +9,8 @@ const PROJECT_ROOT = path.join(import.meta.dirname, '..');
 
 /**
  * Synthesizes the CDK app in-process (with the context from cdk.json, as `cdk synth` does, and
- * `generation` merged over cdk.json's) and keeps what the local runner reads: the template and
+ * `generation` merged over cdk.json's; without bundling or the checks that leave the template
+ * as it is) and keeps what the local runner reads: the template and
  * the functions' logical ids. Loading aws-cdk-lib and synthesizing take seconds, so the runner
  * reaches this through {@link synthesizeInChild} and its cache, never by importing this module.
  * @throws whatever the stack throws for an invalid configuration.
@@ -22,9 +23,10 @@ export function synthesizeStack(generation: Partial<StackConfig> = {}): Synthesi
   context.generation = { ...(context.generation as object), ...generation };
   // Bundling does not change the definition; skipping it saves about 0.5 s per function.
   context['aws:cdk:bundling-stacks'] = [];
-  // Nor does CDK's built-in CloudFormation validation, which takes about 3 s (a WebAssembly
-  // engine); `cdk synth` and `cdk deploy` still run it, and so does test/infra/synth.test.ts.
-  const { app, stack } = createApp({ context, builtinCloudFormationValidation: false });
+  // Nor do CDK's built-in CloudFormation validation (about 3 s: a WebAssembly engine) and cdk-nag's
+  // rules (about 0.5 s), which only check it: `cdk synth` and `cdk deploy` run both, and so do
+  // the infra tests (test/infra/synth.test.ts runs a real `cdk synth`).
+  const { app, stack } = createApp({ context, builtinCloudFormationValidation: false }, { nagChecks: false });
   const assembly = app.synth();
   const template = assembly.getStackByName(stack.stackName).template as SynthesizedStack['template'];
   const idOf = (construct: { node: { defaultChild?: unknown } }) =>
