@@ -147,7 +147,8 @@ export function cachedSynthesis(options: CachedSynthesisOptions): SynthesizedSta
  */
 export function synthesizeInChild(generation: Record<string, unknown>): SynthesizedStack {
   const script = path.join(import.meta.dirname, 'synth.ts');
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  // tsx's ESM hooks only: aws-cdk-lib's CommonJS modules load without its require hook (faster).
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href;
   let stdout: string;
   try {
     stdout = execFileSync(process.execPath, ['--import', tsx, script, JSON.stringify(generation)], {

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
  * and stderr, and the exit code.
  */
 const ROOT = path.join(import.meta.dirname, '..', '..');
-const TSX = path.join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+// As `npm run generate` runs it.
+const TSX_ESM = 'tsx/esm';
 interface Exit {
   code: number;
   stdout: string;
@@ -25,7 +26,7 @@ function run(args: string[]): Promise<Exit> {
   });
 }
 
-const generate = (...args: string[]) => run([TSX, 'local/generate.ts', ...args]);
+const generate = (...args: string[]) => run(['--import', TSX_ESM, 'local/generate.ts', ...args]);
 const sd35 = (...args: string[]) => run(['bin/sd35.js', ...args]);
 
 /** stderr without Node's own warnings (the SDK's Node-version notice). */
