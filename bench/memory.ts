@@ -124,8 +124,8 @@ async function measure(): Promise<{
       apiKey: addresses.apiKey ?? '',
       resultHosts: ['127.0.0.1'],
       allowHttpResults: true,
+      runTimeModel: emulatorRunTimeModel(EMULATOR_SPEED),
     },
-    generation: { runTimeModel: emulatorRunTimeModel(EMULATOR_SPEED) },
     s3: { client: s3, bucket: addresses.bucket ?? '' },
     events: {
       publish: async () => {

@@ -90,7 +90,8 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     ? undefined
     : await startEmulator({ speed: emulatorSpeed, clock, apiKey: options.emulatorApiKey });
   const dashscope: LocalRunnerOptions['dashscope'] = emulator
-    ? emulatorEndpoint(emulator)
+    ? // Against the emulator, the poll policy expects the emulator's run times.
+      { ...emulatorEndpoint(emulator), runTimeModel: emulatorRunTimeModel(emulatorSpeed) }
     : {
         baseUrl: options.dashscopeBaseUrl ?? DEFAULT_DASHSCOPE_BASE_URL,
         apiKey: options.dashscopeApiKey ?? '',
@@ -99,11 +100,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
   const webhookSecret = options.webhookSecret ?? (await localWebhookSecret());
   const runner = createLocalRunner({
     dashscope,
-    // Against the emulator, the poll policy expects the emulator's run times.
-    generation: {
-      ...options.generation,
-      ...(emulator ? { runTimeModel: emulatorRunTimeModel(emulatorSpeed) } : {}),
-    },
+    generation: options.generation,
     s3: { client: s3.client, bucket: s3.bucket },
     index: { client: dynamo.client, table: LOCAL_TABLE },
     virtualWaits: options.virtualWaits,

@@ -35,6 +35,7 @@ import type { EventPublisher } from '../functions/shared/events.js';
 import type { GenerationIndex } from '../functions/shared/generation-index.js';
 import { type Model, modelSchema } from '../functions/shared/generation-request.js';
 import { type Logger, silentLogger } from '../functions/shared/logger.js';
+import type { RunTimeModelOverrides } from '../functions/shared/run-time-estimate.js';
 import type { SecretReader } from '../functions/shared/secret.js';
 import { STATE_NAMES as STATE } from '../functions/shared/state-names.js';
 import { LOCAL_WEBHOOK_POLICY } from '../functions/shared/webhook-url.js';
@@ -73,6 +74,12 @@ export interface LocalRunnerOptions {
       readonly baseUrl: string;
       readonly apiKey: string;
     }[];
+    /**
+     * How long this DashScope takes to run a task (the emulator's, at its speed), as the functions
+     * that estimate run times read it: their `RUN_TIME_MODEL`, set like the endpoints, so another
+     * speed needs no other synthesis. @default the template's (the configuration's `runTimeModel`)
+     */
+    readonly runTimeModel?: RunTimeModelOverrides;
   };
   readonly s3: { readonly client: S3Client; readonly bucket: string };
   /**
@@ -637,6 +644,7 @@ function functionEnvironment(
     WEBHOOK_SECRET_ID: undefined,
   };
   if (options.dashscope.resultHosts) env.RESULT_HOSTS = options.dashscope.resultHosts.join(',');
+  if (options.dashscope.runTimeModel) env.RUN_TIME_MODEL = JSON.stringify(options.dashscope.runTimeModel);
   if (options.dashscope.accounts) env.DASHSCOPE_ACCOUNTS = JSON.stringify(options.dashscope.accounts);
   else delete env.DASHSCOPE_ACCOUNTS;
   return env;

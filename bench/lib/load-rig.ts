@@ -43,11 +43,10 @@ export async function startLoadRig(options: { logger?: Logger } = {}): Promise<L
   const clock = new AdjustableClock();
   const emulator = await startEmulator({ clock });
   const runner = createLocalRunner({
-    dashscope: emulatorEndpoint(emulator),
+    dashscope: { ...emulatorEndpoint(emulator), runTimeModel: emulatorRunTimeModel(1) },
     s3: { client: s3.client, bucket: s3.bucket },
     index: { client: dynamo.client, table: LOCAL_TABLE },
     virtualWaits: clock,
-    generation: { runTimeModel: emulatorRunTimeModel(1) },
     logger: options.logger,
   });
   await ensureTable(dynamo.client, LOCAL_TABLE, generationsTableDefinition(runner.template));

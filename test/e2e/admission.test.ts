@@ -68,12 +68,12 @@ async function deployment(table: string, accounts: number, depth: number, virtua
         baseUrl: emulator.url,
         apiKey: emulator.apiKey,
       })),
+      runTimeModel: emulatorRunTimeModel(SPEED),
     },
     s3: { client: s3.client, bucket: s3.bucket },
     index: { client: dynamo.client, table },
     virtualWaits,
     generation: {
-      runTimeModel: emulatorRunTimeModel(SPEED),
       admission: { depth, submitsPerSecond: 2, batchEvery: 4, maxQueueSeconds: 604_800 },
       dashscopeAccounts: names.map((name) => ({ name, apiKeySecretName: `sd35/${name}` })),
     },

@@ -9,9 +9,12 @@ import { manifestSchema } from '../../functions/persist/manifest.js';
 import { createDynamoGenerationIndex } from '../../functions/shared/aws/dynamodb-index.js';
 import { AdjustableClock } from '../../functions/shared/clock.js';
 import { WORKFLOW_ERROR } from '../../functions/shared/errors.js';
+import { generationRequestSchema } from '../../functions/shared/generation-request.js';
 import { silentLogger } from '../../functions/shared/logger.js';
+import { estimateRun, resolveRunTimeModel } from '../../functions/shared/run-time-estimate.js';
 import type { TaskState } from '../../functions/shared/workflow-state.js';
 import { renderPng } from '../../local/dashscope-emulator/png.js';
+import { emulatorRunTimeModel } from '../../local/dashscope-emulator/run-time.js';
 import {
   emulatorEndpoint,
   type RunningEmulator,
@@ -25,6 +28,7 @@ import {
   generationsTableDefinition,
   LOCAL_TABLE,
   type LocalRunner,
+  type LocalRunnerOptions,
 } from '../../local/runner.js';
 import { type LocalS3, startLocalS3 } from '../../local/s3.js';
 
@@ -40,9 +44,12 @@ let clock: AdjustableClock;
 let runner: LocalRunner;
 let dynamo: LocalDynamo;
 
-function makeRunner(generation: Record<string, unknown> = {}): LocalRunner {
+function makeRunner(
+  generation: Record<string, unknown> = {},
+  dashscope: Partial<LocalRunnerOptions['dashscope']> = {},
+): LocalRunner {
   const made = createLocalRunner({
-    dashscope: emulatorEndpoint(emulator),
+    dashscope: { ...emulatorEndpoint(emulator), ...dashscope },
     s3: { client: s3.client, bucket: s3.bucket },
     index: { client: dynamo.client, table: LOCAL_TABLE },
     virtualWaits: clock,
@@ -274,6 +281,22 @@ describe('the synthesized workflow, locally', () => {
     await runner.abortAll();
 
     await expect(started.outcome).resolves.toEqual({ status: 'ABORTED' });
+  });
+
+  it("estimates with the DashScope's run times it is given (the emulator's), from the same synthesis", async () => {
+    const model = emulatorRunTimeModel(40);
+    const fast = makeRunner({}, { runTimeModel: model });
+    const request = { prompt: 'a heron in the reeds', size: '512*512' };
+    const expected: unknown[] = [];
+
+    succeeded(
+      await fast.run(nextId(), request, { onTaskState: (state) => expected.push(state.expectedRun) }),
+    );
+
+    expect(fast.template).toEqual(runner.template);
+    const shape = generationRequestSchema.parse(request);
+    expect(expected[0]).toEqual(estimateRun(shape, resolveRunTimeModel(model)));
+    expect(estimateRun(shape, resolveRunTimeModel(model)).seconds).toBeLessThan(estimateRun(shape).seconds);
   });
 
   it('rejects a bad request in the first state, naming the field', async () => {

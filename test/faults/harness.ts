@@ -114,6 +114,7 @@ export async function startFaultSuite(): Promise<FaultSuite> {
   const runner = createLocalRunner({
     dashscope: {
       ...emulatorEndpoint(emulator),
+      runTimeModel: emulatorRunTimeModel(1),
       // Every function reads the key from a "Secrets Manager" that a case can make fail.
       apiKeySecret: {
         id: API_KEY_SECRET_ID,
@@ -128,7 +129,6 @@ export async function startFaultSuite(): Promise<FaultSuite> {
     generation: {
       deadlineSeconds: SUITE_CONFIG.deadlineSeconds,
       maxImageBytes: SUITE_CONFIG.maxImageBytes,
-      runTimeModel: emulatorRunTimeModel(1),
     },
     environment: {
       DASHSCOPE_SUBMIT_TIMEOUT_MS: String(SUITE_CONFIG.submitTimeoutMs),
