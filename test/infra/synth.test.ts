@@ -1,29 +1,22 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { STACK_ID } from '../../infra/app.js';
 import { EM_AARCH64, sharpInBundle } from '../../local/lambda-bundle.js';
 import { createLocalRunner, stateMachineDefinition } from '../../local/runner.js';
+import { cdkSynthOutput } from '../support/cdk-synth.js';
 
-const run = promisify(execFile);
 let outdir: string;
 
 /**
- * One real `cdk synth` with bundling for every test here: over 90 s when the shared machine is
- * busy. Persist's `npm ci` for linux-arm64 reads the npm cache first (see docs/persist.md).
+ * One real `cdk synth` with bundling for every test here, started by the global setup when the
+ * infra project runs (test/support/cdk-synth.ts): over 90 s when the shared machine is busy.
+ * Persist's `npm ci` for linux-arm64 reads the npm cache first (see docs/persist.md).
  */
 beforeAll(async () => {
-  outdir = await mkdtemp(path.join(tmpdir(), 'cdk-out-'));
-  await run('npx', ['cdk', 'synth', '--quiet', '--output', outdir], {
-    cwd: path.join(import.meta.dirname, '..', '..'),
-    // With CDK's built-in CloudFormation validation, as `cdk deploy` runs it (the suite turns it off).
-    env: { ...process.env, CDK_VALIDATION: 'true' },
-  });
+  outdir = await cdkSynthOutput(inject('cdkSynthDir'));
 }, 300_000);
 
 /** The bundle folder of each Lambda function, by logical id. */
@@ -40,10 +33,6 @@ async function bundles(): Promise<Map<string, string>> {
   }
   return found;
 }
-
-afterAll(async () => {
-  await rm(outdir, { recursive: true, force: true });
-});
 
 describe('npx cdk synth', () => {
   it('bundles the Lambdas and yields the very definition the local runner executes', async () => {

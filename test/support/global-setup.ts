@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { TestProject } from 'vitest/node';
 import { cachedSynthesis, SYNTH_CACHE_DIR_ENV } from '../../local/synth-cache.js';
+import { startCdkSynth, stopCdkSynth } from './cdk-synth.js';
 
 const PROJECT_ROOT = path.join(import.meta.dirname, '..', '..');
 /** Marks the run's cache as made: vitest runs this setup once for the root and once per project. */
@@ -16,15 +18,37 @@ const OWNED = Symbol.for('sd35.test.synthCacheDir');
  * configurations are synthesized by the first test that asks. The infra tests that assert on the
  * template synthesize for real through their own helper.
  */
-export default function setup(): () => void {
+export default function setup(project: TestProject): () => void {
+  const teardowns: (() => void)[] = [];
   const state = globalThis as { [OWNED]?: string };
-  if (state[OWNED]) return () => {};
-  const dir = mkdtempSync(path.join(tmpdir(), 'sd35-synth-cache-'));
-  state[OWNED] = dir;
-  process.env[SYNTH_CACHE_DIR_ENV] = dir;
-  cachedSynthesis({ dir, root: PROJECT_ROOT });
+  if (!state[OWNED]) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'sd35-synth-cache-'));
+    state[OWNED] = dir;
+    process.env[SYNTH_CACHE_DIR_ENV] = dir;
+    cachedSynthesis({ dir, root: PROJECT_ROOT });
+    teardowns.push(() => {
+      rmSync(dir, { recursive: true, force: true });
+      delete state[OWNED];
+    });
+  }
+  if (project.name === 'infra') {
+    // The real `cdk synth` of test/infra/synth.test.ts, started now to run beside the other files.
+    const dir = mkdtempSync(path.join(tmpdir(), 'sd35-cdk-synth-'));
+    const synth = startCdkSynth(dir);
+    project.provide('cdkSynthDir', dir);
+    teardowns.push(() => {
+      stopCdkSynth(synth);
+      rmSync(dir, { recursive: true, force: true });
+    });
+  }
   return () => {
-    rmSync(dir, { recursive: true, force: true });
-    delete state[OWNED];
+    for (const teardown of teardowns.reverse()) teardown();
   };
+}
+
+declare module 'vitest' {
+  interface ProvidedContext {
+    /** Where the infra project's background `cdk synth` writes (see test/support/cdk-synth.ts). */
+    cdkSynthDir: string;
+  }
 }

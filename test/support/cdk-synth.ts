@@ -1,0 +1,72 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const PROJECT_ROOT = path.join(import.meta.dirname, '..', '..');
+
+/** Where a background `cdk synth` writes: the cloud assembly, its log and how it ended. */
+export interface CdkSynthPaths {
+  readonly outdir: string;
+  readonly log: string;
+  readonly exit: string;
+}
+
+export function cdkSynthPaths(dir: string): CdkSynthPaths {
+  return {
+    outdir: path.join(dir, 'cdk.out'),
+    log: path.join(dir, 'synth.log'),
+    exit: path.join(dir, 'exit.json'),
+  };
+}
+
+/**
+ * Starts a real `npx cdk synth` (bundling, cdk-nag and CDK's built-in CloudFormation validation,
+ * as `cdk deploy` runs it) into `dir` and returns at once. The global setup starts it for the
+ * infra project, so its ~13 s run alongside the other tests instead of in front of the infra
+ * files; test/infra/synth.test.ts waits for it with {@link cdkSynthOutput}.
+ */
+export function startCdkSynth(dir: string): ChildProcess {
+  const paths = cdkSynthPaths(dir);
+  mkdirSync(dir, { recursive: true });
+  const log = openSync(paths.log, 'w');
+  const child = spawn('npx', ['cdk', 'synth', '--quiet', '--output', paths.outdir], {
+    cwd: PROJECT_ROOT,
+    // The suite turns CDK's validation off for its in-process syntheses (vitest.config.ts).
+    env: { ...process.env, CDK_VALIDATION: 'true' },
+    stdio: ['ignore', log, log],
+    // Its own process group, so stopping it stops npx's children (the CDK app, esbuild, npm) too.
+    detached: true,
+  });
+  child.on('exit', (code, signal) => writeFileSync(paths.exit, JSON.stringify({ code, signal })));
+  child.on('error', (error) =>
+    writeFileSync(paths.exit, JSON.stringify({ code: null, error: error.message })),
+  );
+  return child;
+}
+
+/** Stops a `cdk synth` still running (a run that ends before it is needed): its whole process group. */
+export function stopCdkSynth(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGTERM');
+  } catch {
+    // Already gone.
+  }
+}
+
+/**
+ * The cloud assembly folder of the `cdk synth` started in `dir`, once it has ended.
+ * @throws naming the end of its output when it failed.
+ */
+export async function cdkSynthOutput(dir: string): Promise<string> {
+  const paths = cdkSynthPaths(dir);
+  // No deadline of its own: the hook's timeout is the bound, a busy machine only slows this.
+  while (!existsSync(paths.exit)) await sleep(100);
+  const ended = JSON.parse(readFileSync(paths.exit, 'utf8')) as { code: number | null };
+  if (ended.code !== 0) {
+    const output = readFileSync(paths.log, 'utf8').trim().split('\n').slice(-20).join('\n');
+    throw new Error(`cdk synth failed (${readFileSync(paths.exit, 'utf8')}):\n${output}`);
+  }
+  return paths.outdir;
+}
