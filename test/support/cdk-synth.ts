@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -45,14 +46,21 @@ export function startCdkSynth(dir: string): ChildProcess {
   return child;
 }
 
-/** Stops a `cdk synth` still running (a run that ends before it is needed): its whole process group. */
-export function stopCdkSynth(child: ChildProcess): void {
+/**
+ * Stops a `cdk synth` still running (a run that ends before it is needed): its whole process
+ * group, and waits for it to end, so its folder can be removed (and nothing writes there after).
+ */
+export async function stopCdkSynth(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  // Its end is no longer reported: the folder that would hold exit.json is about to go.
+  child.removeAllListeners('exit');
+  const ended = once(child, 'exit');
   try {
     process.kill(-child.pid, 'SIGTERM');
   } catch {
-    // Already gone.
+    return; // Already gone.
   }
+  await ended;
 }
 
 /**

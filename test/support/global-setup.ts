@@ -18,8 +18,8 @@ const OWNED = Symbol.for('sd35.test.synthCacheDir');
  * configurations are synthesized by the first test that asks. The infra tests that assert on the
  * template synthesize for real through their own helper.
  */
-export default function setup(project: TestProject): () => void {
-  const teardowns: (() => void)[] = [];
+export default function setup(project: TestProject): () => Promise<void> {
+  const teardowns: (() => void | Promise<void>)[] = [];
   const state = globalThis as { [OWNED]?: string };
   if (!state[OWNED]) {
     const dir = mkdtempSync(path.join(tmpdir(), 'sd35-synth-cache-'));
@@ -36,13 +36,13 @@ export default function setup(project: TestProject): () => void {
     const dir = mkdtempSync(path.join(tmpdir(), 'sd35-cdk-synth-'));
     const synth = startCdkSynth(dir);
     project.provide('cdkSynthDir', dir);
-    teardowns.push(() => {
-      stopCdkSynth(synth);
+    teardowns.push(async () => {
+      await stopCdkSynth(synth);
       rmSync(dir, { recursive: true, force: true });
     });
   }
-  return () => {
-    for (const teardown of teardowns.reverse()) teardown();
+  return async () => {
+    for (const teardown of teardowns.reverse()) await teardown();
   };
 }
 
