@@ -12,7 +12,7 @@ const PROJECT_ROOT = path.join(import.meta.dirname, '..');
  * `generation` merged over cdk.json's; without bundling or the checks that leave the template
  * as it is) and keeps what the local runner reads: the template and
  * the functions' logical ids. Loading aws-cdk-lib and synthesizing take seconds, so the runner
- * reaches this through {@link synthesizeInChild} and its cache, never by importing this module.
+ * reaches this through a child process and its cache (local/synth-cache.ts), never by importing this module.
  * @throws whatever the stack throws for an invalid configuration.
  */
 export function synthesizeStack(generation: Partial<StackConfig> = {}): SynthesizedStack {
@@ -45,9 +45,9 @@ export function synthesizeStack(generation: Partial<StackConfig> = {}): Synthesi
   };
 }
 
-// Run as a script (by the synth cache, in a child process): the configuration overrides as JSON in
-// argv, the synthesized stack as JSON on stdout.
+// Run as a script (by the synth cache, in a child process): a JSON array of configuration
+// overrides in argv, a JSON array of the synthesized stacks, in that order, on stdout.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const generation = JSON.parse(process.argv[2] ?? '{}') as Partial<StackConfig>;
-  process.stdout.write(JSON.stringify(synthesizeStack(generation)));
+  const generations = JSON.parse(process.argv[2] ?? '[{}]') as Partial<StackConfig>[];
+  process.stdout.write(JSON.stringify(generations.map((generation) => synthesizeStack(generation))));
 }

@@ -14,6 +14,7 @@ import {
 } from '../../bench/poll-sim/pricing.js';
 import type { SynthesizedTemplate } from '../../bench/poll-sim/workflow-shape.js';
 import { METRIC } from '../../functions/shared/metrics.js';
+import { LEAN_MONITORING } from '../support/configurations.js';
 import { runSynthesis } from '../support/run-synthesis.js';
 
 const USAGE: GenerationUsage = {
@@ -113,7 +114,7 @@ describe('the fixed monthly cost, counted in the synthesized template', () => {
 
   it('keeps the lean configuration within $2 a month, every alarm included', () => {
     // Prepare
-    const lean = runSynthesis({ monitoring: 'lean' }).template;
+    const lean = runSynthesis(LEAN_MONITORING).template;
     const alarmsOf = (t: SynthesizedTemplate) =>
       Object.values(t.Resources).filter((resource) => resource.Type === 'AWS::CloudWatch::Alarm').length;
 

@@ -13,6 +13,7 @@ import { ensureTable, type LocalDynamo, startLocalDynamo } from '../../local/dyn
 import { createLocalExecutionService } from '../../local/execution-service.js';
 import { createLocalRunner, generationsTableDefinition, type LocalRunner } from '../../local/runner.js';
 import { type LocalS3, startLocalS3 } from '../../local/s3.js';
+import { admissionDeployment } from '../support/configurations.js';
 
 /**
  * Admission through the synthesized workflow and the API: one emulated account at depth 1 held by
@@ -56,7 +57,7 @@ async function deployment(table: string, accounts: number, depth: number, virtua
     ),
   );
   emulators.push(...started);
-  const names = started.map((_, i) => `account-${i}`);
+  const generation = admissionDeployment(accounts, depth);
   const runner: LocalRunner = createLocalRunner({
     dashscope: {
       baseUrl: started[0]?.url ?? '',
@@ -64,7 +65,7 @@ async function deployment(table: string, accounts: number, depth: number, virtua
       resultHosts: ['127.0.0.1'],
       allowHttpResults: true,
       accounts: started.map((emulator, i) => ({
-        name: names[i] as string,
+        name: generation.dashscopeAccounts[i]?.name as string,
         baseUrl: emulator.url,
         apiKey: emulator.apiKey,
       })),
@@ -73,10 +74,7 @@ async function deployment(table: string, accounts: number, depth: number, virtua
     s3: { client: s3.client, bucket: s3.bucket },
     index: { client: dynamo.client, table },
     virtualWaits,
-    generation: {
-      admission: { depth, submitsPerSecond: 2, batchEvery: 4, maxQueueSeconds: 604_800 },
-      dashscopeAccounts: names.map((name) => ({ name, apiKeySecretName: `sd35/${name}` })),
-    },
+    generation,
   });
   runners.push(runner);
   await ensureTable(dynamo.client, table, generationsTableDefinition(runner.template));

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRequestFile } from '../../local/request-file-run.js';
+import { TURBO_DEFAULT } from '../support/configurations.js';
 import { startTestApi, type TestApi } from '../support/local-api.js';
 
 /**
@@ -7,11 +8,11 @@ import { startTestApi, type TestApi } from '../support/local-api.js';
  * validate a request before the workflow sees it, and must fill in the configured model as the
  * deployed API and trigger do, not the schema's own default (large).
  */
-const turbo = 'stable-diffusion-3.5-large-turbo';
+const turbo = TURBO_DEFAULT.defaultModel;
 let test: TestApi;
 
 beforeAll(async () => {
-  test = await startTestApi('local-default-model-', { generation: { defaultModel: turbo } });
+  test = await startTestApi('local-default-model-', { generation: TURBO_DEFAULT });
   // Synthesizing the stack and starting s3rver take minutes when every core is busy.
 }, 300_000);
 

@@ -31,6 +31,7 @@ import {
   type LocalRunnerOptions,
 } from '../../local/runner.js';
 import { type LocalS3, startLocalS3 } from '../../local/s3.js';
+import { SHORT_DEADLINE, TURBO_DEFAULT } from '../support/configurations.js';
 
 /**
  * The whole pipeline: the state machine synthesized from the CDK stack, run by
@@ -247,7 +248,7 @@ describe('the synthesized workflow, locally', () => {
   });
 
   it('past the deadline, cancels a task still PENDING and fails with DeadlineExceeded', async () => {
-    const shortDeadline = makeRunner({ deadlineSeconds: 120 });
+    const shortDeadline = makeRunner(SHORT_DEADLINE);
     const blocker = nextId();
     const late = nextId();
     emulator.control.planNextTask({ durationMs: 30 * 60_000 });
@@ -317,11 +318,11 @@ describe('the synthesized workflow, locally', () => {
  * requests it starts and the generations it shows.
  */
 describe('a configured default model', () => {
-  const turbo = 'stable-diffusion-3.5-large-turbo';
+  const turbo = TURBO_DEFAULT.defaultModel;
   let turboRunner: LocalRunner;
 
   beforeEach(() => {
-    turboRunner = makeRunner({ defaultModel: turbo });
+    turboRunner = makeRunner(TURBO_DEFAULT);
   });
 
   it('is used for a request started without one, and recorded in the manifest', async () => {

@@ -13,6 +13,7 @@ import {
 } from '../../local/dashscope-emulator/server.js';
 import { createLocalRunner, type LocalRunner, type LocalRunnerOptions } from '../../local/runner.js';
 import { LOCAL_BUCKET, type LocalS3, localS3Client, startLocalS3 } from '../../local/s3.js';
+import { FAULT_SUITE } from '../support/configurations.js';
 import { closeServer, listenOnLoopback } from '../support/loopback.js';
 import type { LogLine } from './invariants.js';
 
@@ -22,8 +23,7 @@ import type { LogLine } from './invariants.js';
  * 2 s submit timeout (so a slow answer takes seconds, not the default 30 s). Printed in the docs.
  */
 export const SUITE_CONFIG = {
-  deadlineSeconds: 600,
-  maxImageBytes: 1_000_000,
+  ...FAULT_SUITE,
   submitTimeoutMs: 2000,
   size: '512*512',
   /** A download under 1 KB/s over 2 s is stalled: a trickle is caught in seconds, a busy machine is not. */
@@ -126,10 +126,7 @@ export async function startFaultSuite(): Promise<FaultSuite> {
     },
     s3: { client: withS3Hooks(workflowS3Client(s3.endpoint, logs), hooks), bucket: s3.bucket },
     virtualWaits: clock,
-    generation: {
-      deadlineSeconds: SUITE_CONFIG.deadlineSeconds,
-      maxImageBytes: SUITE_CONFIG.maxImageBytes,
-    },
+    generation: FAULT_SUITE,
     environment: {
       DASHSCOPE_SUBMIT_TIMEOUT_MS: String(SUITE_CONFIG.submitTimeoutMs),
       DOWNLOAD_STALL_WINDOW_MS: String(SUITE_CONFIG.stallWindowMs),

@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { cachedSynthesis, SYNTH_CACHE_DIR_ENV } from '../../local/synth-cache.js';
+import { prepareSynthCache, SYNTH_CACHE_DIR_ENV } from '../../local/synth-cache.js';
 import { startCdkSynth, stopCdkSynth } from './cdk-synth.js';
+import { TEST_CONFIGURATIONS } from './configurations.js';
 
 const PROJECT_ROOT = path.join(import.meta.dirname, '..', '..');
 /** Marks the run's cache as made: vitest runs this setup once for the root and once per project. */
@@ -13,10 +14,10 @@ const OWNED = Symbol.for('sd35.test.synthCacheDir');
  * One synth cache per `vitest` run, in a temporary folder: each configuration the tests run the
  * local workflow with is synthesized once per run rather than once per file (or per project), and
  * no test reads or writes the developer's `.local/`. The workers (and the CLIs the tests spawn)
- * inherit the variable. cdk.json's own configuration, which most files read, is synthesized here,
- * before any worker starts, so two workers never synthesize it side by side; the other
- * configurations are synthesized by the first test that asks. The infra tests that assert on the
- * template synthesize for real through their own helper.
+ * inherit the variable. Every configuration of test/support/configurations.ts is synthesized here,
+ * before any worker starts and in one child process, so no worker waits on a synthesis and two
+ * never run the same one side by side; one not listed there is synthesized by the first test that
+ * asks. The infra tests that assert on the template synthesize for real through their own helper.
  */
 export default function setup(project: TestProject): () => Promise<void> {
   const teardowns: (() => void | Promise<void>)[] = [];
@@ -25,7 +26,7 @@ export default function setup(project: TestProject): () => Promise<void> {
     const dir = mkdtempSync(path.join(tmpdir(), 'sd35-synth-cache-'));
     state[OWNED] = dir;
     process.env[SYNTH_CACHE_DIR_ENV] = dir;
-    cachedSynthesis({ dir, root: PROJECT_ROOT });
+    prepareSynthCache({ dir, root: PROJECT_ROOT, generations: TEST_CONFIGURATIONS });
     teardowns.push(() => {
       rmSync(dir, { recursive: true, force: true });
       delete state[OWNED];

@@ -5,11 +5,14 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { synthesizeStack } from '../../local/synth.js';
 import {
   cachedSynthesis,
+  prepareSynthCache,
   readSynthCache,
+  SynthesisError,
   type SynthesizedStack,
   synthCacheKey,
   writeSynthCache,
 } from '../../local/synth-cache.js';
+import { SHORT_DEADLINE } from '../support/configurations.js';
 import { runSynthesis } from '../support/run-synthesis.js';
 
 /** A stand-in for a synthesis: any valid record will do for the cache's own behaviour. */
@@ -147,6 +150,58 @@ describe('cachedSynthesis', () => {
   });
 });
 
+describe('prepareSynthCache', () => {
+  /** Stands in for the child: one stack per configuration, named after it. */
+  const namedAfter = (generations: readonly Record<string, unknown>[]) =>
+    generations.map((generation) => fakeStack(JSON.stringify(generation)));
+
+  it('synthesizes the missing configurations in one call, each distinct one once, in order', () => {
+    cachedSynthesis({ dir: cacheDir, root, generation: { b: 2 }, synthesize: () => fakeStack('b') });
+    const synthesizeAll = vi.fn(namedAfter);
+
+    const count = prepareSynthCache({
+      dir: cacheDir,
+      root,
+      generations: [{ a: 1 }, { b: 2 }, { a: 1 }, { c: 3 }],
+      synthesizeAll,
+    });
+
+    expect(count).toBe(2);
+    expect(synthesizeAll.mock.calls).toEqual([[[{ a: 1 }, { c: 3 }]]]);
+    const unused = () => {
+      throw new Error('a prepared configuration was synthesized again');
+    };
+    expect(cachedSynthesis({ dir: cacheDir, root, generation: { c: 3 }, synthesize: unused }).stackName).toBe(
+      '{"c":3}',
+    );
+    expect(cachedSynthesis({ dir: cacheDir, root, generation: { a: 1 }, synthesize: unused }).stackName).toBe(
+      '{"a":1}',
+    );
+  });
+
+  it('synthesizes nothing when every configuration is cached', () => {
+    prepareSynthCache({ dir: cacheDir, root, generations: [{}, { a: 1 }], synthesizeAll: namedAfter });
+    const synthesizeAll = vi.fn(namedAfter);
+
+    expect(prepareSynthCache({ dir: cacheDir, root, generations: [{ a: 1 }, {}], synthesizeAll })).toBe(0);
+    expect(synthesizeAll).not.toHaveBeenCalled();
+  });
+
+  it('refuses a synthesis that returns fewer stacks than it was asked for, and caches none', () => {
+    const prepare = () =>
+      prepareSynthCache({
+        dir: cacheDir,
+        root,
+        generations: [{ a: 1 }, { b: 2 }],
+        synthesizeAll: () => [fakeStack()],
+      });
+
+    expect(prepare).toThrow(SynthesisError);
+    expect(prepare).toThrow('asked for 2 syntheses, got 1');
+    expect(readSynthCache(cacheDir, synthCacheKey(root, { a: 1 }))).toBeUndefined();
+  });
+});
+
 describe('writeSynthCache', () => {
   it('leaves only the entry in the folder (the temporary file is renamed into place)', () => {
     writeSynthCache(cacheDir, 'k', fakeStack());
@@ -164,4 +219,13 @@ describe('the cache, with the real stack', () => {
 
     expect(cached).toEqual(synthesizeStack({}));
   }, 300_000); // a real synthesis, maybe two: tens of seconds when the shared machine is busy
+
+  it('holds each configuration the global setup synthesized together under its own key', () => {
+    // Synthesized in the same child as cdk.json's own: a stack given back out of order would be
+    // another configuration's (the deadline is in the template).
+    const cached = runSynthesis(SHORT_DEADLINE);
+
+    expect(cached).toEqual(synthesizeStack(SHORT_DEADLINE));
+    expect(cached.template).not.toEqual(runSynthesis().template);
+  }, 300_000);
 });
