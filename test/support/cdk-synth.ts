@@ -24,8 +24,8 @@ export function cdkSynthPaths(dir: string): CdkSynthPaths {
 /**
  * Starts a real `npx cdk synth` (bundling, cdk-nag and CDK's built-in CloudFormation validation,
  * as `cdk deploy` runs it) into `dir` and returns at once. The global setup starts it for the
- * infra project, so its ~13 s run alongside the other tests instead of in front of the infra
- * files; test/infra/synth.test.ts waits for it with {@link cdkSynthOutput}.
+ * infra project, so its ~17 s (about 25 s of CPU) run alongside the other tests instead of in
+ * front of the infra files; test/infra/synth.test.ts waits for it with {@link cdkSynthOutput}.
  */
 export function startCdkSynth(dir: string): ChildProcess {
   const paths = cdkSynthPaths(dir);
