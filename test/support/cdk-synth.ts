@@ -55,12 +55,18 @@ export async function stopCdkSynth(child: ChildProcess): Promise<void> {
   // Its end is no longer reported: the folder that would hold exit.json is about to go.
   child.removeAllListeners('exit');
   const ended = once(child, 'exit');
-  try {
-    process.kill(-child.pid, 'SIGTERM');
-  } catch {
-    return; // Already gone.
-  }
-  await ended;
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(-(child.pid as number), name);
+      return true;
+    } catch {
+      return false; // Already gone.
+    }
+  };
+  if (!signal('SIGTERM')) return;
+  // A group that ignores SIGTERM is killed after a few seconds, so the teardown cannot hang.
+  const stopped = await Promise.race([ended.then(() => true), sleep(5000).then(() => false)]);
+  if (!stopped && signal('SIGKILL')) await ended;
 }
 
 /**
