@@ -2,6 +2,12 @@ import chromium from '@sparticuz/chromium';
 import { type Browser, type Page, chromium as playwright } from 'playwright-core';
 
 /**
+ * Where `@sparticuz/chromium`'s binary was already unpacked (the test suite unpacks it once per
+ * run, before its workers start, so no two launches unpack it at once).
+ */
+export const UNPACKED_CHROMIUM_ENV = 'SD35_CHROMIUM_EXECUTABLE';
+
+/**
  * A headless Chromium from npm: `@sparticuz/chromium` carries the binary inside its package, so
  * `npm ci` is the whole set-up (no browser download). The first launch unpacks it to the temp
  * folder. Where that binary cannot run, `CHROMIUM_PATH` names another (Debian: /usr/bin/chromium).
@@ -9,7 +15,7 @@ import { type Browser, type Page, chromium as playwright } from 'playwright-core
 export async function launchBrowser(env: NodeJS.ProcessEnv = process.env): Promise<Browser> {
   const fallback = env.CHROMIUM_PATH || undefined;
   return playwright.launch({
-    executablePath: fallback ?? (await chromium.executablePath()),
+    executablePath: fallback ?? (env[UNPACKED_CHROMIUM_ENV] || (await chromium.executablePath())),
     // Its Lambda flags minus --single-process, with which closing the last page ends the browser.
     args: fallback ? ['--no-sandbox'] : chromium.args.filter((arg) => arg !== '--single-process'),
     headless: true,

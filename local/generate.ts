@@ -1,12 +1,22 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as z from 'zod';
 import { newGenerationId } from '../functions/api/generations.js';
-import { failureView } from '../functions/shared/failure.js';
+import type { ExecutionRecord } from '../functions/shared/execution-service.js';
+import { FINAL_STAGE, type GenerationRecord, STAGE } from '../functions/shared/generation-index.js';
 import { formatIssues, generationRequestSchema } from '../functions/shared/generation-request.js';
 import { isRequestFileKey } from '../functions/shared/request-keys.js';
-import type { TaskState } from '../functions/shared/workflow-state.js';
+import { persistResultSchema } from '../functions/shared/workflow-state.js';
 import { parseFlags, wantsJson } from './cli/args.js';
-import { EXIT, type ExitCode, GenerationFailedError, InvalidInputError, oneLine } from './cli/errors.js';
+import {
+  EXIT,
+  type ExitCode,
+  GenerationFailedError,
+  InterruptedError,
+  InvalidInputError,
+  oneLine,
+} from './cli/errors.js';
 import {
   type CliIo,
   type CommandOutcome,
@@ -14,10 +24,10 @@ import {
   runAsProcess,
   runCommand,
 } from './cli/run.js';
-import { LOCAL_DIR, type LocalPipeline, startLocalPipeline } from './pipeline.js';
-import { type CliImage, copyResult, runRequestFile } from './request-file-run.js';
+import { type LocalEngine, openLocalEngine } from './engine.js';
+import { LOCAL_DIR } from './pipeline.js';
+import { type CliImage, copyResult, engineRequestFileTarget, runRequestFile } from './request-file-run.js';
 import { REQUEST_FLAG_OPTIONS, REQUEST_FLAGS_HELP, requestFromFlags } from './request-flags.js';
-import type { ExecutionOutcome } from './runner.js';
 
 const EVENTS_FILE = path.join(LOCAL_DIR, 'events.jsonl');
 const HELP_HINT = 'npm run generate -- --help';
@@ -88,39 +98,125 @@ async function generate(argv: string[], io: CliIo, json: boolean): Promise<Comma
   const request = generationRequestSchema.safeParse(requestFromFlags(args.values, args.positionals));
   if (!request.success) throw new InvalidInputError(`invalid request: ${formatIssues(request.error)}`);
 
-  const pipeline = await startPipeline();
+  const engine = await openEngine(io, json);
   const progress = new ProgressLine(io, json);
   try {
     const id = newGenerationId(Date.now());
     progress.say(
       `generation ${id}: ${request.data.n} × ${request.data.size} with ${request.data.model} ` +
-        `(${pipeline.emulator ? 'DashScope emulator' : 'DashScope'}, local S3 at ${pipeline.s3.endpoint})`,
+        `(${engine.owner.dashscope.emulator ? 'DashScope emulator' : 'DashScope'}, local S3 at ${engine.s3.endpoint})`,
     );
     const started = Date.now();
-    let last: TaskState | undefined;
-    const outcome = await pipeline.runner.run(id, request.data, {
-      onTaskState: (state) => {
-        last = state;
-        progress.update(describe(state, started));
-      },
-    });
+    await engine.executions.start(id, request.data);
+    const record = await follow(engine, id, (shown) => progress.update(describe(shown, started)));
     progress.done();
-    return await report(outcome, { id, io, json, pipeline, outDir, last });
+    const execution = await interruptible(engine.executions.settled(id));
+    return await report(execution, record, { id, io, json, engine, outDir });
+  } catch (error) {
+    progress.done();
+    throw error;
   } finally {
-    await pipeline.close();
+    await closeEngine(engine, io, json);
   }
 }
 
-function startPipeline(): Promise<LocalPipeline> {
-  return startLocalPipeline({
-    dashscopeApiKey: process.env.DASHSCOPE_API_KEY || undefined,
-    dashscopeBaseUrl: process.env.DASHSCOPE_BASE_URL || undefined,
-    eventsFile: EVENTS_FILE,
+/** Ctrl-C (SIGINT) or SIGTERM: the first stops following and closes the engine; a second exits at once. */
+const interrupted = new AbortController();
+let signals = 0;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    signals += 1;
+    if (signals > 1) process.exit(EXIT.interrupted);
+    interrupted.abort(new InterruptedError(`interrupted by ${signal}`));
+  });
+}
+
+/** Settles as `promise`, or rejects with the interruption once Ctrl-C is pressed. */
+function interruptible<T>(promise: Promise<T>): Promise<T> {
+  if (interrupted.signal.aborted) return Promise.reject(interrupted.signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const stop = () => reject(interrupted.signal.reason);
+    interrupted.signal.addEventListener('abort', stop, { once: true });
+    promise.then(resolve, reject).finally(() => interrupted.signal.removeEventListener('abort', stop));
   });
 }
 
 /**
- * `--from FILE`: reads the file and runs it through the local pipeline (`runRequestFile`).
+ * The local engine of `.local/`: this process runs the executions when no other process does
+ * (`npm start`, another `npm run generate`); otherwise it hands them to that one and follows.
+ */
+async function openEngine(io: CliIo, json: boolean): Promise<LocalEngine> {
+  const engine = await interruptible(
+    openLocalEngine({
+      kind: 'generate',
+      localDir: LOCAL_DIR,
+      dashscopeApiKey: process.env.DASHSCOPE_API_KEY || undefined,
+      dashscopeBaseUrl: process.env.DASHSCOPE_BASE_URL || undefined,
+      eventsFile: EVENTS_FILE,
+      onPromoted: (recovery) => {
+        if (!json)
+          io.stderr(
+            `\nThe local engine's owner stopped; this process took over (${recovery.resumed.length} generation(s) resumed)\n`,
+          );
+      },
+    }),
+  );
+  if (!json && engine.role === 'follower') {
+    const { owner } = engine;
+    io.stderr(
+      `The local engine runs in ${owner.kind === 'server' ? 'npm start' : 'npm run generate'} (PID ${owner.pid}); this run hands its work to it and follows.\n`,
+    );
+  }
+  if (!json && engine.recovery && engine.recovery.resumed.length > 0) {
+    io.stderr(`Resuming ${engine.recovery.resumed.length} generation(s) an earlier run left unfinished.\n`);
+  }
+  return engine;
+}
+
+/** Closes the engine; after Ctrl-C, says what becomes of the generations left running. */
+async function closeEngine(engine: LocalEngine, io: CliIo, json: boolean): Promise<void> {
+  const role = engine.role;
+  const owner = engine.owner;
+  const { unfinished } = await engine.close();
+  if (!interrupted.signal.aborted || json) return;
+  if (role === 'owner') {
+    io.stderr(
+      unfinished > 0
+        ? `${unfinished} generation(s) will resume the next time \`npm start\` or \`npm run generate\` runs here.\n`
+        : 'Nothing was left running.\n',
+    );
+  } else {
+    io.stderr(
+      `The generation goes on in the local engine (PID ${owner.pid}); follow it with \`npx sd35 get <id>\`${owner.api ? ` --api ${owner.api}` : ''}.\n`,
+    );
+  }
+}
+
+/** Follows a generation in the index until it ends, showing each change; returns its record. */
+async function follow(
+  engine: LocalEngine,
+  id: string,
+  show: (record: GenerationRecord) => void,
+): Promise<GenerationRecord> {
+  for (;;) {
+    const record = await interruptible(engine.index.get(id));
+    if (record) show(record);
+    if (record && FINAL_STATUSES.has(record.status)) return record;
+    await interruptible(sleep(250));
+  }
+}
+
+const FINAL_STATUSES: ReadonlySet<string> = new Set([
+  'succeeded',
+  'partial',
+  'failed',
+  'canceled',
+  'expired',
+]);
+
+/**
+ * `--from FILE`: reads the file and runs it through the local engine (`runRequestFile`): stored
+ * under `requests/` in the local bucket, started by the trigger's code as on AWS.
  */
 async function fromFile(
   file: string,
@@ -136,55 +232,67 @@ async function fromFile(
     throw new InvalidInputError(`--from: cannot read ${file}: ${(error as Error).message}`, { cause: error });
   }
 
-  const pipeline = await startPipeline();
+  const engine = await openEngine(ctx.io, ctx.json);
   try {
-    return await runRequestFile(pipeline, key, body, { ...ctx, eventsFile: EVENTS_FILE });
+    return await interruptible(
+      runRequestFile(engineRequestFileTarget(engine), key, body, { ...ctx, eventsFile: EVENTS_FILE }),
+    );
   } finally {
-    await pipeline.close();
+    await closeEngine(engine, ctx.io, ctx.json);
   }
 }
 
-function describe(state: TaskState, started: number): string {
+/** One progress line from the generation's record: its status, images done and polls so far. */
+function describe(record: GenerationRecord, started: number): string {
   const elapsed = ((Date.now() - started) / 1000).toFixed(1).padStart(6);
-  const progress = state.progress ? ` · ${state.progress.succeeded}/${state.progress.total} images` : '';
-  const next =
-    state.status === 'queued' || state.status === 'running'
-      ? ` · next poll in ${state.nextPollSeconds}s`
+  const progress = record.progress ? ` · ${record.progress.done}/${record.progress.total} images` : '';
+  const polls =
+    record.stage > STAGE.submitted && record.stage < FINAL_STAGE
+      ? ` · polls ${record.stage - STAGE.submitted}`
       : '';
-  return `[${elapsed}s] ${state.status}${progress} · polls ${state.pollCount}${next}`;
+  const task = record.dashscope?.status ? ` · DashScope ${record.dashscope.status}` : '';
+  return `[${elapsed}s] ${record.status}${progress}${task}${polls}`;
 }
 
 async function report(
-  outcome: ExecutionOutcome,
-  ctx: { id: string; io: CliIo; json: boolean; pipeline: LocalPipeline; outDir: string; last?: TaskState },
+  execution: ExecutionRecord | undefined,
+  record: GenerationRecord,
+  ctx: { id: string; io: CliIo; json: boolean; engine: LocalEngine; outDir: string },
 ): Promise<CommandOutcome> {
-  if (outcome.status === 'FAILED') {
-    // The same view the API and the events give: the last task state names a FAILED task's cause.
-    const error = failureView(outcome.error, outcome.cause, ctx.last);
+  const output = succeededOutputSchema.safeParse(execution?.output);
+  if (execution?.status !== 'SUCCEEDED' || !output.success) {
+    // The same view the API and the events give.
+    const error = record.error ?? {
+      type: 'internal_error',
+      message: `the execution ended ${execution?.status ?? 'unknown'}`,
+    };
     throw new GenerationFailedError(
       ctx.id,
-      'failed',
+      record.status,
       error.type,
-      `generation ${ctx.id} failed: ${outcome.error}: ${oneLine(outcome.cause)}`,
+      `generation ${ctx.id} ${record.status}: ${error.type}: ${oneLine(error.message)}`,
     );
   }
-  const copied = await copyResult(ctx.pipeline, ctx.outDir, ctx.id, outcome.output.result);
-  const result: CliResult = { id: ctx.id, ...copied };
+  const { result } = output.data;
+  const copied = await copyResult(ctx.engine, ctx.outDir, ctx.id, result);
+  const document: CliResult = { id: ctx.id, ...copied };
   if (!ctx.json) {
     const { io } = ctx;
     io.stdout(
-      `\nGeneration ${ctx.id} ${result.status}: ${copied.images.length} image(s) in s3://${ctx.pipeline.s3.bucket}\n`,
+      `\nGeneration ${ctx.id} ${document.status}: ${copied.images.length} image(s) in s3://${ctx.engine.s3.bucket}\n`,
     );
     for (const image of copied.images) {
       io.stdout(`  ${image.key}  →  ${image.path}  (${image.bytes} bytes, seed ${image.seed})\n`);
     }
     io.stdout(`  ${copied.manifest.key}  →  ${copied.manifest.path}\n`);
-    for (const failure of outcome.output.result.failed) {
+    for (const failure of result.failed) {
       io.stdout(`  image ${failure.index} not stored: ${failure.type}: ${failure.message}\n`);
     }
   }
-  return { exitCode: EXIT.ok, document: result };
+  return { exitCode: EXIT.ok, document };
 }
+
+const succeededOutputSchema = z.object({ result: persistResultSchema });
 
 /** Progress on stderr: rewritten in place on a terminal, one line per change otherwise. */
 class ProgressLine {

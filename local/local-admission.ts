@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { type DispatchReport, dispatch } from '../functions/dispatch/dispatch.js';
 import type {
   AdmissionGrant,
@@ -9,6 +10,8 @@ import { type Clock, realSleep, type Sleep } from '../functions/shared/clock.js'
 import type { GenerationIndex } from '../functions/shared/generation-index.js';
 import type { Logger } from '../functions/shared/logger.js';
 import type { VirtualTimeParticipant } from './virtual-time.js';
+
+const PROCESS_NONCE = randomBytes(6).toString('base64url');
 
 /** The error a local execution's Admit state fails with, as SendTaskFailure would name it. */
 class TaskFailure extends Error {
@@ -34,7 +37,8 @@ export class LocalTaskTokens implements ExecutionResumer {
   /** A new token, unique in this process. */
   issue(id: string): string {
     this.#next += 1;
-    return `local-task-token:${id}:${this.#next}`;
+    // The process's own prefix: a token a previous engine left in the queue is never taken for one of this one's.
+    return `local-task-token:${PROCESS_NONCE}:${id}:${this.#next}`;
   }
 
   /** Resolves with the grant once the dispatcher resumes `token`; rejects when it fails it. */
@@ -91,14 +95,33 @@ export class LocalDispatcher {
     this.#options = options;
   }
 
+  /** Holds runs back while an engine recovers (see {@link hold}). */
+  #held = false;
+
   /** Asks for a run; the run itself happens in the background. */
   readonly kick = async (): Promise<void> => {
     this.#again = true;
-    if (this.#running) return;
+    if (this.#running || this.#held) return;
     // Joined now, before the kicker goes on: the clock must not jump past the grants to come.
     const participant = this.#options.joinVirtualTime?.();
     this.#running = this.#loop(participant);
   };
+
+  /**
+   * No run starts until `release` is called; kicks meanwhile make one run then. A recovering
+   * engine holds it while its executions queue again with fresh task tokens, so no grant goes to
+   * a token of the previous process (which nobody waits on any more) and drops the entry.
+   */
+  hold(): { release(): void } {
+    this.#held = true;
+    return {
+      release: () => {
+        if (!this.#held) return;
+        this.#held = false;
+        if (this.#again) void this.kick();
+      },
+    };
+  }
 
   /** Settles once no run is in progress (tests, and the end of a local execution). */
   async idle(): Promise<void> {

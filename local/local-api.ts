@@ -1,10 +1,16 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { createApiApp } from '../functions/api/app.js';
 import type { OidcConsoleSignIn } from '../functions/api/console/oidc-routes.js';
+import type { GenerationsDeps } from '../functions/api/generations.js';
 import { createS3Presigner } from '../functions/shared/aws/s3-presigner.js';
+import type { Clock } from '../functions/shared/clock.js';
 import { createDashScopeClient } from '../functions/shared/dashscope/client.js';
-import { silentLogger } from '../functions/shared/logger.js';
+import type { Model } from '../functions/shared/generation-request.js';
+import { type Logger, silentLogger } from '../functions/shared/logger.js';
 import { LOCAL_WEBHOOK_POLICY } from '../functions/shared/webhook-url.js';
+import { type LocalEngine, type LocalEngineOptions, openLocalEngine } from './engine.js';
 import { listen } from './listen.js';
 import { type LocalPipeline, type LocalPipelineOptions, startLocalPipeline } from './pipeline.js';
 
@@ -24,17 +30,86 @@ export interface LocalApi extends LocalPipeline {
   readonly url: string;
 }
 
+/** What the API runs over, locally: a pipeline of this process, or the engine of a folder. */
+interface ApiBackend {
+  readonly executions: GenerationsDeps['executions'];
+  readonly index: GenerationsDeps['index'];
+  readonly s3: { readonly client: S3Client; readonly bucket: string };
+  readonly dashscope: { readonly baseUrl: string; readonly apiKey: string };
+  readonly clock: Clock;
+  readonly admission: NonNullable<GenerationsDeps['admission']>;
+  readonly defaultModel: Model | undefined;
+  /** The engine's health, for `GET /v1/health`. */
+  readonly health?: () => Promise<Record<string, unknown>>;
+}
+
 /**
  * The HTTP API on this machine: the same Hono app as on Lambda, over the local execution adapter
  * (the synthesized workflow in aws-local-stepfunctions), s3rver and the DashScope emulator
- * (or real DashScope when a key is given). Listens on 127.0.0.1 only.
+ * (or real DashScope when a key is given). Listens on 127.0.0.1 only. Its executions live as
+ * long as this process (tests); `npm start` serves {@link startEngineApi}.
  *
  * @throws PortInUseError when the port is taken, before anything else is started
  */
 export async function startLocalApi(options: LocalApiOptions = {}): Promise<LocalApi> {
-  // The port first: a taken port fails at once, before anything is started that must be stopped.
+  const served = await serveOnPort(options, async () => {
+    const pipeline = await startLocalPipeline(options);
+    const backend: ApiBackend = {
+      ...pipeline,
+      admission: pipeline.runner.admission,
+      defaultModel: pipeline.runner.defaultModel,
+    };
+    return { backend, value: pipeline, close: () => pipeline.close() };
+  });
+  return { ...served.value, url: served.url, close: served.close };
+}
+
+/** `npm start`'s API: over the engine of a local folder, as its owner or a follower of its owner. */
+export interface EngineApi {
+  readonly url: string;
+  readonly engine: LocalEngine;
+  /** Closes the port, then the engine; how many executions were left running for the next owner. */
+  close(): Promise<{ readonly unfinished: number }>;
+}
+
+/**
+ * The HTTP API over the engine of `options.localDir` ({@link openLocalEngine}): this process
+ * runs the executions when no other process of the folder does, else hands them to the one that does.
+ *
+ * @throws PortInUseError when the port is taken, before anything else is started
+ */
+export async function startEngineApi(
+  options: LocalApiOptions & Omit<LocalEngineOptions, 'kind' | 'apiUrl'>,
+): Promise<EngineApi> {
+  let url: string | undefined;
+  const served = await serveOnPort(
+    options,
+    async () => {
+      const engine = await openLocalEngine({ ...options, kind: 'server', apiUrl: () => url });
+      return {
+        backend: { ...delegateFields(engine), health: () => engine.health() },
+        value: engine,
+        close: () => engine.close(),
+      };
+    },
+    (listening) => {
+      url = listening;
+    },
+  );
+  return { url: served.url, engine: served.value, close: served.close };
+}
+
+/**
+ * Takes the port first (a taken port fails at once, before anything is started that must be
+ * stopped), answers 503 while `start` runs, then serves the API over what it started.
+ */
+async function serveOnPort<T, R>(
+  options: LocalApiOptions,
+  start: () => Promise<{ backend: ApiBackend; value: T; close: () => Promise<R> }>,
+  onListening?: (url: string) => void,
+): Promise<{ url: string; value: T; close: () => Promise<R> }> {
   let serveApp: ((request: Request) => Response | Promise<Response>) | undefined;
-  const server = await listen(
+  const server: Server = await listen(
     (request) => serveApp?.(request) ?? stillStarting(),
     options.port ?? 3000,
     '127.0.0.1',
@@ -43,28 +118,46 @@ export async function startLocalApi(options: LocalApiOptions = {}): Promise<Loca
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
-  let pipeline: LocalPipeline;
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  onListening?.(url);
+  let started: Awaited<ReturnType<typeof start>>;
   try {
-    pipeline = await startLocalPipeline(options);
+    started = await start();
   } catch (error) {
     await stopServer();
     throw error;
   }
-  const { s3, dashscope } = pipeline;
-  const app = createApiApp(
+  serveApp = createLocalApiApp(started.backend, options, options.logger ?? silentLogger).fetch;
+  return {
+    url,
+    value: started.value,
+    async close() {
+      await stopServer();
+      return started.close();
+    },
+  };
+}
+
+function createLocalApiApp(backend: ApiBackend, options: LocalApiOptions, logger: Logger) {
+  return createApiApp(
     {
-      executions: pipeline.executions,
-      index: pipeline.index,
-      presign: createS3Presigner({
-        s3: s3.client,
-        bucket: s3.bucket,
-        expirySeconds: options.urlExpirySeconds ?? 3600,
+      executions: backend.executions,
+      index: backend.index,
+      // Built per call: an engine's S3 and DashScope change when a follower takes over from its owner.
+      presign: (key) =>
+        createS3Presigner({
+          s3: backend.s3.client,
+          bucket: backend.s3.bucket,
+          expirySeconds: options.urlExpirySeconds ?? 3600,
+        })(key),
+      dashscope: delegateClient(() => {
+        const { baseUrl, apiKey } = backend.dashscope;
+        return createDashScopeClient({ baseUrl, apiKey: async () => apiKey });
       }),
-      dashscope: createDashScopeClient({ baseUrl: dashscope.baseUrl, apiKey: async () => dashscope.apiKey }),
-      clock: pipeline.clock,
-      logger: options.logger ?? silentLogger,
-      admission: pipeline.runner.admission,
-      defaultModel: pipeline.runner.defaultModel,
+      clock: backend.clock,
+      logger,
+      admission: backend.admission,
+      defaultModel: backend.defaultModel,
     },
     // Receivers on this machine (http, loopback) are what local webhooks are for.
     {
@@ -72,19 +165,39 @@ export async function startLocalApi(options: LocalApiOptions = {}): Promise<Loca
       webhookPolicy: LOCAL_WEBHOOK_POLICY,
       console: true,
       oidc: options.consoleOidc,
+      engineHealth: backend.health,
     },
   );
-  serveApp = app.fetch;
-  const { port } = server.address() as AddressInfo;
+}
 
+/** The engine's ports as the API takes them: read through the engine, which may change owner. */
+function delegateFields(engine: LocalEngine): Omit<ApiBackend, 'health'> {
   return {
-    ...pipeline,
-    url: `http://127.0.0.1:${port}`,
-    async close() {
-      await stopServer();
-      await pipeline.close();
+    executions: engine.executions,
+    index: engine.index,
+    clock: engine.clock,
+    admission: engine.admission,
+    get s3() {
+      return engine.s3;
+    },
+    get dashscope() {
+      return engine.dashscope;
+    },
+    get defaultModel() {
+      return engine.defaultModel;
     },
   };
+}
+
+/** A DashScope client made afresh for each call, from the endpoint of the moment. */
+function delegateClient<T extends object>(make: () => T): T {
+  return new Proxy({} as T, {
+    get(_, key) {
+      const client = make();
+      const value = Reflect.get(client, key);
+      return typeof value === 'function' ? value.bind(client) : value;
+    },
+  });
 }
 
 /** The answer while the pipeline starts (the port is already taken by then). */

@@ -11,6 +11,7 @@ import { emulatorEndpoint, type RunningEmulator, startEmulator } from './dashsco
 import { ensureTable, type LocalDynamo, startLocalDynamo } from './dynamodb.js';
 import { createLocalEventSink, type LocalEventSink } from './event-sink.js';
 import { createLocalExecutionService, type LocalExecutionService } from './execution-service.js';
+import { ExecutionStore } from './execution-store.js';
 import {
   createLocalRunner,
   generationsTableDefinition,
@@ -21,8 +22,13 @@ import {
 import { type LocalS3, startLocalS3 } from './s3.js';
 
 export const PROJECT_ROOT = path.join(import.meta.dirname, '..');
-/** Local state (s3rver data, copies of images, events, the webhook secret) lives here, git-ignored. */
-export const LOCAL_DIR = path.join(PROJECT_ROOT, '.local');
+/** Names another folder for the local state than `.local/` (tests: a temporary one per case). */
+export const LOCAL_DIR_ENV = 'SD35_LOCAL_DIR';
+/**
+ * Local state (s3rver data, the index, the executions, the emulator's tasks, copies of images,
+ * events, the webhook secret) lives here, git-ignored: `$SD35_LOCAL_DIR`, else `.local/`.
+ */
+export const LOCAL_DIR = path.resolve(process.env[LOCAL_DIR_ENV] || path.join(PROJECT_ROOT, '.local'));
 
 export interface LocalPipelineOptions {
   /** s3rver's data folder. @default .local/s3 */
@@ -32,9 +38,16 @@ export interface LocalPipelineOptions {
    * serving it; `null` keeps the index in memory (tests). @default .local/dynamodb
    */
   readonly dynamoDirectory?: string | null;
+  /**
+   * Where executions are kept, so they outlive the process ({@link ExecutionStore}).
+   * @default in memory: they end with the process
+   */
+  readonly executionsDirectory?: string;
   /** Real DashScope instead of the emulator. */
   readonly dashscopeApiKey?: string;
   readonly dashscopeBaseUrl?: string;
+  /** Where the emulator keeps its tasks, so a restarted one still knows them. @default in memory */
+  readonly emulatorStateFile?: string;
   /** Emulator speed-up of run times. @default 4 */
   readonly emulatorSpeed?: number;
   /** The key the emulator accepts, and the functions send (tests: a recognizable canary). @default the emulator's */
@@ -88,7 +101,12 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
   const emulatorSpeed = options.emulatorSpeed ?? 4;
   const emulator = options.dashscopeApiKey
     ? undefined
-    : await startEmulator({ speed: emulatorSpeed, clock, apiKey: options.emulatorApiKey });
+    : await startEmulator({
+        speed: emulatorSpeed,
+        clock,
+        apiKey: options.emulatorApiKey,
+        stateFile: options.emulatorStateFile,
+      });
   const dashscope: LocalRunnerOptions['dashscope'] = emulator
     ? // Against the emulator, the poll policy expects the emulator's run times.
       { ...emulatorEndpoint(emulator), runTimeModel: emulatorRunTimeModel(emulatorSpeed) }
@@ -120,7 +138,9 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     emulator,
     dashscope,
     runner,
-    executions: createLocalExecutionService(runner, clock),
+    executions: createLocalExecutionService(runner, clock, {
+      store: new ExecutionStore(options.executionsDirectory),
+    }),
     events,
     webhookSecret,
     async close() {

@@ -1,7 +1,20 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createS3ObjectStore } from '../functions/shared/aws/s3-object-store.js';
 import { createTriggerHandler } from '../functions/trigger/handler.js';
-import type { TriggerDeps, TriggerReport } from '../functions/trigger/trigger.js';
+import type { ObjectCreatedEvent, TriggerDeps, TriggerReport } from '../functions/trigger/trigger.js';
+import type { CreatedObject } from './s3.js';
+
+/**
+ * The "Object Created" event EventBridge delivers to the trigger when S3 stores `object` (the
+ * fields the trigger reads): the key as stored, the ETag without its quotes.
+ */
+export function objectCreatedEvent(object: CreatedObject): ObjectCreatedEvent {
+  const etag = object.etag?.replace(/"/g, '');
+  return {
+    'detail-type': 'Object Created',
+    detail: { bucket: { name: object.bucket }, object: { key: object.key, ...(etag ? { etag } : {}) } },
+  };
+}
 
 /**
  * Does locally what S3 and EventBridge do on AWS: stores a request file under its key and hands
@@ -15,9 +28,6 @@ export async function dropRequestFile(
 ): Promise<{ report: TriggerReport; redeliver: () => Promise<TriggerReport> }> {
   const put = await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: body }));
   const trigger = createTriggerHandler({ ...deps, objects: createS3ObjectStore(deps.s3) });
-  const event = {
-    'detail-type': 'Object Created',
-    detail: { bucket: { name: deps.bucket }, object: { key, etag: put.ETag?.replace(/"/g, '') } },
-  };
+  const event = objectCreatedEvent({ bucket: deps.bucket, key, etag: put.ETag });
   return { report: await trigger(event), redeliver: () => trigger(event) };
 }

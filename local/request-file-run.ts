@@ -1,11 +1,17 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod';
+import type { ExecutionRecord } from '../functions/shared/execution-service.js';
+import type { GenerationIndex } from '../functions/shared/generation-index.js';
+import { REPORT_SUFFIX } from '../functions/shared/request-keys.js';
 import { type PersistResult, persistResultSchema } from '../functions/shared/workflow-state.js';
+import type { TriggerReport } from '../functions/trigger/trigger.js';
 import type { DownloadedImage } from './cli/download.js';
 import { EXIT } from './cli/errors.js';
 import type { CliIo, CommandOutcome } from './cli/run.js';
+import type { LocalEngine } from './engine.js';
 import type { LocalPipeline } from './pipeline.js';
 import { dropRequestFile } from './request-file-drop.js';
 
@@ -24,6 +30,8 @@ export interface LineOutcome {
   line: number;
   id?: string;
   status: string;
+  /** This delivery `started` the line, or found it started by an earlier delivery of the file (`duplicate`). */
+  delivery?: 'started' | 'duplicate';
   images?: CliImage[];
   manifest?: { key: string; path: string };
   error?: { type: string; message: string };
@@ -38,7 +46,7 @@ function pick(error: { type: string; message: string } | undefined): LineOutcome
 
 /** Copies a stored generation's images and manifest from the local S3 into `outDir/ID/`. */
 export async function copyResult(
-  pipeline: LocalPipeline,
+  pipeline: { readonly s3: { readonly client: S3Client; readonly bucket: string } },
   outDir: string,
   id: string,
   result: PersistResult,
@@ -64,40 +72,70 @@ export async function copyResult(
 }
 
 /**
- * Runs a request file through the local pipeline as `npm run generate -- --from` does: drops it
- * under `key` in the local S3, hands the trigger Lambda's code the "Object Created" event S3 would
- * send, runs every started generation to its end and copies each one's images into `outDir/ID/`.
- * Prints each line's outcome and where its images are (stderr), or returns them as the `--json`
- * document `{results}`.
+ * What a request file runs through: a bucket, the index, the executions, and how a stored file
+ * reaches the trigger. A pipeline (tests) hands the trigger the event itself
+ * ({@link pipelineRequestFileTarget}); the engine of `npm run generate` stores the file in the
+ * watched bucket and reads the trigger's report, as on AWS.
+ */
+export interface RequestFileTarget {
+  readonly s3: { readonly client: S3Client; readonly bucket: string };
+  readonly index: Pick<GenerationIndex, 'get'>;
+  readonly executions: {
+    settled(name: string): Promise<unknown>;
+    describe(name: string): Promise<ExecutionRecord | undefined>;
+  };
+  /** Stores the file under `key` and returns the trigger's report of this delivery. */
+  deliver(key: string, body: Uint8Array, say: (text: string) => void): Promise<TriggerReport>;
+}
+
+/** A pipeline as a request-file target: the file is stored, and the trigger's code run in-process. */
+export function pipelineRequestFileTarget(pipeline: LocalPipeline): RequestFileTarget {
+  return {
+    s3: pipeline.s3,
+    index: pipeline.index,
+    executions: pipeline.executions,
+    async deliver(key, body, say) {
+      const { report } = await dropRequestFile(
+        {
+          s3: pipeline.s3.client,
+          bucket: pipeline.s3.bucket,
+          executions: pipeline.executions,
+          index: pipeline.index,
+          clock: pipeline.clock,
+          events: pipeline.events,
+          defaultModel: pipeline.runner.defaultModel,
+          logger: {
+            debug() {},
+            info() {},
+            warn: (message) => say(`warning: ${message}`),
+            error: (message) => say(`error: ${message}`),
+          },
+        },
+        key,
+        body,
+      );
+      return report;
+    },
+  };
+}
+
+/**
+ * Runs a request file as `npm run generate -- --from` does: delivers it under `key` (see
+ * {@link RequestFileTarget}), runs every started generation to its end and copies each one's
+ * images into `outDir/ID/`. Prints each line's outcome and where its images are (stderr), or
+ * returns them as the `--json` document `{results}`.
  *
  * @returns exit 2 when a line was rejected, else 1 when a generation failed, else 0
  */
 export async function runRequestFile(
-  pipeline: LocalPipeline,
+  target: LocalPipeline | RequestFileTarget,
   key: string,
   body: Uint8Array,
   ctx: { readonly io: CliIo; readonly json: boolean; readonly outDir: string; readonly eventsFile?: string },
 ): Promise<CommandOutcome> {
+  const pipeline = 'deliver' in target ? target : pipelineRequestFileTarget(target);
   const say = (text: string) => ctx.json || ctx.io.stderr(`${text}\n`);
-  const { report: reportOf } = await dropRequestFile(
-    {
-      s3: pipeline.s3.client,
-      bucket: pipeline.s3.bucket,
-      executions: pipeline.executions,
-      index: pipeline.index,
-      clock: pipeline.clock,
-      events: pipeline.events,
-      defaultModel: pipeline.runner.defaultModel,
-      logger: {
-        debug() {},
-        info() {},
-        warn: (message) => say(`warning: ${message}`),
-        error: (message) => say(`error: ${message}`),
-      },
-    },
-    key,
-    body,
-  );
+  const reportOf = await pipeline.deliver(key, body, say);
   const started = reportOf.results.filter((r) => r.id && r.status !== 'rejected');
   say(
     `${key}: ${started.length} generation(s) started, ${reportOf.results.length - started.length} line(s) rejected`,
@@ -118,10 +156,21 @@ export async function runRequestFile(
     let done: LineOutcome;
     if (execution?.status === 'SUCCEEDED') {
       const { result } = outputSchema.parse(execution.output);
-      done = { line: line.line, id: line.id, ...(await copyResult(pipeline, ctx.outDir, line.id, result)) };
+      done = {
+        line: line.line,
+        id: line.id,
+        delivery: line.status === 'duplicate' ? 'duplicate' : 'started',
+        ...(await copyResult(pipeline, ctx.outDir, line.id, result)),
+      };
     } else {
       const error = record?.error ?? { type: 'internal_error', message: 'The generation left no record' };
-      done = { line: line.line, id: line.id, status: record?.status ?? 'failed', error: pick(error) };
+      done = {
+        line: line.line,
+        id: line.id,
+        delivery: line.status === 'duplicate' ? 'duplicate' : 'started',
+        status: record?.status ?? 'failed',
+        error: pick(error),
+      };
     }
     results.push(done);
     say(
@@ -130,11 +179,11 @@ export async function runRequestFile(
     for (const image of done.images ?? []) say(`    ${image.key}  →  ${image.path}`);
     if (done.manifest) say(`    ${done.manifest.key}  →  ${done.manifest.path}`);
   }
-  const completions = pipeline.events.events.filter(
-    (e) => e['detail-type'] !== 'Generation Request Rejected',
-  );
+  const announced = reportOf.results.filter((line) => line.status === 'started').length;
   say(
-    `${completions.length} completion event(s) ${ctx.eventsFile ? `appended to ${ctx.eventsFile}` : 'kept in memory'}; report: s3://${pipeline.s3.bucket}/${key}.result`,
+    `${announced} completion event(s) ${ctx.eventsFile ? `appended to ${ctx.eventsFile}` : 'published'}` +
+      `${announced < started.length ? ` (${started.length - announced} line(s) were started by an earlier delivery of the same file)` : ''}` +
+      `; report: s3://${pipeline.s3.bucket}/${key}.result`,
   );
   const exitCode = results.some((r) => r.status === 'rejected')
     ? EXIT.usage
@@ -142,4 +191,77 @@ export async function runRequestFile(
       ? EXIT.ok
       : EXIT.failed;
   return { exitCode, document: { results } };
+}
+
+/**
+ * The engine of `npm run generate` as a request-file target: the file is stored in the engine's
+ * bucket, whose owner starts it as the trigger does on AWS (S3 → EventBridge → trigger), and the
+ * trigger's report (`<key>.result`) is read back. When the owner goes away before its report,
+ * the file is stored again with the engine's new owner: lines already started report `duplicate`.
+ */
+export function engineRequestFileTarget(engine: LocalEngine): RequestFileTarget {
+  return {
+    get s3() {
+      return engine.s3;
+    },
+    index: engine.index,
+    executions: engine.executions,
+    async deliver(key, body) {
+      for (;;) {
+        const { client, bucket } = engine.s3;
+        try {
+          // The report of an earlier delivery goes first: the one read below is this delivery's.
+          await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: `${key}${REPORT_SUFFIX}` }));
+          const put = await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+          const version = put.ETag?.replace(/"/g, '') ?? 'unversioned';
+          return await waitForReport(client, bucket, key, version);
+        } catch (error) {
+          if (!isConnectionError(error)) throw error;
+          // The owner's S3 went away with it: this checks on the owner, and takes over if it is gone.
+          await engine.health();
+        }
+      }
+    },
+  };
+}
+
+const reportSchema = z.object({
+  source: z.object({ bucket: z.string(), key: z.string(), version: z.string() }),
+  results: z.array(
+    z.object({
+      line: z.number(),
+      id: z.string().optional(),
+      status: z.enum(['started', 'duplicate', 'rejected']),
+      error: z.object({ type: z.string(), message: z.string(), details: z.unknown().optional() }).optional(),
+    }),
+  ),
+  failure: z.object({ name: z.string(), message: z.string(), retried: z.string() }).optional(),
+});
+
+async function waitForReport(client: S3Client, bucket: string, key: string, version: string) {
+  for (;;) {
+    try {
+      const object = await client.send(
+        new GetObjectCommand({ Bucket: bucket, Key: `${key}${REPORT_SUFFIX}` }),
+      );
+      const report = reportSchema.parse(JSON.parse((await object.Body?.transformToString()) ?? ''));
+      if (report.source.version === version) {
+        if (report.failure) throw new Error(`${key}: ${report.failure.name}: ${report.failure.message}`);
+        return report;
+      }
+    } catch (error) {
+      if ((error as Error).name !== 'NoSuchKey') throw error;
+    }
+    await sleep(200);
+  }
+}
+
+function isConnectionError(error: unknown): boolean {
+  const code =
+    (error as { code?: string; cause?: { code?: string } }).code ??
+    (error as { cause?: { code?: string } }).cause?.code;
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code ?? '') ||
+    (error as Error).name === 'TimeoutError'
+  );
 }

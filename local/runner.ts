@@ -1,6 +1,7 @@
 import './polyfills.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
@@ -43,6 +44,7 @@ import { type PersistResult, type TaskState, taskStateSchema } from '../function
 import { createSubmitHandler, submitDeps } from '../functions/submit/handler.js';
 import type { StackConfig } from '../infra/config.js';
 import type { TableTemplate } from './dynamodb.js';
+import type { Checkpoint } from './execution-store.js';
 import { LOCAL_TASK_TOKENS, LocalDispatcher, type LocalTaskTokens } from './local-admission.js';
 import { MemoryAdmissionQueue } from './memory-admission.js';
 import { type CloudFormationTemplate, cachedSynthesis, SYNTH_CACHE_DIR_ENV } from './synth-cache.js';
@@ -147,6 +149,34 @@ export interface RunObserver {
   onTaskError?(state: string, error: unknown): void;
 }
 
+/** How one start of an execution is run: from its beginning, or redriven from a checkpoint. */
+export interface StartOptions {
+  /**
+   * Redrive: run from this state with this input (the state's raw input, as it was entered),
+   * instead of from the definition's first state with the request. @default from the start
+   */
+  readonly from?: Checkpoint;
+  /** When the execution started (a redrive keeps the first start's). @default now */
+  readonly startDate?: number;
+  /**
+   * Called as the execution enters each Task state, with the state's raw input; the state's
+   * function is not invoked before the returned promise settles (the engine's checkpoint).
+   */
+  readonly onStateEntered?: (checkpoint: Checkpoint) => Promise<void>;
+  /**
+   * Called once the execution's Admit function has put it in the admission queue (with this
+   * start's task token), or once it ended without: what a recovering engine waits for before it
+   * lets the dispatcher grant again.
+   */
+  readonly onQueued?: () => void;
+  /** Called with the end before anything else learns of it (the reconciler, the slot's release). */
+  readonly onEnded?: (ended: ExecutionOutcome | AbortedOutcome) => Promise<void>;
+}
+
+export type AbortedOutcome = { readonly status: 'ABORTED' };
+/** The engine stopped (its process ends) with the execution still running: nothing was recorded. */
+export type SuspendedOutcome = { readonly status: 'SUSPENDED' };
+
 export interface LocalRunner {
   /** The admission queue and the in-process dispatcher (tests ring it, or wait for it). */
   readonly admission: {
@@ -164,7 +194,7 @@ export interface LocalRunner {
    */
   readonly defaultModel?: Model;
   /** Starts one execution named `id` with the request as input; `abort()` stops it (ABORTED). */
-  start(id: string, request: unknown, observer?: RunObserver): RunningExecution;
+  start(id: string, request: unknown, observer?: RunObserver, options?: StartOptions): RunningExecution;
   /** Runs one execution named `id` with the request as input, to its end. */
   run(id: string, request: unknown, observer?: RunObserver): Promise<ExecutionOutcome>;
   /**
@@ -172,13 +202,26 @@ export interface LocalRunner {
    * (a test's `afterEach` calls it, so nothing a test started outlives it). Never throws.
    */
   abortAll(): Promise<void>;
+  /**
+   * Stops every execution of this runner without ending it: no status change, no release, no
+   * record of an end (the process is about to exit; a new engine redrives them). Never throws.
+   */
+  suspendAll(): Promise<void>;
+  /**
+   * Plays the status change of an execution that ended without this runner running it to its end
+   * (a recovering engine): the reconciler records it (and announces a stop, as for any ABORTED
+   * execution) and its slot is released, as when an execution of this runner ends.
+   */
+  recordEnd(id: string, startDate: number, request: unknown, end: Omit<StatusChange, 'input'>): Promise<void>;
 }
 
 export interface RunningExecution {
   /** Settles once the execution ended and its status-change event was handled. */
-  readonly outcome: Promise<ExecutionOutcome | { readonly status: 'ABORTED' }>;
+  readonly outcome: Promise<ExecutionOutcome | AbortedOutcome | SuspendedOutcome>;
   /** Stops the execution (ABORTED), with the error and cause StopExecution would record. */
   abort(reason?: { error: string; cause: string }): void;
+  /** Stops running it here without ending it (see {@link LocalRunner.suspendAll}). */
+  suspend(): void;
 }
 
 /** The generations table's name in a local server. */
@@ -327,6 +370,23 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
     validationOptions: { noValidate: true },
   });
 
+  // Redrives start from a Task state: the same definition with another StartAt, one per state.
+  const redriveMachines = new Map<string, StateMachine>();
+  const machineFrom = (state: string): StateMachine => {
+    if (!definition.States[state]) throw new Error(`The workflow has no state "${state}" to redrive from`);
+    let machine = redriveMachines.get(state);
+    if (!machine) {
+      machine = new StateMachine(
+        { ...structuredClone(definition), StartAt: state },
+        {
+          validationOptions: { noValidate: true },
+        },
+      );
+      redriveMachines.set(state, machine);
+    }
+    return machine;
+  };
+
   // The executions that have not settled yet, for abortAll.
   const running = new Set<RunningExecution>();
 
@@ -335,9 +395,19 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
     definition,
     template,
     defaultModel: configuredDefaultModel(template),
-    start(id, request, observer = {}) {
+    start(id, request, observer = {}, startOptions = {}) {
       const participant = joinVirtualTime();
       const taskToken = tokens.issue(id);
+      // Each execution's checkpoints: the state's function waits for the write of its entry.
+      let entered: Promise<void> = Promise.resolve();
+      const checkpointed = startOptions.onStateEntered
+        ? async () => {
+            // The engine dispatches StateEntered just before it runs the state; one turn of the
+            // event loop lets the consumer below take it.
+            await nextTurn();
+            await entered;
+          }
+        : undefined;
       const taskHandlers = taskStateHandlers(definition, handlers, {
         tokens,
         participant,
@@ -345,17 +415,25 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
         virtualRetries,
         intercept: options.interceptTask,
         observer,
+        checkpointed,
+        queued: () => startOptions.onQueued?.(),
       });
       const retryIntervalMs = virtualRetries ? 0 : options.retryIntervalMs;
       const retryIntervalOverrides =
         retryIntervalMs === undefined
           ? undefined
           : Object.fromEntries(Object.keys(taskHandlers).map((name) => [name, retryIntervalMs]));
-      const startDate = clock.now();
+      const startDate = startOptions.startDate ?? clock.now();
       const input = JSON.stringify(request);
-      const started = statusChanged(id, startDate, { status: 'RUNNING', input });
+      const redriven = startOptions.from !== undefined;
+      // A redriven execution was announced as RUNNING by its first start.
+      const started = redriven
+        ? Promise.resolve()
+        : statusChanged(id, startDate, { status: 'RUNNING', input });
       let stopReason: { error: string; cause: string } | undefined;
-      const execution = stateMachine.run(request as JsonValue, {
+      let suspended = false;
+      const machine = startOptions.from ? machineFrom(startOptions.from.state) : stateMachine;
+      const execution = machine.run((startOptions.from?.input ?? request) as JsonValue, {
         overrides: {
           taskResourceLocalHandlers: taskHandlers,
           waitTimeOverrides: options.virtualWaits ? { [STATE.wait]: 0 } : undefined,
@@ -372,6 +450,22 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
           Task: { Token: taskToken },
         },
       });
+      // The engine keeps every event of an execution until someone reads it: read them all (or
+      // a finished execution's whole history stays in memory), and checkpoint each Task entered.
+      void (async () => {
+        for await (const event of execution.eventLogs) {
+          if (event.type !== 'StateEntered' || event.index !== undefined) continue;
+          // Task states (whose function waits for it) and Wait states (a redrive waits again
+          // rather than run the Task before the wait once more).
+          const kind = event.state.type;
+          if (!startOptions.onStateEntered || (kind !== 'Task' && kind !== 'Wait')) continue;
+          const checkpoint = { state: event.state.name, input: event.state.input };
+          const previous = entered;
+          entered = previous.then(() => startOptions.onStateEntered?.(checkpoint));
+        }
+      })().catch((error: unknown) =>
+        logger.warn('Execution events not read', { generationId: id, reason: String(error) }),
+      );
       const outcome = execution.result
         .then(
           (output) => ({ status: 'SUCCEEDED', output: output as unknown as ExecutionOutput }) as const,
@@ -390,7 +484,11 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
           participant?.leave();
           tokens.forget(taskToken);
         })
-        .then(async (ended) => {
+        .then(async (ended): Promise<ExecutionOutcome | AbortedOutcome | SuspendedOutcome> => {
+          startOptions.onQueued?.();
+          if (suspended) return { status: 'SUSPENDED' };
+          await entered.catch(() => {});
+          await startOptions.onEnded?.(ended);
           await started;
           await statusChanged(id, startDate, endChange(ended, input, stopReason));
           // Whatever ended it, it holds no slot (Notify and the reconciler release too: idempotent).
@@ -406,11 +504,24 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
           stopReason = reason;
           execution.abort();
         },
+        suspend: () => {
+          suspended = true;
+          execution.abort();
+        },
       };
       running.add(handle);
       const settled = () => running.delete(handle);
       outcome.then(settled, settled);
       return handle;
+    },
+    async suspendAll() {
+      const leftovers = [...running];
+      for (const leftover of leftovers) leftover.suspend();
+      await Promise.allSettled(leftovers.map((leftover) => leftover.outcome));
+    },
+    async recordEnd(id, startDate, request, end) {
+      await statusChanged(id, startDate, { ...end, input: JSON.stringify(request) });
+      await releaseSlot(admission, id, (message, fields) => logger.warn(message, fields));
     },
     async abortAll() {
       const leftovers = [...running];
@@ -419,14 +530,15 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
     },
     async run(id, request, observer) {
       const outcome = await this.start(id, request, observer).outcome;
-      if (outcome.status === 'ABORTED') throw new Error(`Execution ${id} was aborted`);
+      if (outcome.status === 'ABORTED' || outcome.status === 'SUSPENDED')
+        throw new Error(`Execution ${id} was ${outcome.status === 'ABORTED' ? 'aborted' : 'suspended'}`);
       return outcome;
     },
   };
 }
 
 /** The parts of a status-change event's detail that depend on how the execution went. */
-interface StatusChange {
+export interface StatusChange {
   readonly status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED';
   readonly input: string;
   readonly output?: string | null;
@@ -435,7 +547,7 @@ interface StatusChange {
 }
 
 function endChange(
-  ended: ExecutionOutcome | { readonly status: 'ABORTED' },
+  ended: ExecutionOutcome | AbortedOutcome,
   input: string,
   stopReason: { error: string; cause: string } | undefined,
 ): StatusChange {
@@ -467,6 +579,10 @@ interface TaskStateOptions {
   readonly invocationTime: AsyncLocalStorage<VirtualTimeParticipant>;
   readonly intercept: LocalRunnerOptions['interceptTask'];
   readonly observer: RunObserver;
+  /** Settles once the state just entered is checkpointed. @default no checkpoints */
+  readonly checkpointed?: () => Promise<void>;
+  /** The callback state's function has queued the execution with its token. */
+  readonly queued?: () => void;
 }
 
 /**
@@ -479,7 +595,8 @@ function taskStateHandlers(
   handlers: Record<string, Handler>,
   options: TaskStateOptions,
 ): Record<string, TaskHandler> {
-  const { participant, virtualRetries, intercept, observer, invocationTime, tokens } = options;
+  const { participant, virtualRetries, intercept, observer, invocationTime, tokens, checkpointed, queued } =
+    options;
   /** The interval before the next call of a state that failed and is being retried, in ms. */
   const retrying = new Map<string, number>();
   /** Retries used per retrier since the state was entered, as the engine counts them. */
@@ -508,11 +625,13 @@ function taskStateHandlers(
             tokens.forget(token);
             throw error;
           }
+          queued?.();
           return participant ? participant.idle(answered) : answered;
         }
       : invokeFunction;
     const retriers: readonly Retrier[] = (state as { Retry?: Retrier[] }).Retry ?? [];
     result[name] = async (input) => {
+      await checkpointed?.();
       const retryWaitMs = retrying.get(name);
       retrying.delete(name);
       if (participant && retryWaitMs !== undefined) await participant.sleep(retryWaitMs);

@@ -1,3 +1,5 @@
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -7,6 +9,14 @@ import S3rver from 's3rver';
 
 /** The bucket the local pipeline writes to. */
 export const LOCAL_BUCKET = 'sd35-local-images';
+
+/** An object just stored in the local bucket, as S3's "Object Created" event names it. */
+export interface CreatedObject {
+  readonly bucket: string;
+  readonly key: string;
+  /** The object's ETag, without quotes. */
+  readonly etag?: string;
+}
 
 export interface LocalS3 {
   /** `http://127.0.0.1:PORT` */
@@ -18,6 +28,14 @@ export interface LocalS3 {
   readonly client: S3Client;
   /** Path of the file s3rver stores an object's bytes in. */
   objectPath(key: string): string;
+  /**
+   * Calls `listener` for every object created in the bucket (PutObject, CopyObject, a completed
+   * multipart upload, a POST upload), as S3 sends "Object Created" to EventBridge: synchronously,
+   * once the object is stored and before the client has its answer, so a listener that has work
+   * to do should queue it. A listener that throws does not fail the upload (the error is emitted
+   * as a process warning). Returns the unsubscribe.
+   */
+  onObjectCreated(listener: (object: CreatedObject) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -97,6 +115,8 @@ export async function startLocalS3(options: {
     silent: true,
     configureBuckets: [{ name: bucket }],
   });
+  const objectPath = (key: string) => path.join(options.directory, bucket, `${key}._S3rver_object`);
+  const created = objectCreatedEvents(server, bucket, objectPath);
   const address = await server.run();
   const endpoint = `http://127.0.0.1:${address.port}`;
   const client = localS3Client(endpoint);
@@ -105,11 +125,81 @@ export async function startLocalS3(options: {
     bucket,
     directory: options.directory,
     client,
-    objectPath: (key) => path.join(options.directory, bucket, `${key}._S3rver_object`),
+    objectPath,
+    onObjectCreated: created.subscribe,
     async close() {
+      created.stop();
       client.destroy();
       server.httpServer?.closeAllConnections();
       await server.close();
     },
   };
+}
+
+/** The part of an s3rver event record read here (lib/models/event.js). */
+interface S3rverEventRecord {
+  readonly eventName?: string;
+  readonly s3?: {
+    readonly bucket?: { readonly name?: string };
+    readonly object?: { key?: string; eTag?: string };
+  };
+}
+
+/**
+ * The objects created in `bucket`, from the `'event'`s s3rver emits on its Koa app (an
+ * EventEmitter; local/types/s3rver.d.ts does not declare it). s3rver 3.7.1 names them
+ * `ObjectCreated:Put`, `:Copy`, and `:Post` for both a POST upload and a completed multipart
+ * upload (it has no `:CompleteMultipartUpload`). Its `:Copy` record carries no ETag, which S3's
+ * has: it is read from the `.md5` file s3rver has just written beside the copy.
+ */
+function objectCreatedEvents(
+  server: S3rver,
+  bucket: string,
+  objectPath: (key: string) => string,
+): { subscribe: LocalS3['onObjectCreated']; stop: () => void } {
+  if (!(server instanceof EventEmitter))
+    throw new Error('s3rver is not an EventEmitter: object events unavailable');
+  const emitter: EventEmitter = server;
+  const listeners = new Set<(object: CreatedObject) => void>();
+  const onEvent = (event: { Records?: readonly S3rverEventRecord[] }) => {
+    for (const record of event.Records ?? []) {
+      const key = record.s3?.object?.key;
+      if (!record.eventName?.startsWith('ObjectCreated:') || record.s3?.bucket?.name !== bucket || !key)
+        continue;
+      const object: CreatedObject = {
+        bucket,
+        key,
+        etag: record.s3?.object?.eTag ?? storedEtag(objectPath(key)),
+      };
+      for (const listener of [...listeners]) {
+        try {
+          listener(object);
+        } catch (error) {
+          process.emitWarning(`An onObjectCreated listener threw for ${key}: ${String(error)}`);
+        }
+      }
+    }
+  };
+  emitter.on('event', onEvent);
+  return {
+    subscribe(listener) {
+      // A wrapper per subscription, so the same function subscribed twice is called twice.
+      const subscribed = (object: CreatedObject) => listener(object);
+      listeners.add(subscribed);
+      return () => void listeners.delete(subscribed);
+    },
+    stop() {
+      listeners.clear();
+      emitter.off('event', onEvent);
+    },
+  };
+}
+
+/** The MD5 s3rver keeps beside an object, its ETag; undefined if it cannot be read. */
+function storedEtag(objectFile: string): string | undefined {
+  try {
+    return readFileSync(`${objectFile}.md5`, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -3,8 +3,9 @@ import path from 'node:path';
 import * as z from 'zod';
 import { createOidcRelyingParty } from '../functions/api/console/oidc.js';
 import type { OidcConsoleSignIn } from '../functions/api/console/oidc-routes.js';
+import type { RecoveryReport } from './engine.js';
 import { PortInUseError } from './listen.js';
-import { startLocalApi } from './local-api.js';
+import { startEngineApi } from './local-api.js';
 import { LOCAL_DIR } from './pipeline.js';
 
 /**
@@ -18,21 +19,33 @@ async function main(): Promise<void> {
   }
   const apiToken = process.env.API_TOKEN || undefined;
   const consoleOidc = consoleOidcOf(process.env);
-  const api = await startLocalApi({
+  const api = await startEngineApi({
     port,
     apiToken,
     consoleOidc,
+    localDir: LOCAL_DIR,
     eventsFile: path.join(LOCAL_DIR, 'events.jsonl'),
     dashscopeApiKey: process.env.DASHSCOPE_API_KEY || undefined,
     dashscopeBaseUrl: process.env.DASHSCOPE_BASE_URL || undefined,
+    onPromoted: (recovery) =>
+      process.stdout.write(
+        `  the local engine's owner stopped: this server runs the executions now (${recovery.resumed.length} resumed)\n`,
+      ),
   });
-  const upstream = api.emulator
-    ? `DashScope emulator at ${api.emulator.url}`
+  const { engine } = api;
+  const { owner } = engine;
+  const upstream = owner.dashscope.emulator
+    ? `DashScope emulator at ${owner.dashscope.baseUrl}`
     : 'DashScope (DASHSCOPE_API_KEY is set)';
   process.stdout.write(`SD 3.5 API listening on ${api.url}  (try ${api.url}/openapi.json)\n`);
   process.stdout.write(`  console: ${api.url}/console/\n`);
   process.stdout.write(
-    `  workflow: synthesized from the CDK stack, run locally; S3: ${api.s3.endpoint}; ${upstream}\n`,
+    `  workflow: synthesized from the CDK stack, run locally; S3: ${engine.s3.endpoint} (bucket ${engine.s3.bucket}; a file put under requests/ starts); ${upstream}\n`,
+  );
+  process.stdout.write(
+    engine.role === 'owner'
+      ? `  engine: this process runs the executions of ${path.relative(process.cwd(), LOCAL_DIR) || '.'}/${describeRecovery(engine.recovery)}\n`
+      : `  engine: ${owner.kind === 'server' ? 'npm start' : 'npm run generate'} (PID ${owner.pid}) runs the executions of this folder; this server hands its work to it\n`,
   );
   process.stdout.write(
     apiToken
@@ -45,14 +58,54 @@ async function main(): Promise<void> {
     );
   }
   process.stdout.write(
-    `  events: appended to ${path.relative(process.cwd(), api.events.file ?? '')}; webhooks signed with .local/webhook-secret\n`,
+    `  events: appended to ${path.relative(process.cwd(), engine.events.file ?? '')}; webhooks signed with ${path.relative(process.cwd(), path.join(LOCAL_DIR, 'webhook-secret'))}\n`,
   );
-  const stop = async () => {
-    await api.close();
-    process.exit(0);
+  stopOnSignalOrOrphaning(async () => {
+    const { unfinished } = await api.close();
+    if (unfinished > 0) {
+      process.stdout.write(
+        `${unfinished} generation(s) will resume the next time \`npm start\` or \`npm run generate\` runs here.\n`,
+      );
+    }
+  });
+}
+
+function describeRecovery(recovery: RecoveryReport | undefined): string {
+  if (!recovery) return '';
+  const parts = [
+    recovery.resumed.length > 0 ? `${recovery.resumed.length} resumed` : '',
+    recovery.interrupted.length > 0 ? `${recovery.interrupted.length} ended interrupted` : '',
+  ].filter(Boolean);
+  return parts.length > 0 ? ` (left unfinished by an earlier run: ${parts.join(', ')})` : '';
+}
+
+/**
+ * Stops the server on SIGINT or SIGTERM, and when its parent goes away (SIGTERM to npm's PID
+ * ends npm, which does not pass it on): the first stops cleanly, a second signal exits at once.
+ * A stop that takes longer than 5 s exits anyway (what runs is recorded where it stood).
+ */
+function stopOnSignalOrOrphaning(stop: () => Promise<void>): void {
+  let stopping = false;
+  const parent = process.ppid;
+  const begin = (why: string) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    process.stdout.write(`stopping (${why})…\n`);
+    setTimeout(() => process.exit(130), 5000).unref();
+    stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exit(1);
+      },
+    );
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', () => begin('SIGINT'));
+  process.on('SIGTERM', () => begin('SIGTERM'));
+  process.on('SIGHUP', () => begin('SIGHUP'));
+  setInterval(() => {
+    if (process.ppid !== parent && !stopping) begin(`its parent process ${parent} ended`);
+  }, 500).unref();
 }
 
 const consoleOidcEnvSchema = z.object({

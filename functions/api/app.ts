@@ -60,6 +60,12 @@ export interface ApiOptions {
    * not get through unauthenticated. @default every request is trusted (the local server)
    */
   readonly verifiedByGateway?: (c: Context) => boolean;
+  /**
+   * The local engine's state (who runs the executions, how many wait, are granted and run, and
+   * any that stopped making progress), served at `GET /v1/health` behind the same auth as the
+   * API. @default none: the route does not exist (on AWS, Step Functions and the alarms say it)
+   */
+  readonly engineHealth?: () => Promise<Record<string, unknown>>;
 }
 
 /** The challenge a 401 carries (RFC 9110 §11.6.1 requires one). */
@@ -153,6 +159,9 @@ export function createApiApp(deps: GenerationsDeps, options: ApiOptions = {}): H
   }
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  const { engineHealth } = options;
+  if (engineHealth)
+    app.get('/v1/health', async (c) => c.json({ status: 'ok', engine: await engineHealth() }));
   if (options.console) {
     app.route('/', createConsoleApp(deps, options));
     app.get('/', (c) => c.redirect(`${CONSOLE_BASE}/`));

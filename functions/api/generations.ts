@@ -5,6 +5,7 @@ import {
   DEFAULT_LANE,
   estimateStartMs,
   grantsAhead,
+  type Lane,
   type QueuePosition,
 } from '../shared/admission.js';
 import { canonicalJson } from '../shared/canonical-json.js';
@@ -22,6 +23,7 @@ import { type GenerationRequest, generationRequestSchema, type Model } from '../
 import { failedUpdate } from '../shared/index-updates.js';
 import type { Logger } from '../shared/logger.js';
 import type { Presigner } from '../shared/presigned-url.js';
+import { DEFAULT_RUN_TIME_MODEL, estimateRun, type RunTimeModel } from '../shared/run-time-estimate.js';
 import type { GenerationStatus } from '../shared/workflow-state.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import type { GenerationView, ImageView } from './schemas.js';
@@ -49,6 +51,11 @@ export interface GenerationsDeps {
     readonly queue: AdmissionQueue;
     readonly settings: AdmissionSettings;
   };
+  /**
+   * The run-time model Admit uses, for the start estimate of a generation Admit has not reached
+   * yet (Admit stores its own estimate in the entry). @default DEFAULT_RUN_TIME_MODEL
+   */
+  readonly runTimeModel?: RunTimeModel;
 }
 
 /** The same Idempotency-Key was used with a different body. */
@@ -186,29 +193,78 @@ export async function getGeneration(id: string, deps: GenerationsDeps): Promise<
   const record = await deps.index.get(id);
   if (!record) return undefined;
   const view = await viewOf(record, deps, { presign: true });
-  const queue = record.status === 'queued' ? await queuePosition(id, deps) : undefined;
+  const queue = await queuePosition(record, deps);
   return queue ? { ...view, queue } : view;
 }
 
 /**
  * Where a generation waiting for admission stands: the grants before its own (by the lane rules,
  * with the queue as it is now), and when its task is expected to start running, from the slots
- * the accounts hold and the run-time estimate. Undefined once it was granted (or without admission).
+ * the accounts hold and the run-time estimate. Undefined once it was granted or has a DashScope
+ * task, once it ended, or without admission.
+ *
+ * Admit writes the entry only when the execution reaches it, seconds after the 202. Until then a
+ * generation registered `queued` with no task is shown as Admit will put it: at the end of its
+ * lane now, with the request's own run estimate.
  */
-async function queuePosition(id: string, deps: GenerationsDeps): Promise<QueuePosition | undefined> {
-  if (!deps.admission) return undefined;
-  const { queue, settings } = deps.admission;
-  const entry = await queue.get(id);
-  if (entry?.kind !== 'waiting') return undefined;
-  const other = entry.lane === 'interactive' ? 'batch' : 'interactive';
+async function queuePosition(
+  record: GenerationRecord,
+  deps: GenerationsDeps,
+): Promise<QueuePosition | undefined> {
+  if (!deps.admission || record.status !== 'queued' || record.dashscope?.taskId) return undefined;
+  const { queue } = deps.admission;
+  const entry = await queue.get(record.id);
+  if (entry?.kind === 'waiting') {
+    return placeInQueue(
+      { lane: entry.lane, aheadInLane: queue.count(entry.lane, entry), runSeconds: entry.expectedRunSeconds },
+      deps.admission,
+      deps.clock,
+    );
+  }
+  if (entry) return undefined;
+  const expected = notYetAdmitted(record, deps.admission.settings, deps);
+  if (!expected) return undefined;
+  // Every entry of its lane is ahead of it: it arrives last.
+  return placeInQueue({ ...expected, aheadInLane: queue.count(expected.lane) }, deps.admission, deps.clock);
+}
+
+/**
+ * The lane and run estimate Admit will give a generation it has not reached yet (the request's
+ * `priority`, batch when it names none, as Admit decides), or undefined when it will not wait
+ * for admission: its request does not parse (the workflow fails it first), or it is older than
+ * `maxQueueSeconds` (its entry was failed with QueueTimeExceeded; the index says so a moment later).
+ */
+function notYetAdmitted(
+  record: GenerationRecord,
+  settings: AdmissionSettings,
+  deps: Pick<GenerationsDeps, 'clock' | 'runTimeModel'>,
+): { lane: Lane; runSeconds: number } | undefined {
+  const request = generationRequestSchema.safeParse(record.request);
+  if (!request.success) return undefined;
+  const age = deps.clock.now() - Date.parse(record.createdAt);
+  if (age >= settings.maxQueueSeconds * 1000) return undefined;
+  return {
+    lane: request.data.priority ?? DEFAULT_LANE.other,
+    runSeconds: estimateRun(request.data, deps.runTimeModel ?? DEFAULT_RUN_TIME_MODEL).seconds,
+  };
+}
+
+/** A place in `lane` behind `aheadInLane` entries, by the lane rules and the slots held now. */
+async function placeInQueue(
+  place: { lane: Lane; aheadInLane: Promise<number>; runSeconds: number },
+  admission: NonNullable<GenerationsDeps['admission']>,
+  clock: Clock,
+): Promise<QueuePosition> {
+  const { queue, settings } = admission;
+  const other = place.lane === 'interactive' ? 'batch' : 'interactive';
   const [aheadInLane, otherLane, state, slots] = await Promise.all([
-    queue.count(entry.lane, entry),
+    place.aheadInLane,
     queue.count(other),
     queue.readState(),
     Promise.all(settings.accounts.map((account) => queue.slots(account.name))),
   ]);
-  const position = grantsAhead({ lane: entry.lane, aheadInLane, otherLane, state, rules: settings });
-  const now = deps.clock.now();
+  const position = grantsAhead({ lane: place.lane, aheadInLane, otherLane, state, rules: settings });
+  const now = clock.now();
   // Free slots take the first grants at once; the rest wait for a slot, so their start is the
   // runners' (the slots' remaining runs), spread over the accounts.
   const startMs = estimateStartMs({
@@ -216,9 +272,9 @@ async function queuePosition(id: string, deps: GenerationsDeps): Promise<QueuePo
     accounts: settings.accounts,
     slots: slots.flat(),
     ahead: position,
-    typicalRunSeconds: entry.expectedRunSeconds,
+    typicalRunSeconds: place.runSeconds,
   });
-  return { lane: entry.lane, position, estimatedStartAt: new Date(Math.max(now, startMs)).toISOString() };
+  return { lane: place.lane, position, estimatedStartAt: new Date(Math.max(now, startMs)).toISOString() };
 }
 
 /**

@@ -94,7 +94,7 @@ export const generationViewSchema = z.object({
     .optional(),
   manifestKey: z.string().optional(),
   error: z.object({ type: z.string(), message: z.string(), upstreamCode: z.string().optional() }).optional(),
-  /** While it waits in the admission queue (before its DashScope submit). */
+  /** While it waits for admission (before its DashScope submit), from the 202 on. */
   queue: z
     .object({
       lane: laneSchema,

@@ -17,6 +17,7 @@ export const ERROR_TYPES = [
   'canceled',
   'storage_error',
   'result_rejected',
+  'interrupted',
   'internal_error',
 ] as const;
 export type ErrorType = (typeof ERROR_TYPES)[number];
@@ -225,6 +226,12 @@ export const WORKFLOW_ERROR = {
 } as const;
 
 /**
+ * The local engine's: an execution whose process ended and that no later engine could take up
+ * again (nothing recorded where it stood). On AWS, Step Functions keeps executions; it never occurs.
+ */
+export const EXECUTION_INTERRUPTED = 'ExecutionInterrupted';
+
+/**
  * The stable type of each error name a failed execution can carry: the Lambdas' named errors,
  * the workflow's own Fail states, and Step Functions' timeout. Anything else is `internal_error`.
  */
@@ -250,6 +257,7 @@ export const ERROR_TYPE_BY_NAME: Readonly<Record<string, ErrorType>> = {
   [WORKFLOW_ERROR.pollLimitExceeded]: 'timeout',
   [WORKFLOW_ERROR.queueTimeExceeded]: 'timeout',
   'States.Timeout': 'timeout',
+  [EXECUTION_INTERRUPTED]: 'interrupted',
 };
 
 /** The types an upstream answer (DashScope, or the host of its results) can be classified as. */

@@ -52,8 +52,6 @@ export async function findOrphan(
     deps.logger.warn('Orphan search failed; submitting again', { reason: describeError(error) });
     return undefined;
   }
-  if (process.env.DEBUG_ORPHAN)
-    console.log('ORPHAN', JSON.stringify(page.data), [...search.owned], search.attemptAt, deps.clock.now());
   const candidates = page.data.filter(
     (task) =>
       !search.owned.has(task.task_id) && (task.model_name === undefined || task.model_name === search.model),
@@ -92,6 +90,24 @@ export async function submitAdmitted(
   const granted = slot?.kind === 'granted' ? slot : undefined;
   const seed =
     input.request.seed ?? granted?.submitSeed ?? (deps.randomSeed ?? (() => randomInt(0, MAX_SEED - 3)))();
+  if (granted?.taskId !== undefined && granted.submittedAt !== undefined) {
+    // An earlier invocation created the task and noted it on the slot, but its answer never
+    // reached the workflow (a Lambda service error after the function returned; a local engine
+    // that stopped): carry on with that task, as it was submitted, rather than create another.
+    logger.warn('Resumed the task an earlier Submit of this generation created', {
+      generationId: input.id,
+      taskId: granted.taskId,
+    });
+    const response = {
+      request_id: `resumed-${granted.taskId}`,
+      output: { task_id: granted.taskId, task_status: 'PENDING' as const },
+    };
+    const submittedAt = granted.submittedAt;
+    return {
+      task: firstTaskState(input, response, seed, { ...deps, clock: { now: () => submittedAt } }),
+      adopted: true,
+    };
+  }
   if (queue && granted?.submitAttemptAt !== undefined && granted.submittedAt === undefined) {
     const others = (await queue.slots(granted.account).catch(() => [])).filter(
       (other) => other.id !== input.id,

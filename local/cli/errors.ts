@@ -1,9 +1,10 @@
 /**
  * Exit codes shared by `sd35` and `npm run generate` (docs/cli.md):
  * 0 ok; 1 the generation failed (or the run failed unexpectedly); 2 invalid input or usage;
- * 3 the API could not be used: unreachable, credentials refused, or an error on its side.
+ * 3 the API could not be used: unreachable, credentials refused, or an error on its side;
+ * 130 interrupted (Ctrl-C, SIGTERM), as a shell reports a process SIGINT ended.
  */
-export const EXIT = { ok: 0, failed: 1, usage: 2, api: 3 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, api: 3, interrupted: 130 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
@@ -40,6 +41,13 @@ export class GenerationFailedError extends CliError {
   ) {
     super(message);
   }
+}
+
+/** Ctrl-C or SIGTERM stopped the command before the end: exit 130; the message says what happens next. */
+export class InterruptedError extends CliError {
+  override readonly name = 'InterruptedError';
+  readonly type = 'interrupted';
+  readonly exitCode = EXIT.interrupted;
 }
 
 /** The API could not be reached, or answered with something that is not its API: exit 3. */

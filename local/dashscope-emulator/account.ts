@@ -1,6 +1,18 @@
 import { expiresAt, type TaskRecord } from './task-record.js';
 
 /**
+ * Told of every change of an account's task set, in order, before the change is made (so a change
+ * that cannot be recorded is not made). Starts, ends and expiries are not changes: they follow
+ * from the times, and `settle` replays them.
+ */
+export interface AccountJournal {
+  added(record: TaskRecord): void;
+  canceled(taskId: string, at: number): void;
+  forgot(taskId: string, at: number): void;
+  cleared(): void;
+}
+
+/**
  * The tasks of one account and its single runner (the documented SD limit: one task running at a
  * time, the rest PENDING first in, first out).
  *
@@ -15,15 +27,33 @@ export class Account {
   #running: TaskRecord | undefined;
   /** When the runner last became free; a task starts at the later of this and its submit. */
   #freeSince = Number.NEGATIVE_INFINITY;
+  #journal: AccountJournal | undefined;
 
   constructor(ttlMs: number) {
     this.#ttlMs = ttlMs;
   }
 
+  /** From now on, tells `journal` of every add, cancel, forget and clear. */
+  journalTo(journal: AccountJournal): void {
+    this.#journal = journal;
+  }
+
   /** Queues a freshly submitted task behind every task already waiting. */
   add(record: TaskRecord): void {
+    this.#journal?.added(record);
+    this.restore(record);
+  }
+
+  /**
+   * Puts back a record as a journal kept it, without telling the journal: a canceled one stays
+   * out of the queue, a started one takes the runner at its recorded time (`settle` frees it at
+   * its end), any other is queued as `add` does. Restore in submit order.
+   */
+  restore(record: TaskRecord): void {
     this.#records.set(record.taskId, record);
-    this.#queue.push(record);
+    if (record.canceledAt !== undefined) return;
+    if (record.scheduledAt === undefined) this.#queue.push(record);
+    else this.#running = record;
   }
 
   /** The task, unless it never existed or has expired (call `settle` first). */
@@ -40,6 +70,7 @@ export class Account {
   cancel(taskId: string, now: number): boolean {
     const record = this.#records.get(taskId);
     if (!record || record.scheduledAt !== undefined || record.canceledAt !== undefined) return false;
+    this.#journal?.canceled(taskId, now);
     record.canceledAt = now;
     this.#queue = this.#queue.filter((queued) => queued !== record);
     return true;
@@ -52,6 +83,7 @@ export class Account {
   forget(taskId: string, now: number): boolean {
     const record = this.#records.get(taskId);
     if (!record) return false;
+    this.#journal?.forgot(taskId, now);
     this.#records.delete(taskId);
     this.#queue = this.#queue.filter((queued) => queued !== record);
     if (this.#running === record) {
@@ -69,8 +101,9 @@ export class Account {
     this.#purge(now);
   }
 
-  /** Forgets everything. */
+  /** Forgets everything (the journal, if any, is emptied too). */
   clear(): void {
+    this.#journal?.cleared();
     this.#records.clear();
     this.#queue = [];
     this.#running = undefined;

@@ -5,6 +5,7 @@ import { ImageCache } from './image-cache.js';
 import { checkPlan } from './new-task.js';
 import { SlidingWindowLimiter } from './rate-limiter.js';
 import { ResultUrlSigner } from './result-urls.js';
+import { openTaskJournal } from './task-journal.js';
 import { snapshotAt } from './task-record.js';
 import type {
   EmulatorControl,
@@ -32,6 +33,8 @@ export interface EmulatorContext {
   readonly created: { tasks: number };
   readonly signer: ResultUrlSigner;
   readonly images: ImageCache;
+  /** Malformed lines of the state file skipped on start. */
+  readonly skippedJournalLines: number;
 }
 
 /** Applies the defaults and refuses settings that would make the emulator meaningless. */
@@ -44,20 +47,26 @@ export function resolveOptions(options: EmulatorOptions): ResolvedOptions {
     queriesPerSecond: options.queriesPerSecond ?? 20,
     resultTtlMs: options.resultTtlMs ?? DAY_MS,
     publicOrigin: options.publicOrigin,
+    stateFile: options.stateFile,
   };
   for (const key of ['speed', 'submitsPerSecond', 'queriesPerSecond', 'resultTtlMs'] as const) {
     if (!(config[key] > 0)) throw new RangeError(`${key} must be a positive number, got ${config[key]}`);
   }
   if (config.apiKey === '') throw new RangeError('apiKey must not be empty');
+  if (config.stateFile === '') throw new RangeError('stateFile must not be empty (leave it out instead)');
   return config;
 }
 
-/** Fresh state for the given options. */
+/** Fresh state for the given options, with the tasks of the state file if there is one. */
 export function createContext(options: EmulatorOptions): EmulatorContext {
   const config = resolveOptions(options);
+  const account = new Account(config.resultTtlMs);
+  const journal = config.stateFile
+    ? openTaskJournal(config.stateFile, account, config.clock.now())
+    : { skippedLines: 0 };
   return {
     config,
-    account: new Account(config.resultTtlMs),
+    account,
     submitLimiter: new SlidingWindowLimiter(config.submitsPerSecond),
     queryLimiter: new SlidingWindowLimiter(config.queriesPerSecond),
     faults: new FaultQueue(),
@@ -67,6 +76,7 @@ export function createContext(options: EmulatorOptions): EmulatorContext {
     created: { tasks: 0 },
     signer: new ResultUrlSigner(),
     images: new ImageCache(),
+    skippedJournalLines: journal.skippedLines,
   };
 }
 
@@ -104,6 +114,9 @@ export function createControl(context: EmulatorContext): EmulatorControl {
     },
     get tasksCreated() {
       return context.created.tasks;
+    },
+    get skippedJournalLines() {
+      return context.skippedJournalLines;
     },
     reset() {
       context.account.clear();

@@ -20,7 +20,8 @@ export interface RunningEmulator {
 
 /**
  * Starts an emulator on 127.0.0.1 (port 0, the default, picks a free port). Result-image URLs
- * point at this server unless `publicOrigin` says otherwise.
+ * point at this server unless `publicOrigin` says otherwise. With a `stateFile`, the tasks a
+ * previous emulator journaled there are back before the server listens.
  */
 export async function startEmulator(
   options: Partial<EmulatorOptions> & { port?: number } = {},

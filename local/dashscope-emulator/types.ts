@@ -29,11 +29,18 @@ export interface EmulatorOptions {
    * of the query request itself is used.
    */
   publicOrigin?: string | (() => string);
+  /**
+   * File that keeps the account's tasks across restarts, as the real service keeps them: every
+   * submit, cancel and forget is appended to it as a JSON line (its folder is created if missing),
+   * and on start it is replayed, then rewritten with only the tasks still known. One emulator per
+   * file. Without it, tasks live as long as the emulator.
+   */
+  stateFile?: string;
 }
 
 /** {@link EmulatorOptions} with the defaults applied. */
-export type ResolvedOptions = Required<Omit<EmulatorOptions, 'publicOrigin'>> &
-  Pick<EmulatorOptions, 'publicOrigin'>;
+export type ResolvedOptions = Required<Omit<EmulatorOptions, 'publicOrigin' | 'stateFile'>> &
+  Pick<EmulatorOptions, 'publicOrigin' | 'stateFile'>;
 
 /** Error answered for a whole task or a single image. */
 export interface TaskError {
@@ -175,8 +182,10 @@ export interface EmulatorControl {
   readonly counts: EmulatorCounts;
   /** Requests received per operation, whatever their answer (unauthenticated ones included). */
   readonly calls: Readonly<Record<EmulatorOp, number>>;
-  /** Tasks created (accepted submits), those since forgotten or expired included. */
+  /** Tasks created (accepted submits) by this emulator, those since forgotten or expired included. */
   readonly tasksCreated: number;
-  /** Forgets every task, plan, fault and counter. */
+  /** Lines of the `stateFile` skipped as malformed when this emulator started (0 without one). */
+  readonly skippedJournalLines: number;
+  /** Forgets every task, plan, fault and counter, and empties the `stateFile`. */
   reset(): void;
 }

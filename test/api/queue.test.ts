@@ -2,11 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { createApiApp } from '../../functions/api/app.js';
 import type { GenerationView } from '../../functions/api/schemas.js';
 import type { AdmissionSettings } from '../../functions/shared/admission.js';
+import { generationRequestSchema } from '../../functions/shared/generation-request.js';
 import { silentLogger } from '../../functions/shared/logger.js';
+import { estimateRun } from '../../functions/shared/run-time-estimate.js';
 import { MemoryAdmissionQueue } from '../../local/memory-admission.js';
 import { MemoryGenerationIndex } from '../fakes/memory-index.js';
 import { FakeExecutionService } from './fake-executions.js';
-import { fakePresign } from './fixtures.js';
+import { fakePresign, taskState } from './fixtures.js';
 
 /** The queue as the API shows it: a waiting generation's lane, position and start estimate. */
 const NOW = Date.UTC(2026, 2, 1, 12, 0, 0);
@@ -29,22 +31,30 @@ function setup() {
     logger: silentLogger,
     admission: { queue, settings: SETTINGS },
   });
-  /** Creates a generation through the API and puts it in the queue as Admit would. */
-  const waiting = async (body: Record<string, unknown>, at: number) => {
+  /** Creates a generation through the API (202): its execution has not reached Admit yet. */
+  const registered = async (body: Record<string, unknown>) => {
     const response = await app.request('/v1/generations', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
-    const { id } = (await response.json()) as { id: string };
+    expect(response.status).toBe(202);
+    return ((await response.json()) as { id: string }).id;
+  };
+  /** Creates a generation through the API and puts it in the queue as Admit would. */
+  const waiting = async (body: Record<string, unknown>, at: number) => {
+    const id = await registered(body);
     const lane = (body.priority as 'batch' | undefined) ?? 'interactive';
     await queue.enqueue({ id, lane, enqueuedAt: NOW + at, expectedRunSeconds: 20, token: `token-${id}` });
     return id;
   };
   const view = async (id: string) =>
     (await (await app.request(`/v1/generations/${id}`)).json()) as GenerationView;
-  return { app, queue, waiting, view };
+  return { app, executions, queue, registered, waiting, view };
 }
+
+/** The run Admit expects of a request (the default run-time model), seconds. */
+const runOf = (body: Record<string, unknown>) => estimateRun(generationRequestSchema.parse(body)).seconds;
 
 describe('the queue in GET /v1/generations/{id}', () => {
   it('shows the lane, the grants before it and when its task should start, behind a held slot', async () => {
@@ -74,6 +84,121 @@ describe('the queue in GET /v1/generations/{id}', () => {
     await queue.grant(id, 'main', NOW);
 
     expect((await view(id)).queue).toBeUndefined();
+  });
+
+  it('shows a generation not yet admitted at the end of its interactive lane', async () => {
+    const { queue, registered, waiting, view } = setup();
+    const running = await waiting({ prompt: 'holds the slot', priority: 'batch' }, 0);
+    await queue.grant(running, 'main', NOW);
+    await queue.note(running, { startedAt: NOW - 5000 });
+    await waiting({ prompt: 'first' }, 1);
+    await waiting({ prompt: 'second' }, 2);
+    const body = { prompt: 'just asked for' };
+
+    const id = await registered(body);
+
+    expect(await queue.get(id)).toBeUndefined();
+    const run = runOf(body) * 1000;
+    expect((await view(id)).queue).toEqual({
+      lane: 'interactive',
+      // Behind the two interactive entries waiting; nothing waits in batch.
+      position: 2,
+      // The held task's 15 s left, then the two ahead, each as long as this request's own run.
+      estimatedStartAt: new Date(NOW + 15_000 + run + run).toISOString(),
+    });
+  });
+
+  it('shows a batch generation not yet admitted at the end of the batch lane', async () => {
+    const { registered, waiting, view } = setup();
+    await waiting({ prompt: 'batch one', priority: 'batch' }, 0);
+    await waiting({ prompt: 'batch two', priority: 'batch' }, 1);
+
+    const id = await registered({ prompt: 'a batch job', priority: 'batch' });
+
+    expect((await view(id)).queue).toMatchObject({ lane: 'batch', position: 2 });
+  });
+
+  it('puts a request that names no lane in batch, as Admit does', async () => {
+    const { executions, waiting, view } = setup();
+    await waiting({ prompt: 'batch one', priority: 'batch' }, 0);
+    // Started without the API, which always names a lane.
+    executions.seed({ name: 'gen-direct', input: { prompt: 'from a schedule' } });
+
+    expect((await view('gen-direct')).queue).toMatchObject({ lane: 'batch', position: 1 });
+  });
+
+  it('shows the same place before Admit as right after Admit put it at the end of its lane', async () => {
+    const { queue, registered, waiting, view } = setup();
+    const running = await waiting({ prompt: 'holds the slot' }, 0);
+    await queue.grant(running, 'main', NOW);
+    await waiting({ prompt: 'interactive one' }, 1);
+    await waiting({ prompt: 'interactive two' }, 2);
+    await waiting({ prompt: 'batch one', priority: 'batch' }, 3);
+    const body = { prompt: 'a batch job', priority: 'batch', n: 2 };
+    const id = await registered(body);
+
+    const before = (await view(id)).queue;
+    // Admit arrives after every entry there.
+    await queue.enqueue({
+      id,
+      lane: 'batch',
+      enqueuedAt: NOW + 4,
+      expectedRunSeconds: runOf(body),
+      token: 't',
+    });
+    const after = (await view(id)).queue;
+
+    // Behind the batch entry, and the interactive turns the lane rules give before its own.
+    expect(before).toMatchObject({ lane: 'batch', position: 3 });
+    expect(before).toEqual(after);
+  });
+
+  it('never shows a place for a generation that has a DashScope task', async () => {
+    const { executions, queue, view } = setup();
+    const request = generationRequestSchema.parse({ prompt: 'pending at DashScope', priority: 'batch' });
+    executions.seed({ name: 'gen-pending', input: request, lastTask: taskState() });
+    executions.seed({ name: 'gen-redriven', input: request, lastTask: taskState() });
+    await queue.enqueue({
+      id: 'gen-redriven',
+      lane: 'batch',
+      enqueuedAt: NOW,
+      expectedRunSeconds: 20,
+      token: 't',
+    });
+
+    const pending = await view('gen-pending');
+    expect(pending).toMatchObject({ status: 'queued', dashscope: { taskId: 'task-1' } });
+    expect(pending.queue).toBeUndefined();
+    expect((await view('gen-redriven')).queue).toBeUndefined();
+  });
+
+  it('never shows a place for a generation that ended before Admit', async () => {
+    const { app, executions, registered, view } = setup();
+    const canceled = await registered({ prompt: 'never mind' });
+    await app.request(`/v1/generations/${canceled}/cancel`, { method: 'POST' });
+    executions.seed({
+      name: 'gen-failed',
+      input: { prompt: 'failed', priority: 'batch' },
+      status: 'FAILED',
+      error: 'States.Runtime',
+    });
+
+    expect(await view(canceled)).toMatchObject({ status: 'canceled' });
+    expect((await view(canceled)).queue).toBeUndefined();
+    expect((await view('gen-failed')).queue).toBeUndefined();
+  });
+
+  it('shows no place before Admit for a generation older than the longest wait', async () => {
+    const { executions, view } = setup();
+    // Its entry would have been failed with QueueTimeExceeded; the index says so a moment later.
+    executions.seed({
+      name: 'gen-old',
+      input: { prompt: 'waited too long', priority: 'batch' },
+      startDate: new Date(NOW - SETTINGS.maxQueueSeconds * 1000),
+    });
+
+    expect(await view('gen-old')).toMatchObject({ status: 'queued' });
+    expect((await view('gen-old')).queue).toBeUndefined();
   });
 
   it('takes a canceled generation out of the queue at once', async () => {

@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import chromium from '@sparticuz/chromium';
 import type { TestProject } from 'vitest/node';
+import { UNPACKED_CHROMIUM_ENV } from '../../local/browser.js';
 import { prepareSynthCache, SYNTH_CACHE_DIR_ENV } from '../../local/synth-cache.js';
 import { startCdkSynth, stopCdkSynth } from './cdk-synth.js';
 import { TEST_CONFIGURATIONS } from './configurations.js';
@@ -19,7 +21,7 @@ const OWNED = Symbol.for('sd35.test.synthCacheDir');
  * never run the same one side by side; one not listed there is synthesized by the first test that
  * asks. The infra tests that assert on the template synthesize for real through their own helper.
  */
-export default function setup(project: TestProject): () => Promise<void> {
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const teardowns: (() => void | Promise<void>)[] = [];
   const state = globalThis as { [OWNED]?: string };
   if (!state[OWNED]) {
@@ -31,6 +33,11 @@ export default function setup(project: TestProject): () => Promise<void> {
       rmSync(dir, { recursive: true, force: true });
       delete state[OWNED];
     });
+  }
+  if (project.name === 'browser' && !process.env[UNPACKED_CHROMIUM_ENV]) {
+    // Unpacked once, before any worker starts: two files that unpack it at once race (one can
+    // start the binary while the other still writes it: spawn ETXTBSY). The workers inherit it.
+    process.env[UNPACKED_CHROMIUM_ENV] = await chromium.executablePath();
   }
   if (project.name === 'infra') {
     // The real `cdk synth` of test/infra/synth.test.ts, started now to run beside the other files.
