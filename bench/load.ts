@@ -1,4 +1,9 @@
 /**
+ * `npm run bench:load -- --via-api [--n 1000] [--json]`: the same burst through a child `npm start`
+ * over HTTP, in real time (at DashScope's 2 submits/s, about 9 minutes for 1,000), measuring the
+ * server process: `{generations, succeeded, failed, wallSeconds, peakRssMiB, idleRssMiB,
+ * startRssMiB, dynamodbDiskMiB, tasks}` (bench/lib/load-api.ts).
+ *
  * `npm run bench:load [-- --n 1000] [--json]`: N generations (default 1000) started at once
  * through the local runner and the synthesized workflow, against the DashScope emulator with the
  * account's real limits, in virtual time, with s3rver and dynalite (admission on the DynamoDB
@@ -8,6 +13,7 @@
  */
 import { parseArgs } from 'node:util';
 import * as z from 'zod';
+import { runApiLoad } from './lib/load-api.js';
 import { loadRequests, loadShortfalls, mib, runLoad, startLoadRig } from './lib/load-rig.js';
 
 const argsSchema = z.object({
@@ -17,14 +23,33 @@ const argsSchema = z.object({
     .positive('--n must be at least 1')
     .default(1000),
   json: z.boolean().default(false),
+  'via-api': z.boolean().default(false),
+  'emulator-speed': z.coerce.number().positive('--emulator-speed must be positive').default(20),
+  idle: z.coerce.number().nonnegative('--idle must be at least 0').default(30),
 });
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { n: { type: 'string' }, json: { type: 'boolean' } },
+    options: {
+      n: { type: 'string' },
+      json: { type: 'boolean' },
+      'via-api': { type: 'boolean' },
+      'emulator-speed': { type: 'string' },
+      idle: { type: 'string' },
+    },
     strict: true,
   });
   const args = argsSchema.parse(values);
+  if (args['via-api']) {
+    const summary = await runApiLoad({
+      n: args.n,
+      emulatorSpeed: args['emulator-speed'],
+      idleSeconds: args.idle,
+      progress: (text) => args.json || console.error(`bench:load --via-api: ${text}`),
+    });
+    console.log(args.json ? JSON.stringify(summary) : summary);
+    return summary.succeeded === summary.generations && summary.tasks === summary.generations ? 0 : 1;
+  }
   const rig = await startLoadRig();
   try {
     const run = await runLoad(rig, loadRequests(args.n));

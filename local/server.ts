@@ -18,6 +18,12 @@ async function main(): Promise<void> {
     throw new Error(`PORT must be a port number, got ${JSON.stringify(process.env.PORT)}`);
   }
   const apiToken = process.env.API_TOKEN || undefined;
+  const emulatorSpeed = Number(process.env.DASHSCOPE_EMULATOR_SPEED || 4);
+  if (!(emulatorSpeed > 0)) {
+    throw new Error(
+      `DASHSCOPE_EMULATOR_SPEED must be a positive number, got ${JSON.stringify(process.env.DASHSCOPE_EMULATOR_SPEED)}`,
+    );
+  }
   const consoleOidc = consoleOidcOf(process.env);
   const api = await startEngineApi({
     port,
@@ -27,6 +33,7 @@ async function main(): Promise<void> {
     eventsFile: path.join(LOCAL_DIR, 'events.jsonl'),
     dashscopeApiKey: process.env.DASHSCOPE_API_KEY || undefined,
     dashscopeBaseUrl: process.env.DASHSCOPE_BASE_URL || undefined,
+    emulatorSpeed,
     onPromoted: (recovery) =>
       process.stdout.write(
         `  the local engine's owner stopped: this server runs the executions now (${recovery.resumed.length} resumed)\n`,
