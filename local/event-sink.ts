@@ -9,8 +9,11 @@ export interface SinkEvent {
   readonly detail: Record<string, unknown>;
 }
 
+/** How many of the latest events a sink keeps in memory (the file keeps them all). */
+export const EVENTS_KEPT_IN_MEMORY = 1000;
+
 export interface LocalEventSink extends EventPublisher {
-  /** Every event published by this process, oldest first. */
+  /** The latest events published by this process (at most {@link EVENTS_KEPT_IN_MEMORY}), oldest first. */
   readonly events: readonly SinkEvent[];
   /** The JSON-lines file events are appended to, if any. */
   readonly file?: string;
@@ -33,6 +36,8 @@ export function createLocalEventSink(file?: string): LocalEventSink {
         detail,
       };
       events.push(event);
+      // A long-running server publishes for ever; the file is the record.
+      if (events.length > EVENTS_KEPT_IN_MEMORY) events.splice(0, events.length - EVENTS_KEPT_IN_MEMORY);
       if (file) {
         await mkdir(path.dirname(file), { recursive: true });
         await appendFile(file, `${JSON.stringify(event)}\n`);

@@ -198,9 +198,15 @@ async function follow(
   id: string,
   show: (record: GenerationRecord) => void,
 ): Promise<GenerationRecord> {
+  let shown = '';
   for (;;) {
     const record = await interruptible(engine.index.get(id));
-    if (record) show(record);
+    // A line per change of the record, not per read.
+    const key = record ? `${record.status}:${record.stage}:${record.dashscope?.status}` : '';
+    if (record && key !== shown) {
+      shown = key;
+      show(record);
+    }
     if (record && FINAL_STATUSES.has(record.status)) return record;
     await interruptible(sleep(250));
   }

@@ -1,7 +1,9 @@
+import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { readAnnouncement } from '../../local/engine.js';
 import { localS3Client } from '../../local/s3.js';
 import {
   type Child,
@@ -197,6 +199,32 @@ describe('the local engine', { timeout: 300_000 }, () => {
     expect(emulatorTasks(dir).size).toBe(6);
   });
 
+  it('stops npm start when SIGTERM goes to npm, and its generations resume with the next server', async () => {
+    const dir = await folder('engine-npm-');
+    const npm = owned(npmStart(dir));
+    const url = await waitFor(() => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(npm.stdout())?.[1], {
+      what: 'npm start to listen',
+      timeoutMs: 240_000,
+    });
+    const server = await waitFor(() => readAnnouncement(dir), { what: 'engine.json', timeoutMs: 60_000 });
+    const id = await postGeneration(url, { prompt: 'left running', size: '512*512', steps: 400, n: 4 });
+    await waitFor(async () => (await getJson<Health>(`${url}/v1/health`)).engine.running > 0, {
+      what: 'its task to run',
+      timeoutMs: 120_000,
+    });
+
+    npm.process.kill('SIGTERM');
+    await waitFor(() => !isAlive(server.pid), { what: 'the server to stop', timeoutMs: 60_000 });
+    const next = owned(await startServer(dir));
+    const [ended] = await waitForEnds(next.url, [id]);
+
+    expect(npm.stdout()).toContain(
+      '1 generation(s) will resume the next time `npm start` or `npm run generate` runs here.',
+    );
+    expect(ended?.status).toBe('succeeded');
+    expect(emulatorTasks(dir).size).toBe(1);
+  });
+
   it('starts a request file put into the local bucket, and writes its report', async () => {
     const dir = await folder('engine-drop-');
     const server = owned(await startServer(dir));
@@ -215,7 +243,7 @@ describe('the local engine', { timeout: 300_000 }, () => {
       async () => {
         const object = await s3
           .send(
-            new (await import('@aws-sdk/client-s3')).GetObjectCommand({
+            new GetObjectCommand({
               Bucket: 'sd35-local-images',
               Key: 'requests/drop.jsonl.result',
             }),
@@ -237,6 +265,44 @@ describe('the local engine', { timeout: 300_000 }, () => {
     expect(ended.map((generation) => generation.status)).toEqual(['succeeded']);
   });
 });
+
+/** `npm start` as a user types it: npm, its shell, then the server. */
+function npmStart(dir: string): Child {
+  const npm = spawn('npm', ['start'], {
+    cwd: path.join(import.meta.dirname, '..', '..'),
+    env: {
+      ...process.env,
+      PORT: '0',
+      SD35_LOCAL_DIR: dir,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  npm.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  npm.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return {
+    process: npm,
+    pid: npm.pid ?? -1,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited: new Promise((resolve) => npm.once('exit', (code, signal) => resolve({ code, signal }))),
+  };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 interface ReportShape {
   results: { line: number; id?: string; status: string }[];

@@ -6,6 +6,7 @@ import { csrf } from 'hono/csrf';
 import { html } from 'hono/html';
 import { HTTPException } from 'hono/http-exception';
 import type { Child } from 'hono/jsx';
+import * as z from 'zod';
 import { describeError } from '../../shared/errors.js';
 import { generationRequestSchema, withDefaultModel } from '../../shared/generation-request.js';
 import type { WebhookPolicy } from '../../shared/webhook-url.js';
@@ -59,7 +60,36 @@ export interface ConsoleOptions {
   readonly webhookPolicy?: WebhookPolicy;
   /** Who made a request, recorded with each generation the form creates. @default unknown */
   readonly callerOf?: (c: Context) => string | undefined;
+  /**
+   * The local engine's state; every page then shows it on a status line under the navigation
+   * (who runs the executions, how many wait, are granted, run, have stalled). @default no line
+   */
+  readonly engineHealth?: () => Promise<Record<string, unknown>>;
 }
+
+const HEADER_END = '</header>';
+
+/**
+ * The engine's status line: `<p class="engine-status" role="status">` with who runs the
+ * executions and the counts (numbers and fixed words only: nothing in it needs escaping).
+ */
+async function engineStatusLine(health: () => Promise<Record<string, unknown>>): Promise<string> {
+  const parsed = engineStatusSchema.safeParse(await health().catch(() => undefined));
+  if (!parsed.success) return '<p class="engine-status" role="status">Local engine: not answering</p>';
+  const { owner, waiting, granted, running, stalled } = parsed.data;
+  const who = owner.kind === 'server' ? 'npm start' : 'npm run generate';
+  const parts = [`${waiting} waiting`, `${granted} granted`, `${running} running`];
+  if (stalled.length > 0) parts.push(`<strong>${stalled.length} stalled</strong>`);
+  return `<p class="engine-status" role="status">Local engine: ${who} (PID ${owner.pid}) · ${parts.join(' · ')}</p>`;
+}
+
+const engineStatusSchema = z.object({
+  owner: z.object({ pid: z.int(), kind: z.enum(['server', 'generate']) }),
+  waiting: z.int().nonnegative(),
+  granted: z.int().nonnegative(),
+  running: z.int().nonnegative(),
+  stalled: z.array(z.unknown()),
+});
 
 /** Whether a path belongs to the console (it authenticates on its own). */
 export const isConsolePath = (path: string) => path === CONSOLE_BASE || path.startsWith(`${CONSOLE_BASE}/`);
@@ -119,6 +149,21 @@ export function createConsoleApp(deps: GenerationsDeps, options: ConsoleOptions 
     // Pages hold presigned links that expire: never cache them. The assets say their own.
     if (!c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');
   });
+
+  const { engineHealth } = options;
+  if (engineHealth) {
+    app.use(at('/*'), async (c, next) => {
+      await next();
+      if (!c.res.headers.get('Content-Type')?.startsWith('text/html')) return;
+      const body = await c.res.text();
+      if (!body.includes(HEADER_END)) {
+        c.res = new Response(body, c.res);
+        return;
+      }
+      const line = await engineStatusLine(engineHealth);
+      c.res = new Response(body.replace(HEADER_END, `${HEADER_END}${line}`), c.res);
+    });
+  }
 
   app.use(at('/*'), csrf());
 

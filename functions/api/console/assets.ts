@@ -63,6 +63,7 @@ a { color: var(--accent); }
 .skip { position: absolute; left: -999px; top: 0; padding: .5rem 1rem; background: var(--card); }
 .skip:focus { left: 1rem; }
 header { border-bottom: 1px solid var(--line); background: var(--card); }
+.engine-status { margin: 0; padding: .25rem 1rem; font-size: .85rem; color: var(--muted); border-bottom: 1px solid var(--line); }
 header nav { display: flex; gap: 1.25rem; align-items: center; max-width: 72rem; margin: 0 auto; padding: .75rem 1rem; }
 header nav .brand { font-weight: 700; color: var(--fg); text-decoration: none; margin-right: auto; }
 header form { margin: 0; }
