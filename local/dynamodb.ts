@@ -1,5 +1,6 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import {
   type AttributeDefinition,
@@ -57,11 +58,12 @@ export async function startLocalDynamo(options: { directory?: string } = {}): Pr
     }
     await mkdir(directory, { recursive: true });
   }
-  const server = dynalite({
+  const { server, db } = startDynalite({
     ...(directory ? { path: directory } : {}),
     createTableMs: 0,
     deleteTableMs: 0,
-  }) as Server;
+  });
+  if (directory) await openAndCompact(db, directory);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -82,6 +84,92 @@ export async function startLocalDynamo(options: { directory?: string } = {}): Pr
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** The part of dynalite's store (`dynalite/db`'s `create`) this file uses: its LevelDB. */
+interface DynaliteStore {
+  readonly db: DynaliteLevel;
+}
+
+/** dynalite's `level` database: classic-level on disk, memory-level in memory. */
+interface DynaliteLevel {
+  open(): Promise<void>;
+  keys(options?: unknown): LevelIterator;
+  values(options?: unknown): LevelIterator;
+  compactRange(start: unknown, end: unknown, options: { keyEncoding: 'buffer' }): Promise<void>;
+}
+
+interface LevelIterator {
+  close(): Promise<void>;
+  return?: () => Promise<void>;
+}
+
+/** Above every key dynalite writes: keys are UTF-8 text, which never holds the byte 0xFF. */
+const EVERY_KEY_BELOW = Buffer.from([0xff]);
+
+const requireHere = createRequire(import.meta.url);
+
+/**
+ * Starts dynalite and returns its LevelDB too, with the leak of its streams fixed.
+ *
+ * dynalite 4 reads every Query, Scan and ListTables through a stream over an abstract-level
+ * iterator, and ends the iterator with `iterator.return()`, a method abstract-level's iterators
+ * do not have: no iterator is ever closed. Each open classic-level iterator holds a LevelDB
+ * snapshot and a version of the files, so compaction keeps every overwritten value and deletes
+ * no file it replaced, and the process keeps those files mapped and what the iterators hold: after
+ * 1,000 generations, 3,000 open iterators (one per Query), a folder of 300–400 MB and 450–500 MB
+ * more RSS (docs/performance.md).
+ * Giving each iterator the `return()` dynalite calls closes it when its stream ends.
+ *
+ * dynalite does not expose its store, so it is taken from `dynalite/db`, the module dynalite
+ * creates it with, for the length of the (synchronous) call.
+ */
+function startDynalite(options: Parameters<typeof dynalite>[0]): { server: Server; db: DynaliteLevel } {
+  const stores = requireHere('dynalite/db') as { create: (options: unknown) => DynaliteStore };
+  const create = stores.create;
+  let store: DynaliteStore | undefined;
+  stores.create = (storeOptions) => {
+    store = create(storeOptions);
+    return store;
+  };
+  let server: Server;
+  try {
+    server = dynalite(options) as Server;
+  } finally {
+    stores.create = create;
+  }
+  if (!store)
+    throw new Error('dynalite no longer creates its store through dynalite/db: update local/dynamodb.ts');
+  const { db } = store;
+  for (const method of ['keys', 'values'] as const) {
+    const open = db[method].bind(db);
+    db[method] = (iteratorOptions) => {
+      const iterator = open(iteratorOptions);
+      iterator.return ??= () => iterator.close();
+      return iterator;
+    };
+  }
+  return { server, db };
+}
+
+/**
+ * Opens the folder's LevelDB and compacts all of it once: a folder older versions of this file
+ * left (every overwritten value their open iterators pinned) shrinks to its live data, 394 MB to
+ * 4 MB in 0.2–0.4 s after 1,000 generations; a healthy folder of 1,000 takes about 0.1 s.
+ */
+async function openAndCompact(db: DynaliteLevel, directory: string): Promise<void> {
+  try {
+    await db.open();
+  } catch (error) {
+    const locked = (error as { cause?: { code?: unknown } }).cause?.code === 'LEVEL_LOCKED';
+    throw new Error(
+      locked
+        ? `Another process holds the local DynamoDB data in ${directory}; stop it (npm start, npm run generate) and try again`
+        : `Cannot open the local DynamoDB data in ${directory}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  await db.compactRange('', EVERY_KEY_BELOW, { keyEncoding: 'buffer' });
 }
 
 /** The endpoint of a live server another process runs on `directory`, if any. */

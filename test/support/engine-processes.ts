@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach } from 'vitest';
 
 /**
  * `npm start` and `npm run generate` as real processes on one local folder (`SD35_LOCAL_DIR`, a
@@ -38,6 +39,11 @@ function child(args: string[], dir: string, env: Record<string, string> = {}): C
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return observed(process_);
+}
+
+/** A spawned process with its output collected and its end as a promise. */
+function observed(process_: ChildProcess): Child {
   let stdout = '';
   let stderr = '';
   process_.stdout?.on('data', (chunk: Buffer) => {
@@ -157,4 +163,76 @@ export async function waitForEnds(url: string, ids: readonly string[], timeoutMs
     },
     { what: `${ids.length} generation(s) to end`, timeoutMs },
   );
+}
+
+/** A test's folders and children, removed and killed after it, whatever happened. */
+export function engineTestScope() {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+  });
+  return {
+    /** A fresh local folder for the test. */
+    async folder(prefix: string): Promise<string> {
+      const made = await localFolder(prefix);
+      cleanups.push(made.remove);
+      return made.dir;
+    },
+    /** Kills the child with SIGKILL at the end of the test. */
+    owned<T extends Child>(running: T): T {
+      cleanups.push(async () => {
+        running.process.kill('SIGKILL');
+        await running.exited;
+      });
+      return running;
+    },
+    /** Runs `cleanup` at the end of the test. */
+    later(cleanup: () => Promise<unknown>): void {
+      cleanups.push(cleanup);
+    },
+  };
+}
+
+/** `GET /v1/health`'s document (the fields the tests read). */
+export interface Health {
+  engine: {
+    owner: { pid: number; kind: string };
+    executions: number;
+    waiting: number;
+    granted: number;
+    running: number;
+  };
+}
+
+/** A small, quick request. */
+export const SMALL = { size: '512*512', steps: 30 } as const;
+
+/** `npm start` as a user types it: npm, its shell, then the server. */
+export function npmStart(dir: string): Child {
+  const npm = spawn('npm', ['start'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      PORT: '0',
+      SD35_LOCAL_DIR: dir,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return observed(npm);
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The generations among `ids` that have ended, as the API shows them now. */
+export async function endedAmong(url: string, ids: readonly string[]): Promise<ShownGeneration[]> {
+  const shown = await Promise.all(ids.map((id) => getJson<ShownGeneration>(`${url}/v1/generations/${id}`)));
+  return shown.filter((generation) => FINAL.has(generation.status));
 }
