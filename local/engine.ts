@@ -521,6 +521,19 @@ async function ownerHealth(pipeline: LocalPipeline, owner: EngineHealth['owner']
     granted: slots.filter((slot) => slot.submittedAt === undefined).length,
     running: slots.filter((slot) => slot.submittedAt !== undefined).length,
     stalled,
+    memory: memoryOf(process.memoryUsage()),
+  };
+}
+
+/** The owner's memory, MiB: what `bench:load --via-api` and a user watching a long run read. */
+function memoryOf(usage: NodeJS.MemoryUsage) {
+  const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+  return {
+    rssMiB: mib(usage.rss),
+    heapUsedMiB: mib(usage.heapUsed),
+    heapTotalMiB: mib(usage.heapTotal),
+    externalMiB: mib(usage.external),
+    arrayBuffersMiB: mib(usage.arrayBuffers),
   };
 }
 

@@ -87,8 +87,8 @@ function describeRecovery(recovery: RecoveryReport | undefined): string {
 }
 
 /**
- * Stops the server on SIGINT or SIGTERM, and when its parent goes away (SIGTERM to npm's PID
- * ends npm, which does not pass it on): the first stops cleanly, a second signal exits at once.
+ * Stops the server on SIGINT or SIGTERM, and, run by npm, when its parent goes away (SIGTERM to
+ * npm's PID ends npm, which does not pass it on): the first stops cleanly, a second signal exits at once.
  * A stop that takes longer than 5 s exits anyway (what runs is recorded where it stood).
  */
 function stopOnSignalOrOrphaning(stop: () => Promise<void>): void {
@@ -110,6 +110,8 @@ function stopOnSignalOrOrphaning(stop: () => Promise<void>): void {
   process.on('SIGINT', () => begin('SIGINT'));
   process.on('SIGTERM', () => begin('SIGTERM'));
   process.on('SIGHUP', () => begin('SIGHUP'));
+  // Only under npm (`npm start`): started by hand in the background, the server outlives its shell.
+  if (process.env.npm_lifecycle_event === undefined) return;
   setInterval(() => {
     if (process.ppid !== parent && !stopping) begin(`its parent process ${parent} ended`);
   }, 500).unref();

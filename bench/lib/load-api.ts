@@ -103,6 +103,10 @@ export async function runApiLoad(options: {
     options.progress(`all ended (${ended}); idle for ${options.idleSeconds} s`);
     await sleep(options.idleSeconds * 1000);
     const idleRss = rssOf(pid);
+    const { engine: idle } = (await (await fetch(`${base}/v1/health`)).json()) as {
+      engine: { memory: unknown };
+    };
+    options.progress(`idle: ${JSON.stringify(idle.memory)}, ${rssBreakdown(pid)}`);
     return {
       generations: options.n,
       succeeded,
@@ -133,6 +137,18 @@ function rssOf(pid: number): number {
     return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
   } catch {
     return 0;
+  }
+}
+
+/** The process's resident set split as the kernel counts it: anonymous (heaps), file-backed, shared memory. */
+function rssBreakdown(pid: number): string {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (name: string) =>
+      Math.round(Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024);
+    return `RssAnon ${field('RssAnon')} MiB, RssFile ${field('RssFile')} MiB, RssShmem ${field('RssShmem')} MiB`;
+  } catch {
+    return 'no /proc';
   }
 }
 

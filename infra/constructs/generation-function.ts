@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AssetStaging, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import {
@@ -9,6 +9,7 @@ import {
 } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { LAMBDA_PLATFORM, sharpArm64Report } from '../bundle-check.js';
 import type { StackConfig } from '../config.js';
 import { acknowledge } from '../nag.js';
 
@@ -38,11 +39,17 @@ export const LAMBDA_BUNDLING = {
  * synthesizes: so an x64 laptop or CI deploys sharp's arm64 build, never its own. The npm cache
  * is preferred, so once it holds those packages a synth needs no network. No install scripts run
  * (none is needed: the native parts come prebuilt in the platform packages).
+ *
+ * `npm ci` on an x64 host neither installs nor downloads the arm64 packages (optional, for another
+ * platform), and this `npm ci` offline leaves them out without an error when the cache lacks them.
+ * So the project's `postinstall` (`npm run cache:arm64`, local/synth-check.ts) puts the lock
+ * file's linux-arm64 packages in the npm cache, and every bundle with sharp is checked before the
+ * synth ends ({@link GenerationFunction}): a synth never yields a bundle without them.
  */
 export const LAMBDA_PLATFORM_INSTALL = {
-  npm_config_os: 'linux',
-  npm_config_cpu: 'arm64',
-  npm_config_libc: 'glibc',
+  npm_config_os: LAMBDA_PLATFORM.os,
+  npm_config_cpu: LAMBDA_PLATFORM.cpu,
+  npm_config_libc: LAMBDA_PLATFORM.libc,
   npm_config_prefer_offline: 'true',
   npm_config_ignore_scripts: 'true',
   npm_config_audit: 'false',
@@ -72,6 +79,14 @@ export interface GenerationFunctionProps
  * with the configured retention, and a role of its own that starts with nothing but writing to that
  * log group (no AWSLambdaBasicExecutionRole, whose logs permissions cover every log group). Each
  * function's grants are added by the construct that creates it.
+ *
+ * A function with `sharp` in its `nodeModules` has its bundle read when the app synthesizes (a
+ * construct validation, run after every bundle is staged and before anything is written): if
+ * sharp's linux-arm64 addon or libvips is missing or not an AArch64 glibc ELF file, the synth
+ * fails with the missing files and the fix (infra/bundle-check.ts). A validation rather than an
+ * `afterBundling` command hook: it runs in the app's own process on the staged folder, needs no
+ * second Node and no shell, and reads nothing when bundling is skipped (the tests' and the local
+ * runner's syntheses, where the asset is the project folder).
  */
 export class GenerationFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: GenerationFunctionProps) {
@@ -116,5 +131,26 @@ export class GenerationFunction extends NodejsFunction {
           : {}),
       },
     });
+    if (props.nodeModules?.includes('sharp')) {
+      this.node.addValidation({ validate: () => sharpBundleErrors(this, id) });
+    }
   }
+}
+
+/**
+ * Why `fn`'s staged bundle would fail to load sharp on the Lambda (none when bundling was skipped
+ * for its stack). The bundle is the staging of the asset `Code.fromAsset` adds as the function's
+ * `Code` child; not finding it fails the synth too, so a change in aws-cdk-lib cannot turn the
+ * check off unseen.
+ */
+function sharpBundleErrors(fn: NodejsFunction, id: string): string[] {
+  if (!Stack.of(fn).bundlingRequired) return [];
+  const staging = fn.node.tryFindChild('Code')?.node.tryFindChild('Stage');
+  if (!(staging instanceof AssetStaging)) {
+    return [
+      `cannot find ${id}'s staged bundle (its Code/Stage child) to check sharp's linux-arm64 binaries in it`,
+    ];
+  }
+  const report = sharpArm64Report(staging.absoluteStagedPath, `${id}'s bundle`);
+  return report ? [report] : [];
 }

@@ -125,6 +125,26 @@ describe('submitAdmitted', () => {
     expect(await queue.get('gen-1')).toMatchObject({ submitAttemptAt: NOW, submitSeed: 1234 });
   });
 
+  it('carries on with the task its slot notes when an earlier invocation created it, and submits nothing', async () => {
+    const queue = await grantedQueue();
+    const submittedAt = NOW - 20_000;
+    await queue.note('gen-1', { submitAttemptAt: submittedAt - 100, submitSeed: 555 });
+    await queue.note('gen-1', { submittedAt, taskId: 'task-earlier' });
+    const { client, calls } = dashscope([listed('task-earlier', 'RUNNING')]);
+
+    const { task, adopted } = await submitAdmitted(input, submitDeps(client, queue));
+
+    expect(adopted).toBe(true);
+    expect(task).toMatchObject({
+      taskId: 'task-earlier',
+      seed: 555,
+      submittedAt: new Date(submittedAt).toISOString(),
+      deadline: new Date(submittedAt + 3600 * 1000).toISOString(),
+    });
+    expect(calls.submits).toEqual([]);
+    expect(calls.lists).toEqual([]);
+  });
+
   it('adopts the orphan on the retry after a lost answer, with the first attempt’s seed, and submits nothing', async () => {
     const queue = await grantedQueue();
     await queue.note('gen-1', { submitAttemptAt: NOW - 35_000, submitSeed: 777 });
