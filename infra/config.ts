@@ -313,7 +313,11 @@ export const stackConfigSchema = z.strictObject({
   defaultModel: modelSchema.optional(),
   /** The images bucket: encryption, versioning, access logs, retention and lifecycle. */
   bucket: bucketConfigSchema.prefault({}),
-  /** Reserved concurrency of the submit, poll, persist, notify and trigger functions. @default none */
+  /**
+   * Reserved concurrency of the submit, poll, persist, notify, trigger and admit functions, each
+   * an explicit choice. @default none: the default stack reserves nothing (the dispatcher takes
+   * turns through a lease), so it deploys on an account of any concurrency quota
+   */
   reservedConcurrency: reservedConcurrencySchema.prefault({}),
   /** Lambda log level (`POWERTOOLS_LOG_LEVEL`). @default "INFO" */
   logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
@@ -354,6 +358,12 @@ export const stackConfigSchema = z.strictObject({
       email: z.email('must be an email address').optional(),
       /** Failed executions within 5 minutes that raise the alarm. @default 1 */
       failedExecutions: z.int().min(1).default(1),
+      /**
+       * Seconds the oldest generation waiting for admission may be past its estimated start (the
+       * dispatcher's `OldestWaitingSeconds`) before the alarm; not in `monitoring: "lean"`, which
+       * emits no custom metric. @default 3600
+       */
+      queueOverdueSeconds: z.int().min(60, 'must be at least 60').default(3600),
     })
     .prefault({}),
 });

@@ -1,6 +1,7 @@
 import {
   type AdmissionQueue,
   type AdmissionRecord,
+  type DispatcherLease,
   type DispatcherState,
   INITIAL_DISPATCHER_STATE,
   type Lane,
@@ -31,6 +32,10 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
 
   async enqueue(entry: WaitingEntry): Promise<void> {
     const existing = this.#items.get(entry.id);
+    // As the DynamoDB adapter: the same Admit again, or a stale one (a submit was attempted), changes nothing.
+    const submitted =
+      existing?.progress.submitAttemptAt !== undefined || existing?.progress.submittedAt !== undefined;
+    if (existing && (existing.token === entry.token || submitted)) return;
     this.#items.set(entry.id, {
       ...entry,
       enqueuedAt: existing?.enqueuedAt ?? entry.enqueuedAt,
@@ -90,9 +95,9 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
       }));
   }
 
-  async grant(id: string, account: string, grantedAt: number): Promise<boolean> {
+  async grant(id: string, account: string, grantedAt: number, token?: string): Promise<boolean> {
     const item = this.#items.get(id);
-    if (!item?.waiting) return false;
+    if (!item?.waiting || (token !== undefined && item.token !== token)) return false;
     item.waiting = false;
     item.account = account;
     item.grantedAt = grantedAt;
@@ -107,8 +112,9 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
     item.progress = { ...Object.fromEntries(defined), ...item.progress };
   }
 
-  async release(id: string): Promise<void> {
-    this.#items.delete(id);
+  async release(id: string, token?: string): Promise<boolean> {
+    if (token !== undefined && this.#items.get(id)?.token !== token) return false;
+    return this.#items.delete(id);
   }
 
   async recordTask(account: string, taskId: string, at: number): Promise<void> {
@@ -137,5 +143,46 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
 
   #waitingIn(lane: Lane): Item[] {
     return [...this.#items.values()].filter((item) => item.waiting && item.lane === lane).sort(order);
+  }
+}
+
+/**
+ * An in-memory {@link DispatcherLease}, held to the DynamoDB adapter's by
+ * test/contract/admission-queue.test.ts.
+ */
+export class MemoryDispatcherLease implements DispatcherLease {
+  #lease: { owner: string; expiresAt: number; again: boolean } | undefined;
+
+  async take(owner: string, now: number, until: number): Promise<boolean> {
+    if (this.#lease && this.#lease.expiresAt >= now) return false;
+    this.#lease = { owner, expiresAt: until, again: false };
+    return true;
+  }
+
+  async renew(owner: string, until: number): Promise<boolean> {
+    if (this.#lease?.owner !== owner) return false;
+    this.#lease.expiresAt = until;
+    return true;
+  }
+
+  async request(now: number): Promise<boolean> {
+    if (!this.#lease || this.#lease.expiresAt < now) return false;
+    this.#lease.again = true;
+    return true;
+  }
+
+  async finish(owner: string, until: number): Promise<'released' | 'again' | 'lost'> {
+    if (this.#lease?.owner !== owner) return 'lost';
+    if (!this.#lease.again) {
+      this.#lease = undefined;
+      return 'released';
+    }
+    this.#lease.again = false;
+    this.#lease.expiresAt = until;
+    return 'again';
+  }
+
+  async handOff(owner: string): Promise<void> {
+    if (this.#lease?.owner === owner) this.#lease.expiresAt = 0;
   }
 }

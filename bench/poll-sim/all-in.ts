@@ -166,6 +166,8 @@ export const CUSTOM_METRIC_SERIES: Readonly<Record<MetricName, number>> = {
   // Submit, Poll and Notify write to the index.
   [METRIC.indexWriteFailures]: 3,
   [METRIC.indexReconciled]: 1,
+  // The dispatcher, on its one-minute sweep.
+  [METRIC.oldestWaitingSeconds]: 1,
 };
 
 /** One line of the fixed monthly cost. */

@@ -1,14 +1,20 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { type Admission, releaseSlot } from '../shared/admission.js';
 import { admissionFromConfig } from '../shared/aws/admission-from-env.js';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { createEventBridgePublisher } from '../shared/aws/eventbridge-publisher.js';
 import { createS3ObjectStore } from '../shared/aws/s3-object-store.js';
+import { createSqsDeadLetters } from '../shared/aws/sqs-dead-letters.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { loadConfig, type NotifyConfig } from '../shared/config.js';
-import type { EventPublisher } from '../shared/events.js';
+import {
+  type AnnouncementDeadLetters,
+  EventNotPublishedError,
+  type EventPublisher,
+} from '../shared/events.js';
 import { failureView } from '../shared/failure.js';
 import type { GenerationIndex } from '../shared/generation-index.js';
 import { finalUpdateOfState, startedAtSchema, writeIndexSafely } from '../shared/index-updates.js';
@@ -18,6 +24,7 @@ import { METRIC, type Metrics, noMetrics, OUTCOME_DIMENSION, SERVICE } from '../
 import { parseEvent } from '../shared/parse-event.js';
 import { secretProvider } from '../shared/secret.js';
 import { persistResultSchema, taskStateSchema } from '../shared/workflow-state.js';
+import { deadLetterQueueUrl } from './dead-letter-env.js';
 import {
   type NotifyDeps,
   type NotifyInput,
@@ -42,6 +49,11 @@ export interface NotifyRuntime {
   readonly index?: GenerationIndex;
   /** The generation's admission slot is freed at its end. @default no admission */
   readonly admission?: Admission;
+  /**
+   * Where the last attempt puts an event EventBridge would not take (the SQS queue on AWS).
+   * @default the error log (locally: the local event sink never refuses an event)
+   */
+  readonly deadLetters?: AnnouncementDeadLetters;
 }
 
 /** The notifier's dependencies plus what its handler measures with. */
@@ -66,6 +78,8 @@ export function notifyDeps(config: NotifyConfig, runtime: NotifyRuntime): Notify
     webhookSecret: secretProvider('webhook signing secret', config.WEBHOOK_SECRET_ID, config.WEBHOOK_SECRET),
     webhookPolicy: runtime.webhookPolicy ?? {},
     webhookTiming: runtime.webhookTiming,
+    deadLetters: runtime.deadLetters,
+    eventBusName: config.EVENT_BUS_NAME,
     metrics: runtime.metrics,
     clock: runtime.clock,
     index: runtime.index,
@@ -76,7 +90,9 @@ export function notifyDeps(config: NotifyConfig, runtime: NotifyRuntime): Notify
 /**
  * The Notify states' handler over explicit dependencies (the local runner uses this too). Every
  * generation ends here, so this is where its outcome is counted (`Outcomes` by `outcome`) and,
- * on success, the seconds from request to images stored (`SecondsToImages`).
+ * on success, the seconds from request to images stored (`SecondsToImages`): once, by the run
+ * that ends it (not by one that fails with {@link EventNotPublishedError}, which the workflow
+ * runs again).
  */
 export function createNotifyHandler(deps: NotifyHandlerDeps): (event: unknown) => Promise<NotifyResult> {
   return async (event) => {
@@ -95,14 +111,23 @@ export function createNotifyHandler(deps: NotifyHandlerDeps): (event: unknown) =
     }
     // Whatever ended the generation, it holds no slot any more (a failed Submit never polled).
     await releaseSlot(deps.admission, input.state.id, (message, fields) => logger.warn(message, fields));
-    const result = await notifyCompletion(input, { ...deps, logger });
     const outcome = outcomeOf(input);
-    metrics.add(METRIC.outcomes, 'Count', 1, { [OUTCOME_DIMENSION]: outcome });
-    if (startedAt && input.outcome === 'succeeded') {
-      const seconds = (clock.now() - Date.parse(startedAt)) / 1000;
-      if (seconds >= 0) metrics.add(METRIC.secondsToImages, 'Seconds', seconds);
+    const count = () => {
+      metrics.add(METRIC.outcomes, 'Count', 1, { [OUTCOME_DIMENSION]: outcome });
+      if (startedAt && input.outcome === 'succeeded') {
+        const seconds = (clock.now() - Date.parse(startedAt)) / 1000;
+        if (seconds >= 0) metrics.add(METRIC.secondsToImages, 'Seconds', seconds);
+      }
+    };
+    let result: NotifyResult;
+    try {
+      result = await notifyCompletion(input, { ...deps, logger });
+    } catch (error) {
+      if (!(error instanceof EventNotPublishedError)) count();
+      throw error;
     }
-    logger.info('Generation finished', { outcome });
+    count();
+    logger.info('Generation finished', { outcome, event: result.event });
     return result;
   };
 }
@@ -136,6 +161,15 @@ export const handler = lambdaEntry(SERVICE.notify, ({ logger, metrics }) => {
         ? createDynamoGenerationIndex(dynamo, config.GENERATIONS_TABLE)
         : undefined,
       admission: admissionFromConfig(dynamo, config),
+      deadLetters: deadLettersFromEnv(process.env),
     }),
   );
 });
+
+/** The SQS dead-letter queue the stack names in `DEAD_LETTER_QUEUE_URL`; none: the error log. */
+export function deadLettersFromEnv(
+  env: Record<string, string | undefined>,
+): AnnouncementDeadLetters | undefined {
+  const url = deadLetterQueueUrl(env);
+  return url ? createSqsDeadLetters(new SQSClient({}), url) : undefined;
+}

@@ -12,7 +12,7 @@ import { lambdaEntry } from '../shared/lambda-entry.js';
 import { withKeys } from '../shared/logger.js';
 import { METRIC, type Metrics, noMetrics, SERVICE } from '../shared/metrics.js';
 import { parseEvent } from '../shared/parse-event.js';
-import { notifyDeps } from './handler.js';
+import { deadLettersFromEnv, notifyDeps } from './handler.js';
 import { notifyCompletion } from './notify.js';
 import {
   type ReconcileDeps,
@@ -53,7 +53,10 @@ export function createReconcileHandler(
   };
 }
 
-/** Lambda entry: an EventBridge rule on this state machine's status changes invokes it. */
+/**
+ * Lambda entry: an EventBridge rule on this state machine's status changes invokes it
+ * (asynchronously: a failed invocation is retried twice, then left in the dead-letter queue).
+ */
 export const handler = lambdaEntry(SERVICE.reconcile, ({ logger, metrics }) => {
   const config = loadConfig('reconcile', process.env);
   const notify = notifyDeps(config, {
@@ -61,6 +64,8 @@ export const handler = lambdaEntry(SERVICE.reconcile, ({ logger, metrics }) => {
     metrics,
     s3: new S3Client({}),
     events: createEventBridgePublisher(new EventBridgeClient({}), config.EVENT_BUS_NAME),
+    // An announcement EventBridge refuses goes to the announcements dead-letter queue.
+    deadLetters: deadLettersFromEnv(process.env),
   });
   const dynamo = new DynamoDBClient({});
   return createReconcileHandler({

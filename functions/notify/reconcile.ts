@@ -28,7 +28,10 @@ export interface ReconcileDeps {
   readonly index: GenerationIndex;
   /** Reads an execution whose event left its input or output out (too large to include). */
   readonly executions: Pick<ExecutionService, 'describe'>;
-  /** Announces an end the workflow itself could not (a timeout, a stop): the notifier. */
+  /**
+   * Announces an end Notify did not (a stop, a timeout, a failure or success that never reached
+   * it): the notifier, called with `lastAttempt` (an event EventBridge refuses is dead-lettered).
+   */
   readonly announce: (input: NotifyInput) => Promise<unknown>;
   readonly logger: Logger;
 }
@@ -36,17 +39,21 @@ export interface ReconcileDeps {
 export interface ReconcileResult {
   /** Whether the index changed: the workflow's own write was missing (or this is a new record). */
   readonly corrected: boolean;
+  /** Whether this run announced the end (Notify had not). */
   readonly announced: boolean;
 }
 
 /**
- * The safety net of the generations index, run on every status change of an execution:
+ * The safety net of the generations index and of the announcements, run on every status change
+ * of an execution:
  * - started: the generation is recorded `queued` if nothing recorded it yet (a StartExecution
  *   from anywhere, however it was started);
  * - ended: the index converges on the execution's real end when the workflow's own final write
  *   was lost (its stage rule makes this a no-op otherwise);
- * - timed out or stopped (the workflow's Notify never ran): the end is announced, as Notify would.
- * Throws when the index cannot be written, so EventBridge delivers the event again.
+ * - ended without Notify having run: the end is announced, as Notify would ({@link unannounced}),
+ *   once: a second delivery of the same status change finds the record ended and announces nothing.
+ * Throws when the index cannot be written (before anything is announced), so Lambda retries the
+ * event and then leaves it in the dead-letter queue.
  */
 export async function reconcileExecution(
   event: StatusChangeEvent,
@@ -61,8 +68,6 @@ export async function reconcileExecution(
   const request = detail.input != null ? parseJson(detail.input) : described?.input;
   const output = detail.output != null ? parseJson(detail.output) : described?.output;
 
-  // Ends the workflow's own states never saw (Notify did not run): the reconciler announces them.
-  const unannounced = unannouncedFailure(detail);
   let update: GenerationUpdate;
   switch (detail.status) {
     case 'RUNNING':
@@ -82,7 +87,7 @@ export async function reconcileExecution(
       break;
     }
     default: {
-      const failure = unannounced ?? { Error: detail.error ?? 'Error', Cause: detail.cause ?? undefined };
+      const failure = failureOf(detail);
       update = failedUpdate(
         { id, request },
         { error: failure.Error, cause: failure.Cause },
@@ -99,22 +104,62 @@ export async function reconcileExecution(
       status: detail.status,
     });
   }
-  if (!unannounced) return { corrected, announced: false };
-  await deps.announce({ outcome: 'failed', state: { id, request, failure: unannounced } });
+  const announcement = unannounced(detail, corrected, id, request, output);
+  if (!announcement) return { corrected, announced: false };
+  deps.logger.info('Announcing an end Notify did not', { generationId: id, status: detail.status });
+  await deps.announce({ ...announcement, lastAttempt: true });
   return { corrected, announced: true };
 }
 
-/** The failure of an execution that timed out or was stopped; undefined for any other status. */
-function unannouncedFailure(
+/**
+ * What Notify did not announce of an execution's end, or undefined. Notify's first act is the
+ * generation's final index write, so an end the reconciler's own write had to record
+ * (`corrected`) never reached Notify:
+ * - **ABORTED:** always: a stopped execution never reaches Notify, and the API's cancel writes
+ *   the end itself, so the record cannot tell;
+ * - **TIMED_OUT, FAILED:** when `corrected` (a failure whose Notify state never ran: a Notify
+ *   throttled or crashed to the end of its retries, a runtime error in a state without a Catch);
+ * - **SUCCEEDED:** when `corrected` and the output has no `notification` (Notify's result, which
+ *   it returned also when its own index write failed).
+ * A later delivery of the same status change is not `corrected`: exactly once, but for ABORTED,
+ * whose repeat carries the same ids (docs/events.md).
+ */
+function unannounced(
   detail: StatusChangeEvent['detail'],
-): { Error: string; Cause: string } | undefined {
+  corrected: boolean,
+  id: string,
+  request: unknown,
+  output: unknown,
+): Pick<NotifyInput, 'outcome' | 'state'> | undefined {
+  switch (detail.status) {
+    case 'ABORTED':
+      return { outcome: 'failed', state: { id, request, failure: failureOf(detail) } };
+    case 'TIMED_OUT':
+    case 'FAILED':
+      return corrected
+        ? { outcome: 'failed', state: { id, request, failure: failureOf(detail) } }
+        : undefined;
+    case 'SUCCEEDED': {
+      const state = (output ?? {}) as Record<string, unknown>;
+      if (!corrected || state.notification !== undefined) return undefined;
+      return { outcome: 'succeeded', state: { ...state, id, request } };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** The error and cause an ended execution is recorded and announced with. */
+function failureOf(detail: StatusChangeEvent['detail']): { Error: string; Cause?: string } {
   if (detail.status === 'TIMED_OUT') return { Error: 'States.Timeout', Cause: 'The workflow timed out' };
-  if (detail.status !== 'ABORTED') return undefined;
-  // The API stops with DashScopeTaskCanceled; a stop from elsewhere may give no reason.
-  return {
-    Error: detail.error ?? WORKFLOW_ERROR.taskCanceled,
-    Cause: detail.cause ?? 'The execution was stopped',
-  };
+  if (detail.status === 'ABORTED') {
+    // The API stops with DashScopeTaskCanceled; a stop from elsewhere may give no reason.
+    return {
+      Error: detail.error ?? WORKFLOW_ERROR.taskCanceled,
+      Cause: detail.cause ?? 'The execution was stopped',
+    };
+  }
+  return { Error: detail.error ?? 'Error', Cause: detail.cause ?? undefined };
 }
 
 function parseJson(text: string): unknown {

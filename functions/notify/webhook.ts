@@ -10,6 +10,9 @@ import { checkWebhookUrl, type WebhookPolicy, WebhookRefusedError } from '../sha
 // The URL policy lives in functions/shared (the API checks webhook_url with it too).
 export { checkWebhookUrl, isPublicAddress, type WebhookPolicy, WebhookRefusedError };
 
+/** A delivery's tries and their timing when the caller sets none: bounded well inside Notify's timeout. */
+export const WEBHOOK_TIMING = { attempts: 5, firstBackoffMs: 1000, timeoutMs: 10_000 } as const;
+
 export interface WebhookDeliveryOptions {
   /**
    * The `webhook-id`: the same for every delivery of the same message, retries and repeated
@@ -86,7 +89,7 @@ export async function deliverWebhook(
     return record(false);
   }
   const body = JSON.stringify({ type, timestamp: new Date(now()).toISOString(), data: payload });
-  const total = options.attempts ?? 5;
+  const total = options.attempts ?? WEBHOOK_TIMING.attempts;
 
   for (let attempt = 1; attempt <= total; attempt++) {
     const timestamp = Math.floor(now() / 1000);
@@ -113,7 +116,8 @@ export async function deliverWebhook(
       attempts.push({ at, error: (error as Error).message });
       if (error instanceof WebhookRefusedError) return record(false);
     }
-    if (attempt < total) await sleep((options.firstBackoffMs ?? 1000) * 2 ** (attempt - 1));
+    if (attempt < total)
+      await sleep((options.firstBackoffMs ?? WEBHOOK_TIMING.firstBackoffMs) * 2 ** (attempt - 1));
   }
   return record(false);
 }
@@ -133,7 +137,7 @@ function post(
         method: 'POST',
         headers: { ...headers, 'content-length': Buffer.byteLength(body) },
         lookup,
-        timeout: options.timeoutMs ?? 10_000,
+        timeout: options.timeoutMs ?? WEBHOOK_TIMING.timeoutMs,
       },
       (response) => {
         response.resume();

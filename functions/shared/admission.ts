@@ -247,9 +247,14 @@ export type AdmissionRecord =
  */
 export interface AdmissionQueue {
   /**
-   * Adds a generation with the token that resumes its execution. A second enqueue of the same id
-   * (a retried Admit, which brings a new token) keeps the first one's place and takes the new
-   * token; a granted one waits again, first in its lane.
+   * Adds a generation with the token that resumes its execution; every write is conditional on
+   * what was read, so no write of another (a grant, a note, a racing enqueue) is lost:
+   * - **absent:** created, only if still absent;
+   * - **present, another token** (Admit retried, or its execution redriven after its process
+   *   died): keeps its first place (`enqueuedAt`) and takes the new token; a granted one whose
+   *   execution never attempted a submit gives its slot back and waits again, first in its lane;
+   * - **present, the same token**, or a slot whose execution attempted a submit already (that
+   *   Admit is stale: its execution went past Admit): left as it is.
    */
   enqueue(entry: WaitingEntry): Promise<void>;
   /** The oldest `limit` entries of a lane, oldest first. */
@@ -261,16 +266,21 @@ export interface AdmissionQueue {
   slots(account: string): Promise<readonly Slot[]>;
   /**
    * Turns a waiting entry into a slot on `account`; false when it no longer waits (released, or
-   * granted already).
+   * granted already), or, with `token`, when it no longer waits with that token (enqueued again
+   * since it was read: the grant is the new token's, on a later run).
    */
-  grant(id: string, account: string, grantedAt: number): Promise<boolean>;
+  grant(id: string, account: string, grantedAt: number, token?: string): Promise<boolean>;
   /**
    * Records the slot's progress, each field once (a later note never overwrites it): the submit's
    * attempt and seed, its answer and task, when the task started running.
    */
   note(id: string, progress: SlotProgress): Promise<void>;
-  /** Frees the slot or drops the entry of a generation; nothing if there is none. Idempotent. */
-  release(id: string): Promise<void>;
+  /**
+   * Frees the slot or drops the entry of a generation; nothing if there is none. Idempotent. With
+   * `token`, only while the record holds that token: a release decided on a token read before
+   * the entry was enqueued again leaves the new entry alone. True when it removed a record.
+   */
+  release(id: string, token?: string): Promise<boolean>;
   /**
    * Remembers a task this deployment created on `account` (kept past its slot's release), so an
    * orphan of a lost submit answer is told apart from our own tasks.
@@ -282,6 +292,40 @@ export interface AdmissionQueue {
   pruneTasks(account: string, before: number): Promise<void>;
   readState(): Promise<DispatcherState>;
   writeState(state: DispatcherState): Promise<void>;
+}
+
+/**
+ * The dispatcher's lease: one run at a time over one store, whatever runs it (no reserved
+ * concurrency on AWS). A run takes the lease, or leaves a request for its holder and returns at
+ * once; the holder ends its turn only when no request came, else it runs once more. Held until
+ * `expiresAt`, renewed while a run lasts; a holder that died is taken over once its lease ran out.
+ * The protocol: docs/admission.md, "One run at a time". Adapters: DynamoDB (the item
+ * {@link DISPATCHER_LEASE_ID}) and in memory, held to one contract by test/contract.
+ */
+export interface DispatcherLease {
+  /**
+   * Takes the lease for `owner` until `until` when nobody holds it, or its holder's ran out before
+   * `now`. A request left for the previous holder is dropped: this turn's run starts after it.
+   */
+  take(owner: string, now: number, until: number): Promise<boolean>;
+  /** Extends `owner`'s lease to `until`; false when it is not its own any more (taken over). */
+  renew(owner: string, until: number): Promise<boolean>;
+  /**
+   * Asks the holder of a lease still valid at `now` for one more run; false when there is none
+   * (released, or run out): the caller takes the lease itself.
+   */
+  request(now: number): Promise<boolean>;
+  /**
+   * Ends `owner`'s turn. `released`: no request came, the lease is free. `again`: a request came
+   * during the run; it is cleared and the lease renewed to `until`: run once more, then finish
+   * again. `lost`: the lease is not `owner`'s any more.
+   */
+  finish(owner: string, until: number): Promise<'released' | 'again' | 'lost'>;
+  /**
+   * Gives the lease up at once, keeping a pending request for whoever takes it next (a holder
+   * out of time, or whose run failed). Nothing if it is not `owner`'s.
+   */
+  handOff(owner: string): Promise<void>;
 }
 
 /** What the dispatcher hands a granted execution: the Admit state's result (`$.admission`). */
@@ -349,6 +393,16 @@ export const recentTasksItemId = (account: string) => `admission#tasks#${account
 export const RECENT_TASKS_MS = 15 * 60 * 1000;
 /** The item id of the dispatcher's state. */
 export const DISPATCHER_STATE_ID = 'admission#dispatcher';
+/**
+ * The item id of the dispatcher's lease: a second `#`, so no generation's queue item
+ * (`admission#{id}`, where an id never holds `#`) can take it.
+ */
+export const DISPATCHER_LEASE_ID = 'admission#dispatcher#lease';
+/**
+ * How long a dispatcher's lease lasts without renewal: a holder renews it while it runs, so this
+ * bounds only how long a dead holder (a crash, a timeout) keeps the others out.
+ */
+export const DISPATCHER_LEASE_MS = 30_000;
 
 /** The error a generation ends with when it waited in the queue longer than `maxQueueSeconds`. */
 export const QUEUE_TIMEOUT_ERROR = WORKFLOW_ERROR.queueTimeExceeded;

@@ -31,6 +31,11 @@ export const METRIC = {
   indexWriteFailures: 'IndexWriteFailures',
   /** An index record the reconciler had to correct: the workflow's own final write was lost. */
   indexReconciled: 'IndexReconciled',
+  /**
+   * Seconds the oldest generation waiting for admission is past its estimated start (Dispatch, on
+   * its one-minute sweep; 0 when none is late): the queue is stuck, or its runners are.
+   */
+  oldestWaitingSeconds: 'OldestWaitingSeconds',
 } as const;
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 

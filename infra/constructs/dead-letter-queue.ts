@@ -1,9 +1,10 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import type { TargetBaseProps } from 'aws-cdk-lib/aws-events-targets';
-import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { IFunction, Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { DEAD_LETTER_QUEUE_VARIABLE } from '../../functions/shared/events.js';
 import { acknowledge } from '../nag.js';
 
 /** How long a dead letter is kept: SQS's longest retention, two weeks to notice and replay it. */
@@ -21,6 +22,11 @@ export const ASYNC_INVOKE_RETRY = { retryAttempts: 2, maxEventAge: Duration.hour
 export interface DeadLetterQueueProps {
   /** What ends up here, for the queue's readers: kept with the cdk-nag acknowledgment. */
   readonly holds: string;
+  /**
+   * The name its alarm carries (`DeadLetters<name>`), for a queue the monitoring finds by itself
+   * (every dead-letter queue of the stack is alarmed). @default the construct's id
+   */
+  readonly alarmName?: string;
 }
 
 /**
@@ -32,9 +38,17 @@ export interface DeadLetterQueueProps {
  */
 export class DeadLetterQueue extends Construct {
   readonly queue: Queue;
+  /** What ends up here (the props' `holds`). */
+  readonly holds: string;
+  /** What was added since ({@link catchFailuresOf}'s `what`). */
+  readonly #also: string[] = [];
+  /** The name its alarm carries. */
+  readonly alarmName: string;
 
   constructor(scope: Construct, id: string, props: DeadLetterQueueProps) {
     super(scope, id);
+    this.holds = props.holds;
+    this.alarmName = props.alarmName ?? id;
     this.queue = new Queue(this, 'Queue', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
@@ -52,11 +66,44 @@ export class DeadLetterQueue extends Construct {
     return { deadLetterQueue: this.queue, ...TARGET_RETRY };
   }
 
+  /** Everything that ends up here, for the alarm's description. */
+  get contents(): string {
+    return [this.holds, ...this.#also].join('; ');
+  }
+
   /**
    * Makes `fn`'s failed asynchronous invocations (after Lambda's retries) land here, with the
-   * event, instead of being dropped.
+   * event, instead of being dropped. `what` names them for the alarm, when `holds` does not.
    */
-  catchFailuresOf(fn: IFunction): void {
+  catchFailuresOf(fn: IFunction, what?: string): void {
+    if (what) this.#also.push(what);
     fn.configureAsyncInvoke({ onFailure: new SqsDestination(this.queue), ...ASYNC_INVOKE_RETRY });
   }
+
+  /**
+   * Lets `fn` put messages here itself (an announcement EventBridge refused): `sqs:SendMessage` on
+   * this queue only, and its URL in the function's `DEAD_LETTER_QUEUE_URL`.
+   */
+  acceptFrom(fn: LambdaFunction): void {
+    this.queue.grant(fn, 'sqs:SendMessage');
+    fn.addEnvironment(DEAD_LETTER_QUEUE_VARIABLE, this.queue.queueUrl);
+  }
 }
+
+/**
+ * The stack's one queue for announcements ("Generation Succeeded/Failed") that could not be
+ * published: Notify's last attempt and the reconciler put them here, each a replayable PutEvents
+ * entry (docs/events.md, "Runbook: dead letters"). Created by the first caller, shared after.
+ */
+export function announcementDeadLetters(scope: Construct): DeadLetterQueue {
+  const stack = Stack.of(scope);
+  const existing = stack.node.tryFindChild(ANNOUNCEMENT_DEAD_LETTERS_ID);
+  if (existing instanceof DeadLetterQueue) return existing;
+  return new DeadLetterQueue(stack, ANNOUNCEMENT_DEAD_LETTERS_ID, {
+    holds:
+      'generation announcements (Generation Succeeded/Failed events) EventBridge refused through every retry, each with its PutEvents entry for a replay',
+    alarmName: 'Announcements',
+  });
+}
+
+const ANNOUNCEMENT_DEAD_LETTERS_ID = 'AnnouncementDeadLetters';

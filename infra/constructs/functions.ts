@@ -86,13 +86,14 @@ export class Functions extends Construct {
         : {}),
     };
 
-    // The dispatcher grants admission slots; it runs one at a time (reserved concurrency 1), on
-    // every kick and once a minute (the sweep).
+    // The dispatcher grants admission slots, on every kick and once a minute (the sweep). Its
+    // runs take turns through a lease in the table, not reserved concurrency: AWS keeps 100 of an
+    // account's concurrency unreserved, more than a new account has (docs/admission.md).
     this.dispatcher = new GenerationFunction(this, 'Dispatcher', {
       config,
-      reservedConcurrentExecutions: 1,
       entry: path.join(FUNCTIONS_DIR, 'dispatch', 'handler.ts'),
-      // A run grants at most the free slots, 2 per second per account.
+      // A run grants at most the free slots, 2 per second per account; an invocation runs again
+      // while kicks come, until 20 s are left (then it hands the lease off).
       timeout: Duration.minutes(1),
       memorySize: MEMORY_MB.dispatch,
       environment: { ...indexEnv, ADMISSION: JSON.stringify(admissionSettingsOf(config)) },

@@ -19,13 +19,14 @@ export type IndexAccess = 'read' | 'get' | 'write';
 
 /**
  * What a function may do with the admission queue's items, each a named set of actions:
- * `enqueue` (GetItem, PutItem), `view` (GetItem, Query on the queue's indexes), `grant` (UpdateItem,
- * PutItem of the dispatcher's state, Query), `note` (UpdateItem), `release` (DeleteItem).
+ * `enqueue` (GetItem, PutItem, UpdateItem: a retried Admit's new token), `view` (GetItem, Query on
+ * the queue's indexes), `grant` (UpdateItem, PutItem of the dispatcher's state and lease, Query),
+ * `note` (UpdateItem), `release` (DeleteItem; the dispatcher's lease too).
  */
 export type QueueAccess = 'enqueue' | 'view' | 'grant' | 'note' | 'release';
 
 const QUEUE_ACTIONS: Readonly<Record<QueueAccess, readonly string[]>> = {
-  enqueue: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+  enqueue: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
   view: ['dynamodb:GetItem'],
   grant: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem'],
   note: ['dynamodb:UpdateItem'],

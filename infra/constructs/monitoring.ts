@@ -29,6 +29,7 @@ import {
 } from '../../functions/shared/metrics.js';
 import type { StackConfig } from '../config.js';
 import { acknowledge } from '../nag.js';
+import { DeadLetterQueue } from './dead-letter-queue.js';
 
 export interface MonitoringProps {
   readonly config: StackConfig;
@@ -37,8 +38,15 @@ export interface MonitoringProps {
   readonly functions: Readonly<Record<string, IFunction>>;
   /** The function whose errors mean images may not have been stored. */
   readonly persist: IFunction;
-  /** Dead-letter queues by the name their alarm carries: any message in one is a lost delivery. */
+  /**
+   * Dead-letter queues by the name their alarm carries: any message in one is a failed delivery.
+   * Every other {@link DeadLetterQueue} of the stack is alarmed too, under its own `alarmName`.
+   */
   readonly deadLetterQueues?: Readonly<Record<string, IQueue>>;
+  /** The reconciler, whose failures are alarmed. @default `functions.reconcile` */
+  readonly reconciler?: IFunction;
+  /** The admission dispatcher, whose failures are alarmed. @default `functions.dispatch` */
+  readonly dispatcher?: IFunction;
 }
 
 /** Where the alarm of a dead-letter queue sends whoever reads it. */
@@ -50,8 +58,9 @@ const PERIOD = Duration.minutes(5);
  * Alarms that wake someone, on a TLS-only SNS topic (with an optional email subscription), and a
  * dashboard of the flow:
  * - failed executions (at or above the configured count in 5 minutes), timed-out executions,
- *   throttled executions, throttled Lambda invocations, Persist errors, and any message in a
- *   dead-letter queue;
+ *   throttled executions, throttled Lambda invocations, Persist, reconciler and dispatcher errors,
+ *   the oldest generation waiting for admission past its estimated start (`full` only: a custom
+ *   metric), and any message in any dead-letter queue of the stack;
  * - the dashboard: executions, outcomes by type, seconds from request to images, DashScope
  *   submits, polls and 429s, bytes and images stored, and each function's errors, throttles and
  *   duration.
@@ -101,6 +110,8 @@ export class Monitoring extends Construct {
     if (config.alarms.email) this.topic.addSubscription(new EmailSubscription(config.alarms.email));
 
     const functions = Object.entries(props.functions);
+    const reconciler = props.reconciler ?? props.functions.reconcile;
+    const dispatcher = props.dispatcher ?? props.functions.dispatch;
     // A function without invocations has no data point: FILL keeps it from blanking the sum.
     const sumOf = (label: string, metrics: Array<[string, IMetric]>) =>
       new MathExpression({
@@ -164,12 +175,48 @@ export class Monitoring extends Construct {
         'Persist failed (S3 unavailable, DashScope gone, or no image could be stored): the workflow retries transient errors; a generation whose images were not stored ends failed.',
         props.persist.metricErrors({ period: PERIOD, statistic: 'Sum' }),
       ),
-      ...Object.entries(props.deadLetterQueues ?? {}).map(([name, queue]) =>
-        alarm(
-          `DeadLetters${name}`,
-          `A delivery into the workflow failed after its retries and waits in dead-letter queue ${name} (a request file, a "Generation Requested" event or a schedule): nothing started it. Runbook: ${DEAD_LETTER_RUNBOOK}.`,
-          queue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum' }),
-        ),
+      ...(reconciler
+        ? [
+            alarm(
+              'ReconcilerErrors',
+              'The reconciler failed on an execution status change (the generations index unreachable, DescribeExecution refused, or an announcement neither published nor dead-lettered: its log has the entry). Lambda retries twice, then the status change waits in dead-letter queue Events. Look at the reconciler log group.',
+              reconciler.metricErrors({ period: PERIOD, statistic: 'Sum' }),
+            ),
+          ]
+        : []),
+      ...(dispatcher
+        ? [
+            alarm(
+              'DispatcherErrors',
+              'An admission dispatcher run failed (the generations table or Step Functions refused): the next kick or the one-minute sweep runs again, but while it keeps failing nothing is admitted. Look at the dispatcher log group.',
+              dispatcher.metricErrors({ period: PERIOD, statistic: 'Sum' }),
+            ),
+          ]
+        : []),
+      // A custom metric: `lean` emits none (docs/operations.md).
+      ...(lean
+        ? []
+        : [
+            alarm(
+              'QueueOverdue',
+              `The oldest generation waiting for admission is ${config.alarms.queueOverdueSeconds} s or more past its estimated start: a slot's task ran far past its expected end (DashScope slow or stuck, or a lost release), or the dispatcher does not grant. docs/admission.md, "What goes wrong"; the dispatcher's log group.`,
+              new Metric({
+                namespace: config.metricsNamespace,
+                metricName: METRIC.oldestWaitingSeconds,
+                dimensionsMap: { service: SERVICE.dispatch },
+                statistic: 'Maximum',
+                period: PERIOD,
+              }),
+              config.alarms.queueOverdueSeconds,
+            ),
+          ]),
+      ...Object.entries(this.deadLetterQueuesOf(props.deadLetterQueues ?? {})).map(
+        ([name, { queue, holds }]) =>
+          alarm(
+            `DeadLetters${name}`,
+            `A delivery failed after all its retries and waits in dead-letter queue ${name} (${holds}), kept 14 days. Runbook: ${DEAD_LETTER_RUNBOOK}.`,
+            queue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum' }),
+          ),
       ),
     ];
     for (const each of this.alarms) {
@@ -178,6 +225,30 @@ export class Monitoring extends Construct {
     }
 
     if (!lean) this.dashboard = this.createDashboard(config, stateMachine, functions, sumOf);
+  }
+
+  /**
+   * The queues given by name, then every other {@link DeadLetterQueue} of the stack under its
+   * `alarmName`: a dead-letter queue nobody watches cannot be added by mistake.
+   */
+  private deadLetterQueuesOf(
+    named: Readonly<Record<string, IQueue>>,
+  ): Record<string, { queue: IQueue; holds: string }> {
+    const constructs = Stack.of(this)
+      .node.findAll()
+      .filter((each): each is DeadLetterQueue => each instanceof DeadLetterQueue);
+    const holdsOf = (queue: IQueue) =>
+      constructs.find((each) => each.queue === queue)?.contents ??
+      'deliveries that failed after their retries';
+    const result: Record<string, { queue: IQueue; holds: string }> = {};
+    for (const [name, queue] of Object.entries(named)) result[name] = { queue, holds: holdsOf(queue) };
+    const listed = new Set(Object.values(named));
+    for (const each of constructs) {
+      if (listed.has(each.queue)) continue;
+      if (result[each.alarmName]) throw new Error(`Two dead-letter queues would alarm as ${each.alarmName}`);
+      result[each.alarmName] = { queue: each.queue, holds: each.contents };
+    }
+    return result;
   }
 
   /** CloudWatch can publish to an encrypted topic only with a customer-managed key it may use. */
@@ -300,6 +371,13 @@ export class Monitoring extends Construct {
         left: [
           custom(METRIC.requestsStarted, SERVICE.trigger, 'Sum', 'lines started'),
           custom(METRIC.requestsRejected, SERVICE.trigger, 'Sum', 'lines rejected'),
+        ],
+      }),
+      new GraphWidget({
+        title: 'Admission queue: oldest waiting, seconds past its estimated start',
+        width: 8,
+        left: [
+          custom(METRIC.oldestWaitingSeconds, SERVICE.dispatch, 'Maximum', 'oldest waiting, past estimate'),
         ],
       }),
       new GraphWidget({

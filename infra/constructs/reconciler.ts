@@ -7,7 +7,7 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { StackConfig } from '../config.js';
-import type { DeadLetterQueue } from './dead-letter-queue.js';
+import { announcementDeadLetters, type DeadLetterQueue } from './dead-letter-queue.js';
 import { grantOnExecutions } from './execution-grants.js';
 import { grantKick } from './functions.js';
 import { GenerationFunction } from './generation-function.js';
@@ -21,7 +21,10 @@ export interface ReconcilerProps {
   readonly storage: Storage;
   readonly eventBus: IEventBus;
   readonly webhookSecret?: ISecret;
-  /** Where events that could not be delivered after a day of retries land. */
+  /**
+   * Where events that could not be delivered after a day of retries land, and those the reconciler
+   * failed on after Lambda's retries.
+   */
   readonly deadLetters: DeadLetterQueue;
   /** Rung when an ended execution's admission slot is freed. */
   readonly dispatcher: IFunction;
@@ -30,9 +33,11 @@ export interface ReconcilerProps {
 /**
  * Step Functions' execution status-change events (on the default bus, always) → the reconciler
  * Lambda, which records every started execution in the generations index, converges the index on
- * every execution's end when the workflow's own write was lost, and announces the ends the
- * workflow cannot (timed out, stopped) as Notify would: a "Generation Failed" event and the
- * webhook. EventBridge retries a failed invocation for up to a day.
+ * every execution's end when the workflow's own write was lost, and announces the ends Notify did
+ * not (stopped, timed out, failed or succeeded without reaching Notify) as Notify would: the
+ * event and the webhook, an event EventBridge refuses going to the announcements dead-letter
+ * queue. EventBridge retries an invocation it could not make for up to a day; Lambda retries a
+ * failed one twice; either then leaves the event in the dead-letter queue (`deadLetters`).
  */
 export class Reconciler extends Construct {
   readonly handler: GenerationFunction;
@@ -58,11 +63,17 @@ export class Reconciler extends Construct {
     props.index.grantQueue(this.handler, 'release');
     grantKick(this.handler, props.dispatcher);
     props.eventBus.grantPutEventsTo(this.handler);
+    announcementDeadLetters(this).acceptFrom(this.handler);
+    // A status change the reconciler failed on (the index unreachable), after Lambda's 2 retries.
+    props.deadLetters.catchFailuresOf(
+      this.handler,
+      'execution status changes the reconciler failed on after its retries',
+    );
     props.webhookSecret?.grantRead(this.handler);
     props.storage.grantObjects(this.handler, {
       keys: 'generations/*/webhook.json',
       actions: ['s3:PutObject'],
-      why: 'The reconciler announces a timed-out or stopped generation as Notify does, writing its webhook delivery record generations/{id}/webhook.json; the id is the execution name, known only at run time',
+      why: 'The reconciler announces an end Notify did not (a stop, a timeout) as Notify does, writing its webhook delivery record generations/{id}/webhook.json; the id is the execution name, known only at run time',
     });
     grantOnExecutions(
       this,

@@ -22,9 +22,11 @@ import {
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { WORKFLOW_ERROR } from '../../functions/shared/errors.js';
+import { ANNOUNCEMENT_ERROR } from '../../functions/shared/events.js';
 import { STATE_NAMES } from '../../functions/shared/state-names.js';
 import type { StackConfig } from '../config.js';
 import { acknowledge, nagResource } from '../nag.js';
+import { announcementDeadLetters } from './dead-letter-queue.js';
 import type { Functions } from './functions.js';
 import {
   ADMIT_RETRIES,
@@ -62,6 +64,22 @@ const ADMIT_TIMEOUT_MARGIN_SECONDS = 600;
 /** Rounding of the last Wait up to a whole second, clock skew and state transitions. */
 const TRANSITIONS_SLACK_SECONDS = 60;
 
+/**
+ * An event EventBridge refused through all of Notify's own tries (`EventNotPublishedError`): Notify
+ * runs again, up to 3 times, 15 s then 30 s then 60 s apart at most (full jitter), before its last
+ * attempt dead-letters the event. A repeat sends no second webhook: Notify throws before it.
+ */
+export const NOTIFY_PUBLISH_RETRY: BoundedRetry = {
+  errors: [ANNOUNCEMENT_ERROR.notPublished],
+  maxAttempts: 3,
+  intervalSeconds: 15,
+  backoffRate: 2,
+  maxDelaySeconds: 60,
+};
+
+/** The Notify states' retries: Lambda's service errors and throttles, and a refused event. */
+export const NOTIFY_TASK_RETRIES: readonly BoundedRetry[] = [...NOTIFY_RETRIES, NOTIFY_PUBLISH_RETRY];
+
 /** A Task's timeout: its function's own plus the margin for init and the invoke's round trip. */
 function taskTimeoutSeconds(fn: IFunction): number {
   const timeout = (fn as { timeout?: Duration }).timeout;
@@ -74,8 +92,9 @@ function taskTimeoutSeconds(fn: IFunction): number {
  * retry, so the workflow's own failure path (Notify, then Failed) always runs before it. Admit's
  * failed invocations and its one wait (at most `maxQueueSeconds` and a margin) come first. Submit's
  * retries come before the deadline's clock starts; the Wait ⇄ Poll loop ends at the deadline,
- * after which one more Poll (its retries spent), Persist and a Notify may still run. Rounded up
- * to a whole minute. ARCHITECTURE.md, "Time budget", shows the arithmetic.
+ * after which one more Poll (its retries spent), Persist and a Notify may still run: Notify with
+ * every retry spent, then its last attempt. Rounded up to a whole minute. ARCHITECTURE.md, "Time
+ * budget", shows the arithmetic.
  */
 export function executionTimeoutSeconds(
   deadlineSeconds: number,
@@ -93,13 +112,22 @@ export function executionTimeoutSeconds(
     deadlineSeconds +
     worst(functions.poll, POLL_RETRIES) +
     worst(functions.persist, PERSIST_RETRIES) +
+    // Notify, then its last attempt (an event still refused is dead-lettered there).
+    worst(functions.notify, NOTIFY_TASK_RETRIES) +
     worst(functions.notify, NOTIFY_RETRIES) +
     TRANSITIONS_SLACK_SECONDS;
   return Math.ceil(total / 60) * 60;
 }
 
-/** State names: the local runner, the API and the tests address states by these. */
-export const STATE = STATE_NAMES;
+/**
+ * State names: the local runner, the API and the tests address states by these. Notify's last
+ * attempts run only after Notify failed with `EventNotPublishedError`; nothing else names them.
+ */
+export const STATE = {
+  ...STATE_NAMES,
+  notifySucceededLastAttempt: 'Notify succeeded last attempt',
+  notifyFailedLastAttempt: 'Notify failed last attempt',
+} as const;
 
 export interface WorkflowProps {
   readonly config: StackConfig;
@@ -158,20 +186,44 @@ export class Workflow extends Construct {
       causePath: '$.failure.Cause',
     });
     const done = new Succeed(this, STATE.done);
-    const notify = (name: string, outcome: 'succeeded' | 'failed', next: Fail | Succeed) =>
-      this.lambdaTask(name, functions.notify, NOTIFY_RETRIES, {
-        // The start time measures request → images (the SecondsToImages metric).
-        payload: TaskInput.fromObject({
+    // Notify announces the end (the event, then the webhook). An event EventBridge keeps refusing
+    // fails it with EventNotPublishedError: retried (NOTIFY_PUBLISH_RETRY), then caught into its
+    // last attempt, which puts the event in the announcements dead-letter queue instead and
+    // delivers the webhook. Whatever else fails, the generation's outcome stays the same.
+    const notify = (
+      names: { readonly first: string; readonly last: string },
+      outcome: 'succeeded' | 'failed',
+      next: Fail | Succeed,
+    ) => {
+      const payload = (lastAttempt: boolean) =>
+        TaskInput.fromObject({
           outcome,
+          ...(lastAttempt ? { lastAttempt: true } : {}),
           'state.$': '$',
+          // The start time measures request → images (the SecondsToImages metric).
           ...EXECUTION,
-        }),
+        });
+      const caught = { errors: ['States.ALL'], resultPath: '$.notificationError' };
+      const last = this.lambdaTask(names.last, functions.notify, NOTIFY_RETRIES, {
+        payload: payload(true),
         resultPath: '$.notification',
       })
-        // A notifier that fails never changes the generation's outcome.
-        .addCatch(next, { errors: ['States.ALL'], resultPath: '$.notificationError' })
+        .addCatch(next, caught)
         .next(next);
-    const notifyFailed = notify(STATE.notifyFailed, 'failed', failed);
+      return this.lambdaTask(names.first, functions.notify, NOTIFY_TASK_RETRIES, {
+        payload: payload(false),
+        resultPath: '$.notification',
+      })
+        .addCatch(last, { errors: [ANNOUNCEMENT_ERROR.notPublished], resultPath: '$.notificationError' })
+        .addCatch(next, caught)
+        .next(next);
+    };
+    announcementDeadLetters(this).acceptFrom(functions.notify);
+    const notifyFailed = notify(
+      { first: STATE.notifyFailed, last: STATE.notifyFailedLastAttempt },
+      'failed',
+      failed,
+    );
     const catchAll = { errors: ['States.ALL'], resultPath: '$.failure' };
 
     // Admission: the execution waits here, on a task token, until the dispatcher grants it a slot
@@ -232,7 +284,9 @@ export class Workflow extends Construct {
     const check = new Choice(this, STATE.check)
       .when(
         Condition.stringEquals('$.task.status', 'succeeded'),
-        persist.next(notify(STATE.notifySucceeded, 'succeeded', done)),
+        persist.next(
+          notify({ first: STATE.notifySucceeded, last: STATE.notifySucceededLastAttempt }, 'succeeded', done),
+        ),
       )
       .when(
         Condition.booleanEquals('$.task.deadlineExceeded', true),

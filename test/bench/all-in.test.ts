@@ -112,7 +112,7 @@ describe('the fixed monthly cost, counted in the synthesized template', () => {
     expect(none).toBe(0);
   });
 
-  it('keeps the lean configuration within $2 a month, every alarm included', () => {
+  it('keeps the lean configuration within $2 a month, every alarm on AWS’s own metrics included', () => {
     // Prepare
     const lean = runSynthesis(LEAN_MONITORING).template;
     const alarmsOf = (t: SynthesizedTemplate) =>
@@ -127,7 +127,8 @@ describe('the fixed monthly cost, counted in the synthesized template', () => {
     expect(line(lines, 'CloudWatch dashboards')?.count).toBe(0);
     expect(line(lines, 'KMS keys')?.count).toBe(0);
     expect(line(lines, 'custom metric')?.count).toBe(0);
-    expect(alarmsOf(lean)).toBe(alarmsOf(template));
+    // Every alarm but the admission queue's, whose metric is a custom one (docs/operations.md).
+    expect(alarmsOf(lean)).toBe(alarmsOf(template) - 1);
   });
 
   it('has a series count for every metric the functions emit', () => {

@@ -4,6 +4,7 @@ import { createDynamoAdmissionQueue } from '../../functions/shared/aws/dynamodb-
 import { createDynamoGenerationIndex } from '../../functions/shared/aws/dynamodb-index.js';
 import { MemoryAdmissionQueue } from '../../local/memory-admission.js';
 import { useLocalTables } from '../support/local-tables.js';
+import { beforeNextWrite, type Racing, racingInMemory } from '../support/racing.js';
 
 /**
  * One contract for every implementation of the admission queue: the in-memory one (the local
@@ -13,11 +14,12 @@ import { useLocalTables } from '../support/local-tables.js';
 
 const tables = useLocalTables('admission');
 
-const implementations: [string, () => Promise<AdmissionQueue>][] = [
-  ['the in-memory queue', async () => new MemoryAdmissionQueue()],
+const implementations: [string, () => Promise<AdmissionQueue>, () => Racing][] = [
+  ['the in-memory queue', async () => new MemoryAdmissionQueue(), () => racingInMemory],
   [
     'the DynamoDB adapter on dynalite',
     async () => createDynamoAdmissionQueue(tables.client(), await tables.fresh()),
+    () => beforeNextWrite(tables.client()),
   ],
 ];
 
@@ -30,7 +32,7 @@ const entry = (id: string, lane: Lane, at: number, token = `token-${id}`): Waiti
   token,
 });
 
-describe.each(implementations)('%s', (_name, create) => {
+describe.each(implementations)('%s', (_name, create, racingOf) => {
   let queue: AdmissionQueue;
 
   beforeEach(async () => {
@@ -132,6 +134,91 @@ describe.each(implementations)('%s', (_name, create) => {
       ['b', 'token-b'],
     ]);
     expect(await queue.slots('main')).toEqual([]);
+  });
+
+  it('creates an entry only if still absent: one that appeared meanwhile, granted and submitting, is left alone', async () => {
+    const racing = racingOf();
+    // Between this Admit's read (nothing there) and its write, another attempt enqueued and
+    // was granted, and its execution began to submit.
+    await racing(
+      'a',
+      async () => {
+        await queue.enqueue(entry('a', 'batch', 1, 'first'));
+        await queue.grant('a', 'main', T0 + 5, 'first');
+        await queue.note('a', { submitAttemptAt: T0 + 6, submitSeed: 7 });
+      },
+      () => queue.enqueue(entry('a', 'batch', 9, 'late')),
+    );
+
+    expect(await queue.get('a')).toMatchObject({
+      kind: 'granted',
+      token: 'first',
+      enqueuedAt: T0 + 1,
+      submitAttemptAt: T0 + 6,
+      submitSeed: 7,
+    });
+    expect(await queue.count('batch')).toBe(0);
+  });
+
+  it('writes a re-enqueue only over the entry as it read it: a grant and a submit in between stand', async () => {
+    const racing = racingOf();
+    await queue.enqueue(entry('a', 'batch', 1, 'first'));
+
+    await racing(
+      'a',
+      async () => {
+        await queue.grant('a', 'main', T0 + 5, 'first');
+        await queue.note('a', { submitAttemptAt: T0 + 6 });
+      },
+      () => queue.enqueue(entry('a', 'batch', 9, 'retried')),
+    );
+
+    expect(await queue.get('a')).toMatchObject({ kind: 'granted', token: 'first', submitAttemptAt: T0 + 6 });
+    expect(await queue.waiting('batch', 10)).toEqual([]);
+  });
+
+  it('leaves a slot whose execution attempted a submit as it is when enqueued again (that Admit is stale)', async () => {
+    await queue.enqueue(entry('a', 'batch', 1, 'first'));
+    await queue.grant('a', 'main', T0 + 5, 'first');
+    await queue.note('a', { submitAttemptAt: T0 + 6, submitSeed: 3 });
+
+    await queue.enqueue(entry('a', 'batch', 9, 'stale'));
+
+    expect(await queue.slots('main')).toEqual([
+      expect.objectContaining({ id: 'a', grantedAt: T0 + 5, submitAttemptAt: T0 + 6, submitSeed: 3 }),
+    ]);
+    expect(await queue.get('a')).toMatchObject({ kind: 'granted', token: 'first' });
+  });
+
+  it('changes nothing when the same token is enqueued again', async () => {
+    await queue.enqueue(entry('a', 'batch', 1, 'only'));
+    await queue.grant('a', 'main', T0 + 5, 'only');
+
+    await queue.enqueue(entry('a', 'batch', 9, 'only'));
+
+    expect(await queue.get('a')).toMatchObject({ kind: 'granted', grantedAt: T0 + 5, enqueuedAt: T0 + 1 });
+  });
+
+  it('refuses a grant with a token the entry no longer holds (enqueued again since it was read)', async () => {
+    await queue.enqueue(entry('a', 'batch', 1, 'first'));
+    await queue.enqueue(entry('a', 'batch', 9, 'retried'));
+
+    expect(await queue.grant('a', 'main', T0 + 5, 'first')).toBe(false);
+    expect(await queue.waiting('batch', 10)).toEqual([entry('a', 'batch', 1, 'retried')]);
+    expect(await queue.grant('a', 'main', T0 + 6, 'retried')).toBe(true);
+  });
+
+  it('releases with a token only the record holding it: a re-queued entry outlives its old grant', async () => {
+    await queue.enqueue(entry('a', 'batch', 1, 'first'));
+    await queue.grant('a', 'main', T0 + 5, 'first');
+    // The execution was redriven before it used its grant: it waits again with a new token.
+    await queue.enqueue(entry('a', 'batch', 9, 'redriven'));
+
+    expect(await queue.release('a', 'first')).toBe(false);
+    expect(await queue.waiting('batch', 10)).toEqual([entry('a', 'batch', 1, 'redriven')]);
+    expect(await queue.release('a', 'redriven')).toBe(true);
+    expect(await queue.get('a')).toBeUndefined();
+    expect(await queue.release('a')).toBe(false);
   });
 
   it('remembers the tasks created on an account since a time, apart from other accounts, until pruned', async () => {

@@ -1,5 +1,6 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { DEAD_LETTER_QUEUE_VARIABLE } from '../../functions/shared/events.js';
 import { scheduledInputSchema } from '../../functions/trigger/request-event.js';
 import { createApp } from '../../infra/app.js';
 import { renderedInput } from './template.js';
@@ -127,18 +128,26 @@ describe('nothing that comes in is dropped silently', () => {
     schedules: [{ name: 'nightly', schedule: 'rate(1 day)', request: { prompt: 'an eagle' } }],
   });
   const queues = Object.entries(scheduled.findResources('AWS::SQS::Queue'));
-  const [queueId, queue] = queues[0] ?? [];
-
-  it('keeps dead letters in one encrypted queue for 14 days, over TLS only', () => {
-    expect(queues).toHaveLength(1);
-    expect(queue?.Properties).toMatchObject({
-      SqsManagedSseEnabled: true,
-      MessageRetentionPeriod: 1_209_600,
-    });
-    const policy = Object.values(scheduled.findResources('AWS::SQS::QueuePolicy'))[0];
-    expect(policy?.Properties.PolicyDocument.Statement).toContainEqual(
-      expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+  const [queueId] = queues.find(([id]) => id.startsWith('EventsDeadLetters')) ?? [];
+  const policyOf = (id: string | undefined) =>
+    Object.values(scheduled.findResources('AWS::SQS::QueuePolicy')).find((policy) =>
+      policy.Properties.Queues.some((queue: Json) => queue.Ref === id),
     );
+
+  it('keeps dead letters in encrypted queues for 14 days, over TLS only: deliveries in, and announcements out', () => {
+    expect(queues.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual([
+      'AnnouncementDeadLettersQueue',
+      'EventsDeadLettersQueue',
+    ]);
+    for (const [id, queue] of queues) {
+      expect(queue.Properties, id).toMatchObject({
+        SqsManagedSseEnabled: true,
+        MessageRetentionPeriod: 1_209_600,
+      });
+      expect(policyOf(id)?.Properties.PolicyDocument.Statement).toContainEqual(
+        expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      );
+    }
   });
 
   it('gives every rule target (request events, request files, schedules, status changes, the dispatcher’s sweep) the dead-letter queue and a retry policy', () => {
@@ -158,7 +167,7 @@ describe('nothing that comes in is dropped silently', () => {
   });
 
   it('lets EventBridge write to the queue only for this stack’s rules', () => {
-    const policy = Object.values(scheduled.findResources('AWS::SQS::QueuePolicy'))[0];
+    const policy = policyOf(queueId);
     const sends = ((policy?.Properties.PolicyDocument.Statement ?? []) as Json[]).filter((s) =>
       actions(s).includes('sqs:SendMessage'),
     );
@@ -171,23 +180,47 @@ describe('nothing that comes in is dropped silently', () => {
     }
   });
 
-  it('sends a request-file event the trigger failed on, after Lambda’s retries, to the queue', () => {
-    const config = Object.values(scheduled.findResources('AWS::Lambda::EventInvokeConfig'));
-    expect(config).toHaveLength(1);
-    expect(config[0]?.Properties).toMatchObject({
-      FunctionName: { Ref: expect.stringMatching(/^EventsTrigger/) },
+  it.each([
+    ['a request-file event the trigger', 'EventsTrigger'],
+    ['a status change the reconciler', 'ReconcilerHandler'],
+  ])('sends %s failed on, after Lambda’s retries, to the queue', (_what, prefix) => {
+    const configs = Object.values(scheduled.findResources('AWS::Lambda::EventInvokeConfig'));
+    expect(configs).toHaveLength(2);
+    const config = configs.find((each) => each.Properties.FunctionName.Ref.startsWith(prefix));
+    expect(config?.Properties).toMatchObject({
       MaximumRetryAttempts: 2,
       DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } },
     });
-    const sends = statementsOf(scheduled, 'EventsTrigger').filter((s) =>
-      actions(s).includes('sqs:SendMessage'),
-    );
-    expect(sends.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [queueId, 'Arn'] }]);
+    const sends = statementsOf(scheduled, prefix).filter((s) => actions(s).includes('sqs:SendMessage'));
+    expect(sends.map((s) => s.Resource)).toContainEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
   });
 });
 
 describe('events out', () => {
   const template = synth();
+  const [announcementsId] =
+    Object.entries(template.findResources('AWS::SQS::Queue')).find(([id]) =>
+      id.startsWith('AnnouncementDeadLetters'),
+    ) ?? [];
+
+  it.each([
+    ['the notifier', 'FunctionsNotify'],
+    ['the reconciler', 'ReconcilerHandler'],
+  ])(
+    'lets %s put an event EventBridge refused in the announcements queue, and only send there',
+    (_who, prefix) => {
+      const sqs = statementsOf(template, prefix).filter((s) => actions(s).some((a) => a.startsWith('sqs:')));
+      const toAnnouncements = sqs.filter((s) => s.Resource['Fn::GetAtt']?.[0] === announcementsId);
+      expect(toAnnouncements).toHaveLength(1);
+      expect(actions(toAnnouncements[0]!)).toEqual(['sqs:SendMessage']);
+      const fn = Object.entries(template.findResources('AWS::Lambda::Function')).find(([id]) =>
+        id.startsWith(prefix),
+      );
+      expect(fn?.[1].Properties.Environment.Variables[DEAD_LETTER_QUEUE_VARIABLE]).toEqual({
+        Ref: announcementsId,
+      });
+    },
+  );
 
   it('lets the notifier publish to the bus, read the webhook secret, and write only delivery records', () => {
     const statements = statementsOf(template, 'FunctionsNotify');

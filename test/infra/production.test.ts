@@ -530,20 +530,61 @@ describe('alarms', () => {
     });
   });
 
-  it('fire on any message in the dead-letter queue, pointing to the runbook', () => {
-    const [queueId] = resources('AWS::SQS::Queue')[0] ?? [];
-    const deadLetters = byMetric('ApproximateNumberOfMessagesVisible');
-    expect(deadLetters).toMatchObject({
-      Namespace: 'AWS/SQS',
+  it('fire on any message in any dead-letter queue (deliveries in, announcements out), pointing to the runbook', () => {
+    const queues = resources('AWS::SQS::Queue');
+    expect(queues).toHaveLength(2);
+    for (const [queueId] of queues) {
+      const deadLetters = alarms.find(
+        (alarm) =>
+          alarm.MetricName === 'ApproximateNumberOfMessagesVisible' &&
+          alarm.Dimensions[0].Value['Fn::GetAtt'][0] === queueId,
+      );
+      expect(deadLetters, queueId).toMatchObject({
+        Namespace: 'AWS/SQS',
+        Statistic: 'Maximum',
+        Threshold: 1,
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+      });
+      expect(deadLetters.AlarmDescription).toContain('Runbook: docs/events.md');
+    }
+    const announcements = alarms.find((alarm) =>
+      String(alarm.AlarmDescription).includes('dead-letter queue Announcements'),
+    );
+    expect(announcements.AlarmDescription).toContain('PutEvents entry');
+  });
+
+  it('fire on reconciler and dispatcher errors', () => {
+    const errorsOf = (prefix: string) =>
+      alarms.find(
+        (alarm) =>
+          alarm.MetricName === 'Errors' && alarm.Dimensions[0].Value.Ref === functionId(template, prefix),
+      );
+    for (const prefix of ['ReconcilerHandler', 'FunctionsDispatcher']) {
+      expect(errorsOf(prefix), prefix).toMatchObject({ Namespace: 'AWS/Lambda', Threshold: 1, Period: 300 });
+    }
+    expect(errorsOf('ReconcilerHandler').AlarmDescription).toContain('dead-letter queue Events');
+  });
+
+  it('fire when the oldest generation waiting for admission is an hour past its estimated start, configurable', () => {
+    expect(byMetric(METRIC.oldestWaitingSeconds)).toMatchObject({
+      Namespace: 'Sd35Generation',
+      Dimensions: [{ Name: 'service', Value: 'dispatch' }],
       Statistic: 'Maximum',
-      Threshold: 1,
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+      Threshold: 3600,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
     });
-    expect(deadLetters.AlarmDescription).toContain('Runbook: docs/events.md');
+    const custom = synthesize({ alarms: { queueOverdueSeconds: 7200 } }).template;
+    custom.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: METRIC.oldestWaitingSeconds,
+      Threshold: 7200,
+    });
+    expect(() => parseStackConfig({ alarms: { queueOverdueSeconds: 10 } })).toThrow(
+      /generation\.alarms\.queueOverdueSeconds: must be at least 60/,
+    );
   });
 
   it('all notify the SNS topic, when raised and when cleared, and treat no data as fine', () => {
-    expect(alarms).toHaveLength(6);
+    expect(alarms).toHaveLength(10);
     for (const alarm of alarms) {
       expect(alarm.AlarmActions).toEqual([{ Ref: topicId }]);
       expect(alarm.OKActions).toEqual([{ Ref: topicId }]);
@@ -619,10 +660,14 @@ describe('monitoring: "lean"', () => {
     }
   });
 
-  it('keeps every alarm, each reading one metric, on a TLS-only topic', () => {
+  it('keeps every alarm but the queue’s (its metric is a custom one), each reading one metric, on a TLS-only topic', () => {
     const names = (t: typeof template) =>
       Object.keys(t.findResources('AWS::CloudWatch::Alarm')).map((id) => id.replace(/[0-9A-F]{8}$/, ''));
-    expect(names(lean).sort()).toEqual(names(template).sort());
+    expect(names(lean).sort()).toEqual(
+      names(template)
+        .filter((name) => name !== 'MonitoringQueueOverdue')
+        .sort(),
+    );
     for (const [id, alarm] of leanResources('AWS::CloudWatch::Alarm')) {
       expect(alarm.Properties.Metrics, id).toBeUndefined();
       expect(alarm.Properties.AlarmActions, id).toHaveLength(1);

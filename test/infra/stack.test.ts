@@ -9,6 +9,7 @@ import {
   RETRYABLE_ERROR_NAMES,
   WORKFLOW_ERROR,
 } from '../../functions/shared/errors.js';
+import { ANNOUNCEMENT_ERROR } from '../../functions/shared/events.js';
 import { generationRequestSchema } from '../../functions/shared/generation-request.js';
 import { createApp } from '../../infra/app.js';
 import { parseStackConfig, stackConfigSchema } from '../../infra/config.js';
@@ -138,14 +139,59 @@ describe('state machine', () => {
     });
   });
 
-  it('never lets the notifier change the outcome: its errors are caught toward the same end', () => {
-    expect(definition.States[STATE.notifySucceeded].Catch).toEqual([
-      { ErrorEquals: ['States.ALL'], ResultPath: '$.notificationError', Next: STATE.done },
-    ]);
-    expect(definition.States[STATE.notifyFailed].Catch).toEqual([
-      { ErrorEquals: ['States.ALL'], ResultPath: '$.notificationError', Next: STATE.failed },
-    ]);
-  });
+  it.each([
+    [STATE.notifySucceeded, STATE.notifySucceededLastAttempt, STATE.done],
+    [STATE.notifyFailed, STATE.notifyFailedLastAttempt, STATE.failed],
+  ])(
+    'never lets the notifier change the outcome: %s’s errors are caught toward the same end',
+    (notify, last, end) => {
+      expect(definition.States[notify].Next).toBe(end);
+      expect(definition.States[notify].Catch).toEqual([
+        // An event EventBridge kept refusing: the last attempt dead-letters it.
+        { ErrorEquals: [ANNOUNCEMENT_ERROR.notPublished], ResultPath: '$.notificationError', Next: last },
+        { ErrorEquals: ['States.ALL'], ResultPath: '$.notificationError', Next: end },
+      ]);
+      expect(definition.States[last].Next).toBe(end);
+      expect(definition.States[last].Catch).toEqual([
+        { ErrorEquals: ['States.ALL'], ResultPath: '$.notificationError', Next: end },
+      ]);
+    },
+  );
+
+  it.each([STATE.notifySucceeded, STATE.notifyFailed])(
+    'runs %s again when EventBridge refused its event, a bounded number of times with backoff and full jitter',
+    (name) => {
+      const retriers = definition.States[name].Retry as Json[];
+      const publish = retriers.filter((r) => r.ErrorEquals.includes(ANNOUNCEMENT_ERROR.notPublished));
+      expect(publish).toEqual([
+        {
+          ErrorEquals: [ANNOUNCEMENT_ERROR.notPublished],
+          MaxAttempts: 3,
+          IntervalSeconds: 15,
+          BackoffRate: 2,
+          MaxDelaySeconds: 60,
+          JitterStrategy: 'FULL',
+        },
+      ]);
+      // Nothing else Notify throws is retried (its webhook's failures never throw).
+      const retried = retriers.flatMap((r) => r.ErrorEquals as string[]);
+      expect(retried).not.toContain('States.ALL');
+      expect(retried).not.toContain(ANNOUNCEMENT_ERROR.lost);
+    },
+  );
+
+  it.each([STATE.notifySucceededLastAttempt, STATE.notifyFailedLastAttempt])(
+    'calls the notifier once more as its last attempt in %s, which dead-letters a refused event and is not run again for it',
+    (name) => {
+      const state = definition.States[name];
+      expect(state.Resource).toBe(definition.States[STATE.notifyFailed].Resource);
+      expect(state.Parameters).toMatchObject({ lastAttempt: true, 'state.$': '$' });
+      expect(definition.States[STATE.notifyFailed].Parameters.lastAttempt).toBeUndefined();
+      const retried = (state.Retry as Json[]).flatMap((r) => r.ErrorEquals as string[]);
+      expect(retried).not.toContain(ANNOUNCEMENT_ERROR.notPublished);
+      expect(retried).toContain('Lambda.TooManyRequestsException');
+    },
+  );
 
   it('fails with DeadlineExceeded when the poll reports the deadline passed, before any other status', () => {
     const choices = definition.States[STATE.check].Choices as Json[];
@@ -183,19 +229,24 @@ describe('state machine', () => {
     }
   });
 
-  it.each([STATE.submit, STATE.poll, STATE.persist, STATE.notifySucceeded, STATE.notifyFailed])(
-    'retries a Lambda throttle (the function never ran) on %s, with backoff and full jitter',
-    (name) => {
-      const retriers = (definition.States[name].Retry as Json[]).filter((r) =>
-        r.ErrorEquals.includes('Lambda.TooManyRequestsException'),
-      );
-      expect(retriers).toHaveLength(1);
-      expect(retriers[0]?.ErrorEquals).toEqual(['Lambda.TooManyRequestsException']);
-      expect(retriers[0]?.MaxAttempts).toBeGreaterThanOrEqual(5);
-      expect(retriers[0]).toMatchObject({ BackoffRate: 2, JitterStrategy: 'FULL' });
-      expect(retriers[0]?.MaxDelaySeconds).toBeGreaterThan(0);
-    },
-  );
+  it.each([
+    STATE.submit,
+    STATE.poll,
+    STATE.persist,
+    STATE.notifySucceeded,
+    STATE.notifyFailed,
+    STATE.notifySucceededLastAttempt,
+    STATE.notifyFailedLastAttempt,
+  ])('retries a Lambda throttle (the function never ran) on %s, with backoff and full jitter', (name) => {
+    const retriers = (definition.States[name].Retry as Json[]).filter((r) =>
+      r.ErrorEquals.includes('Lambda.TooManyRequestsException'),
+    );
+    expect(retriers).toHaveLength(1);
+    expect(retriers[0]?.ErrorEquals).toEqual(['Lambda.TooManyRequestsException']);
+    expect(retriers[0]?.MaxAttempts).toBeGreaterThanOrEqual(5);
+    expect(retriers[0]).toMatchObject({ BackoffRate: 2, JitterStrategy: 'FULL' });
+    expect(retriers[0]?.MaxDelaySeconds).toBeGreaterThan(0);
+  });
 
   it('retries Submit at most once on Lambda service errors, which may hide a created task', () => {
     const retry = definition.States[STATE.submit].Retry as Json[];
@@ -312,12 +363,10 @@ describe('functions', () => {
     }
   });
 
-  it('reserve no concurrency by default but the dispatcher’s one, and the configured concurrency per function', () => {
+  it('reserve no concurrency by default, the dispatcher’s neither, and the configured concurrency per function', () => {
     for (const [id, fn] of Object.entries(ourFunctions())) {
-      // The dispatcher runs one at a time: its grants are planned from one view of the slots.
-      expect(fn.Properties.ReservedConcurrentExecutions, id).toBe(
-        id.startsWith('FunctionsDispatcher') ? 1 : undefined,
-      );
+      // The dispatcher runs one at a time through its lease in the table, not reserved concurrency.
+      expect(fn.Properties.ReservedConcurrentExecutions, id).toBeUndefined();
     }
     const reserved = synthesize({ reservedConcurrency: { poll: 5, persist: 2, trigger: 1 } }).template;
     const of = (prefix: string) =>
@@ -325,6 +374,15 @@ describe('functions', () => {
         .ReservedConcurrentExecutions;
     expect([of('FunctionsPoll'), of('FunctionsPersist'), of('EventsTrigger')]).toEqual([5, 2, 1]);
     expect(of('FunctionsSubmit')).toBeUndefined();
+  });
+
+  it('deploy on a new account: the default template reserves no concurrency anywhere', () => {
+    // AWS keeps 100 of an account's concurrency unreserved; a new account's quota is 10 or 50.
+    const { template: defaults } = synthesize();
+    const reserving = Object.entries(defaults.toJSON().Resources as Record<string, Json>).filter(
+      ([, resource]) => JSON.stringify(resource).includes('ReservedConcurrentExecutions'),
+    );
+    expect(reserving.map(([id]) => id)).toEqual([]);
   });
 
   it('read the API key from Secrets Manager, never from a plain variable', () => {
@@ -489,7 +547,12 @@ describe('correlation and timing passed to the functions', () => {
   });
 
   it('gives Notify the whole state, the execution ARN and its start time (request → images)', () => {
-    for (const name of [STATE.notifySucceeded, STATE.notifyFailed]) {
+    for (const name of [
+      STATE.notifySucceeded,
+      STATE.notifyFailed,
+      STATE.notifySucceededLastAttempt,
+      STATE.notifyFailedLastAttempt,
+    ]) {
       expect(definition.States[name].Parameters).toMatchObject({
         'state.$': '$',
         'executionId.$': '$$.Execution.Id',

@@ -1,5 +1,7 @@
+import type { Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { dispatch } from '../../functions/dispatch/dispatch.js';
+import { dispatch, dispatchInTurn } from '../../functions/dispatch/dispatch.js';
+import { createDispatchHandler } from '../../functions/dispatch/handler.js';
 import type {
   AdmissionGrant,
   AdmissionSettings,
@@ -9,7 +11,7 @@ import type {
 import { WORKFLOW_ERROR } from '../../functions/shared/errors.js';
 import { FINAL_STAGE } from '../../functions/shared/generation-index.js';
 import { silentLogger } from '../../functions/shared/logger.js';
-import { MemoryAdmissionQueue } from '../../local/memory-admission.js';
+import { MemoryAdmissionQueue, MemoryDispatcherLease } from '../../local/memory-admission.js';
 import { MemoryGenerationIndex } from '../fakes/memory-index.js';
 
 const T0 = Date.UTC(2026, 10, 30, 12, 0, 0);
@@ -220,5 +222,59 @@ describe('dispatch', () => {
     for (const id of ['i1', 'i2', 'i3']) await queue.release(id);
     await dispatch(deps);
     expect(resumer.resumed.map((r) => r.token).slice(3)).toEqual(['token-b1', 'token-i4', 'token-b2']);
+  });
+});
+
+describe('dispatch in turn (the Lambda handler)', () => {
+  it('hands the lease off when its invocation is running out of time: the next kick runs at once', async () => {
+    const { deps, enqueue, resumer } = setup();
+    const lease = new MemoryDispatcherLease();
+    await enqueue('a');
+    const handle = createDispatchHandler({ ...deps, lease });
+    // A kick came during the run, but 15 s are left of the invocation: less than a run may need.
+    resumer.beforeResume = async () => {
+      await lease.request(T0);
+    };
+
+    const report = await handle({}, { getRemainingTimeInMillis: () => 15_000 } as Context);
+
+    expect(report.outcome).toBe('handedOff');
+    expect(report.runs).toHaveLength(1);
+    expect(await lease.request(T0)).toBe(false);
+    expect(await lease.take('next', T0, T0 + 30_000)).toBe(true);
+  });
+
+  it('goes on while kicks come and time is left, then releases', async () => {
+    const { deps, enqueue, resumer } = setup();
+    const lease = new MemoryDispatcherLease();
+    await enqueue('a');
+    let kicks = 2;
+    resumer.beforeResume = async () => {
+      if (kicks-- > 0) await lease.request(T0);
+    };
+    const handle = createDispatchHandler({ ...deps, lease });
+
+    const report = await handle({}, { getRemainingTimeInMillis: () => 50_000 } as Context);
+
+    expect(report.outcome).toBe('released');
+    expect(report.runs).toHaveLength(2);
+    expect(await lease.take('next', T0, T0 + 30_000)).toBe(true);
+  });
+
+  it('hands the lease off when a run fails, and fails', async () => {
+    const { deps, enqueue } = setup();
+    const lease = new MemoryDispatcherLease();
+    await enqueue('a');
+    const failing = {
+      ...deps,
+      queue: Object.assign(new MemoryAdmissionQueue(), {
+        waiting: async () => {
+          throw new Error('Admission queue query failed: ServiceUnavailable');
+        },
+      }),
+    };
+
+    await expect(dispatchInTurn({ ...failing, lease })).rejects.toThrow(/ServiceUnavailable/);
+    expect(await lease.take('next', T0, T0 + 30_000)).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import {
@@ -7,11 +7,14 @@ import {
   type AdmissionQueue,
   type AdmissionRecord,
   admissionItemId,
+  DISPATCHER_LEASE_ID,
   DISPATCHER_STATE_ID,
+  type DispatcherLease,
   INITIAL_DISPATCHER_STATE,
   laneSchema,
   recentTasksItemId,
 } from '../admission.js';
+import { IndexUnavailableError } from '../generation-index.js';
 import { conditionalUpdate, documentClientOf, guardedCalls, queryAll } from './dynamodb-documents.js';
 
 /** `byQueue`'s sort key: ms zero-padded to sort as text, then the id for ties. */
@@ -32,12 +35,27 @@ const itemSchema = z.object({
   taskId: z.string().optional(),
 });
 
+/** The slot's progress fields (`note`): an entry that waits again has none. */
+const PROGRESS_FIELDS = ['submittedAt', 'startedAt', 'submitAttemptAt', 'submitSeed', 'taskId'] as const;
+
+/** Reads, then one conditional write, a few times over when another write came in between. */
+const ENQUEUE_ATTEMPTS = 5;
+
+/** One conditional write: true when applied, false when its condition did not hold. */
+async function applied(write: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await write();
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
+}
+
 /** The slot fields of an item, those present. */
 const progressOf = (item: z.infer<typeof itemSchema>) =>
   Object.fromEntries(
-    (['submittedAt', 'startedAt', 'submitAttemptAt', 'submitSeed', 'taskId'] as const)
-      .filter((field) => item[field] !== undefined)
-      .map((field) => [field, item[field]]),
+    PROGRESS_FIELDS.filter((field) => item[field] !== undefined).map((field) => [field, item[field]]),
   );
 
 /**
@@ -73,24 +91,71 @@ export function createDynamoAdmissionQueue(client: DynamoDBClient, tableName: st
 
   return {
     async enqueue(entry) {
-      const existing = await read(entry.id);
-      const enqueuedAt = existing?.enqueuedAt ?? entry.enqueuedAt;
-      await call('write', () =>
-        documents.send(
-          new PutCommand({
-            TableName: tableName,
-            Item: {
-              id: admissionItemId(entry.id),
-              generationId: entry.id,
-              lane: entry.lane,
-              enqueuedAt,
-              expectedRunSeconds: entry.expectedRunSeconds,
-              token: entry.token,
-              [ADMISSION_KEY.lane]: entry.lane,
-              [ADMISSION_KEY.queueKey]: queueKeyOf(enqueuedAt, entry.id),
-            },
-          }),
-        ),
+      const key = { id: admissionItemId(entry.id) };
+      for (let attempt = 0; attempt < ENQUEUE_ATTEMPTS; attempt++) {
+        const existing = await read(entry.id);
+        if (!existing) {
+          // Created only if still absent: a racing enqueue, grant or note is never overwritten.
+          const created = await applied(() =>
+            call('write', () =>
+              documents.send(
+                new PutCommand({
+                  TableName: tableName,
+                  Item: {
+                    ...key,
+                    generationId: entry.id,
+                    lane: entry.lane,
+                    enqueuedAt: entry.enqueuedAt,
+                    expectedRunSeconds: entry.expectedRunSeconds,
+                    token: entry.token,
+                    [ADMISSION_KEY.lane]: entry.lane,
+                    [ADMISSION_KEY.queueKey]: queueKeyOf(entry.enqueuedAt, entry.id),
+                  },
+                  ConditionExpression: 'attribute_not_exists(#id)',
+                  ExpressionAttributeNames: { '#id': 'id' },
+                }),
+              ),
+            ),
+          );
+          if (created) return;
+          continue;
+        }
+        // The same Admit again, or a stale one: its execution already attempted a submit.
+        const submitted = existing.submitAttemptAt !== undefined || existing.submittedAt !== undefined;
+        if (existing.token === entry.token || submitted) return;
+        // Waits again at its first place with the new token; a slot not yet used is given back.
+        // Conditional on the record as read: a grant or a note in between makes it read again.
+        const requeued = await conditionalUpdate(documents, call, {
+          TableName: tableName,
+          Key: key,
+          UpdateExpression: `SET #token = :token, #laneField = :lane, #expected = :expected, #lane = :lane, #queueKey = :queueKey REMOVE #account, #slotKey, #grantedAt, ${PROGRESS_FIELDS.map((field) => `#${field}`).join(', ')}`,
+          ConditionExpression:
+            '#token = :read AND #enqueuedAt = :enqueuedAt AND attribute_not_exists(#submitAttemptAt) AND attribute_not_exists(#submittedAt)',
+          ExpressionAttributeNames: {
+            '#token': 'token',
+            '#laneField': 'lane',
+            '#expected': 'expectedRunSeconds',
+            '#lane': ADMISSION_KEY.lane,
+            '#queueKey': ADMISSION_KEY.queueKey,
+            '#account': ADMISSION_KEY.account,
+            '#slotKey': ADMISSION_KEY.slotKey,
+            '#grantedAt': 'grantedAt',
+            '#enqueuedAt': 'enqueuedAt',
+            ...Object.fromEntries(PROGRESS_FIELDS.map((field) => [`#${field}`, field])),
+          },
+          ExpressionAttributeValues: {
+            ':token': entry.token,
+            ':lane': entry.lane,
+            ':expected': entry.expectedRunSeconds,
+            ':queueKey': queueKeyOf(existing.enqueuedAt, entry.id),
+            ':read': existing.token,
+            ':enqueuedAt': existing.enqueuedAt,
+          },
+        });
+        if (requeued) return;
+      }
+      throw new IndexUnavailableError(
+        `Admission queue enqueue of ${entry.id} failed: the entry changed on each of ${ENQUEUE_ATTEMPTS} attempts`,
       );
     },
 
@@ -166,20 +231,26 @@ export function createDynamoAdmissionQueue(client: DynamoDBClient, tableName: st
       }));
     },
 
-    async grant(id, account, grantedAt) {
+    async grant(id, account, grantedAt, token) {
       return conditionalUpdate(documents, call, {
         TableName: tableName,
         Key: { id: admissionItemId(id) },
         UpdateExpression:
           'REMOVE #lane, #queueKey SET #account = :account, #slotKey = :slotKey, grantedAt = :grantedAt',
-        ConditionExpression: 'attribute_exists(#queueKey)',
+        ConditionExpression: `attribute_exists(#queueKey)${token === undefined ? '' : ' AND #token = :token'}`,
         ExpressionAttributeNames: {
           '#lane': ADMISSION_KEY.lane,
           '#queueKey': ADMISSION_KEY.queueKey,
           '#account': ADMISSION_KEY.account,
           '#slotKey': ADMISSION_KEY.slotKey,
+          ...(token === undefined ? {} : { '#token': 'token' }),
         },
-        ExpressionAttributeValues: { ':account': account, ':slotKey': id, ':grantedAt': grantedAt },
+        ExpressionAttributeValues: {
+          ':account': account,
+          ':slotKey': id,
+          ':grantedAt': grantedAt,
+          ...(token === undefined ? {} : { ':token': token }),
+        },
       });
     },
 
@@ -200,10 +271,28 @@ export function createDynamoAdmissionQueue(client: DynamoDBClient, tableName: st
       });
     },
 
-    async release(id) {
-      await call('write', () =>
-        documents.send(new DeleteCommand({ TableName: tableName, Key: { id: admissionItemId(id) } })),
+    async release(id, token) {
+      let removed = false;
+      await applied(() =>
+        call('write', async () => {
+          const out = await documents.send(
+            new DeleteCommand({
+              TableName: tableName,
+              Key: { id: admissionItemId(id) },
+              ReturnValues: 'ALL_OLD',
+              ...(token === undefined
+                ? {}
+                : {
+                    ConditionExpression: '#token = :token',
+                    ExpressionAttributeNames: { '#token': 'token' },
+                    ExpressionAttributeValues: { ':token': token },
+                  }),
+            }),
+          );
+          removed = out.Attributes !== undefined;
+        }),
       );
+      return removed;
     },
 
     async recordTask(account, taskId, at) {
@@ -290,5 +379,98 @@ function entryOf(item: z.infer<typeof itemSchema>) {
     lane: item.lane,
     enqueuedAt: item.enqueuedAt,
     expectedRunSeconds: item.expectedRunSeconds,
+  };
+}
+
+/**
+ * The DynamoDB adapter of {@link DispatcherLease}: one item in the generations table, id
+ * {@link DISPATCHER_LEASE_ID}, with its `owner`, `expiresAt` (ms) and, while a run is requested of
+ * its holder, `again`. Every write is conditional, so two dispatchers never both hold it.
+ */
+export function createDynamoDispatcherLease(client: DynamoDBClient, tableName: string): DispatcherLease {
+  const documents = documentClientOf(client);
+  const call = guardedCalls('Dispatcher lease');
+  const Key = { id: DISPATCHER_LEASE_ID };
+  const update = (
+    UpdateExpression: string,
+    ConditionExpression: string,
+    ExpressionAttributeNames: Record<string, string>,
+    ExpressionAttributeValues: Record<string, unknown>,
+  ) =>
+    conditionalUpdate(documents, call, {
+      TableName: tableName,
+      Key,
+      UpdateExpression,
+      ConditionExpression,
+      ExpressionAttributeNames,
+      ExpressionAttributeValues,
+    });
+
+  return {
+    // A Put: whatever the previous holder left (its request too) is replaced.
+    take: (owner, now, until) =>
+      applied(() =>
+        call('write', () =>
+          documents.send(
+            new PutCommand({
+              TableName: tableName,
+              Item: { ...Key, owner, expiresAt: until },
+              ConditionExpression: 'attribute_not_exists(#id) OR #expiresAt < :now',
+              ExpressionAttributeNames: { '#id': 'id', '#expiresAt': 'expiresAt' },
+              ExpressionAttributeValues: { ':now': now },
+            }),
+          ),
+        ),
+      ),
+
+    renew: (owner, until) =>
+      update(
+        'SET #expiresAt = :until',
+        '#owner = :owner',
+        { '#expiresAt': 'expiresAt', '#owner': 'owner' },
+        { ':until': until, ':owner': owner },
+      ),
+
+    request: (now) =>
+      update(
+        'SET #again = :again',
+        'attribute_exists(#id) AND #expiresAt >= :now',
+        { '#again': 'again', '#id': 'id', '#expiresAt': 'expiresAt' },
+        { ':again': true, ':now': now },
+      ),
+
+    async finish(owner, until) {
+      // Released only if no request came: the check and the release are one conditional write.
+      const released = await applied(() =>
+        call('write', () =>
+          documents.send(
+            new DeleteCommand({
+              TableName: tableName,
+              Key,
+              ConditionExpression: '#owner = :owner AND attribute_not_exists(#again)',
+              ExpressionAttributeNames: { '#owner': 'owner', '#again': 'again' },
+              ExpressionAttributeValues: { ':owner': owner },
+            }),
+          ),
+        ),
+      );
+      if (released) return 'released';
+      const again = await update(
+        'SET #expiresAt = :until REMOVE #again',
+        '#owner = :owner',
+        { '#expiresAt': 'expiresAt', '#again': 'again', '#owner': 'owner' },
+        { ':until': until, ':owner': owner },
+      );
+      return again ? 'again' : 'lost';
+    },
+
+    async handOff(owner) {
+      await update(
+        'SET #expiresAt = :expired',
+        '#owner = :owner',
+        { '#expiresAt': 'expiresAt', '#owner': 'owner' },
+        { ':expired': 0, ':owner': owner },
+      );
+    },
   };
 }

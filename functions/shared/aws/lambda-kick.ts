@@ -3,9 +3,9 @@ import type { DispatchKick } from '../admission.js';
 
 /**
  * The Lambda adapter of {@link DispatchKick}: an asynchronous invocation of the dispatcher (it
- * returns once Lambda queued it). The dispatcher's reserved concurrency of 1 runs one at a time;
- * kicks that arrive during a run wait in Lambda's queue, and each run re-reads the whole queue,
- * so extra kicks cost a few reads and nothing else.
+ * returns once Lambda queued it). A kick that arrives during a run finds the dispatcher's lease
+ * taken, leaves a request on it and returns: the holder runs once more. Each run re-reads the
+ * whole queue, so extra kicks cost a few reads and writes and nothing else.
  */
 export function createLambdaKick(client: LambdaClient, functionName: string): DispatchKick {
   return async () => {
