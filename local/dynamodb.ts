@@ -196,7 +196,8 @@ async function runningServer(directory: string): Promise<string | undefined> {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this PID exists (one of another user counts). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -20,7 +20,7 @@ import { type Model, modelSchema } from '../functions/shared/generation-request.
 import { type Logger, silentLogger } from '../functions/shared/logger.js';
 import { STATE_NAMES } from '../functions/shared/state-names.js';
 import { createTriggerHandler } from '../functions/trigger/handler.js';
-import { localDynamoClient } from './dynamodb.js';
+import { isAlive, localDynamoClient } from './dynamodb.js';
 import {
   type ChannelServer,
   type EngineClient,
@@ -119,7 +119,15 @@ export interface LocalEngine {
    * for the next owner to redrive), closes its servers and gives up the lock. Returns how many
    * executions were left running.
    */
-  close(): Promise<{ readonly unfinished: number }>;
+  close(options?: CloseOptions): Promise<{ readonly unfinished: number }>;
+}
+
+export interface CloseOptions {
+  /**
+   * Told how many executions were left running as soon as they are stopped, before the servers
+   * close (a command says what resumes even if closing the rest takes long).
+   */
+  readonly onSuspended?: (unfinished: number) => void;
 }
 
 export interface EngineAdmission {
@@ -253,11 +261,11 @@ export async function openLocalEngine(options: LocalEngineOptions): Promise<Loca
       publish: (detailType, detail) => (current.pipeline?.events ?? events).publish(detailType, detail),
     },
     health: () => executions.health(),
-    async close() {
+    async close(closeOptions) {
       closing = true;
       clearInterval(watch);
       await promoting?.catch(() => {});
-      return current.close();
+      return current.close(closeOptions);
     },
   };
 }
@@ -275,7 +283,7 @@ interface Backend {
   readonly dashscope: { readonly baseUrl: string; readonly apiKey: string };
   health(): Promise<EngineHealth>;
   ownerAnswers(): Promise<boolean>;
-  close(): Promise<{ unfinished: number }>;
+  close(options?: CloseOptions): Promise<{ unfinished: number }>;
 }
 
 /** The owner's backend if the lock is free, else a follower's of the live owner. */
@@ -397,11 +405,13 @@ async function startOwner(options: LocalEngineOptions, lock: { release(): Promis
       dashscope: { baseUrl: pipeline.dashscope.baseUrl, apiKey: pipeline.dashscope.apiKey },
       health,
       ownerAnswers: async () => true,
-      async close() {
+      async close(closeOptions) {
         clearInterval(openSweep);
+        // The executions first: what stands where it is recorded is what the next owner redrives.
+        const unfinished = await pipeline.executions.suspendAll();
+        closeOptions?.onSuspended?.(unfinished);
         await openChannel.close();
         await openWatch.close();
-        const unfinished = await pipeline.executions.suspendAll();
         await pipeline.close();
         await withdraw(localDir);
         await lock.release();
@@ -519,6 +529,9 @@ async function ownerHealth(pipeline: LocalPipeline, owner: EngineHealth['owner']
     executions: pipeline.executions.runningCount,
     waiting: waiting.reduce((sum, count) => sum + count, 0),
     granted: slots.filter((slot) => slot.submittedAt === undefined).length,
+    /** Submits sent whose answer has not been noted yet. */
+    submitting: slots.filter((slot) => slot.submitAttemptAt !== undefined && slot.taskId === undefined)
+      .length,
     running: slots.filter((slot) => slot.submittedAt !== undefined).length,
     stalled,
     memory: memoryOf(process.memoryUsage()),
@@ -585,17 +598,8 @@ async function answers(client: EngineClient): Promise<boolean> {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** An object that forwards every property read to whatever `target()` is at that moment. */
-function delegate<T extends object>(target: () => T): T {
+export function delegate<T extends object>(target: () => T): T {
   return new Proxy({} as T, {
     get(_, key) {
       const object = target();

@@ -80,9 +80,12 @@ export interface LocalDispatcherOptions {
 }
 
 /**
- * The dispatcher in-process, as the stack runs it on Lambda: one run at a time (reserved
- * concurrency 1), a kick during a run makes one more run after it (Lambda would queue it).
- * A kick returns at once, as an asynchronous invocation does.
+ * The dispatcher in-process, as the stack runs it on Lambda: one run at a time. On AWS runs take
+ * turns through a lease in the generations table (`dispatchInTurn`); here this loop is the only
+ * dispatcher of its queue (one engine owns a `.local/` folder and runs it), so it calls
+ * {@link dispatch} without the lease. A kick during a run makes one more run after it, as a
+ * request left on the lease does on AWS. A kick returns at once, as an asynchronous invocation
+ * does.
  */
 export class LocalDispatcher {
   readonly #options: LocalDispatcherOptions;

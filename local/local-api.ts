@@ -10,7 +10,13 @@ import { createDashScopeClient } from '../functions/shared/dashscope/client.js';
 import type { Model } from '../functions/shared/generation-request.js';
 import { type Logger, silentLogger } from '../functions/shared/logger.js';
 import { LOCAL_WEBHOOK_POLICY } from '../functions/shared/webhook-url.js';
-import { type LocalEngine, type LocalEngineOptions, openLocalEngine } from './engine.js';
+import {
+  type CloseOptions,
+  delegate,
+  type LocalEngine,
+  type LocalEngineOptions,
+  openLocalEngine,
+} from './engine.js';
 import { listen } from './listen.js';
 import { type LocalPipeline, type LocalPipelineOptions, startLocalPipeline } from './pipeline.js';
 
@@ -69,7 +75,7 @@ export interface EngineApi {
   readonly url: string;
   readonly engine: LocalEngine;
   /** Closes the port, then the engine; how many executions were left running for the next owner. */
-  close(): Promise<{ readonly unfinished: number }>;
+  close(options?: CloseOptions): Promise<{ readonly unfinished: number }>;
 }
 
 /**
@@ -89,14 +95,14 @@ export async function startEngineApi(
       return {
         backend: { ...delegateFields(engine), health: () => engine.health() },
         value: engine,
-        close: () => engine.close(),
+        close: (options?: CloseOptions) => engine.close(options),
       };
     },
     (listening) => {
       url = listening;
     },
   );
-  return { url: served.url, engine: served.value, close: served.close };
+  return { url: served.url, engine: served.value, close: (options) => served.close(options) };
 }
 
 /**
@@ -105,9 +111,9 @@ export async function startEngineApi(
  */
 async function serveOnPort<T, R>(
   options: LocalApiOptions,
-  start: () => Promise<{ backend: ApiBackend; value: T; close: () => Promise<R> }>,
+  start: () => Promise<{ backend: ApiBackend; value: T; close: (options?: CloseOptions) => Promise<R> }>,
   onListening?: (url: string) => void,
-): Promise<{ url: string; value: T; close: () => Promise<R> }> {
+): Promise<{ url: string; value: T; close: (options?: CloseOptions) => Promise<R> }> {
   let serveApp: ((request: Request) => Response | Promise<Response>) | undefined;
   const server: Server = await listen(
     (request) => serveApp?.(request) ?? stillStarting(),
@@ -131,9 +137,9 @@ async function serveOnPort<T, R>(
   return {
     url,
     value: started.value,
-    async close() {
+    async close(closeOptions?: CloseOptions) {
       await stopServer();
-      return started.close();
+      return started.close(closeOptions);
     },
   };
 }
@@ -150,7 +156,8 @@ function createLocalApiApp(backend: ApiBackend, options: LocalApiOptions, logger
           bucket: backend.s3.bucket,
           expirySeconds: options.urlExpirySeconds ?? 3600,
         })(key),
-      dashscope: delegateClient(() => {
+      // Made afresh for each call, from the endpoint of the moment.
+      dashscope: delegate(() => {
         const { baseUrl, apiKey } = backend.dashscope;
         return createDashScopeClient({ baseUrl, apiKey: async () => apiKey });
       }),
@@ -187,17 +194,6 @@ function delegateFields(engine: LocalEngine): Omit<ApiBackend, 'health'> {
       return engine.defaultModel;
     },
   };
-}
-
-/** A DashScope client made afresh for each call, from the endpoint of the moment. */
-function delegateClient<T extends object>(make: () => T): T {
-  return new Proxy({} as T, {
-    get(_, key) {
-      const client = make();
-      const value = Reflect.get(client, key);
-      return typeof value === 'function' ? value.bind(client) : value;
-    },
-  });
 }
 
 /** The answer while the pipeline starts (the port is already taken by then). */

@@ -206,24 +206,37 @@ export function engineRequestFileTarget(engine: LocalEngine): RequestFileTarget 
     },
     index: engine.index,
     executions: engine.executions,
-    async deliver(key, body) {
-      for (;;) {
+    async deliver(key, body, say) {
+      // As Lambda does for the trigger on AWS: a delivery the trigger could not finish (its
+      // report says why) is made again twice; lines it already started report `duplicate`.
+      for (let attempt = 1; ; attempt += 1) {
         const { client, bucket } = engine.s3;
+        let report: TriggerReport;
         try {
           // The report of an earlier delivery goes first: the one read below is this delivery's.
           await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: `${key}${REPORT_SUFFIX}` }));
           const put = await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
           const version = put.ETag?.replace(/"/g, '') ?? 'unversioned';
-          return await waitForReport(client, bucket, key, version);
+          report = await waitForReport(client, bucket, key, version);
         } catch (error) {
           if (!isConnectionError(error)) throw error;
           // The owner's S3 went away with it: this checks on the owner, and takes over if it is gone.
           await engine.health();
+          continue;
         }
+        if (!report.failure) return report;
+        const reason = `${report.failure.name}: ${report.failure.message}`;
+        if (attempt >= TRIGGER_ATTEMPTS)
+          throw new Error(`${key}: the trigger could not finish it: ${reason}`);
+        say(`warning: ${key}: the trigger could not finish it (${reason}); delivering it again`);
+        await sleep(1000 * attempt);
       }
     },
   };
 }
+
+/** A delivery and Lambda's two retries of it. */
+const TRIGGER_ATTEMPTS = 3;
 
 const reportSchema = z.object({
   source: z.object({ bucket: z.string(), key: z.string(), version: z.string() }),
@@ -245,10 +258,7 @@ async function waitForReport(client: S3Client, bucket: string, key: string, vers
         new GetObjectCommand({ Bucket: bucket, Key: `${key}${REPORT_SUFFIX}` }),
       );
       const report = reportSchema.parse(JSON.parse((await object.Body?.transformToString()) ?? ''));
-      if (report.source.version === version) {
-        if (report.failure) throw new Error(`${key}: ${report.failure.name}: ${report.failure.message}`);
-        return report;
-      }
+      if (report.source.version === version) return report;
     } catch (error) {
       if ((error as Error).name !== 'NoSuchKey') throw error;
     }

@@ -68,12 +68,14 @@ async function main(): Promise<void> {
     `  events: appended to ${path.relative(process.cwd(), engine.events.file ?? '')}; webhooks signed with ${path.relative(process.cwd(), path.join(LOCAL_DIR, 'webhook-secret'))}\n`,
   );
   stopOnSignalOrOrphaning(async () => {
-    const { unfinished } = await api.close();
-    if (unfinished > 0) {
-      process.stdout.write(
-        `${unfinished} generation(s) will resume the next time \`npm start\` or \`npm run generate\` runs here.\n`,
-      );
-    }
+    await api.close({
+      onSuspended: (unfinished) => {
+        if (unfinished === 0) return;
+        process.stdout.write(
+          `${unfinished} generation(s) will resume the next time \`npm start\` or \`npm run generate\` runs here.\n`,
+        );
+      },
+    });
   });
 }
 

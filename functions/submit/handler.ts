@@ -67,11 +67,13 @@ export function createSubmitHandler(deps: SubmitHandlerDeps): (event: unknown) =
     const task = account === undefined ? submitted : { ...submitted, account };
     const queue = deps.admission?.queue;
     if (queue) {
-      // Our task, remembered for the account: an orphan search never mistakes it for a lost one.
-      const noted = Promise.all([
-        queue.recordTask(account ?? DEFAULT_ACCOUNT, task.taskId, deps.clock.now()),
-        queue.note(input.id, { submittedAt: deps.clock.now(), taskId: task.taskId }),
-      ]);
+      // On our slot first, then for the account (an orphan search never mistakes it for a lost
+      // one). In this order, a stop between the two leaves the slot knowing its task, and a
+      // re-run carries on with it; the other order left a task no search would adopt.
+      const noted = (async () => {
+        await queue.note(input.id, { submittedAt: deps.clock.now(), taskId: task.taskId });
+        await queue.recordTask(account ?? DEFAULT_ACCOUNT, task.taskId, deps.clock.now());
+      })();
       await noted.catch((error: unknown) =>
         logger.warn('Submit not noted on the slot', { reason: String(error) }),
       );

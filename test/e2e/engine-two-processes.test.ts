@@ -66,9 +66,9 @@ describe('the local engine, shared', { timeout: 300_000 }, () => {
     await writeFile(file, [0, 1, 2].map((i) => JSON.stringify({ prompt: `line ${i}`, ...SMALL })).join('\n'));
 
     const first = scope.owned(generate(dir, ['--from', file]));
-    expect((await first.exited).code).toBe(0);
+    expect((await first.exited).code, first.stderr()).toBe(0);
     const again = scope.owned(generate(dir, ['--from', file, '--json']));
-    expect((await again.exited).code).toBe(0);
+    expect((await again.exited).code, again.stderr()).toBe(0);
     const redelivered = JSON.parse(again.stdout()) as {
       results: { id: string; status: string; delivery: string }[];
     };

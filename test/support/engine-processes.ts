@@ -201,6 +201,7 @@ export interface Health {
     waiting: number;
     granted: number;
     running: number;
+    submitting: number;
   };
 }
 
