@@ -43,7 +43,7 @@ export class GenerationStack extends Stack {
       stateMachine: this.workflow.stateMachine,
       storage: this.storage,
       index: this.index,
-      apiKeySecret: this.functions.apiKeySecret,
+      accountSecrets: this.functions.accountSecrets,
       dashscopeEnvironment: this.functions.dashscopeEnvironment,
     });
 

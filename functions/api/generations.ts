@@ -37,6 +37,11 @@ export interface GenerationsDeps {
   readonly presign: Presigner;
   /** Cancels PENDING DashScope tasks on cancel; optional (without it, only the execution stops). */
   readonly dashscope?: DashScopeClient;
+  /**
+   * Every configured DashScope account's client: a cancel reaches the task on the account that
+   * runs it (the record's `dashscope.account`). @default `dashscope` for every task
+   */
+  readonly dashscopeAccounts?: { client(name?: string): DashScopeClient };
   readonly clock: Clock;
   readonly logger: Logger;
   /** @default `gen-<UTC timestamp>-<6 hex>` */
@@ -316,9 +321,10 @@ export async function cancelGeneration(
   await deps.admission?.queue.release(id);
   await deps.executions.stop(id, reason);
   const task = record.dashscope;
-  if (task?.status === 'PENDING' && task.taskId && deps.dashscope) {
+  if (task?.status === 'PENDING' && task.taskId && (deps.dashscopeAccounts || deps.dashscope)) {
     try {
-      await deps.dashscope.cancel(task.taskId);
+      const client = deps.dashscopeAccounts?.client(task.account) ?? deps.dashscope;
+      await client?.cancel(task.taskId);
     } catch (error) {
       // It may have started meanwhile; the execution is stopped either way.
       deps.logger.info('DashScope task not cancelled', {

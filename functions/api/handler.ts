@@ -11,7 +11,7 @@ import { createS3Presigner } from '../shared/aws/s3-presigner.js';
 import { createSfnExecutionService } from '../shared/aws/sfn-execution-service.js';
 import { systemClock } from '../shared/clock.js';
 import { type ConsoleOidcEnv, loadConfig } from '../shared/config.js';
-import { dashscopeFromConfig } from '../shared/dashscope-from-env.js';
+import { dashscopeAccounts } from '../shared/dashscope-from-env.js';
 import { lambdaEntry } from '../shared/lambda-entry.js';
 import type { Logger } from '../shared/logger.js';
 import { countThrottles, type Metrics, SERVICE } from '../shared/metrics.js';
@@ -74,7 +74,7 @@ function createLambdaApp(logger: Logger, metrics: Metrics): Hono {
         bucket: config.BUCKET_NAME,
         expirySeconds: config.URL_EXPIRY_SECONDS,
       }),
-      dashscope: dashscopeFromConfig(config, countThrottles(undefined, metrics)),
+      dashscopeAccounts: dashscopeAccounts(config, countThrottles(undefined, metrics)),
       clock: systemClock,
       logger,
       defaultModel: config.DEFAULT_MODEL,

@@ -30,7 +30,8 @@ export interface ApiProps {
   readonly stateMachine: StateMachine;
   readonly storage: Storage;
   readonly index: GenerationsTable;
-  readonly apiKeySecret: ISecret;
+  /** Every DashScope account's key: a cancel reaches a PENDING task on the account that runs it. */
+  readonly accountSecrets: readonly ISecret[];
   /** Environment shared by every function that calls DashScope. */
   readonly dashscopeEnvironment: Record<string, string>;
 }
@@ -93,7 +94,7 @@ export class Api extends Construct {
       actions: ['s3:GetObject'],
       why: 'The API presigns download links for any stored image of any generation: images live under generations/{id}/, ids known only at run time. Read only',
     });
-    props.apiKeySecret.grantRead(this.handler);
+    for (const secret of props.accountSecrets) secret.grantRead(this.handler);
     // Reads answer every GET; the one write (UpdateItem) registers a new generation before its
     // execution starts (so a GET right after the 202 finds it, with its caller) and records a cancel.
     // The queue: a waiting generation's position, and a cancel takes it out of the queue at once.

@@ -1071,6 +1071,33 @@ describe('POST /v1/generations/{id}/cancel', () => {
     expect(dashscope.cancels).toEqual(['task-pending']);
   });
 
+  it('cancels the PENDING task on the DashScope account that runs it', async () => {
+    // Prepare
+    const index = new MemoryGenerationIndex();
+    const executions = new FakeExecutionService(clock, index);
+    const clients = { first: new FakeDashScope(), second: new FakeDashScope() };
+    const app = createApiApp({
+      executions,
+      index,
+      presign,
+      dashscopeAccounts: { client: (name = 'first') => clients[name as keyof typeof clients] },
+      clock,
+      logger: silentLogger,
+    });
+    executions.seed({
+      name: 'gen-1',
+      input: request(),
+      lastTask: taskState({ taskId: 'task-pending', account: 'second' }),
+    });
+
+    // Act
+    await cancel(app);
+
+    // Assess
+    expect(clients.second.cancels).toEqual(['task-pending']);
+    expect(clients.first.cancels).toEqual([]);
+  });
+
   it('answers 202 with the generation, now canceled', async () => {
     // Prepare
     const { app, executions } = setup();

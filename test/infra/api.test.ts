@@ -2,6 +2,8 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { consoleOidcEnvSchema } from '../../functions/shared/config.js';
 import { createApp } from '../../infra/app.js';
+import { admissionDeployment } from '../support/configurations.js';
+import { statementsOf, synthesize } from './template.js';
 
 type Json = Record<string, any>;
 
@@ -237,5 +239,19 @@ describe('presigned URL lifetime', () => {
     synth({ urlExpirySeconds: 43_200 }).hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ URL_EXPIRY_SECONDS: '43200' }) },
     });
+  });
+});
+
+describe('the API with several DashScope accounts', () => {
+  it('may read every account’s key, so a cancel reaches a task on any of them', () => {
+    const { template } = synthesize(admissionDeployment(2, 2));
+
+    const reads = statementsOf(template, 'ApiHandler').filter((s) =>
+      actionsOf(s).includes('secretsmanager:GetSecretValue'),
+    );
+    const resources = JSON.stringify(reads.map((s) => s.Resource));
+
+    expect(resources).toContain('secret:sd35/account-0-??????');
+    expect(resources).toContain('secret:sd35/account-1-??????');
   });
 });
