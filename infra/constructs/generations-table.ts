@@ -85,14 +85,14 @@ export class GenerationsTable extends Construct {
   /**
    * Grants named actions on the table and its two indexes by name, never a wildcard:
    * `read` = GetItem and Query; `get` = GetItem alone (one record by id, on the table only);
-   * `write` = UpdateItem (every write is one conditional update).
+   * `write` = UpdateItem (every write is one conditional update), on generation records only:
+   * never on a key starting `admission#`, which only {@link grantQueue} reaches.
    */
   grant(grantee: Grantee, ...access: IndexAccess[]): void {
     const role = grantee.role as IRole;
     const actions = [
       ...(access.includes('read') ? ['dynamodb:GetItem', 'dynamodb:Query'] : []),
       ...(access.includes('get') && !access.includes('read') ? ['dynamodb:GetItem'] : []),
-      ...(access.includes('write') ? ['dynamodb:UpdateItem'] : []),
     ];
     const resources = [
       this.table.tableArn,
@@ -100,7 +100,19 @@ export class GenerationsTable extends Construct {
         ? Object.values(INDEX_NAME).map((name) => `${this.table.tableArn}/index/${name}`)
         : []),
     ];
-    role.addToPrincipalPolicy(new PolicyStatement({ actions, resources }));
+    if (actions.length > 0) role.addToPrincipalPolicy(new PolicyStatement({ actions, resources }));
+    if (access.includes('write')) {
+      // Generation records only: the queue's items (`admission#…`) are written through grantQueue.
+      role.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: ['dynamodb:UpdateItem'],
+          resources: [this.table.tableArn],
+          conditions: {
+            'ForAllValues:StringNotLike': { 'dynamodb:LeadingKeys': [admissionItemId('*')] },
+          },
+        }),
+      );
+    }
     this.table.encryptionKey?.grant(
       role,
       'kms:Decrypt',

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { consoleOidcEnvSchema } from '../../functions/shared/config.js';
 import { createApp } from '../../infra/app.js';
 import { admissionDeployment } from '../support/configurations.js';
-import { statementsOf, synthesize } from './template.js';
+import { FUNCTION_PREFIXES, statementsOf, synthesize } from './template.js';
 
 type Json = Record<string, any>;
 
@@ -253,5 +253,24 @@ describe('the API with several DashScope accounts', () => {
 
     expect(resources).toContain('secret:sd35/account-0-??????');
     expect(resources).toContain('secret:sd35/account-1-??????');
+  });
+});
+
+describe('writes to the generations table', () => {
+  it('reach the admission queue’s items only through the queue’s own scoped grants', () => {
+    const { template } = synthesize();
+
+    for (const prefix of FUNCTION_PREFIXES) {
+      const updates = statementsOf(template, prefix).filter((s) =>
+        actionsOf(s).some((action) => action === 'dynamodb:UpdateItem' || action === 'dynamodb:*'),
+      );
+      for (const update of updates) {
+        const keys = JSON.stringify(update.Condition ?? {});
+        // Either only admission# keys (the queue) or never them (generation records).
+        expect(keys, `${prefix}: ${JSON.stringify(update)}`).toMatch(
+          /"ForAllValues:String(Not)?Like":\{"dynamodb:LeadingKeys":\["admission#\*"\]\}/,
+        );
+      }
+    }
   });
 });
