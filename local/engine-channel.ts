@@ -62,6 +62,8 @@ export async function serveEngineChannel(
     }
     await next();
   });
+  // Liveness for the followers' checks every 2 s: no queries, unlike /health.
+  app.get('/alive', (c) => c.body(null, 204));
   app.get('/health', async (c) => c.json(await health()));
   app.post('/executions', async (c) => {
     const body = startSchema.safeParse(await c.req.json().catch(() => undefined));
@@ -115,7 +117,10 @@ export interface EngineClient extends ExecutionService {
 }
 
 /** The execution port of another process's engine, through its channel. */
-export function engineClient(channel: { readonly url: string; readonly token: string }): EngineClient {
+export function engineClient(channel: { readonly url: string; readonly token: string }): EngineClient & {
+  /** Resolves when the owner answers; rejects when it does not. */
+  alive(): Promise<void>;
+} {
   const call = async (method: string, path: string, body?: unknown): Promise<Response> => {
     try {
       return await fetch(`${channel.url}${path}`, {
@@ -140,6 +145,10 @@ export function engineClient(channel: { readonly url: string; readonly token: st
       const response = await call('GET', '/health');
       if (!response.ok) throw await failed(response);
       return (await response.json()) as EngineHealth;
+    },
+    async alive() {
+      const response = await call('GET', '/alive');
+      if (!response.ok) throw await failed(response);
     },
     async start(name, input) {
       const response = await call('POST', '/executions', { name, input });

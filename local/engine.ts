@@ -315,7 +315,11 @@ async function connect(options: LocalEngineOptions): Promise<Backend> {
   }
 }
 
-function follower(options: LocalEngineOptions, owner: EngineAnnouncement, client: EngineClient): Backend {
+function follower(
+  options: LocalEngineOptions,
+  owner: EngineAnnouncement,
+  client: ReturnType<typeof engineClient>,
+): Backend {
   const dynamo = localDynamoClient(owner.dynamo.endpoint);
   const s3 = localS3Client(owner.s3.endpoint);
   return {
@@ -589,9 +593,9 @@ export async function readAnnouncement(localDir: string): Promise<EngineAnnounce
   }
 }
 
-async function answers(client: EngineClient): Promise<boolean> {
+async function answers(client: Pick<ReturnType<typeof engineClient>, 'alive'>): Promise<boolean> {
   try {
-    await client.health();
+    await client.alive();
     return true;
   } catch {
     return false;

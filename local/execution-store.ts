@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from 'zod';
@@ -45,9 +45,11 @@ export type ExecutionEnd = Pick<StoredExecution, 'status' | 'stopDate' | 'output
 
 /**
  * The local engine's executions, kept as Step Functions keeps them: they outlive the process.
- * One JSON file per execution in `directory` (written whole to a temporary file, then renamed
- * over the old one, so a crash leaves the previous version or the new one, never half of one);
- * without a directory, in memory (tests that need no restart).
+ * One JSON file per execution (written whole to a temporary file, then renamed over the old one,
+ * so a crash leaves the previous version or the new one, never half of one): in `running/` while
+ * it runs, in `directory` itself once it ended. Opening the store reads `running/` alone, so a
+ * start costs the same however many executions ended before. Without a directory, in memory
+ * (tests that need no restart).
  *
  * Only running executions stay in memory; an ended one is read from its file when asked for, so
  * a long-lived server holds no history.
@@ -63,11 +65,14 @@ export class ExecutionStore {
   constructor(directory: string | undefined) {
     this.#directory = directory;
     if (!directory) return;
-    mkdirSync(directory, { recursive: true });
-    for (const file of readdirSync(directory)) {
+    mkdirSync(path.join(directory, RUNNING), { recursive: true });
+    for (const file of readdirSync(path.join(directory, RUNNING))) {
       if (!file.endsWith('.json')) continue;
-      const record = this.#read(file);
-      if (record?.status === 'RUNNING') this.#running.set(record.name, record);
+      const record = this.#read(path.join(RUNNING, file));
+      // Ended, and stopped before its running file was removed: the ended file is the record.
+      if (record && !existsSync(path.join(directory, fileOf(record.name)))) {
+        this.#running.set(record.name, record);
+      }
     }
   }
 
@@ -116,15 +121,11 @@ export class ExecutionStore {
     await Promise.all(this.#writes.values());
   }
 
-  /** Forgets the running executions held in memory (the engine stops; their files stay). */
-  detach(): void {
-    this.#running.clear();
-  }
-
   #write(record: StoredExecution): Promise<void> {
     const directory = this.#directory;
     if (!directory) return Promise.resolve();
-    const file = path.join(directory, fileOf(record.name));
+    const running = path.join(directory, RUNNING, fileOf(record.name));
+    const file = record.status === 'RUNNING' ? running : path.join(directory, fileOf(record.name));
     const previous = this.#writes.get(record.name) ?? Promise.resolve();
     const next = previous.then(async () => {
       const temporary = `${file}.${process.pid}.tmp`;
@@ -133,6 +134,7 @@ export class ExecutionStore {
         await rm(temporary, { force: true });
         throw error;
       });
+      if (file !== running) await rm(running, { force: true });
     });
     const settled = next.catch(() => {});
     this.#writes.set(record.name, settled);
@@ -157,6 +159,9 @@ export class ExecutionStore {
     }
   }
 }
+
+/** The folder of the executions still running. */
+const RUNNING = 'running';
 
 /** An execution's file name: its name made safe for a path (execution names are `[\w-]+` anyway). */
 const fileOf = (name: string) => `${encodeURIComponent(name)}.json`;

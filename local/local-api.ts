@@ -92,8 +92,9 @@ export async function startEngineApi(
     options,
     async () => {
       const engine = await openLocalEngine({ ...options, kind: 'server', apiUrl: () => url });
+      // The engine itself: its getters follow a change of owner.
       return {
-        backend: { ...delegateFields(engine), health: () => engine.health() },
+        backend: engine,
         value: engine,
         close: (options?: CloseOptions) => engine.close(options),
       };
@@ -175,25 +176,6 @@ function createLocalApiApp(backend: ApiBackend, options: LocalApiOptions, logger
       engineHealth: backend.health,
     },
   );
-}
-
-/** The engine's ports as the API takes them: read through the engine, which may change owner. */
-function delegateFields(engine: LocalEngine): Omit<ApiBackend, 'health'> {
-  return {
-    executions: engine.executions,
-    index: engine.index,
-    clock: engine.clock,
-    admission: engine.admission,
-    get s3() {
-      return engine.s3;
-    },
-    get dashscope() {
-      return engine.dashscope;
-    },
-    get defaultModel() {
-      return engine.defaultModel;
-    },
-  };
 }
 
 /** The answer while the pipeline starts (the port is already taken by then). */
