@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from 'zod';
@@ -66,6 +66,10 @@ export class ExecutionStore {
     this.#directory = directory;
     if (!directory) return;
     mkdirSync(path.join(directory, RUNNING), { recursive: true });
+    // What a writer killed mid-write left (one engine writes here; any earlier one is gone).
+    for (const folder of [directory, path.join(directory, RUNNING)]) {
+      for (const file of readdirSync(folder)) if (file.endsWith('.tmp')) rmSync(path.join(folder, file));
+    }
     for (const file of readdirSync(path.join(directory, RUNNING))) {
       if (!file.endsWith('.json')) continue;
       const record = this.#read(path.join(RUNNING, file));

@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -49,6 +49,19 @@ describe('ExecutionStore', () => {
 
     expect(existsSync(path.join(dir, 'running', 'gen-a.json'))).toBe(false);
     expect(existsSync(path.join(dir, 'gen-a.json'))).toBe(true);
+  });
+
+  it('removes what a writer killed mid-write left', async () => {
+    const dir = folder();
+    await new ExecutionStore(dir).create(started('gen-a'));
+    writeFileSync(path.join(dir, 'running', 'gen-a.json.123.tmp'), '{"name":');
+    writeFileSync(path.join(dir, 'gen-b.json.123.tmp'), '{');
+
+    const reopened = new ExecutionStore(dir);
+
+    expect(readdirSync(path.join(dir, 'running'))).toEqual(['gen-a.json']);
+    expect(readdirSync(dir).filter((file) => file.endsWith('.tmp'))).toEqual([]);
+    expect(reopened.running().map((execution) => execution.name)).toEqual(['gen-a']);
   });
 
   it('counts an execution as ended when a stop came between writing its end and removing its running file', async () => {
