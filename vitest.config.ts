@@ -64,7 +64,7 @@ export default defineConfig({
           name: 'e2e',
           // The synthesized workflow on the local engine, s3rver, dynalite, the emulator, real HTTP.
           include: ['test/e2e/**/*.test.ts', 'test/integration/**/*.test.ts'],
-          exclude: ['test/e2e/console-*.test.ts'],
+          exclude: ['test/e2e/console-*.test.ts', 'test/e2e/browser-*.test.ts'],
           // Every file starts its own servers, emulator and runner and closes them in afterAll, and
           // none mocks a module: they share the module graph per worker too (measured, this project
           // alone: 51 s wall and 87 s CPU isolated, 40 s and 66 s shared).
@@ -77,8 +77,9 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'browser',
-          // A real Chromium against the console, token and OIDC sign-in (`npm run test:browser`).
-          include: ['test/e2e/console-*.test.ts'],
+          // A real Chromium against the console, token and OIDC sign-in (`npm run test:browser`),
+          // and the launcher itself (two browsers at once).
+          include: ['test/e2e/console-*.test.ts', 'test/e2e/browser-*.test.ts'],
           // As e2e: each file starts and closes its own API, issuer and browser.
           isolate: false,
           testTimeout: 300_000,

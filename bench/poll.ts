@@ -10,7 +10,13 @@ import { adaptivePollPolicy, type PollPolicy } from '../functions/shared/poll-po
 import { DEFAULT_RUN_TIME_MODEL } from '../functions/shared/run-time-estimate.js';
 import { quantile } from './lib/random.js';
 import { markdownTable, round } from './lib/table.js';
-import { type AllInCost, allInCost, type FixedLine, fixedMonthlyCost } from './poll-sim/all-in.js';
+import {
+  ALL_IN_ASSUMPTIONS,
+  type AllInCost,
+  allInCost,
+  type FixedLine,
+  fixedMonthlyCost,
+} from './poll-sim/all-in.js';
 import { DEFAULT_TRUTH } from './poll-sim/dashscope.js';
 import { ADMISSION_SETTINGS, DISPATCHER_ASSUMPTIONS } from './poll-sim/dispatcher.js';
 import { POLICIES } from './poll-sim/policies.js';
@@ -41,6 +47,8 @@ export interface PolicyReport {
   readonly lagP50: number;
   readonly lagP95: number;
   readonly lagMax: number;
+  /** Seconds from DashScope's start of the task to the poll that records it running (p95). */
+  readonly startLagP95: number;
   /** Task queries by the Poll function per generation. */
   readonly pollsPerJob: number;
   /** Highest number of task-API calls in any 1-second window (the account allows 20). */
@@ -48,9 +56,17 @@ export interface PolicyReport {
   readonly transitionsPerJob: number;
   /** Orchestration: Step Functions transitions plus the Submit and Poll Lambdas, per 1,000 generations. */
   readonly usdPer1000: number;
-  /** Everything a generation costs on AWS, per 1,000 (see bench/poll-sim/all-in.ts), and by line. */
+  /**
+   * Everything a generation costs on AWS, per 1,000 (see bench/poll-sim/all-in.ts), and by line,
+   * with a client that lists its waiting generations once a minute (each with its place).
+   */
   readonly usdPer1000AllIn: number;
   readonly allInPer1000: Omit<AllInCost, 'total'>;
+  /** The same with a client that GETs each waiting generation once a minute instead. */
+  readonly usdPer1000AllInGetEach: number;
+  /** DynamoDB units of the admission queue per generation (the lease, counters and recent tasks included). */
+  readonly queueWriteUnitsPerJob: number;
+  readonly queueReadUnitsPerJob: number;
   readonly maxHistoryEvents: number;
   /** Every task-API call per generation: polls, queue listings, Persist's query. */
   readonly queriesPerJob: number;
@@ -95,6 +111,7 @@ async function runWorkload(
   const total = (key: NumericKey) => trials.reduce((sum, result) => sum + result[key], 0);
   const jobs = total('jobs');
   const lags = trials.flatMap((result) => result.lags).sort((a, b) => a - b);
+  const startLags = trials.flatMap((result) => result.startLags).sort((a, b) => a - b);
   const usdPerJob =
     (total('transitions') * USD_PER_STATE_TRANSITION +
       (total('lambdaGbSeconds') + total('dispatcherGbSeconds')) * USD_PER_LAMBDA_GB_SECOND +
@@ -109,24 +126,30 @@ async function runWorkload(
     peakSubmitsPerSecond: highest(index, 'peakSubmitsPerSecond'),
     peakOutstandingTasks: highest(index, 'peakOutstandingTasks'),
   }));
-  const { total: allInPerJob, ...allInLines } = allInCost({
+  const usage = {
     transitions: total('transitions') / jobs,
     lambdaGbSeconds: total('lambdaGbSeconds') / jobs,
     lambdaRequests: total('lambdaRequests') / jobs,
     dispatcherInvocations: total('dispatcherInvocations') / jobs,
     dispatcherGbSeconds: total('dispatcherGbSeconds') / jobs,
-    queueWrites: total('queueWrites') / jobs,
-    queueReads: total('queueReads') / jobs,
+    queueWriteUnits: total('queueWriteUnits') / jobs,
+    queueReadUnits: total('queueReadUnits') / jobs,
     polls: total('polls') / jobs,
     visibleChanges: total('visibleChanges') / jobs,
     apiGets: total('apiGets') / jobs,
+    apiGetsQueued: total('apiGetsQueued') / jobs,
+    apiListPages: total('apiListPages') / jobs,
+    apiListedChecks: total('apiListedChecks') / jobs,
     images: total('images') / jobs,
-  });
+  };
+  const { total: allInPerJob, ...allInLines } = allInCost(usage, shape.sizing, 'list');
+  const getEachPerJob = allInCost(usage, shape.sizing, 'get-each').total;
   return {
     name: policy.name,
     lagP50: round(quantile(lags, 0.5), 2),
     lagP95: round(quantile(lags, 0.95), 2),
     lagMax: round(lags.at(-1) ?? Number.NaN, 2),
+    startLagP95: round(quantile(startLags, 0.95), 2),
     pollsPerJob: round(total('polls') / jobs, 1),
     peakQps: Math.max(...trials.map((result) => result.peakQueriesPerSecond)),
     transitionsPerJob: round(total('transitions') / jobs, 1),
@@ -135,6 +158,9 @@ async function runWorkload(
     allInPer1000: Object.fromEntries(
       Object.entries(allInLines).map(([line, usd]) => [line, round(usd * 1000, 4)]),
     ) as Omit<AllInCost, 'total'>,
+    usdPer1000AllInGetEach: round(getEachPerJob * 1000, 3),
+    queueWriteUnitsPerJob: round(usage.queueWriteUnits, 1),
+    queueReadUnitsPerJob: round(usage.queueReadUnits, 1),
     maxHistoryEvents: Math.max(...trials.map((result) => result.maxHistoryEvents)),
     queriesPerJob: round(total('queries') / jobs, 1),
     throttledPerTrial: round(total('throttled') / trials.length, 1),
@@ -155,6 +181,7 @@ function table(workload: Workload, report: WorkloadReport): string {
     policy.lagP50,
     policy.lagP95,
     policy.lagMax,
+    policy.startLagP95,
     policy.pollsPerJob,
     policy.queriesPerJob,
     policy.peakQps,
@@ -163,6 +190,7 @@ function table(workload: Workload, report: WorkloadReport): string {
     policy.lambdaGbSecondsPerJob,
     policy.usdPer1000,
     policy.usdPer1000AllIn,
+    policy.usdPer1000AllInGetEach,
     policy.maxHistoryEvents,
     policy.dispatcherInvocationsPerJob,
     policy.peakSubmitsPerSecond,
@@ -175,6 +203,7 @@ function table(workload: Workload, report: WorkloadReport): string {
     'lag p50 s',
     'lag p95 s',
     'lag max s',
+    'running seen p95 s',
     'polls/job',
     'queries/job',
     'peak q/s',
@@ -183,8 +212,9 @@ function table(workload: Workload, report: WorkloadReport): string {
     'GB-s/job',
     '$/1000 gen',
     '$/1000 all-in',
+    '$/1000 all-in, GET each',
     'max events',
-    'dispatcher runs/job',
+    'dispatcher invocations/job',
     'peak submits/s',
     'makespan s',
     'interactive start p95 s',
@@ -223,6 +253,11 @@ function targets(reports: WorkloadReport[]): string[] {
       `single: ${single.transitionsPerJob} transitions/job (target ≤ 16)`,
     );
     check(single.usdPer1000 <= 0.45, `single: $${single.usdPer1000} per 1,000 (target ≤ $0.45)`);
+    // #24: the index shows a task running within one poll of its start, not at its first end-aimed poll.
+    check(
+      single.startLagP95 <= 2,
+      `single: running seen ${single.startLagP95} s after the task started, p95 (target ≤ 2 s, #24)`,
+    );
   }
   const burst = find('burst-100', 'adaptive');
   if (burst) {
@@ -297,6 +332,29 @@ function admissionTargets(reports: WorkloadReport[]): string[] {
     outstanding <= ADMISSION_SETTINGS.depth,
     `at most ${outstanding} tasks outstanding at once on any account (the depth, ${ADMISSION_SETTINGS.depth})`,
   );
+  return lines;
+}
+
+/** The targets of #22 (the cost model counts what runs), for `adaptive`. */
+function costTargets(reports: WorkloadReport[]): string[] {
+  const find = (workload: string) =>
+    reports
+      .find((report) => report.name === workload)
+      ?.policies.find((policy) => policy.name === adaptivePollPolicy.name);
+  const lines: string[] = [];
+  const check = (ok: boolean, text: string) => lines.push(`- ${ok ? 'met' : 'MISSED'}: ${text}`);
+  const burst = find('burst-10000');
+  if (burst)
+    check(
+      burst.usdPer1000AllIn <= 1,
+      `burst-10000: $${burst.usdPer1000AllIn} per 1,000 all in, its client checking each waiting generation once a minute (target ≤ $1.00${over(burst.usdPer1000AllIn, 1)}; $${burst.usdPer1000AllInGetEach} with a GET each)`,
+    );
+  const single = find('single');
+  if (single)
+    check(
+      single.usdPer1000AllIn <= 0.35,
+      `single: $${single.usdPer1000AllIn} per 1,000 all in (target ≤ $0.35${over(single.usdPer1000AllIn, 0.35)})`,
+    );
   return lines;
 }
 
@@ -441,8 +499,12 @@ async function main(): Promise<void> {
         ? ` ${ADMIT_STATE} is modeled (a Lambda Task waiting for its task token: 1 transition, 5 events): the synthesized workflow has no such state yet.`
         : ''),
     `Admission (bench/poll-sim/dispatcher.ts): depth ${ADMISSION_SETTINGS.depth} per account, grants ≥ 1/${ADMISSION_SETTINGS.submitsPerSecond} s + 100 ms apart per account, ` +
-      `batch gets 1 grant in ${ADMISSION_SETTINGS.rules.batchEvery} while interactive waits; the dispatcher (reserved concurrency 1) runs at each enqueue, each release ` +
-      `and every ${ADMISSION_SETTINGS.sweepSeconds} s; ${DISPATCHER_ASSUMPTIONS.storeCallMs} ms per DynamoDB call, ${DISPATCHER_ASSUMPTIONS.awsCallMs} ms per SendTaskSuccess or async Invoke (assumed).`,
+      `batch gets 1 grant in ${ADMISSION_SETTINGS.rules.batchEvery} while interactive waits; the dispatcher runs at each enqueue, at each release (Poll's, Notify's, the reconciler's) ` +
+      `and every ${ADMISSION_SETTINGS.sweepSeconds} s, one run at a time through its lease (an invocation that finds it held leaves a request: one more run by the holder); ` +
+      `${DISPATCHER_ASSUMPTIONS.storeCallMs} ms per DynamoDB call, ${DISPATCHER_ASSUMPTIONS.awsCallMs} ms per SendTaskSuccess or async Invoke (assumed).`,
+    `Memory as synthesized: dispatcher ${shape.memoryMb.dispatch} MB, API ${shape.sizing.apiMemoryMb} MB, reconciler ${shape.sizing.reconcilerMemoryMb} MB ` +
+      `(${shape.sizing.reconcilerRunsPerGeneration} runs per generation). "$/1000 all-in": a client that lists its waiting generations once a minute ` +
+      `(${ALL_IN_ASSUMPTIONS.apiListPageSize} a page, each with its place); "all-in, GET each": one that GETs each one once a minute.`,
     '',
     ...WORKLOADS.map((workload, index) => `${table(workload, reports[index] as WorkloadReport)}\n`),
     'Targets (#13, polling):',
@@ -452,6 +514,10 @@ async function main(): Promise<void> {
     'Targets (#11, admission control), adaptive:',
     '',
     ...admissionTargets(reports),
+    '',
+    'Targets (#22, the cost model counts what runs), adaptive:',
+    '',
+    ...costTargets(reports),
     '',
     '### Fixed monthly cost, cdk.json defaults (counted in the synthesized template)',
     '',

@@ -11,6 +11,10 @@ import { Storage } from './constructs/storage.js';
 import { Workflow } from './constructs/workflow.js';
 
 export interface GenerationStackProps extends StackProps {
+  /**
+   * The stack's configuration, parsed from the `generation` context key (cdk.json or `-c`) by
+   * infra/config.ts, every field with its default filled in.
+   */
   readonly config: StackConfig;
 }
 

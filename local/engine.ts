@@ -19,7 +19,8 @@ import type { GenerationIndex, GenerationRecord } from '../functions/shared/gene
 import { type Model, modelSchema } from '../functions/shared/generation-request.js';
 import { type Logger, silentLogger } from '../functions/shared/logger.js';
 import { STATE_NAMES } from '../functions/shared/state-names.js';
-import { createTriggerHandler } from '../functions/trigger/handler.js';
+import { createTriggerHandler, triggerDeps } from '../functions/trigger/handler.js';
+import { triggerSpec } from '../functions/trigger/spec.js';
 import { isAlive, localDynamoClient } from './dynamodb.js';
 import {
   type ChannelServer,
@@ -66,6 +67,14 @@ export const announcementSchema = z.object({
   defaultModel: modelSchema.optional(),
   /** `npm start`'s API, when the owner is a server. */
   api: z.url().optional(),
+  /**
+   * The API's and the trigger's environments as synthesized and pointed at the owner's parts,
+   * without DashScope keys: a follower builds its front doors from them as the owner does.
+   */
+  environments: z.object({
+    api: z.record(z.string(), z.string()),
+    trigger: z.record(z.string(), z.string()),
+  }),
 });
 export type EngineAnnouncement = z.infer<typeof announcementSchema>;
 
@@ -113,6 +122,11 @@ export interface LocalEngine {
   /** Where DashScope is reached (the API cancels a PENDING task there). */
   readonly dashscope: { readonly baseUrl: string; readonly apiKey: string };
   readonly defaultModel: Model | undefined;
+  /**
+   * The API's or the trigger's environment as the stack synthesizes it, pointed at the owner's
+   * parts and this process's DashScope key: what their specs parse.
+   */
+  environment(name: FrontDoor): Record<string, string | undefined>;
   health(): Promise<EngineHealth>;
   /**
    * Stops this process's part: the owner suspends what it runs (each stays recorded as running,
@@ -251,6 +265,7 @@ export async function openLocalEngine(options: LocalEngineOptions): Promise<Loca
     get defaultModel() {
       return current.owner.defaultModel;
     },
+    environment: (name) => current.environment(name),
     executions,
     s3: delegate(() => current.s3),
     events: {
@@ -281,6 +296,7 @@ interface Backend {
   readonly s3: EngineS3;
   readonly admission: EngineAdmission;
   readonly dashscope: { readonly baseUrl: string; readonly apiKey: string };
+  environment(name: FrontDoor): Record<string, string | undefined>;
   health(): Promise<EngineHealth>;
   ownerAnswers(): Promise<boolean>;
   close(options?: CloseOptions): Promise<{ unfinished: number }>;
@@ -315,6 +331,17 @@ async function connect(options: LocalEngineOptions): Promise<Backend> {
   }
 }
 
+/** The ways in the engine builds in every process, owner or follower: the API, the request-file trigger. */
+export type FrontDoor = 'api' | 'trigger';
+
+/** An environment without its DashScope keys, for `engine.json`: each process adds its own. */
+function withoutKeys(environment: Record<string, string | undefined>): Record<string, string> {
+  const { DASHSCOPE_API_KEY: _key, DASHSCOPE_ACCOUNTS: _accounts, ...rest } = environment;
+  return Object.fromEntries(
+    Object.entries(rest).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
+}
+
 function follower(
   options: LocalEngineOptions,
   owner: EngineAnnouncement,
@@ -333,6 +360,11 @@ function follower(
       baseUrl: owner.dashscope.baseUrl,
       apiKey: owner.dashscope.emulatorKey ?? options.dashscopeApiKey ?? '',
     },
+    environment: (name) => ({
+      ...owner.environments[name],
+      DASHSCOPE_BASE_URL: owner.dashscope.baseUrl,
+      DASHSCOPE_API_KEY: owner.dashscope.emulatorKey ?? options.dashscopeApiKey,
+    }),
     executions: client,
     s3: { endpoint: owner.s3.endpoint, bucket: owner.s3.bucket, client: s3 },
     health: () => client.health(),
@@ -375,19 +407,24 @@ async function startOwner(options: LocalEngineOptions, lock: { release(): Promis
       admission: pipeline.runner.admission.settings,
       defaultModel: pipeline.runner.defaultModel,
       api: options.apiUrl?.(),
+      environments: {
+        api: withoutKeys(pipeline.runner.environment('api')),
+        trigger: withoutKeys(pipeline.runner.environment('trigger')),
+      },
     };
     // A request file stored under requests/ starts, as S3 → EventBridge → the trigger do on AWS.
     watch = watchRequestFiles({
       s3: pipeline.s3,
-      trigger: createTriggerHandler({
-        objects: createS3ObjectStore(pipeline.s3.client),
-        executions: pipeline.executions,
-        index: pipeline.index,
-        clock: pipeline.clock,
-        events: pipeline.events,
-        defaultModel: pipeline.runner.defaultModel,
-        logger: options.logger ?? silentLogger,
-      }),
+      trigger: createTriggerHandler(
+        triggerDeps(triggerSpec.parse(pipeline.runner.environment('trigger')), {
+          objects: createS3ObjectStore(pipeline.s3.client),
+          executions: pipeline.executions,
+          index: pipeline.index,
+          clock: pipeline.clock,
+          events: pipeline.events,
+          logger: options.logger ?? silentLogger,
+        }),
+      ),
       logger: options.logger ?? silentLogger,
     });
     await announce(localDir, owner);
@@ -407,6 +444,7 @@ async function startOwner(options: LocalEngineOptions, lock: { release(): Promis
       s3: pipeline.s3,
       admission: pipeline.runner.admission,
       dashscope: { baseUrl: pipeline.dashscope.baseUrl, apiKey: pipeline.dashscope.apiKey },
+      environment: (name) => pipeline.runner.environment(name),
       health,
       ownerAnswers: async () => true,
       async close(closeOptions) {

@@ -79,7 +79,10 @@ export function createLocalExecutionService(
     async start(name, input) {
       const existing = store.get(name);
       if (existing) {
-        if (existing.status === 'RUNNING' && canonicalJson(existing.input) === canonicalJson(input)) {
+        // A stop asked for closes the execution at once, as StopExecution does (describe shows it
+        // ABORTED), though its run here takes a moment to end: no longer running for a start.
+        const running = existing.status === 'RUNNING' && !stopReasons.has(name);
+        if (running && canonicalJson(existing.input) === canonicalJson(input)) {
           return { startDate: new Date(existing.startDate) };
         }
         throw new ExecutionAlreadyExistsError(`Execution already exists: ${name}`);

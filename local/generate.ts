@@ -5,7 +5,12 @@ import * as z from 'zod';
 import { newGenerationId } from '../functions/api/generations.js';
 import type { ExecutionRecord } from '../functions/shared/execution-service.js';
 import { FINAL_STAGE, type GenerationRecord, STAGE } from '../functions/shared/generation-index.js';
-import { formatIssues, generationRequestSchema } from '../functions/shared/generation-request.js';
+import {
+  formatIssues,
+  type GenerationRequest,
+  generationRequestSchema,
+} from '../functions/shared/generation-request.js';
+import { failedUpdate } from '../functions/shared/index-updates.js';
 import { isRequestFileKey } from '../functions/shared/request-keys.js';
 import { persistResultSchema } from '../functions/shared/workflow-state.js';
 import { parseFlags, wantsJson } from './cli/args.js';
@@ -24,6 +29,7 @@ import {
   runAsProcess,
   runCommand,
 } from './cli/run.js';
+import { httpUrlOf } from './cli/settings.js';
 import { type LocalEngine, openLocalEngine } from './engine.js';
 import { LOCAL_DIR } from './pipeline.js';
 import { type CliImage, copyResult, engineRequestFileTarget, runRequestFile } from './request-file-run.js';
@@ -107,7 +113,7 @@ async function generate(argv: string[], io: CliIo, json: boolean): Promise<Comma
         `(${engine.owner.dashscope.emulator ? 'DashScope emulator' : 'DashScope'}, local S3 at ${engine.s3.endpoint})`,
     );
     const started = Date.now();
-    await engine.executions.start(id, request.data);
+    await startLocally(engine, id, request.data);
     const record = await follow(engine, id, (shown) => progress.update(describe(shown, started)));
     progress.done();
     const execution = await interruptible(engine.executions.settled(id));
@@ -117,6 +123,28 @@ async function generate(argv: string[], io: CliIo, json: boolean): Promise<Comma
     throw error;
   } finally {
     await closeEngine(engine, io, json);
+  }
+}
+
+/**
+ * Registers the generation as `local` (what `npm run generate` made, whichever process runs the
+ * engine), then starts its execution; a start that fails is recorded as failed, not left queued.
+ */
+async function startLocally(engine: LocalEngine, id: string, request: GenerationRequest): Promise<void> {
+  const createdAt = new Date(engine.clock.now()).toISOString();
+  const body = request as Record<string, unknown>;
+  await engine.index.register({ id, createdAt, source: 'local', request: body });
+  try {
+    await engine.executions.start(id, body);
+  } catch (error) {
+    const endedAt = new Date(engine.clock.now()).toISOString();
+    const cause = `The workflow could not be started: ${(error as Error).message}`;
+    await engine.index
+      .advance(
+        failedUpdate({ id, request: body }, { error: 'ExecutionStartFailed', cause }, createdAt, endedAt),
+      )
+      .catch(() => undefined);
+    throw error;
   }
 }
 
@@ -146,12 +174,15 @@ function interruptible<T>(promise: Promise<T>): Promise<T> {
  * (`npm start`, another `npm run generate`); otherwise it hands them to that one and follows.
  */
 async function openEngine(io: CliIo, json: boolean): Promise<LocalEngine> {
+  const dashscopeBaseUrl = process.env.DASHSCOPE_BASE_URL || undefined;
+  // A bad value is named as the variable the user set, before anything starts.
+  if (dashscopeBaseUrl) httpUrlOf(dashscopeBaseUrl, 'DASHSCOPE_BASE_URL');
   const engine = await interruptible(
     openLocalEngine({
       kind: 'generate',
       localDir: LOCAL_DIR,
       dashscopeApiKey: process.env.DASHSCOPE_API_KEY || undefined,
-      dashscopeBaseUrl: process.env.DASHSCOPE_BASE_URL || undefined,
+      dashscopeBaseUrl,
       eventsFile: EVENTS_FILE,
       onPromoted: (recovery) => {
         if (!json)

@@ -4,19 +4,14 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { createApiApp } from '../functions/api/app.js';
 import type { OidcConsoleSignIn } from '../functions/api/console/oidc-routes.js';
 import type { GenerationsDeps } from '../functions/api/generations.js';
+import { apiDeps } from '../functions/api/handler.js';
+import { apiSpec } from '../functions/api/spec.js';
+import type { AdmissionQueue } from '../functions/shared/admission.js';
 import { createS3Presigner } from '../functions/shared/aws/s3-presigner.js';
 import type { Clock } from '../functions/shared/clock.js';
-import { createDashScopeClient } from '../functions/shared/dashscope/client.js';
-import type { Model } from '../functions/shared/generation-request.js';
 import { type Logger, silentLogger } from '../functions/shared/logger.js';
 import { LOCAL_WEBHOOK_POLICY } from '../functions/shared/webhook-url.js';
-import {
-  type CloseOptions,
-  delegate,
-  type LocalEngine,
-  type LocalEngineOptions,
-  openLocalEngine,
-} from './engine.js';
+import { type CloseOptions, type LocalEngine, type LocalEngineOptions, openLocalEngine } from './engine.js';
 import { listen } from './listen.js';
 import { type LocalPipeline, type LocalPipelineOptions, startLocalPipeline } from './pipeline.js';
 
@@ -41,10 +36,10 @@ interface ApiBackend {
   readonly executions: GenerationsDeps['executions'];
   readonly index: GenerationsDeps['index'];
   readonly s3: { readonly client: S3Client; readonly bucket: string };
-  readonly dashscope: { readonly baseUrl: string; readonly apiKey: string };
   readonly clock: Clock;
-  readonly admission: NonNullable<GenerationsDeps['admission']>;
-  readonly defaultModel: Model | undefined;
+  readonly admission: { readonly queue: AdmissionQueue };
+  /** The API function's environment as synthesized, pointed at the local parts. */
+  environment(name: 'api'): Record<string, string | undefined>;
   /** The engine's health, for `GET /v1/health`. */
   readonly health?: () => Promise<Record<string, unknown>>;
 }
@@ -63,7 +58,7 @@ export async function startLocalApi(options: LocalApiOptions = {}): Promise<Loca
     const backend: ApiBackend = {
       ...pipeline,
       admission: pipeline.runner.admission,
-      defaultModel: pipeline.runner.defaultModel,
+      environment: (name) => pipeline.runner.environment(name),
     };
     return { backend, value: pipeline, close: () => pipeline.close() };
   });
@@ -145,27 +140,33 @@ async function serveOnPort<T, R>(
   };
 }
 
+/**
+ * The API as the stack deploys it (`apiDeps` over the API function's synthesized environment),
+ * over the local parts.
+ */
 function createLocalApiApp(backend: ApiBackend, options: LocalApiOptions, logger: Logger) {
+  const deps = (): GenerationsDeps =>
+    apiDeps(
+      apiSpec.parse({
+        ...backend.environment('api'),
+        ...(options.urlExpirySeconds ? { URL_EXPIRY_SECONDS: String(options.urlExpirySeconds) } : {}),
+      }),
+      {
+        executions: backend.executions,
+        index: backend.index,
+        queue: backend.admission.queue,
+        // Built per call: an engine's S3 changes when a follower takes over from its owner.
+        presigner: (bucket, expirySeconds) => (key) =>
+          createS3Presigner({ s3: backend.s3.client, bucket, expirySeconds })(key),
+        clock: backend.clock,
+        logger,
+      },
+    );
   return createApiApp(
     {
-      executions: backend.executions,
-      index: backend.index,
-      // Built per call: an engine's S3 and DashScope change when a follower takes over from its owner.
-      presign: (key) =>
-        createS3Presigner({
-          s3: backend.s3.client,
-          bucket: backend.s3.bucket,
-          expirySeconds: options.urlExpirySeconds ?? 3600,
-        })(key),
-      // Made afresh for each call, from the endpoint of the moment.
-      dashscope: delegate(() => {
-        const { baseUrl, apiKey } = backend.dashscope;
-        return createDashScopeClient({ baseUrl, apiKey: async () => apiKey });
-      }),
-      clock: backend.clock,
-      logger,
-      admission: backend.admission,
-      defaultModel: backend.defaultModel,
+      ...deps(),
+      // Made afresh for each cancel, from the DashScope endpoint of the moment (a new owner's).
+      dashscopeAccounts: { client: (name) => dashscopeClientOf(deps(), name) },
     },
     // Receivers on this machine (http, loopback) are what local webhooks are for.
     {
@@ -176,6 +177,11 @@ function createLocalApiApp(backend: ApiBackend, options: LocalApiOptions, logger
       engineHealth: backend.health,
     },
   );
+}
+
+function dashscopeClientOf(deps: GenerationsDeps, name: string | undefined) {
+  if (!deps.dashscopeAccounts) throw new Error('The API was built without DashScope accounts');
+  return deps.dashscopeAccounts.client(name);
 }
 
 /** The answer while the pipeline starts (the port is already taken by then). */

@@ -3,8 +3,11 @@ import {
   type AdmissionRecord,
   type DispatcherLease,
   type DispatcherState,
+  EMPTY_LANE,
   INITIAL_DISPATCHER_STATE,
   type Lane,
+  type LaneCounters,
+  type QueueStanding,
   type SlotProgress,
   type WaitingEntry,
 } from '../functions/shared/admission.js';
@@ -12,6 +15,8 @@ import {
 interface Item extends WaitingEntry {
   /** Present while waiting. */
   waiting: boolean;
+  /** Its sequence number in its lane, taken when it was created. */
+  seq: number;
   account?: string;
   grantedAt?: number;
   progress: SlotProgress;
@@ -28,6 +33,8 @@ const order = (a: Pick<WaitingEntry, 'enqueuedAt' | 'id'>, b: Pick<WaitingEntry,
 export class MemoryAdmissionQueue implements AdmissionQueue {
   readonly #items = new Map<string, Item>();
   #state: DispatcherState = INITIAL_DISPATCHER_STATE;
+  /** The lanes' counters, kept as the DynamoDB adapter keeps them (docs/admission.md). */
+  readonly #lanes: Record<Lane, LaneCounters> = { interactive: EMPTY_LANE, batch: EMPTY_LANE };
   readonly #tasks = new Map<string, Map<string, number>>();
 
   async enqueue(entry: WaitingEntry): Promise<void> {
@@ -36,9 +43,13 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
     const submitted =
       existing?.progress.submitAttemptAt !== undefined || existing?.progress.submittedAt !== undefined;
     if (existing && (existing.token === entry.token || submitted)) return;
+    const lane = this.#lanes[entry.lane];
+    // A new entry takes its lane's next number; one enqueued again keeps its own (its first place).
+    if (!existing) this.#lanes[entry.lane] = { ...lane, tail: lane.tail + 1 };
     this.#items.set(entry.id, {
       ...entry,
       enqueuedAt: existing?.enqueuedAt ?? entry.enqueuedAt,
+      seq: existing?.seq ?? lane.tail + 1,
       waiting: true,
       progress: {},
     });
@@ -56,8 +67,8 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
       }));
   }
 
-  async count(lane: Lane, before?: Pick<WaitingEntry, 'enqueuedAt' | 'id'>): Promise<number> {
-    return this.#waitingIn(lane).filter((item) => before === undefined || order(item, before) < 0).length;
+  async count(lane: Lane): Promise<number> {
+    return this.#waitingIn(lane).length;
   }
 
   async get(id: string): Promise<AdmissionRecord | undefined> {
@@ -71,7 +82,7 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
       token: item.token,
     };
     if (item.waiting || item.account === undefined || item.grantedAt === undefined)
-      return { kind: 'waiting', ...entry };
+      return { kind: 'waiting', ...entry, seq: item.seq };
     return {
       kind: 'granted',
       ...entry,
@@ -95,12 +106,24 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
       }));
   }
 
+  async standing(ids: readonly string[]): Promise<QueueStanding> {
+    const records = new Map<string, AdmissionRecord>();
+    for (const id of ids) {
+      const record = await this.get(id);
+      if (record) records.set(id, record);
+    }
+    return { records, lanes: { ...this.#lanes }, state: this.#state };
+  }
+
   async grant(id: string, account: string, grantedAt: number, token?: string): Promise<boolean> {
     const item = this.#items.get(id);
     if (!item?.waiting || (token !== undefined && item.token !== token)) return false;
     item.waiting = false;
     item.account = account;
     item.grantedAt = grantedAt;
+    // Grants go oldest first: the head moves past the granted one, never back.
+    const lane = this.#lanes[item.lane];
+    this.#lanes[item.lane] = { ...lane, head: Math.max(lane.head, item.seq + 1) };
     return true;
   }
 
@@ -113,7 +136,11 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
   }
 
   async release(id: string, token?: string): Promise<boolean> {
-    if (token !== undefined && this.#items.get(id)?.token !== token) return false;
+    const item = this.#items.get(id);
+    if (token !== undefined && item?.token !== token) return false;
+    // A waiting head that leaves (cancelled, timed out) moves its lane's head past it.
+    const lane = item?.waiting ? this.#lanes[item.lane] : undefined;
+    if (item && lane?.head === item.seq) this.#lanes[item.lane] = { ...lane, head: item.seq + 1 };
     return this.#items.delete(id);
   }
 

@@ -10,12 +10,13 @@ import { z } from 'zod';
 export const SYNTH_CACHE_DIR_ENV = 'SD35_SYNTH_CACHE_DIR';
 
 /** Bumped whenever the cached record's shape or meaning changes, so old entries miss. */
-const CACHE_FORMAT = 2;
+const CACHE_FORMAT = 3;
 
 /**
  * What the template depends on, relative to the project root: the stack's sources, the shared
- * function code they import (all of it: simpler and safer than following imports), the CDK
- * context and the locked dependency versions.
+ * function code they import (all of it: simpler and safer than following imports), each
+ * function's environment spec (`functions/<fn>/spec.ts`, which the constructs encode with), the
+ * CDK context and the locked dependency versions.
  */
 const KEY_INPUTS = { folders: ['infra', 'functions/shared'], files: ['cdk.json', 'package-lock.json'] };
 
@@ -42,6 +43,9 @@ export const synthesizedStackSchema = z.object({
     notify: z.string().min(1),
     admit: z.string().min(1),
     dispatch: z.string().min(1),
+    api: z.string().min(1),
+    trigger: z.string().min(1),
+    reconcile: z.string().min(1),
   }),
 });
 
@@ -61,7 +65,7 @@ export class SynthesisError extends Error {
 
 /**
  * The cache key of a synthesis: a SHA-256 over the cache format, every file under `infra/` and
- * `functions/shared/` (path and content, in path order), `cdk.json`, `package-lock.json` (a missing
+ * `functions/shared/` and every `functions/<fn>/spec.ts` (path and content, in path order), `cdk.json`, `package-lock.json` (a missing
  * one counts as empty) and the configuration overrides (keys sorted, so their order does not matter).
  */
 export function synthCacheKey(root: string, generation: unknown = {}): string {
@@ -69,6 +73,7 @@ export function synthCacheKey(root: string, generation: unknown = {}): string {
   hash.update(`format ${CACHE_FORMAT}\0generation ${canonicalJson(generation)}\0`);
   const files = [
     ...KEY_INPUTS.folders.flatMap((folder) => filesUnder(root, folder)),
+    ...functionSpecs(root),
     ...KEY_INPUTS.files,
   ].sort();
   for (const file of files) {
@@ -224,6 +229,25 @@ export function synthesizeAllInChild(generations: readonly Record<string, unknow
 
 function entryFile(dir: string, key: string): string {
   return path.join(dir, `${key}.json`);
+}
+
+/** `functions/<fn>/spec.ts` of every function folder that has one, relative to the root. */
+function functionSpecs(root: string): string[] {
+  let folders: string[];
+  try {
+    folders = readdirSync(path.join(root, 'functions'));
+  } catch {
+    return [];
+  }
+  return folders
+    .map((folder) => path.join('functions', folder, 'spec.ts'))
+    .filter((file) => {
+      try {
+        return statSync(path.join(root, file)).isFile();
+      } catch {
+        return false;
+      }
+    });
 }
 
 function filesUnder(root: string, folder: string): string[] {

@@ -6,7 +6,9 @@
  *   `@img/sharp-libvips-linux-arm64`) in the npm cache. `npm ci` on an x64 host neither installs
  *   nor downloads them, and the bundling's `npm ci` for linux-arm64 reads the cache: offline, it
  *   would leave them out. Needs the registry once; as `postinstall` a failure is only a warning
- *   (an offline `npm ci` still works; the next synth says what is missing).
+ *   (an offline `npm ci` still works; the next synth says what is missing). It also puts Node 24
+ *   for this machine in the cache, which test/infra/deployed-bundles.test.ts runs the bundles on
+ *   (local/lambda-node.ts).
  * - `npm run synth:check [-- --keep] [-- --ignore-scripts]`: what a fresh machine does. It copies
  *   this checkout (the files git tracks or would track, edits included) to a temporary folder,
  *   runs `npm ci` there with an empty npm cache of its own, then `cdk synth` offline
@@ -29,6 +31,7 @@ import {
   sharpArm64Report,
   sharpInBundle,
 } from '../infra/bundle-check.js';
+import { cacheLambdaNodes } from './lambda-node.js';
 
 const ROOT = path.join(import.meta.dirname, '..');
 
@@ -143,6 +146,8 @@ async function main(): Promise<number> {
     },
   });
   if (values['fill-cache']) {
+    // Node 24 for test/infra/deployed-bundles.test.ts (local/lambda-node.ts); a miss only warns.
+    cacheLambdaNodes();
     if (fillCache()) return 0;
     const asPostinstall = process.env.npm_lifecycle_event === 'postinstall';
     console.error(

@@ -41,6 +41,9 @@ export function synthesizeStack(generation: Partial<StackConfig> = {}): Synthesi
       notify: idOf(stack.functions.notify),
       admit: idOf(stack.functions.admit),
       dispatch: idOf(stack.functions.dispatcher),
+      api: idOf(stack.api.handler),
+      trigger: idOf(stack.events.trigger),
+      reconcile: idOf(stack.reconciler.handler),
     },
   };
 }

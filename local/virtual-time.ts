@@ -1,4 +1,10 @@
-import type { AdjustableClock } from '../functions/shared/clock.js';
+import type { AdjustableClock, CancelTimer, Clock, Timers } from '../functions/shared/clock.js';
+
+/**
+ * The clock virtual time runs on: its timers end the sleeps that real time ends, and `advance`
+ * makes the jumps ({@link AdjustableClock}; a test's manual clock, which moves only when told).
+ */
+export type VirtualClock = Clock & Timers & { advance(ms: number): void };
 
 /** One running execution, as far as virtual time is concerned. */
 export interface VirtualTimeParticipant {
@@ -18,14 +24,14 @@ export interface VirtualTimeParticipant {
 
 interface Sleeper {
   readonly until: number;
-  readonly timer: NodeJS.Timeout;
+  readonly cancel: CancelTimer;
   readonly wake: () => void;
 }
 
-const shared = new WeakMap<AdjustableClock, VirtualTime>();
+const shared = new WeakMap<VirtualClock, VirtualTime>();
 
 /** The virtual time of `clock`, shared by every runner that uses the same clock. */
-export function virtualTimeOf(clock: AdjustableClock): VirtualTime {
+export function virtualTimeOf(clock: VirtualClock): VirtualTime {
   let time = shared.get(clock);
   if (!time) {
     time = new VirtualTime(clock);
@@ -43,12 +49,12 @@ export function virtualTimeOf(clock: AdjustableClock): VirtualTime {
  * milliseconds.
  */
 export class VirtualTime {
-  readonly #clock: AdjustableClock;
+  readonly #clock: VirtualClock;
   readonly #participants = new Set<object>();
   readonly #sleepers = new Map<object, Sleeper>();
   #checkQueued = false;
 
-  constructor(clock: AdjustableClock) {
+  constructor(clock: VirtualClock) {
     this.#clock = clock;
   }
 
@@ -72,7 +78,7 @@ export class VirtualTime {
         left = true;
         this.#participants.delete(token);
         const sleeper = this.#sleepers.get(token);
-        if (sleeper) clearTimeout(sleeper.timer);
+        sleeper?.cancel();
         this.#sleepers.delete(token);
         this.#queueCheck();
       },
@@ -82,15 +88,15 @@ export class VirtualTime {
   #sleep(token: object, ms: number): Promise<void> {
     const wait = Math.max(0, ms);
     return new Promise((resolve) => {
+      let cancel: CancelTimer = () => {};
       const wake = () => {
-        clearTimeout(timer);
+        cancel();
         this.#sleepers.delete(token);
         resolve();
       };
-      const timer = setTimeout(wake, wait);
-      // A sleep never keeps the process alive: a jump or the end of the run settles it.
-      timer.unref();
-      this.#sleepers.set(token, { until: this.#clock.now() + wait, timer, wake });
+      // The clock's timers never keep the process alive: a jump or the end of the run settles it.
+      cancel = this.#clock.setTimeout(wake, wait);
+      this.#sleepers.set(token, { until: this.#clock.now() + wait, cancel, wake });
       this.#queueCheck();
     });
   }

@@ -28,13 +28,12 @@ export const ADMISSION_SETTINGS = {
 /**
  * What the dispatcher and the store calls around it take, assumed (not measured): a DynamoDB
  * call (read, query or conditional write) 10 ms, an AWS call that returns at once (SendTaskSuccess,
- * an asynchronous Lambda Invoke) 25 ms, and the dispatcher at 128 MB.
+ * an asynchronous Lambda Invoke) 25 ms. Its memory is the synthesized function's (WorkflowShape).
  */
 export const DISPATCHER_ASSUMPTIONS = {
-  memoryMb: 128,
   storeCallMs: 10,
   awsCallMs: 25,
-  /** Planning and logging per run, at 128 MB. */
+  /** Planning and logging per run, at the synthesized 128 MB. */
   cpuMs: 20,
 } as const;
 
@@ -58,27 +57,80 @@ export interface DispatcherHooks {
 }
 
 /**
- * The dispatcher Lambda in virtual time, applying the real `planGrants`. Reserved concurrency 1:
- * runs never overlap; a kick that arrives during a run is one more invocation, run after it (an
- * asynchronous invocation waits in Lambda's queue). Each run reads the dispatcher's state, the
- * head of each lane and each account's slots, plans, then for each grant waits for its `atMs`,
- * writes the grant and calls SendTaskSuccess, and finally writes its state.
+ * DynamoDB request units of the admission queue's operations, as on-demand DynamoDB bills them: a
+ * write 1 WRU per KB of the item on the table, and again on each index whose entry it adds,
+ * changes or removes (every index of the table projects all attributes); a write its condition
+ * refuses, or a Delete of nothing, 1 WRU; a GetItem 1 RRU per 4 KB strongly consistent (every
+ * GetItem of the queue's adapter is), a Query 0.5 per 4 KB read (an index is eventually
+ * consistent). The items are well under 1 KB, but an account's recent tasks
+ * ({@link SimDispatcher.recordTask}). The operations: functions/shared/aws/dynamodb-admission.ts.
+ */
+export const QUEUE_UNITS = {
+  /** Admit: reads its entry, takes its lane's number (the counters' item, in no index), creates the entry (table, `byQueue`). */
+  enqueue: { read: 1, write: 1 + 2 },
+  /** The dispatcher: the entry leaves `byQueue` and joins `bySlot` (table and both), and its lane's head moves on. */
+  grant: { read: 0, write: 3 + 1 },
+  /** Submit: reads its slot, notes the attempt, then the task (table and `bySlot` each); the account's task is apart. */
+  submit: { read: 1, write: 2 + 2 },
+  /** Poll: the task's start (table and `bySlot`). */
+  start: { read: 0, write: 2 },
+  /** Poll: the slot's release when the task ended (a Delete, table and `bySlot`). */
+  release: { read: 0, write: 2 },
+  /** Notify's and the reconciler's releases after Poll's: a Delete of nothing. */
+  releaseNothing: { read: 0, write: 1 },
+  /** A run's reads: each lane's head (a Query of one item), each account's slots (a Query), its recent tasks and the state (GetItems). */
+  laneHead: 0.5,
+  slots: 0.5,
+  recentTasks: 1,
+  state: 1,
+  /** The state written after a run's grants. */
+  stateWrite: 1,
+  /**
+   * The lease (docs/admission.md, "One run at a time"), an item in no index: taken by a Put and
+   * released by a Delete; a kick that finds it held writes twice (the refused take, the request),
+   * and the holder twice more for the run it owes (the refused release, clearing the request).
+   */
+  leaseTake: 1,
+  leaseRelease: 1,
+  leaseRequest: 2,
+  leaseAgain: 2,
+  leaseRenew: 1,
+  /** An account's recent tasks: one map entry per task (a 36-character id and a time), and the item's own. */
+  recentTaskBytes: 50,
+  recentTasksItemBytes: 60,
+} as const;
+
+/** How long an account's created tasks are kept in its recent-tasks item (`RECENT_TASKS_MS`). */
+const RECENT_TASKS_MS = 15 * 60 * 1000;
+
+/**
+ * The dispatcher Lambda in virtual time, applying the real `planGrants`. Runs take turns through
+ * the lease (functions/dispatch/dispatch.ts, `dispatchInTurn`): an invocation that finds a run
+ * going leaves a request and returns; the holder runs once more after its run for every request
+ * that came (several coalesce into one). Each run reads each lane's head and each account's slots
+ * and recent tasks (pruning those older than 15 minutes), plans with the state, then for each grant
+ * waits for its `atMs`, writes the grant and calls SendTaskSuccess, and writes its state. The
+ * one-minute sweep also measures the queue (`OldestWaitingSeconds`: the heads and the slots again).
  */
 export class SimDispatcher {
   /** Invocations: kicks and sweeps. */
   invocations = 0;
+  /** Runs: the invocations that took the lease, and the runs owed to requests. */
+  runs = 0;
   /** Billed ms of every invocation, its waits for `atMs` included. */
   billedMs = 0;
-  /** DynamoDB calls made by the dispatcher's runs. */
-  storeReads = 0;
-  storeWrites = 0;
+  /** DynamoDB request units of the dispatcher's invocations, lease included (see {@link QUEUE_UNITS}). */
+  readUnits = 0;
+  writeUnits = 0;
   readonly #accounts: readonly AccountLimits[];
   readonly #hooks: DispatcherHooks;
   readonly #waiting: Record<Lane, QueueEntry[]> = { interactive: [], batch: [] };
   readonly #slots = new Map<string, Slot>();
+  /** Each account's recorded tasks, by when they were created. */
+  readonly #tasks = new Map<string, number[]>();
   #state: DispatcherState = INITIAL_DISPATCHER_STATE;
   #running = false;
-  #backlog = 0;
+  #requested = false;
 
   constructor(accounts: readonly AccountLimits[], hooks: DispatcherHooks) {
     this.#accounts = accounts;
@@ -101,16 +153,38 @@ export class SimDispatcher {
     this.#slots.delete(id);
   }
 
+  /**
+   * Submit recorded a task created on `account` at `atMs` (`recordTask`, one write on the
+   * account's recent-tasks item); returns its write units: the item's size in KB, rounded up.
+   */
+  recordTask(account: string, atMs: number): number {
+    const tasks = (this.#tasks.get(account) ?? []).filter((at) => at >= atMs - RECENT_TASKS_MS);
+    tasks.push(atMs);
+    this.#tasks.set(account, tasks);
+    return this.#tasksItemUnits(tasks.length);
+  }
+
   /** Slots held now, on every account. */
   get held(): number {
     return this.#slots.size;
   }
 
-  /** An asynchronous invocation reaching Lambda at `atMs`. */
-  kick(atMs: number): void {
-    this.#hooks.schedule(atMs + this.#hooks.invokeMs, () => {
-      if (this.#running) this.#backlog += 1;
-      else this.#run(atMs + this.#hooks.invokeMs);
+  /** An asynchronous invocation reaching Lambda at `atMs`; `sweep` for the schedule's. */
+  kick(atMs: number, sweep = false): void {
+    const startMs = atMs + this.#hooks.invokeMs;
+    this.#hooks.schedule(startMs, () => {
+      const { storeCallMs, cpuMs } = DISPATCHER_ASSUMPTIONS;
+      this.invocations += 1;
+      if (this.#running) {
+        // The lease is held: a refused take and a request, then the invocation returns.
+        this.#requested = true;
+        this.writeUnits += QUEUE_UNITS.leaseRequest;
+        this.billedMs += 2 * storeCallMs + cpuMs;
+        return;
+      }
+      this.#running = true;
+      this.writeUnits += QUEUE_UNITS.leaseTake;
+      this.#run(startMs + storeCallMs, startMs, sweep);
     });
   }
 
@@ -119,18 +193,33 @@ export class SimDispatcher {
     const atMs = fromMs + ADMISSION_SETTINGS.sweepSeconds * 1000;
     this.#hooks.schedule(atMs, () => {
       if (!more()) return;
-      this.kick(atMs);
+      this.kick(atMs, true);
       this.sweep(atMs, more);
     });
   }
 
-  #run(startMs: number): void {
+  /** The write units of an account's recent-tasks item holding `tasks`. */
+  #tasksItemUnits(tasks: number): number {
+    return Math.ceil((QUEUE_UNITS.recentTasksItemBytes + tasks * QUEUE_UNITS.recentTaskBytes) / 1024);
+  }
+
+  /** One run from `startMs`, in the invocation that began at `invocationMs`. */
+  #run(startMs: number, invocationMs: number, sweep: boolean): void {
     const { storeCallMs, awsCallMs, cpuMs } = DISPATCHER_ASSUMPTIONS;
-    this.#running = true;
-    this.invocations += 1;
-    // The state, the head of each lane, each account's slots.
-    const reads = 1 + 2 + this.#accounts.length;
-    this.storeReads += reads;
+    this.runs += 1;
+    // Each lane's head, each account's recent tasks (pruned) and slots.
+    let reads = 2 + 2 * this.#accounts.length;
+    this.readUnits +=
+      2 * QUEUE_UNITS.laneHead + this.#accounts.length * (QUEUE_UNITS.recentTasks + QUEUE_UNITS.slots);
+    for (const account of this.#accounts) {
+      const tasks = this.#tasks.get(account.name) ?? [];
+      const kept = tasks.filter((at) => at >= startMs - RECENT_TASKS_MS);
+      if (kept.length < tasks.length) {
+        this.#tasks.set(account.name, kept);
+        this.writeUnits += this.#tasksItemUnits(tasks.length);
+        reads += 1;
+      }
+    }
     let at = startMs + reads * storeCallMs;
     const slots = [...this.#slots.values()];
     const free = this.#accounts.reduce(
@@ -138,42 +227,62 @@ export class SimDispatcher {
         total + Math.max(0, account.depth - slots.filter((slot) => slot.account === account.name).length),
       0,
     );
-    const plan = planGrants({
-      now: at,
-      accounts: this.#accounts,
-      slots,
-      waiting: {
-        interactive: this.#waiting.interactive.slice(0, free),
-        batch: this.#waiting.batch.slice(0, free),
-      },
-      state: this.#state,
-      rules: ADMISSION_SETTINGS.rules,
-    });
-    for (const grant of plan.grants) {
-      const lane = this.#waiting[grant.entry.lane];
-      if (lane[0]?.id !== grant.entry.id)
-        throw new Error(`grant of ${grant.entry.id} is not its lane's head`);
-      lane.shift();
-      this.#slots.set(grant.entry.id, {
-        id: grant.entry.id,
-        account: grant.account,
-        lane: grant.entry.lane,
-        grantedAt: grant.atMs,
-        expectedRunSeconds: grant.entry.expectedRunSeconds,
+    if (free > 0) {
+      // The lanes' heads again, as many as free slots, and the state.
+      this.readUnits += 2 * QUEUE_UNITS.laneHead + QUEUE_UNITS.state;
+      at += 3 * storeCallMs;
+      const plan = planGrants({
+        now: at,
+        accounts: this.#accounts,
+        slots,
+        waiting: {
+          interactive: this.#waiting.interactive.slice(0, free),
+          batch: this.#waiting.batch.slice(0, free),
+        },
+        state: this.#state,
+        rules: ADMISSION_SETTINGS.rules,
       });
-      at = Math.max(at, grant.atMs) + storeCallMs + awsCallMs;
-      this.storeWrites += 1;
-      this.#hooks.granted(grant.entry.id, grant.account, at);
+      for (const grant of plan.grants) {
+        const lane = this.#waiting[grant.entry.lane];
+        if (lane[0]?.id !== grant.entry.id)
+          throw new Error(`grant of ${grant.entry.id} is not its lane's head`);
+        lane.shift();
+        this.#slots.set(grant.entry.id, {
+          id: grant.entry.id,
+          account: grant.account,
+          lane: grant.entry.lane,
+          grantedAt: grant.atMs,
+          expectedRunSeconds: grant.entry.expectedRunSeconds,
+        });
+        at = Math.max(at, grant.atMs) + 2 * storeCallMs + awsCallMs;
+        this.writeUnits += QUEUE_UNITS.grant.write;
+        this.#hooks.granted(grant.entry.id, grant.account, at);
+      }
+      if (plan.grants.length > 0) {
+        this.#state = plan.state;
+        this.writeUnits += QUEUE_UNITS.stateWrite;
+        at += storeCallMs;
+      }
     }
-    this.#state = plan.state;
-    this.storeWrites += 1;
+    if (sweep) {
+      // OldestWaitingSeconds: each lane's head and each account's slots.
+      this.readUnits += 2 * QUEUE_UNITS.laneHead + this.#accounts.length * QUEUE_UNITS.slots;
+      at += (2 + this.#accounts.length) * storeCallMs;
+    }
     const endMs = at + storeCallMs + cpuMs;
-    this.billedMs += Math.ceil(endMs - startMs);
     this.#hooks.schedule(endMs, () => {
+      // Renewed whenever less than half of the 30-s lease is left: once per 15 s held.
+      this.writeUnits += Math.floor((endMs - startMs) / 15_000) * QUEUE_UNITS.leaseRenew;
+      if (this.#requested) {
+        // A request came during the run: the refused release, the request cleared, one more run.
+        this.#requested = false;
+        this.writeUnits += QUEUE_UNITS.leaseAgain;
+        this.#run(endMs + storeCallMs, invocationMs, false);
+        return;
+      }
+      this.writeUnits += QUEUE_UNITS.leaseRelease;
       this.#running = false;
-      if (this.#backlog === 0) return;
-      this.#backlog -= 1;
-      this.#run(endMs);
+      this.billedMs += Math.ceil(endMs - invocationMs);
     });
   }
 }

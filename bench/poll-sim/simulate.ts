@@ -16,7 +16,7 @@ import { Random, seedOf } from '../lib/random.js';
 import { FULL_VCPU_MB } from '../memory-model.js';
 import { ALL_IN_ASSUMPTIONS } from './all-in.js';
 import { DEFAULT_TRUTH, drawRunMs, peakPerSecond, SimAccount, type Truth } from './dashscope.js';
-import { accountLimits, DISPATCHER_ASSUMPTIONS, SimDispatcher } from './dispatcher.js';
+import { accountLimits, DISPATCHER_ASSUMPTIONS, QUEUE_UNITS, SimDispatcher } from './dispatcher.js';
 import { EVENTS_PER_RETRY, EXECUTION_EVENTS, type RetryRule, type WorkflowShape } from './workflow-shape.js';
 import type { Workload } from './workloads.js';
 
@@ -40,6 +40,9 @@ export const LATENCY_MS = {
   cpu: 3,
 };
 
+/** From an execution's end to the reconciler's handling of its status-change event (EventBridge's delivery; assumed). */
+const RECONCILER_EVENT_MS = 1000;
+
 /** How much longer CPU work takes at `memoryMb` than at one vCPU (Lambda: 1,769 MB = 1 vCPU). */
 export function cpuScale(memoryMb: number): number {
   return Math.max(1, FULL_VCPU_MB / memoryMb);
@@ -60,6 +63,11 @@ export interface TrialResult {
   readonly failed: number;
   /** Seconds from each task's end at DashScope to its execution's poll seeing it. */
   readonly lags: number[];
+  /**
+   * Seconds from each task's start at DashScope (RUNNING) to the end of the Poll invocation that
+   * first reports it running or ended: when the generations index shows it.
+   */
+  readonly startLags: number[];
   /** Task queries made by the Poll function, throttled attempts included. */
   readonly polls: number;
   /** Every task-API call: the polls, the queue listings and Persist's query. */
@@ -79,17 +87,29 @@ export interface TrialResult {
   /** The dispatcher Lambda: invocations (kicks and sweeps) and GB-s. */
   readonly dispatcherInvocations: number;
   readonly dispatcherGbSeconds: number;
-  /** DynamoDB calls on the admission queue: Admit's, Poll's and the dispatcher's. */
-  readonly queueWrites: number;
-  readonly queueReads: number;
+  /**
+   * DynamoDB request units on the admission queue's items (entries, slots, the counters, the
+   * lease, the accounts' recent tasks): Admit's, Submit's, Poll's, Notify's, the reconciler's and
+   * the dispatcher's, as `QUEUE_UNITS` counts each operation.
+   */
+  readonly queueWriteUnits: number;
+  readonly queueReadUnits: number;
   /** Seconds from the first execution's start to the last image stored (Persist done). */
   readonly makespanSeconds: number;
   /** Seconds from each request to its task RUNNING at DashScope, by lane, in the order of the jobs. */
   readonly startWaits: Readonly<Record<Lane, number[]>>;
   /** Poll invocations whose answer changed the generation's visible state (status or progress). */
   readonly visibleChanges: number;
-  /** GETs by clients that follow each generation (`apiGetIntervalQueuedSeconds` while queued, then `apiGetIntervalSeconds`). */
+  /** The client's GETs of each generation once admitted (`apiGetIntervalSeconds`), and one at its end. */
   readonly apiGets: number;
+  /** A client that GETs each waiting generation (`apiGetIntervalQueuedSeconds`): its GETs while they wait. */
+  readonly apiGetsQueued: number;
+  /**
+   * A client that lists its waiting generations instead, every `apiGetIntervalQueuedSeconds`, a
+   * page of `apiListPageSize` at a time: its list requests, and the generations they showed.
+   */
+  readonly apiListPages: number;
+  readonly apiListedChecks: number;
   /** Images requested. */
   readonly images: number;
 }
@@ -103,6 +123,7 @@ interface Execution {
   readonly lane: Lane;
   /** The account the dispatcher granted it a slot on, and when its Admit state ended, once granted. */
   account?: SimAccount;
+  accountName?: string;
   grantedMs?: number;
   /** Whether it holds a slot (granted, and Poll has not seen its task end). */
   holdsSlot: boolean;
@@ -117,6 +138,8 @@ interface Execution {
   visibleChanges: number;
   retries: number;
   lag?: number;
+  /** Seconds from its task's start to the end of the Poll invocation that first saw it started. */
+  startLag?: number;
   /** When DashScope last answered this execution's task query. */
   lastAnswerMs: number;
   failed: boolean;
@@ -177,7 +200,8 @@ export async function simulateTrial(
   let nowMs = 0;
   let lambdaMs = { admit: 0, submit: 0, poll: 0 };
   let lambdaRequests = 0;
-  let queueWrites = 0;
+  let queueWriteUnits = 0;
+  let queueReadUnits = 0;
 
   const clock: Clock = { now: () => nowMs };
   const client = (net: Random, execution: Execution, memoryMb: number): DashScopeClient => {
@@ -262,6 +286,7 @@ export async function simulateTrial(
     granted: (id, account, atMs) => {
       const execution = byId.get(id) as Execution;
       execution.account = accounts.get(account);
+      execution.accountName = account;
       execution.grantedMs = atMs;
       execution.holdsSlot = true;
       const lambdaStartMs =
@@ -274,18 +299,33 @@ export async function simulateTrial(
     if (!execution.holdsSlot) return fromMs;
     execution.holdsSlot = false;
     dispatcher.release(execution.id);
-    queueWrites += 1;
+    queueWriteUnits += QUEUE_UNITS.release.write;
     dispatcher.kick(fromMs + storeCallMs + awsCallMs);
     return fromMs + storeCallMs + awsCallMs;
   };
   let open = executions.length;
+  const admission = scenario.admission ?? true;
+  /**
+   * The execution ended at `atMs` (Persist done, or failed): Notify releases its slot and rings the
+   * dispatcher, and so does the reconciler on the execution's end (its status-change event, ~1 s
+   * later); after Poll's release each is a Delete of nothing, and a dispatcher invocation.
+   */
+  const ended = (atMs: number) => {
+    if (!admission) return;
+    const notifyMs =
+      atMs + 2 * LATENCY_MS.transition + LATENCY_MS.invoke + ALL_IN_ASSUMPTIONS.notifySeconds * 1000;
+    for (const releaseMs of [notifyMs, notifyMs + RECONCILER_EVENT_MS]) {
+      queueWriteUnits += QUEUE_UNITS.releaseNothing.write;
+      dispatcher.kick(releaseMs + storeCallMs + awsCallMs);
+    }
+  };
   /** The execution ends without images; its slot, if it holds one, is freed by the failure path. */
   const fail = (execution: Execution) => {
     execution.failed = true;
     open -= 1;
     release(execution, nowMs);
+    ended(nowMs);
   };
-  const admission = scenario.admission ?? true;
   const before = admission ? shape.before : shape.before.filter((_, index) => index !== shape.admit.index);
   jobs.forEach((job, index) => {
     const execution = executions[index] as Execution;
@@ -316,7 +356,8 @@ export async function simulateTrial(
     const admitEndMs = storedMs + awsCallMs + LATENCY_MS.cpu * cpuScale(shape.memoryMb.admit);
     lambdaMs.admit += Math.ceil(admitEndMs - admitStartMs);
     lambdaRequests += 1;
-    queueWrites += 1;
+    queueWriteUnits += QUEUE_UNITS.enqueue.write;
+    queueReadUnits += QUEUE_UNITS.enqueue.read;
   });
   if (admission) dispatcher.sweep(0, () => open > 0);
 
@@ -370,6 +411,11 @@ export async function simulateTrial(
           },
         );
         execution.retries = 0;
+        if (admission && execution.accountName !== undefined) {
+          // Submit reads its slot, notes the attempt and the task, and records the task for the account.
+          queueReadUnits += QUEUE_UNITS.submit.read;
+          queueWriteUnits += QUEUE_UNITS.submit.write + dispatcher.recordTask(execution.accountName, nowMs);
+        }
         loop(execution, lambdaEnded(event, 'submit'));
       } catch (error) {
         if (!(error instanceof DashScopeThrottledError)) throw error;
@@ -398,11 +444,16 @@ export async function simulateTrial(
       if (next.times.scheduled !== undefined && execution.holdsSlot && !execution.startRecorded) {
         execution.startRecorded = true;
         dispatcher.started(execution.id, Date.parse(next.times.scheduled));
-        queueWrites += 1;
+        queueWriteUnits += QUEUE_UNITS.start.write;
         nowMs += storeCallMs;
       }
       if (next.status !== 'queued' && next.status !== 'running') nowMs = release(execution, nowMs);
-      const choiceEndMs = lambdaEnded(event, 'poll') + LATENCY_MS.transition;
+      const pollEndMs = lambdaEnded(event, 'poll');
+      if (execution.startLag === undefined && next.status !== 'queued') {
+        const task = (execution.account as SimAccount).task(execution.taskId);
+        execution.startLag = Math.max(0, pollEndMs - task.startMs) / 1000;
+      }
+      const choiceEndMs = pollEndMs + LATENCY_MS.transition;
       if (visiblyChanged(execution.state as TaskState, next)) execution.visibleChanges += 1;
       execution.state = next;
       execution.retries = 0;
@@ -430,6 +481,7 @@ export async function simulateTrial(
           event.lambdaStartMs + ALL_IN_ASSUMPTIONS.persistSeconds * 1000,
         );
         open -= 1;
+        ended(execution.persistedMs);
       } catch (error) {
         if (!(error instanceof DashScopeThrottledError)) throw error;
         retryOrFail(event, shape.retry.persist, lambdaEnded(event, undefined), pollNet);
@@ -451,6 +503,9 @@ export async function simulateTrial(
   const lags = executions.flatMap((execution) =>
     execution.lag === undefined || execution.failed ? [] : [execution.lag],
   );
+  const startLags = executions.flatMap((execution) =>
+    execution.startLag === undefined || execution.failed ? [] : [execution.startLag],
+  );
   const simAccounts = [...accounts.entries()];
   const peaks = simAccounts.map(([name, account]) => ({
     name,
@@ -466,6 +521,7 @@ export async function simulateTrial(
     jobs: executions.length,
     failed: executions.filter((execution) => execution.failed).length,
     lags,
+    startLags,
     polls: executions.reduce((total, execution) => total + execution.polls, 0),
     queries: simAccounts.reduce((total, [, account]) => total + account.queryAttempts.length, 0),
     peakQueriesPerSecond: Math.max(...peaks.map((peak) => peak.peakQueriesPerSecond)),
@@ -482,9 +538,9 @@ export async function simulateTrial(
       1000,
     lambdaRequests,
     dispatcherInvocations: dispatcher.invocations,
-    dispatcherGbSeconds: (dispatcher.billedMs * DISPATCHER_ASSUMPTIONS.memoryMb) / 1024 / 1000,
-    queueWrites: queueWrites + dispatcher.storeWrites,
-    queueReads: dispatcher.storeReads,
+    dispatcherGbSeconds: (dispatcher.billedMs * shape.memoryMb.dispatch) / 1024 / 1000,
+    queueWriteUnits: queueWriteUnits + dispatcher.writeUnits,
+    queueReadUnits: queueReadUnits + dispatcher.readUnits,
     makespanSeconds: persisted.length === 0 ? 0 : (Math.max(...persisted) - firstStartMs) / 1000,
     startWaits: {
       interactive: startWaits(executions, 'interactive'),
@@ -492,6 +548,8 @@ export async function simulateTrial(
     },
     visibleChanges: executions.reduce((total, execution) => total + execution.visibleChanges, 0),
     apiGets: executions.reduce((total, execution) => total + apiGets(execution), 0),
+    apiGetsQueued: executions.reduce((total, execution) => total + apiGetsQueued(execution), 0),
+    ...apiLists(executions),
     images: executions.reduce((total, execution) => total + execution.request.n, 0),
   };
 }
@@ -505,16 +563,41 @@ function startWaits(executions: readonly Execution[], lane: Lane): number[] {
   );
 }
 
-/** The GETs of a client following the generation (see `ALL_IN_ASSUMPTIONS`): queued, then admitted. */
+/** The GETs of a client following the generation once admitted (see `ALL_IN_ASSUMPTIONS`), and one at its end. */
 function apiGets(execution: Execution): number {
   const grantedMs = execution.grantedMs ?? execution.lastAnswerMs;
-  const queuedSeconds = Math.max(0, grantedMs - execution.startMs) / 1000;
   const admittedSeconds = Math.max(0, execution.lastAnswerMs - grantedMs) / 1000;
-  return (
-    Math.ceil(queuedSeconds / ALL_IN_ASSUMPTIONS.apiGetIntervalQueuedSeconds) +
-    Math.ceil(admittedSeconds / ALL_IN_ASSUMPTIONS.apiGetIntervalSeconds) +
-    1
-  );
+  return Math.ceil(admittedSeconds / ALL_IN_ASSUMPTIONS.apiGetIntervalSeconds) + 1;
+}
+
+/** The GETs of a client that follows each waiting generation with its own GET, once a minute. */
+function apiGetsQueued(execution: Execution): number {
+  const grantedMs = execution.grantedMs ?? execution.lastAnswerMs;
+  const queuedSeconds = Math.max(0, grantedMs - execution.startMs) / 1000;
+  return Math.ceil(queuedSeconds / ALL_IN_ASSUMPTIONS.apiGetIntervalQueuedSeconds);
+}
+
+/**
+ * A client that lists its waiting generations once a minute from the first start
+ * (`GET /v1/generations?status=queued`, each with its place), `apiListPageSize` a page: the pages
+ * it reads, and the generations they show (each checked once a minute, as by its own GET).
+ */
+function apiLists(executions: readonly Execution[]): { apiListPages: number; apiListedChecks: number } {
+  const intervalMs = ALL_IN_ASSUMPTIONS.apiGetIntervalQueuedSeconds * 1000;
+  const spans = executions.map((execution) => ({
+    from: execution.startMs,
+    until: execution.grantedMs ?? execution.lastAnswerMs,
+  }));
+  const first = Math.min(...spans.map((span) => span.from));
+  const last = Math.max(...spans.map((span) => span.until));
+  let pages = 0;
+  let checks = 0;
+  for (let at = first; at < last; at += intervalMs) {
+    const waiting = spans.filter((span) => span.from <= at && at < span.until).length;
+    pages += Math.ceil(waiting / ALL_IN_ASSUMPTIONS.apiListPageSize);
+    checks += waiting;
+  }
+  return { apiListPages: pages, apiListedChecks: checks };
 }
 
 /** The most tasks of `account` created and not yet ended at any one moment. */

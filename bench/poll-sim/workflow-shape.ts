@@ -4,6 +4,7 @@ import type { StackConfig } from '../../infra/config.js';
 import { STATE } from '../../infra/constructs/workflow.js';
 import { stateMachineDefinition } from '../../local/runner.js';
 import { synthesizeStack } from '../../local/synth.js';
+import { type DeploymentSizing, deploymentSizing } from './all-in.js';
 
 /**
  * What one execution of the generation workflow costs in Step Functions terms, read from the
@@ -41,8 +42,15 @@ export interface WorkflowShape {
   /** The Choice's poll cap and the generation deadline of the deployed configuration. */
   readonly maxPolls: number;
   readonly deadlineSeconds: number;
-  /** Memory of the Admit, Submit and Poll functions, in MB (for GB-s). */
-  readonly memoryMb: { readonly admit: number; readonly submit: number; readonly poll: number };
+  /** Memory of the Admit, Submit, Poll and dispatcher functions, in MB (for GB-s). */
+  readonly memoryMb: {
+    readonly admit: number;
+    readonly submit: number;
+    readonly poll: number;
+    readonly dispatch: number;
+  };
+  /** The rest of the deployment the cost model reads (the API's and the reconciler's memory, the sweep). */
+  readonly sizing: DeploymentSizing;
 }
 
 export interface StepCost {
@@ -157,6 +165,7 @@ export function synthesizeWorkflowShape(template: SynthesizedTemplate = synthesi
     return Number(template.Resources[logicalId]?.Properties?.MemorySize ?? 128);
   };
   const generation = (cdkContext(root).generation ?? {}) as { deadlineSeconds?: number };
+  const sizing = deploymentSizing(template);
   const before = walk(definition.StartAt, STATE.wait);
   const modeled = definition.States[ADMIT_STATE] === undefined;
   if (modeled) {
@@ -182,7 +191,13 @@ export function synthesizeWorkflowShape(template: SynthesizedTemplate = synthesi
     },
     maxPolls: cap?.NumericGreaterThanEquals ?? Number.POSITIVE_INFINITY,
     deadlineSeconds: generation.deadlineSeconds ?? 3600,
-    memoryMb: { admit: memory(ADMIT_STATE), submit: memory(STATE.submit), poll: memory(STATE.poll) },
+    memoryMb: {
+      admit: memory(ADMIT_STATE),
+      submit: memory(STATE.submit),
+      poll: memory(STATE.poll),
+      dispatch: sizing.dispatchMemoryMb,
+    },
+    sizing,
   };
 }
 

@@ -3,6 +3,7 @@ import { type Admission, DEFAULT_LANE } from '../shared/admission.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { estimateRun, type RunTimeModel } from '../shared/run-time-estimate.js';
+import { queueForSlot } from '../shared/slot-life.js';
 import type { admitInputSchema } from '../shared/workflow-state.js';
 
 export interface AdmitDeps {
@@ -23,13 +24,14 @@ export async function admitGeneration(
   deps: AdmitDeps,
 ): Promise<void> {
   const lane = input.request.priority ?? DEFAULT_LANE.other;
-  await deps.admission.queue.enqueue({
+  const entry = {
     id: input.id,
     lane,
     enqueuedAt: deps.clock.now(),
     expectedRunSeconds: estimateRun(input.request, deps.runTimeModel).seconds,
     token: input.taskToken,
+  };
+  await queueForSlot(deps.admission, entry, {
+    onQueued: () => deps.logger.info('Generation queued for admission', { generationId: input.id, lane }),
   });
-  deps.logger.info('Generation queued for admission', { generationId: input.id, lane });
-  await deps.admission.kick();
 }

@@ -2,11 +2,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import {
   type AdmissionQueue,
   type AdmissionSettings,
+  aheadIn,
   DEFAULT_LANE,
-  estimateStartMs,
+  estimateStartFromRunners,
   grantsAhead,
   type Lane,
   type QueuePosition,
+  type QueueStanding,
+  waitingIn,
 } from '../shared/admission.js';
 import { canonicalJson } from '../shared/canonical-json.js';
 import type { Clock } from '../shared/clock.js';
@@ -17,6 +20,7 @@ import {
   FINAL_STAGE,
   type GenerationIndex,
   type GenerationRecord,
+  type GenerationSource,
   RegistrationConflictError,
 } from '../shared/generation-index.js';
 import { type GenerationRequest, generationRequestSchema, type Model } from '../shared/generation-request.js';
@@ -24,6 +28,7 @@ import { failedUpdate } from '../shared/index-updates.js';
 import type { Logger } from '../shared/logger.js';
 import type { Presigner } from '../shared/presigned-url.js';
 import { DEFAULT_RUN_TIME_MODEL, estimateRun, type RunTimeModel } from '../shared/run-time-estimate.js';
+import { withdrawFromQueue } from '../shared/slot-life.js';
 import type { GenerationStatus } from '../shared/workflow-state.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import type { GenerationView, ImageView } from './schemas.js';
@@ -94,18 +99,29 @@ interface Created {
   readonly replayed: boolean;
 }
 
+/** Who starts a generation through the API, and how it came (recorded as the generation's `source`). */
+export interface CreateOptions {
+  readonly idempotencyKey?: string;
+  /** The IAM principal or JWT subject. */
+  readonly caller?: string;
+  /** `api` for an HTTP client, `cli` for `sd35`, `console` for the console's form. @default api */
+  readonly source?: Extract<GenerationSource, 'api' | 'cli' | 'console'>;
+}
+
 /**
  * Starts a generation: registers it in the index (so a GET right after the answer finds it), then
  * starts its execution. With an idempotency key, the id is derived from the key: the same key and
  * body return the existing generation (`replayed`), the same key with another body throws
- * {@link IdempotencyConflictError}. `caller` is who asked (IAM principal or JWT subject).
+ * {@link IdempotencyConflictError}. Of concurrent requests with one key, the one whose
+ * registration created the record starts the execution and is not `replayed`; every other is.
  */
 export async function createGeneration(
   requested: GenerationRequest,
-  options: { idempotencyKey?: string; caller?: string },
+  options: CreateOptions,
   deps: GenerationsDeps,
 ): Promise<Created> {
-  const { idempotencyKey, caller } = options;
+  const { idempotencyKey } = options;
+  const starter = { caller: options.caller, source: options.source ?? 'api' };
   // Through the API, a request is interactive unless it says otherwise: someone waits on it.
   const request = withApiLane(requested) as GenerationRequest;
   if (idempotencyKey) {
@@ -113,7 +129,7 @@ export async function createGeneration(
     const existing = await deps.index.get(id);
     if (existing) return replay(existing, request);
     try {
-      return await start(id, request, caller, deps);
+      return await start(id, request, starter, deps, { replayable: true });
     } catch (error) {
       if (error instanceof RegistrationConflictError) {
         throw new IdempotencyConflictError(
@@ -127,7 +143,7 @@ export async function createGeneration(
   for (let attempt = 1; ; attempt++) {
     const id = (deps.newId ?? (() => newGenerationId(deps.clock.now())))();
     try {
-      return await start(id, request, caller, deps);
+      return await start(id, request, starter, deps, { replayable: false });
     } catch (error) {
       const clash =
         error instanceof RegistrationConflictError || error instanceof ExecutionAlreadyExistsError;
@@ -136,15 +152,26 @@ export async function createGeneration(
   }
 }
 
+/**
+ * Registers `id` and starts its execution. When the registration finds the record already there
+ * (another request with the same Idempotency-Key got there first, maybe a moment ago and still
+ * starting it), that one starts the execution and this one replays it; without a key the same id
+ * is a clash, and a {@link RegistrationConflictError} has the caller draw another.
+ */
 async function start(
   id: string,
   request: GenerationRequest,
-  caller: string | undefined,
+  starter: { caller?: string; source: GenerationSource },
   deps: GenerationsDeps,
+  options: { replayable: boolean },
 ): Promise<Created> {
   const createdAt = new Date(deps.clock.now()).toISOString();
   const body = request as Record<string, unknown>;
-  await deps.index.register({ id, createdAt, source: 'api', caller, request: body });
+  const { existing } = await deps.index.register({ id, createdAt, ...starter, request: body });
+  if (existing) {
+    if (!options.replayable) throw new RegistrationConflictError(`Generation ${id} exists`);
+    return replay(existing, request);
+  }
   try {
     await deps.executions.start(id, body);
   } catch (error) {
@@ -198,39 +225,52 @@ export async function getGeneration(id: string, deps: GenerationsDeps): Promise<
   const record = await deps.index.get(id);
   if (!record) return undefined;
   const view = await viewOf(record, deps, { presign: true });
-  const queue = await queuePosition(record, deps);
+  const [queue] = await queuePositions([record], deps);
   return queue ? { ...view, queue } : view;
 }
 
 /**
- * Where a generation waiting for admission stands: the grants before its own (by the lane rules,
- * with the queue as it is now), and when its task is expected to start running, from the slots
- * the accounts hold and the run-time estimate. Undefined once it was granted or has a DashScope
- * task, once it ended, or without admission.
+ * Where generations waiting for admission stand, one per record (undefined for those that do not
+ * wait): the grants before each one's own (by the lane rules, with the queue as it is now), and
+ * when its task is expected to start running, from when each account's runner is expected free
+ * (as of the dispatcher's last grant) and the run-time estimate. Undefined once it was granted or
+ * has a DashScope task, once it ended, or without admission.
+ *
+ * One read for them all, whatever the queue's length: their entries, the lanes' counters and the
+ * dispatcher's state (`AdmissionQueue.standing`); none at all when no record may wait.
  *
  * Admit writes the entry only when the execution reaches it, seconds after the 202. Until then a
  * generation registered `queued` with no task is shown as Admit will put it: at the end of its
  * lane now, with the request's own run estimate.
  */
-async function queuePosition(
-  record: GenerationRecord,
+async function queuePositions(
+  records: readonly GenerationRecord[],
   deps: GenerationsDeps,
-): Promise<QueuePosition | undefined> {
-  if (!deps.admission || record.status !== 'queued' || record.dashscope?.taskId) return undefined;
-  const { queue } = deps.admission;
-  const entry = await queue.get(record.id);
-  if (entry?.kind === 'waiting') {
-    return placeInQueue(
-      { lane: entry.lane, aheadInLane: queue.count(entry.lane, entry), runSeconds: entry.expectedRunSeconds },
-      deps.admission,
-      deps.clock,
-    );
-  }
-  if (entry) return undefined;
-  const expected = notYetAdmitted(record, deps.admission.settings, deps);
-  if (!expected) return undefined;
-  // Every entry of its lane is ahead of it: it arrives last.
-  return placeInQueue({ ...expected, aheadInLane: queue.count(expected.lane) }, deps.admission, deps.clock);
+): Promise<(QueuePosition | undefined)[]> {
+  const { admission } = deps;
+  const candidates = admission
+    ? records.filter((record) => record.status === 'queued' && !record.dashscope?.taskId)
+    : [];
+  if (!admission || candidates.length === 0) return records.map(() => undefined);
+  const standing = await admission.queue.standing(candidates.map((record) => record.id));
+  return records.map((record) => {
+    if (!candidates.includes(record)) return undefined;
+    const entry = standing.records.get(record.id);
+    if (entry?.kind === 'waiting') {
+      const place = {
+        lane: entry.lane,
+        aheadInLane: aheadIn(standing.lanes[entry.lane], entry.seq),
+        runSeconds: entry.expectedRunSeconds,
+      };
+      return placeInQueue(place, standing, admission.settings, deps.clock);
+    }
+    if (entry) return undefined;
+    const expected = notYetAdmitted(record, admission.settings, deps);
+    if (!expected) return undefined;
+    // Every entry of its lane is ahead of it: it arrives last.
+    const place = { ...expected, aheadInLane: waitingIn(standing.lanes[expected.lane]) };
+    return placeInQueue(place, standing, admission.settings, deps.clock);
+  });
 }
 
 /**
@@ -254,28 +294,28 @@ function notYetAdmitted(
   };
 }
 
-/** A place in `lane` behind `aheadInLane` entries, by the lane rules and the slots held now. */
-async function placeInQueue(
-  place: { lane: Lane; aheadInLane: Promise<number>; runSeconds: number },
-  admission: NonNullable<GenerationsDeps['admission']>,
+/** A place in `lane` behind `aheadInLane` entries, by the lane rules and the runners' free times. */
+function placeInQueue(
+  place: { lane: Lane; aheadInLane: number; runSeconds: number },
+  standing: QueueStanding,
+  settings: AdmissionSettings,
   clock: Clock,
-): Promise<QueuePosition> {
-  const { queue, settings } = admission;
+): QueuePosition {
   const other = place.lane === 'interactive' ? 'batch' : 'interactive';
-  const [aheadInLane, otherLane, state, slots] = await Promise.all([
-    place.aheadInLane,
-    queue.count(other),
-    queue.readState(),
-    Promise.all(settings.accounts.map((account) => queue.slots(account.name))),
-  ]);
-  const position = grantsAhead({ lane: place.lane, aheadInLane, otherLane, state, rules: settings });
+  const position = grantsAhead({
+    lane: place.lane,
+    aheadInLane: place.aheadInLane,
+    otherLane: waitingIn(standing.lanes[other]),
+    state: standing.state,
+    rules: settings,
+  });
   const now = clock.now();
   // Free slots take the first grants at once; the rest wait for a slot, so their start is the
-  // runners' (the slots' remaining runs), spread over the accounts.
-  const startMs = estimateStartMs({
+  // runners' (the slots' remaining runs, as the dispatcher last planned them), spread over the accounts.
+  const startMs = estimateStartFromRunners({
     now,
     accounts: settings.accounts,
-    slots: slots.flat(),
+    runnersFreeAt: standing.state.runnersFreeAt,
     ahead: position,
     typicalRunSeconds: place.runSeconds,
   });
@@ -295,7 +335,15 @@ export async function listGenerations(
 ): Promise<{ data: GenerationView[]; nextCursor?: string }> {
   const after = query.cursor ? decodeCursor(query.cursor, query.status) : undefined;
   const page = await deps.index.list({ status: query.status, limit: query.limit, after });
-  const data = await Promise.all(page.items.map((record) => viewOf(record, deps, options)));
+  const [views, queues] = await Promise.all([
+    Promise.all(page.items.map((record) => viewOf(record, deps, options))),
+    // Each waiting generation's place, as its GET shows it: one read for the page.
+    queuePositions(page.items, deps),
+  ]);
+  const data = views.map((view, i) => {
+    const queue = queues[i];
+    return queue ? { ...view, queue } : view;
+  });
   const last = page.items.at(-1);
   return {
     data,
@@ -318,7 +366,7 @@ export async function cancelGeneration(
 
   const reason = { error: WORKFLOW_ERROR.taskCanceled, cause: 'Canceled through the API' };
   // Out of the queue first (no grant can reach it after this), then stopped.
-  await deps.admission?.queue.release(id);
+  await withdrawFromQueue(deps.admission?.queue, id);
   await deps.executions.stop(id, reason);
   const task = record.dashscope;
   if (task?.status === 'PENDING' && task.taskId && (deps.dashscopeAccounts || deps.dashscope)) {

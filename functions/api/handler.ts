@@ -5,20 +5,25 @@ import type { Context } from 'aws-lambda';
 import type { Hono } from 'hono';
 import { handle } from 'hono/aws-lambda';
 import * as z from 'zod';
+import type { AdmissionQueue } from '../shared/admission.js';
 import { createDynamoAdmissionQueue } from '../shared/aws/dynamodb-admission.js';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { createS3Presigner } from '../shared/aws/s3-presigner.js';
 import { createSfnExecutionService } from '../shared/aws/sfn-execution-service.js';
+import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
-import { type ConsoleOidcEnv, loadConfig } from '../shared/config.js';
+import type { ConsoleOidcEnv } from '../shared/config.js';
 import { dashscopeAccounts } from '../shared/dashscope-from-env.js';
 import { lambdaEntry } from '../shared/lambda-entry.js';
 import type { Logger } from '../shared/logger.js';
-import { countThrottles, type Metrics, SERVICE } from '../shared/metrics.js';
+import { countThrottles, type Metrics, noMetrics, SERVICE } from '../shared/metrics.js';
+import type { Presigner } from '../shared/presigned-url.js';
 import { secretProvider } from '../shared/secret.js';
 import { createApiApp } from './app.js';
 import { createOidcRelyingParty } from './console/oidc.js';
 import type { OidcConsoleSignIn } from './console/oidc-routes.js';
+import type { GenerationsDeps } from './generations.js';
+import { type ApiConfig, apiSpec } from './spec.js';
 
 /** The identity API Gateway verified: an IAM principal (SigV4) or a JWT's subject. */
 const authorizerSchema = z
@@ -54,31 +59,53 @@ function consoleSignInOf(env: ConsoleOidcEnv): OidcConsoleSignIn {
   };
 }
 
+/** What the API runs over besides its configuration: the executions, the index, the queue, S3. */
+export interface ApiPorts {
+  readonly executions: GenerationsDeps['executions'];
+  readonly index: GenerationsDeps['index'];
+  /** The admission queue in the index's table (shown when the configuration has `ADMISSION`). */
+  readonly queue: AdmissionQueue;
+  /** Presigns reads of `bucket`, each link good for `expirySeconds`. */
+  readonly presigner: (bucket: string, expirySeconds: number) => Presigner;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** @default noMetrics */
+  readonly metrics?: Metrics;
+  /** @default globalThis.fetch */
+  readonly fetch?: typeof fetch;
+}
+
+/** Wires the API from configuration and its collaborators (AWS or local). */
+export function apiDeps(config: ApiConfig, ports: ApiPorts): GenerationsDeps {
+  return {
+    executions: ports.executions,
+    index: ports.index,
+    admission: config.ADMISSION ? { queue: ports.queue, settings: config.ADMISSION } : undefined,
+    presign: ports.presigner(config.BUCKET_NAME, config.URL_EXPIRY_SECONDS),
+    dashscopeAccounts: dashscopeAccounts(config, countThrottles(ports.fetch, ports.metrics ?? noMetrics), {
+      now: () => ports.clock.now(),
+    }),
+    clock: ports.clock,
+    logger: ports.logger,
+    defaultModel: config.DEFAULT_MODEL,
+  };
+}
+
 /** Builds the API over Step Functions, the generations index and S3 from the Lambda's environment. */
 function createLambdaApp(logger: Logger, metrics: Metrics): Hono {
-  const config = loadConfig('api', process.env);
+  const config = apiSpec.parse(process.env);
   const s3 = new S3Client({});
   const dynamo = new DynamoDBClient({});
   return createApiApp(
-    {
+    apiDeps(config, {
       executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
       index: createDynamoGenerationIndex(dynamo, config.GENERATIONS_TABLE),
-      admission: config.ADMISSION
-        ? {
-            queue: createDynamoAdmissionQueue(dynamo, config.GENERATIONS_TABLE),
-            settings: config.ADMISSION,
-          }
-        : undefined,
-      presign: createS3Presigner({
-        s3,
-        bucket: config.BUCKET_NAME,
-        expirySeconds: config.URL_EXPIRY_SECONDS,
-      }),
-      dashscopeAccounts: dashscopeAccounts(config, countThrottles(undefined, metrics)),
+      queue: createDynamoAdmissionQueue(dynamo, config.GENERATIONS_TABLE),
+      presigner: (bucket, expirySeconds) => createS3Presigner({ s3, bucket, expirySeconds }),
       clock: systemClock,
       logger,
-      defaultModel: config.DEFAULT_MODEL,
-    },
+      metrics,
+    }),
     {
       callerOf: (c) => {
         const authorizer = authorizerOf(c);

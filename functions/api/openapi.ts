@@ -3,8 +3,10 @@ import {
   createBodySchema,
   createdGenerationSchema,
   errorBodySchema,
+  GENERATION_SOURCE_HEADER,
   gatewayErrorSchema,
   generationListSchema,
+  generationSourceHeaderSchema,
   generationViewSchema,
   healthSchema,
   idempotencyKeySchema,
@@ -128,6 +130,18 @@ const IDEMPOTENCY_KEY = {
   schema: inputSchemaOf(idempotencyKeySchema),
 };
 
+const GENERATION_SOURCE = {
+  name: GENERATION_SOURCE_HEADER,
+  in: 'header',
+  required: false,
+  description: [
+    "What the caller is, recorded as the generation's source: api (the default) or cli (the sd35 command).",
+    'Any other value answers 400 naming Generation-Source: the console, events, schedules, request files',
+    'and npm run generate record their own source, which no caller can claim.',
+  ].join(' '),
+  schema: inputSchemaOf(generationSourceHeaderSchema),
+};
+
 let cached: Record<string, unknown> | undefined;
 
 /** The OpenAPI 3.0 document, generated from the same zod schemas the handlers validate with. */
@@ -150,7 +164,7 @@ export function openApiDocument(): Record<string, unknown> {
         post: {
           summary: 'Create a generation',
           operationId: 'createGeneration',
-          parameters: [IDEMPOTENCY_KEY],
+          parameters: [IDEMPOTENCY_KEY, GENERATION_SOURCE],
           requestBody: {
             required: true,
             description: `application/json, at most ${MAX_BODY_BYTES} bytes.`,
@@ -170,7 +184,7 @@ export function openApiDocument(): Record<string, unknown> {
               content: json('CreatedGeneration'),
             },
             400: errorResponse(
-              'Invalid JSON, body, Idempotency-Key, or a webhook_url the notifier would refuse; details name each field',
+              'Invalid JSON, body, Idempotency-Key, Generation-Source, or a webhook_url the notifier would refuse; details name each field',
             ),
             409: errorResponse('Idempotency-Key reused with a different body'),
             413: errorResponse(`Body over ${MAX_BODY_BYTES} bytes`),

@@ -71,7 +71,10 @@ export const generationViewSchema = z.object({
   status: generationStatusSchema,
   createdAt: z.iso.datetime(),
   endedAt: z.iso.datetime().optional(),
-  /** How it was started: api, event, request-file, schedule or direct (StartExecution). */
+  /**
+   * How it was started: api, console, cli (`sd35`), event, request-file, schedule, local
+   * (`npm run generate`) or direct (StartExecution).
+   */
   source: generationSourceSchema.optional(),
   request: generationRequestSchema.optional(),
   progress: z.object({
@@ -133,6 +136,18 @@ export const idempotencyKeySchema = z
   .min(1, 'must not be empty')
   .max(255, 'must be at most 255 characters')
   .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+
+/** The header a client names itself with: `Generation-Source`. */
+export const GENERATION_SOURCE_HEADER = 'Generation-Source';
+
+/**
+ * `Generation-Source`: what a caller may say it is, recorded as the generation's `source`. Only
+ * these two: the console's form records `console` itself, and `event`, `schedule`,
+ * `request-file` and `local` are recorded by the code that starts those, never by a caller's word.
+ */
+export const generationSourceHeaderSchema = z.enum(['api', 'cli'], {
+  error: 'must be api or cli (the console, events, schedules and request files record their own)',
+});
 
 /** The body of a create: the very schema the workflow validates with. */
 export const createBodySchema = generationRequestSchema;

@@ -16,6 +16,14 @@ import {
 import type { Clock, Sleep } from '../shared/clock.js';
 import type { GenerationIndex } from '../shared/generation-index.js';
 import type { Logger } from '../shared/logger.js';
+import {
+  awaitsResume,
+  expireEntry,
+  freeLostSlot,
+  giveSlotBack,
+  grantSlot,
+  regrantOf,
+} from '../shared/slot-life.js';
 
 export interface DispatchDeps {
   readonly queue: AdmissionQueue;
@@ -99,7 +107,7 @@ export async function dispatch(deps: DispatchDeps): Promise<DispatchReport> {
       if (tried.has(`${oldest.id}#${oldest.token}`)) break;
       tried.add(`${oldest.id}#${oldest.token}`);
       // Enqueued again since it was read (another token): read it again.
-      if (!(await queue.release(oldest.id, oldest.token))) continue;
+      if (!(await expireEntry(queue, oldest))) continue;
       await deps.resumer.fail(
         oldest.token,
         QUEUE_TIMEOUT_ERROR,
@@ -116,19 +124,18 @@ export async function dispatch(deps: DispatchDeps): Promise<DispatchReport> {
       if (!(await holding())) return report;
       const age = clock.now() - slot.grantedAt;
       // Not even an attempt: the execution never reached Submit, so it was never resumed.
-      const neverResumed = slot.submittedAt === undefined && slot.submitAttemptAt === undefined;
-      if (neverResumed && age >= (deps.regrantAfterMs ?? 60_000)) {
-        const record = await queue.get(slot.id);
-        // Still a slot: one enqueued again since (a new token) waits for a grant of its own.
-        if (record?.kind === 'granted') {
-          await deps.resumer.resume(record.token, grantOf(slot.account, slot.grantedAt));
+      if (awaitsResume(slot) && age >= (deps.regrantAfterMs ?? 60_000)) {
+        // Still this grant: one enqueued again since (a new token) waits for a grant of its own.
+        const regrant = await regrantOf(queue, slot);
+        if (regrant) {
+          await deps.resumer.resume(regrant.token, grantOf(regrant.account, regrant.grantedAt));
           report.regranted.push(slot.id);
         }
       }
       if (age >= (deps.checkSlotAfterMs ?? 600_000) && deps.index) {
         const generation = await deps.index.get(slot.id);
         if (generation && FINAL.has(generation.status)) {
-          await queue.release(slot.id);
+          await freeLostSlot(queue, slot.id);
           report.freed.push(slot.id);
           continue;
         }
@@ -164,12 +171,12 @@ export async function dispatch(deps: DispatchDeps): Promise<DispatchReport> {
       }
       if (delay > 0) await deps.sleep(delay);
       const grantedAt = clock.now();
-      const token = tokens.get(grant.entry.id) as string;
-      if (!(await queue.grant(grant.entry.id, grant.account, grantedAt, token))) continue;
-      const outcome = await deps.resumer.resume(token, grantOf(grant.account, grantedAt));
+      const entry = { id: grant.entry.id, token: tokens.get(grant.entry.id) as string };
+      if (!(await grantSlot(queue, entry, grant.account, grantedAt))) continue;
+      const outcome = await deps.resumer.resume(entry.token, grantOf(grant.account, grantedAt));
       if (outcome === 'gone') {
         // Only the entry as read: one enqueued again meanwhile (a new token) waits for its own grant.
-        await queue.release(grant.entry.id, token);
+        await giveSlotBack(queue, entry);
         report.gone.push(grant.entry.id);
       } else {
         report.granted.push({ id: grant.entry.id, account: grant.account });

@@ -6,11 +6,19 @@ import { createDynamoAdmissionQueue, createDynamoDispatcherLease } from '../shar
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { createSfnResumer } from '../shared/aws/sfn-resumer.js';
 import { realSleep, systemClock } from '../shared/clock.js';
-import { loadConfig } from '../shared/config.js';
 import { lambdaEntry } from '../shared/lambda-entry.js';
 import type { Logger } from '../shared/logger.js';
 import { METRIC, type Metrics, SERVICE } from '../shared/metrics.js';
 import { type DispatchDeps, dispatchInTurn, type TurnDeps, type TurnReport } from './dispatch.js';
+import { type DispatchConfig, dispatchSpec } from './spec.js';
+
+/** Wires the dispatcher from configuration and its collaborators (AWS or local). */
+export function dispatchDeps(
+  config: DispatchConfig,
+  ports: Omit<DispatchDeps & TurnDeps, 'settings'>,
+): DispatchDeps & TurnDeps {
+  return { ...ports, settings: config.ADMISSION };
+}
 
 /**
  * The dispatcher's handler: every invocation (a kick from Admit, Poll, Notify or the reconciler,
@@ -29,7 +37,7 @@ export function createDispatchHandler(
 
 /** Lambda entry: dependencies are built from the environment on the first call, once per container. */
 export const handler = lambdaEntry(SERVICE.dispatch, ({ logger, metrics }) => {
-  const config = loadConfig('dispatch', process.env);
+  const config = dispatchSpec.parse(process.env);
   const dynamo = new DynamoDBClient({});
   const queue = createDynamoAdmissionQueue(dynamo, config.GENERATIONS_TABLE);
   return watchingTheQueue<[context?: Context], TurnReport>(
@@ -37,16 +45,17 @@ export const handler = lambdaEntry(SERVICE.dispatch, ({ logger, metrics }) => {
     config.ADMISSION,
     metrics,
     logger,
-    createDispatchHandler({
-      queue,
-      lease: createDynamoDispatcherLease(dynamo, config.GENERATIONS_TABLE),
-      index: createDynamoGenerationIndex(dynamo, config.GENERATIONS_TABLE),
-      resumer: createSfnResumer(new SFNClient({})),
-      settings: config.ADMISSION,
-      clock: systemClock,
-      sleep: realSleep,
-      logger,
-    }),
+    createDispatchHandler(
+      dispatchDeps(config, {
+        queue,
+        lease: createDynamoDispatcherLease(dynamo, config.GENERATIONS_TABLE),
+        index: createDynamoGenerationIndex(dynamo, config.GENERATIONS_TABLE),
+        resumer: createSfnResumer(new SFNClient({})),
+        clock: systemClock,
+        sleep: realSleep,
+        logger,
+      }),
+    ),
   );
 });
 

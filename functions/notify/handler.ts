@@ -2,14 +2,13 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { type Admission, releaseSlot } from '../shared/admission.js';
+import type { Admission } from '../shared/admission.js';
 import { admissionFromConfig } from '../shared/aws/admission-from-env.js';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { createEventBridgePublisher } from '../shared/aws/eventbridge-publisher.js';
 import { createS3ObjectStore } from '../shared/aws/s3-object-store.js';
 import { createSqsDeadLetters } from '../shared/aws/sqs-dead-letters.js';
 import { type Clock, systemClock } from '../shared/clock.js';
-import { loadConfig, type NotifyConfig } from '../shared/config.js';
 import {
   type AnnouncementDeadLetters,
   EventNotPublishedError,
@@ -23,8 +22,8 @@ import { correlationOf, type Logger, withKeys } from '../shared/logger.js';
 import { METRIC, type Metrics, noMetrics, OUTCOME_DIMENSION, SERVICE } from '../shared/metrics.js';
 import { parseEvent } from '../shared/parse-event.js';
 import { secretProvider } from '../shared/secret.js';
+import { releaseSlot } from '../shared/slot-life.js';
 import { persistResultSchema, taskStateSchema } from '../shared/workflow-state.js';
-import { deadLetterQueueUrl } from './dead-letter-env.js';
 import {
   type NotifyDeps,
   type NotifyInput,
@@ -32,6 +31,7 @@ import {
   notifyCompletion,
   notifyInputSchema,
 } from './notify.js';
+import { type NotifyConfig, notifySpec } from './spec.js';
 import type { WebhookPolicy } from './webhook.js';
 
 export interface NotifyRuntime {
@@ -110,7 +110,7 @@ export function createNotifyHandler(deps: NotifyHandlerDeps): (event: unknown) =
       );
     }
     // Whatever ended the generation, it holds no slot any more (a failed Submit never polled).
-    await releaseSlot(deps.admission, input.state.id, (message, fields) => logger.warn(message, fields));
+    await releaseSlot(deps.admission, input.state.id, { logger });
     const outcome = outcomeOf(input);
     const count = () => {
       metrics.add(METRIC.outcomes, 'Count', 1, { [OUTCOME_DIMENSION]: outcome });
@@ -149,7 +149,7 @@ export function outcomeOf(input: NotifyInput): string {
 
 /** Lambda entry: dependencies are built from the environment on the first call, once per container. */
 export const handler = lambdaEntry(SERVICE.notify, ({ logger, metrics }) => {
-  const config = loadConfig('notify', process.env);
+  const config = notifySpec.parse(process.env);
   const dynamo = new DynamoDBClient({});
   return createNotifyHandler(
     notifyDeps(config, {
@@ -161,15 +161,15 @@ export const handler = lambdaEntry(SERVICE.notify, ({ logger, metrics }) => {
         ? createDynamoGenerationIndex(dynamo, config.GENERATIONS_TABLE)
         : undefined,
       admission: admissionFromConfig(dynamo, config),
-      deadLetters: deadLettersFromEnv(process.env),
+      deadLetters: sqsDeadLetters(config),
     }),
   );
 });
 
 /** The SQS dead-letter queue the stack names in `DEAD_LETTER_QUEUE_URL`; none: the error log. */
-export function deadLettersFromEnv(
-  env: Record<string, string | undefined>,
+export function sqsDeadLetters(
+  config: Pick<NotifyConfig, 'DEAD_LETTER_QUEUE_URL'>,
 ): AnnouncementDeadLetters | undefined {
-  const url = deadLetterQueueUrl(env);
+  const url = config.DEAD_LETTER_QUEUE_URL;
   return url ? createSqsDeadLetters(new SQSClient({}), url) : undefined;
 }

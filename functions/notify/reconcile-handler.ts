@@ -2,17 +2,19 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { type Admission, releaseSlot } from '../shared/admission.js';
+import type { Admission } from '../shared/admission.js';
 import { admissionFromConfig } from '../shared/aws/admission-from-env.js';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { createEventBridgePublisher } from '../shared/aws/eventbridge-publisher.js';
 import { createSfnExecutionService } from '../shared/aws/sfn-execution-service.js';
-import { loadConfig } from '../shared/config.js';
+import type { ExecutionService } from '../shared/execution-service.js';
+import type { GenerationIndex } from '../shared/generation-index.js';
 import { lambdaEntry } from '../shared/lambda-entry.js';
 import { withKeys } from '../shared/logger.js';
 import { METRIC, type Metrics, noMetrics, SERVICE } from '../shared/metrics.js';
 import { parseEvent } from '../shared/parse-event.js';
-import { deadLettersFromEnv, notifyDeps } from './handler.js';
+import { releaseSlot } from '../shared/slot-life.js';
+import { type NotifyRuntime, notifyDeps, sqsDeadLetters } from './handler.js';
 import { notifyCompletion } from './notify.js';
 import {
   type ReconcileDeps,
@@ -20,6 +22,7 @@ import {
   reconcileExecution,
   statusChangeEventSchema,
 } from './reconcile.js';
+import { type ReconcileConfig, reconcileSpec } from './spec.js';
 
 /** The reconciler's dependencies plus the metrics its handler emits. */
 export interface ReconcileHandlerDeps extends ReconcileDeps {
@@ -27,6 +30,25 @@ export interface ReconcileHandlerDeps extends ReconcileDeps {
   readonly metrics?: Metrics;
   /** An ended execution's admission slot (or entry) is freed. @default no admission */
   readonly admission?: Admission;
+}
+
+/** What the reconciler runs over besides the notifier's: the index and the executions. */
+export interface ReconcileRuntime extends NotifyRuntime {
+  readonly index: GenerationIndex;
+  readonly executions: Pick<ExecutionService, 'describe'>;
+}
+
+/** Wires the reconciler from configuration and a runtime (AWS or local): it announces as Notify does. */
+export function reconcileDeps(config: ReconcileConfig, runtime: ReconcileRuntime): ReconcileHandlerDeps {
+  const notify = notifyDeps(config, runtime);
+  return {
+    index: runtime.index,
+    admission: runtime.admission,
+    executions: runtime.executions,
+    announce: (input) => notifyCompletion(input, notify),
+    logger: runtime.logger,
+    metrics: runtime.metrics,
+  };
 }
 
 /**
@@ -44,11 +66,7 @@ export function createReconcileHandler(
     const ended = parsed.detail.status !== 'RUNNING' && parsed.detail.status !== 'PENDING_REDRIVE';
     if (result.corrected && ended) (deps.metrics ?? noMetrics).add(METRIC.indexReconciled, 'Count', 1);
     // A stopped, timed-out or failed execution holds no slot and waits in no queue any more.
-    if (ended) {
-      await releaseSlot(deps.admission, parsed.detail.name, (message, fields) =>
-        logger.warn(message, fields),
-      );
-    }
+    if (ended) await releaseSlot(deps.admission, parsed.detail.name, { logger });
     return result;
   };
 }
@@ -58,22 +76,19 @@ export function createReconcileHandler(
  * (asynchronously: a failed invocation is retried twice, then left in the dead-letter queue).
  */
 export const handler = lambdaEntry(SERVICE.reconcile, ({ logger, metrics }) => {
-  const config = loadConfig('reconcile', process.env);
-  const notify = notifyDeps(config, {
-    logger,
-    metrics,
-    s3: new S3Client({}),
-    events: createEventBridgePublisher(new EventBridgeClient({}), config.EVENT_BUS_NAME),
-    // An announcement EventBridge refuses goes to the announcements dead-letter queue.
-    deadLetters: deadLettersFromEnv(process.env),
-  });
+  const config = reconcileSpec.parse(process.env);
   const dynamo = new DynamoDBClient({});
-  return createReconcileHandler({
-    index: createDynamoGenerationIndex(dynamo, config.GENERATIONS_TABLE),
-    admission: admissionFromConfig(dynamo, config),
-    executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
-    announce: (input) => notifyCompletion(input, notify),
-    logger,
-    metrics,
-  });
+  return createReconcileHandler(
+    reconcileDeps(config, {
+      logger,
+      metrics,
+      s3: new S3Client({}),
+      events: createEventBridgePublisher(new EventBridgeClient({}), config.EVENT_BUS_NAME),
+      // An announcement EventBridge refuses goes to the announcements dead-letter queue.
+      deadLetters: sqsDeadLetters(config),
+      index: createDynamoGenerationIndex(dynamo, config.GENERATIONS_TABLE),
+      admission: admissionFromConfig(dynamo, config),
+      executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
+    }),
+  );
 });

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { type CancelTimer, type Clock, systemClock, type Timers } from '../shared/clock.js';
 import { DOWNLOAD_BUDGET } from '../shared/download-budget.js';
 import {
   isRetryableStatus,
@@ -81,6 +82,8 @@ export interface CopyLimits {
   /** The window the throughput is measured over, in ms. @default DOWNLOAD_BUDGET.stallWindowMs */
   readonly stallWindowMs?: number;
   readonly fetch: typeof fetch;
+  /** The time the deadline and the stall windows run on (a test moves its own). @default systemClock */
+  readonly clock?: Clock & Timers;
   /**
    * Keep the image's bytes in memory as they pass, up to this many (the thumbnail is made of them,
    * with no second read from S3): a larger image is still copied, without `content`. @default 0
@@ -189,12 +192,14 @@ class Meter extends Transform {
  */
 class DownloadWatchdog {
   readonly #controller = new AbortController();
-  readonly #deadline: NodeJS.Timeout;
-  readonly #throughputCheck: NodeJS.Timeout;
+  readonly #clock: Clock & Timers;
+  readonly #cancelDeadline: CancelTimer;
+  #cancelThroughputCheck: CancelTimer = () => {};
   #bytes = 0;
   #bytesAtLastCheck = 0;
 
   constructor(limits: CopyLimits, onStall: (error: ImageCopyError) => void) {
+    this.#clock = limits.clock ?? systemClock;
     const stall = (why: string) => {
       this.stop();
       const error = new ImageCopyError('timeout', `download stalled: ${why}`, true);
@@ -204,17 +209,21 @@ class DownloadWatchdog {
     const minBytesPerSecond = limits.minBytesPerSecond ?? DOWNLOAD_BUDGET.minBytesPerSecond;
     const windowMs = limits.stallWindowMs ?? DOWNLOAD_BUDGET.stallWindowMs;
     const minimum = Math.ceil((minBytesPerSecond * windowMs) / 1000);
-    this.#deadline = setTimeout(
+    this.#cancelDeadline = this.#clock.setTimeout(
       () => stall(`not finished ${limits.timeoutMs} ms after it started (${this.#bytes} bytes received)`),
       limits.timeoutMs,
-    ).unref();
-    this.#throughputCheck = setInterval(() => {
+    );
+    // One window after another, each set when the last one ends (an interval on the clock's timers).
+    const checkThroughput = () => {
       const got = this.#bytes - this.#bytesAtLastCheck;
       this.#bytesAtLastCheck = this.#bytes;
       if (got < minimum) {
         stall(`${got} bytes in ${windowMs} ms, under the minimum of ${minBytesPerSecond} bytes/s`);
+        return;
       }
-    }, windowMs).unref();
+      this.#cancelThroughputCheck = this.#clock.setTimeout(checkThroughput, windowMs);
+    };
+    this.#cancelThroughputCheck = this.#clock.setTimeout(checkThroughput, windowMs);
   }
 
   /** Aborts the download (fetch and body) when it stalls. */
@@ -231,12 +240,12 @@ class DownloadWatchdog {
    * deadline still bounds the copy).
    */
   downloaded(): void {
-    clearInterval(this.#throughputCheck);
+    this.#cancelThroughputCheck();
   }
 
   stop(): void {
-    clearTimeout(this.#deadline);
-    clearInterval(this.#throughputCheck);
+    this.#cancelDeadline();
+    this.#cancelThroughputCheck();
   }
 }
 

@@ -1,6 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { systemClock } from '../shared/clock.js';
-import { loadConfig, type PersistConfig } from '../shared/config.js';
 import { type DashScopeAccounts, dashscopeAccounts } from '../shared/dashscope-from-env.js';
 import { lambdaEntry } from '../shared/lambda-entry.js';
 import { correlationOf, withKeys } from '../shared/logger.js';
@@ -10,6 +9,7 @@ import type { Runtime } from '../shared/runtime.js';
 import { type PersistResult, taskInputSchema } from '../shared/workflow-state.js';
 import { type PersistDeps, persistGeneration } from './persist.js';
 import { sharpThumbnail } from './sharp-thumbnail.js';
+import { type PersistConfig, persistSpec } from './spec.js';
 
 export interface PersistRuntime extends Runtime {
   readonly s3: S3Client;
@@ -73,7 +73,7 @@ export function createPersistHandler(deps: PersistHandlerDeps): (event: unknown)
 /** Lambda entry: dependencies are built from the environment on the first call, once per container. */
 export const handler = lambdaEntry(SERVICE.persist, ({ logger, metrics }) =>
   createPersistHandler(
-    persistDeps(loadConfig('persist', process.env), {
+    persistDeps(persistSpec.parse(process.env), {
       clock: systemClock,
       logger,
       metrics,

@@ -1,9 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { releaseSlot } from '../shared/admission.js';
 import { admissionFromConfig } from '../shared/aws/admission-from-env.js';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { realSleep, systemClock } from '../shared/clock.js';
-import { loadConfig, type PollConfig } from '../shared/config.js';
 import { type DashScopeAccounts, dashscopeAccounts } from '../shared/dashscope-from-env.js';
 import type { GenerationIndex } from '../shared/generation-index.js';
 import {
@@ -17,8 +15,10 @@ import { correlationOf, withKeys } from '../shared/logger.js';
 import { countThrottles, METRIC, type Metrics, noMetrics, SERVICE } from '../shared/metrics.js';
 import { parseEvent } from '../shared/parse-event.js';
 import type { Runtime } from '../shared/runtime.js';
+import { noteStarted, releaseSlot } from '../shared/slot-life.js';
 import { type TaskState, taskInputSchema } from '../shared/workflow-state.js';
 import { type PollDeps, pollGeneration } from './poll.js';
+import { type PollConfig, pollSpec } from './spec.js';
 
 /** Poll's dependencies plus the metrics its handler emits. */
 export interface PollHandlerDeps extends PollDeps {
@@ -89,18 +89,16 @@ async function noteSlot(
   if (!deps.admission) return;
   const ended = after.deadlineExceeded || (after.status !== 'queued' && after.status !== 'running');
   if (ended) {
-    await releaseSlot(deps.admission, id, (message, fields) => logger.warn(message, fields));
+    await releaseSlot(deps.admission, id, { logger });
   } else if (after.status === 'running' && before.status !== 'running') {
     const startedAt = Date.parse(after.times.scheduled ?? '') || deps.clock.now();
-    await deps.admission.queue
-      .note(id, { startedAt })
-      .catch((error: unknown) => logger.warn('Start not noted on the slot', { reason: String(error) }));
+    await noteStarted(deps.admission.queue, id, startedAt, { logger });
   }
 }
 
 /** Lambda entry: dependencies are built from the environment on the first call, once per container. */
 export const handler = lambdaEntry(SERVICE.poll, ({ logger, metrics }) => {
-  const config = loadConfig('poll', process.env);
+  const config = pollSpec.parse(process.env);
   const dynamo = new DynamoDBClient({});
   const index = config.GENERATIONS_TABLE
     ? createDynamoGenerationIndex(dynamo, config.GENERATIONS_TABLE)

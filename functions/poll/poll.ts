@@ -60,9 +60,13 @@ export async function pollGeneration(input: TaskInput, deps: PollDeps): Promise<
   let listed = reading.listed;
   const tailPollMs = policy.tailPollMs;
   while (deps.sleep && tailPollMs && isPending(reading.task)) {
-    const sleepMs = tailPollMs(
-      tailInput(reading, input, deps.clock.now(), (deps.clock.now() - startedAt) / 1000),
-    );
+    // A task seen starting (queued → running) mostly ends the invocation at once (the policy
+    // decides), so that the index, written when it returns, shows it running now rather than
+    // after a tail that may last until the task ends.
+    const sleepMs = tailPollMs({
+      ...tailInput(reading, input, deps.clock.now(), (deps.clock.now() - startedAt) / 1000),
+      statusChanged: reading.task.status !== input.task.status,
+    });
     if (sleepMs === undefined) break;
     await deps.sleep(sleepMs);
     try {

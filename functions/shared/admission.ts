@@ -5,7 +5,7 @@ import { WORKFLOW_ERROR } from './errors.js';
  * Admission control: a generation waits in our own queue until the dispatcher grants it a submit
  * slot on one DashScope account. This module holds the pure rules (lanes, the grant plan, the
  * start estimate) and the port of the queue's store; the dispatcher function applies them and
- * the API shows their estimate. See ARCHITECTURE.md, "Admission".
+ * the API shows their estimate. See docs/admission.md and docs/decisions/0005-admission-before-submit.md.
  */
 
 /** The priority lanes, highest first. */
@@ -59,9 +59,16 @@ export interface Slot {
   readonly taskId?: string;
 }
 
-/** The dispatcher's only memory between runs: interactive grants in a row while batch waited. */
+/** What the dispatcher keeps between runs, in one item with the lanes' counters ({@link LaneCounters}). */
 export interface DispatcherState {
+  /** Interactive grants in a row while batch waited: its only memory for the lane rules. */
   readonly interactiveStreak: number;
+  /**
+   * When each account's runner is expected to be free, ms since the epoch, as of the last grant:
+   * now plus the expected rest of every task it holds ({@link planGrants}). Not read by the
+   * dispatcher: the API's start estimate reads it, so a GET reads no slot. Absent before any grant.
+   */
+  readonly runnersFreeAt?: Readonly<Record<string, number>>;
 }
 export const INITIAL_DISPATCHER_STATE: DispatcherState = { interactiveStreak: 0 };
 
@@ -96,7 +103,7 @@ export interface PlanInput {
 
 export interface Plan {
   readonly grants: readonly Grant[];
-  /** The state after these grants. */
+  /** The state after these grants, with each account's runner's expected free time after them. */
   readonly state: DispatcherState;
 }
 
@@ -150,7 +157,10 @@ export function planGrants(input: PlanInput): Plan {
     account.lastGrantAt = atMs;
     account.busyUntil += entry.expectedRunSeconds * 1000;
   }
-  return { grants, state: { interactiveStreak: streak } };
+  const runnersFreeAt = Object.fromEntries(
+    accounts.map((account) => [account.limits.name, account.busyUntil]),
+  );
+  return { grants, state: { interactiveStreak: streak, runnersFreeAt } };
 }
 
 /** The lane the next grant comes from, or undefined when both are empty. */
@@ -209,12 +219,51 @@ export function estimateStartMs(input: {
       .filter((slot) => slot.account === account.name)
       .reduce((total, slot) => total + remainingMs(slot, input.now), input.now),
   );
-  if (free.length === 0) return input.now;
-  for (let i = 0; i < input.ahead; i += 1) {
-    const first = free.indexOf(Math.min(...free));
-    free[first] = (free[first] as number) + input.typicalRunSeconds * 1000;
+  return startAfter(free, input.ahead, input.typicalRunSeconds * 1000, input.now);
+}
+
+/**
+ * {@link estimateStartMs} from when each account's runner is expected free (the dispatcher's
+ * {@link DispatcherState.runnersFreeAt}, as of its last grant) instead of the slots themselves, so
+ * the API reads no slot. An account it does not name, or whose time has passed, is free now.
+ */
+export function estimateStartFromRunners(input: {
+  readonly now: number;
+  readonly accounts: readonly AccountLimits[];
+  readonly runnersFreeAt?: Readonly<Record<string, number>>;
+  readonly ahead: number;
+  readonly typicalRunSeconds: number;
+}): number {
+  const free = input.accounts.map((account) =>
+    Math.max(input.now, input.runnersFreeAt?.[account.name] ?? input.now),
+  );
+  return startAfter(free, input.ahead, input.typicalRunSeconds * 1000, input.now);
+}
+
+/**
+ * When the run after `ahead` others starts, each run `runMs` long going to the runner free first:
+ * the (`ahead` + 1)-th smallest of every runner's free times `free[i] + j × runMs` (j ≥ 0). Found by
+ * a binary search per runner, so it costs the same at any queue length.
+ */
+function startAfter(free: readonly number[], ahead: number, runMs: number, now: number): number {
+  if (free.length === 0) return now;
+  const first = Math.min(...free);
+  if (ahead <= 0 || runMs <= 0) return first;
+  // Starts at or before `t`, over every runner (a hair of slack for the float division).
+  const startsBy = (t: number) =>
+    free.reduce((total, f) => (t < f ? total : total + Math.floor((t - f) / runMs + 1e-9) + 1), 0);
+  let best = Number.POSITIVE_INFINITY;
+  for (const f of free) {
+    let low = 0;
+    let high = ahead;
+    while (low < high) {
+      const mid = Math.floor((low + high) / 2);
+      if (startsBy(f + mid * runMs) >= ahead + 1) high = mid;
+      else low = mid + 1;
+    }
+    best = Math.min(best, f + low * runMs);
   }
-  return Math.min(...free);
+  return best;
 }
 
 /** A generation's place in the queue, as the API shows it. */
@@ -237,8 +286,49 @@ export type SlotProgress = Partial<
 
 /** The entry (waiting) or the slot (granted) of one generation. */
 export type AdmissionRecord =
-  | (WaitingEntry & { readonly kind: 'waiting' })
+  | (WaitingEntry & {
+      readonly kind: 'waiting';
+      /** Its sequence number in its lane ({@link LaneCounters}); absent on an entry older than them. */
+      readonly seq?: number;
+    })
   | (WaitingEntry & Slot & { readonly kind: 'granted' });
+
+/**
+ * A lane's two counters, kept on the dispatcher's state item so that a position costs one read at
+ * any queue length (docs/admission.md, "Seeing the queue"):
+ * - `tail`: the sequence number the lane's last new entry took (Admit takes the next: one atomic
+ *   add per new entry; an entry enqueued again keeps its own);
+ * - `head`: the lowest that may still wait: one past the highest granted (grants go oldest first),
+ *   or past the head itself when it leaves otherwise (cancelled, timed out).
+ *
+ * Entries between the two that left out of order (a cancel behind the head) are still counted,
+ * until the head passes them; an entry that waits again below the head (a redriven execution whose
+ * slot was never used) is not. Both stay off by those few only, and only until the head moves on.
+ */
+export interface LaneCounters {
+  readonly tail: number;
+  readonly head: number;
+}
+/** A lane that never had an entry. */
+export const EMPTY_LANE: LaneCounters = { tail: 0, head: 1 };
+
+/** Entries waiting in a lane, by its counters ({@link LaneCounters} says how exact). */
+export const waitingIn = (lane: LaneCounters): number => Math.max(0, lane.tail - lane.head + 1);
+
+/**
+ * Entries of its lane ahead of the one with sequence number `seq`: those from the head up to it. An
+ * entry below the head (waiting again at its first place), or without a number, is at the head.
+ */
+export const aheadIn = (lane: LaneCounters, seq: number | undefined): number =>
+  seq === undefined ? 0 : Math.min(Math.max(0, seq - lane.head), Math.max(0, waitingIn(lane) - 1));
+
+/** One read of where generations stand ({@link AdmissionQueue.standing}). */
+export interface QueueStanding {
+  /** The records found, by generation id. */
+  readonly records: ReadonlyMap<string, AdmissionRecord>;
+  readonly lanes: Readonly<Record<Lane, LaneCounters>>;
+  readonly state: DispatcherState;
+}
 
 /**
  * The queue's store: entries while they wait, slots while their task is outstanding. Adapters:
@@ -249,7 +339,9 @@ export interface AdmissionQueue {
   /**
    * Adds a generation with the token that resumes its execution; every write is conditional on
    * what was read, so no write of another (a grant, a note, a racing enqueue) is lost:
-   * - **absent:** created, only if still absent;
+   * - **absent:** created, only if still absent, with the next sequence number of its lane
+   *   ({@link LaneCounters}: one atomic add on the counters' item, taken before the create; a
+   *   create that loses a race leaves that number unused, counted until the head passes it);
    * - **present, another token** (Admit retried, or its execution redriven after its process
    *   died): keeps its first place (`enqueuedAt`) and takes the new token; a granted one whose
    *   execution never attempted a submit gives its slot back and waits again, first in its lane;
@@ -259,15 +351,26 @@ export interface AdmissionQueue {
   enqueue(entry: WaitingEntry): Promise<void>;
   /** The oldest `limit` entries of a lane, oldest first. */
   waiting(lane: Lane, limit: number): Promise<readonly WaitingEntry[]>;
-  /** How many entries of `lane` wait; with `before`, only those ahead of that entry. */
-  count(lane: Lane, before?: Pick<QueueEntry, 'enqueuedAt' | 'id'>): Promise<number>;
+  /**
+   * How many entries of `lane` wait, exactly: reads the whole lane (the local engine's health, the
+   * tests), never on a request's path; {@link standing} counts by the lanes' counters instead.
+   */
+  count(lane: Lane): Promise<number>;
   get(id: string): Promise<AdmissionRecord | undefined>;
+  /**
+   * Where the generations `ids` stand: their records, the lanes' counters and the dispatcher's
+   * state, in one read whose cost does not grow with the queue (DynamoDB: one eventually
+   * consistent BatchGetItem, 0.5 read unit per item up to 4 KB). What the API shows a waiting
+   * generation; a moment stale at most.
+   */
+  standing(ids: readonly string[]): Promise<QueueStanding>;
   /** Every slot held on `account`. */
   slots(account: string): Promise<readonly Slot[]>;
   /**
    * Turns a waiting entry into a slot on `account`; false when it no longer waits (released, or
    * granted already), or, with `token`, when it no longer waits with that token (enqueued again
-   * since it was read: the grant is the new token's, on a later run).
+   * since it was read: the grant is the new token's, on a later run). Moves its lane's head past
+   * the entry's sequence number (one conditional write more, on the counters' item).
    */
   grant(id: string, account: string, grantedAt: number, token?: string): Promise<boolean>;
   /**
@@ -278,7 +381,8 @@ export interface AdmissionQueue {
   /**
    * Frees the slot or drops the entry of a generation; nothing if there is none. Idempotent. With
    * `token`, only while the record holds that token: a release decided on a token read before
-   * the entry was enqueued again leaves the new entry alone. True when it removed a record.
+   * the entry was enqueued again leaves the new entry alone. True when it removed a record. A
+   * waiting entry that was its lane's head moves the head past it (a conditional write more).
    */
   release(id: string, token?: string): Promise<boolean>;
   /**
@@ -291,6 +395,7 @@ export interface AdmissionQueue {
   /** Forgets the tasks recorded on `account` before `before` (the dispatcher's sweep). */
   pruneTasks(account: string, before: number): Promise<void>;
   readState(): Promise<DispatcherState>;
+  /** Replaces the dispatcher's state; the lanes' counters beside it are left as they are. */
   writeState(state: DispatcherState): Promise<void>;
 }
 
@@ -344,32 +449,13 @@ export interface ExecutionResumer {
 /** Asks the dispatcher to run soon (an entry arrived, a slot was freed); never waits for the run. */
 export type DispatchKick = () => Promise<void>;
 
-/** What the workflow's functions use of admission: the store and the dispatcher's doorbell. */
+/**
+ * What the workflow's functions use of admission: the store and the dispatcher's doorbell. Its
+ * writes go through slot-life.ts, the one owner of a slot's life.
+ */
 export interface Admission {
   readonly queue: AdmissionQueue;
   readonly kick: DispatchKick;
-}
-
-/**
- * Frees a generation's slot (its task ended at DashScope, or the generation did) and rings the
- * dispatcher. Never throws: a release that fails is found by the dispatcher's sweep, which frees
- * slots of generations the index shows ended.
- */
-export async function releaseSlot(
-  admission: Admission | undefined,
-  id: string,
-  warn: (message: string, fields: Record<string, unknown>) => void,
-): Promise<void> {
-  if (!admission) return;
-  try {
-    await admission.queue.release(id);
-    await admission.kick();
-  } catch (error) {
-    warn('Admission slot not released; the dispatcher sweep will', {
-      generationId: id,
-      reason: String(error),
-    });
-  }
 }
 
 /** The store's key attributes and index names: the CDK table and the adapter both read these. */

@@ -1,9 +1,10 @@
 import * as z from 'zod';
 import { admissionSettingsSchema } from './admission.js';
 import { DEFAULT_DASHSCOPE_BASE_URL } from './dashscope/client.js';
-import { DOWNLOAD_BUDGET } from './download-budget.js';
+import { ConfigError, type ConfigOf, env } from './env-spec.js';
+import { DEAD_LETTER_QUEUE_VARIABLE } from './events.js';
 import { modelSchema } from './generation-request.js';
-import { HOST_PATTERN_MESSAGE, isHostPattern, isSecureOrLoopback } from './host-pattern.js';
+import { isSecureOrLoopback } from './host-pattern.js';
 import { resolveRunTimeModel, runTimeModelOverridesSchema } from './run-time-estimate.js';
 
 /** DashScope's result hosts: pre-signed OSS URLs on regional buckets under aliyuncs.com. */
@@ -22,31 +23,10 @@ export const DEFAULT_DEADLINE_SECONDS = 3600;
  */
 export const MAX_URL_EXPIRY_SECONDS = 12 * 3600;
 
-const list = z
-  .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((item) => item.trim())
-      .filter(Boolean),
-  )
-  .pipe(z.array(z.string().refine(isHostPattern, HOST_PATTERN_MESSAGE)).min(1));
-
-const positiveInt = z.coerce.number().int().positive();
-
-/** JSON in an environment variable, parsed, then checked by `schema`. */
-const jsonOf = <T extends z.ZodType>(schema: T) =>
-  z
-    .string()
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'must be JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(schema);
+/** A URL DashScope is reached at: the key travels in a header, so https, or http to loopback only. */
+const dashscopeUrl = z
+  .url()
+  .refine(isSecureOrLoopback, 'must be an https URL (http only for 127.0.0.1 or localhost)');
 
 /**
  * The DashScope accounts a function may use, by name (`DASHSCOPE_ACCOUNTS`, JSON). Each has its
@@ -59,73 +39,81 @@ export const dashscopeAccountSchema = z.strictObject({
   secretId: z.string().min(1).optional(),
   apiKey: z.string().min(1).optional(),
   workspace: z.string().min(1).optional(),
-  baseUrl: z
-    .url()
-    .refine(isSecureOrLoopback, 'must be an https URL (http only for 127.0.0.1 or localhost)')
-    .optional(),
+  baseUrl: dashscopeUrl.optional(),
 });
 export type DashScopeAccountEnv = z.infer<typeof dashscopeAccountSchema>;
 
-const dashscopeEnvSchema = z.object({
-  // The key travels in a header: https, or plain http only to the local emulator on loopback.
-  DASHSCOPE_BASE_URL: z
-    .url()
-    .refine(isSecureOrLoopback, 'must be an https URL (http only for 127.0.0.1 or localhost)')
-    .default(DEFAULT_DASHSCOPE_BASE_URL),
-  DASHSCOPE_WORKSPACE: z.string().min(1).optional(),
+/** The variables of every function that calls DashScope (its endpoint, keys and accounts). */
+export const dashscopeVariables = {
+  DASHSCOPE_BASE_URL: env.text(dashscopeUrl).default(DEFAULT_DASHSCOPE_BASE_URL),
+  DASHSCOPE_WORKSPACE: env.text().optional(),
   /** On Lambda: the Secrets Manager secret holding the key. */
-  DASHSCOPE_API_KEY_SECRET_ID: z.string().min(1).optional(),
+  DASHSCOPE_API_KEY_SECRET_ID: env.text().optional(),
   /** Locally: the key itself. Never logged. */
-  DASHSCOPE_API_KEY: z.string().min(1).optional(),
-  DASHSCOPE_TIMEOUT_MS: positiveInt.default(10_000),
-  /** Timeout of a submit; unset, the client's 30 s (a lost submit answer is costly, see ARCHITECTURE.md). */
-  DASHSCOPE_SUBMIT_TIMEOUT_MS: positiveInt.optional(),
-  DASHSCOPE_ACCOUNTS: jsonOf(
-    z
-      .array(dashscopeAccountSchema)
-      .min(1)
-      .refine((list) => new Set(list.map((a) => a.name)).size === list.length, 'account names must differ'),
-  ).optional(),
-});
+  DASHSCOPE_API_KEY: env.text().optional(),
+  DASHSCOPE_TIMEOUT_MS: env.int().default(10_000),
+  /** Timeout of a submit; unset, the client's 30 s (a lost submit answer is costly, see docs/decisions/0004-submitting-twice.md). */
+  DASHSCOPE_SUBMIT_TIMEOUT_MS: env.int().optional(),
+  DASHSCOPE_ACCOUNTS: env
+    .json(
+      z
+        .array(dashscopeAccountSchema)
+        .min(1)
+        .refine((list) => new Set(list.map((a) => a.name)).size === list.length, 'account names must differ'),
+    )
+    .optional(),
+};
 
-/** JSON overrides of the run-time model the poll policy uses (see run-time-estimate.ts). */
-const runTimeModelJson = jsonOf(runTimeModelOverridesSchema).transform(resolveRunTimeModel);
+/** What a DashScope-calling function reads of its DashScope variables. */
+export type DashScopeEnv = ConfigOf<typeof dashscopeVariables>;
 
-/** The generations index table: required where the function cannot work without it. */
-const tableName = z.string().min(3, 'must be a DynamoDB table name');
-const indexEnvSchema = z.object({ GENERATIONS_TABLE: tableName });
-/** The workflow's functions record progress when given the table (the stack always gives it). */
-const optionalIndexEnvSchema = z.object({
-  GENERATIONS_TABLE: tableName.optional(),
-  /** The dispatcher of the admission queue (in the same table): slots are noted and released. */
-  DISPATCHER_FUNCTION: z.string().min(1).optional(),
-});
+/**
+ * A function that calls DashScope needs a key for each account: the key's secret (on AWS) or
+ * the key itself (locally), per account or one for all.
+ */
+export function dashscopeKeyCheck(config: DashScopeEnv): string | undefined {
+  const shared = config.DASHSCOPE_API_KEY_SECRET_ID ?? config.DASHSCOPE_API_KEY;
+  const keyless = config.DASHSCOPE_ACCOUNTS?.find((account) => !account.secretId && !account.apiKey);
+  if (keyless && !shared) return `DASHSCOPE_ACCOUNTS: account "${keyless.name}" has no secretId or apiKey`;
+  if (!config.DASHSCOPE_ACCOUNTS && !shared) {
+    return 'set DASHSCOPE_API_KEY_SECRET_ID (on AWS) or DASHSCOPE_API_KEY (locally)';
+  }
+  return undefined;
+}
 
-const submitEnvSchema = dashscopeEnvSchema.extend({
-  ...optionalIndexEnvSchema.shape,
-  DEADLINE_SECONDS: positiveInt.default(DEFAULT_DEADLINE_SECONDS),
-  RUN_TIME_MODEL: runTimeModelJson.default(resolveRunTimeModel()),
-});
+/** The generations index table (and, in the same table, the admission queue). */
+export const tableVariable = env.text(z.string().min(3, 'must be a DynamoDB table name'));
 
-const pollEnvSchema = dashscopeEnvSchema.extend(optionalIndexEnvSchema.shape);
+/** A state machine's ARN (the API and the trigger start executions of it). */
+export const stateMachineArnVariable = env.text(
+  z.string().regex(/^arn:aws[\w-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/, 'must be a state machine ARN'),
+);
 
-const persistEnvSchema = dashscopeEnvSchema.extend({
-  BUCKET_NAME: z.string().min(3),
-  RESULT_HOSTS: list.default(DEFAULT_RESULT_HOSTS),
-  MAX_IMAGE_BYTES: positiveInt.default(DEFAULT_MAX_IMAGE_BYTES),
-  /** Deadline of one result download, whole body included (see download-budget.ts). */
-  DOWNLOAD_TIMEOUT_MS: positiveInt.default(DOWNLOAD_BUDGET.timeoutMs),
-  /** A download slower than this over the stall window is abandoned as stalled. */
-  DOWNLOAD_MIN_BYTES_PER_SECOND: positiveInt.default(DOWNLOAD_BUDGET.minBytesPerSecond),
-  DOWNLOAD_STALL_WINDOW_MS: positiveInt.default(DOWNLOAD_BUDGET.stallWindowMs),
-});
+/** The bucket the images are kept in. */
+export const bucketVariable = env.text(z.string().min(3));
+
+/** The deployment's model for requests that name none. @default the request schema's */
+export const defaultModelVariable = env.text(modelSchema).optional();
+
+/** The run-time model's overrides (JSON), resolved: what the poll policy and the estimates use. */
+export const runTimeModelVariable = env
+  .json(runTimeModelOverridesSchema.transform(resolveRunTimeModel))
+  .default(resolveRunTimeModel());
+
+/** The admission settings (accounts, depths, lanes), JSON. */
+export const admissionVariable = env.json(admissionSettingsSchema);
 
 /** The console's sign-in on Lambda: the issuer, the client, and the secrets by id. */
 export const consoleOidcEnvSchema = z.strictObject({
   issuer: z.url({ protocol: /^https$/, error: 'must be an https URL' }),
   clientId: z.string().min(1),
   scopes: z.array(z.string().regex(/^[!#-[\]-~]+$/, 'must be a scope token')).default(['openid']),
-  sessionSeconds: positiveInt.max(86_400).default(8 * 3600),
+  sessionSeconds: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(86_400)
+    .default(8 * 3600),
   /** The secret holding the key that signs session cookies. */
   sessionKeySecretId: z.string().min(1),
   /** A confidential client's secret. @default none: a public client */
@@ -133,134 +121,21 @@ export const consoleOidcEnvSchema = z.strictObject({
 });
 export type ConsoleOidcEnv = z.infer<typeof consoleOidcEnvSchema>;
 
-const apiEnvSchema = dashscopeEnvSchema.extend({
-  ...indexEnvSchema.shape,
-  STATE_MACHINE_ARN: z
-    .string()
-    .regex(/^arn:aws[\w-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/, 'must be a state machine ARN'),
-  BUCKET_NAME: z.string().min(3),
-  /** Lifetime of the presigned image URLs the API hands out; links never outlive the signing credentials (≤ 12 h). */
-  URL_EXPIRY_SECONDS: positiveInt.max(MAX_URL_EXPIRY_SECONDS).default(3600),
-  /** The deployment's model for requests that name none. @default the request schema's */
-  DEFAULT_MODEL: modelSchema.optional(),
-  /** The admission settings, for queue positions and start estimates. @default no positions shown */
-  ADMISSION: jsonOf(admissionSettingsSchema).optional(),
-  /**
-   * The web console's OIDC sign-in (`apiAuth.console` in `jwt` mode); unset, the console is not
-   * served. Secrets are named by id, never given. @default none
-   */
-  CONSOLE_OIDC: jsonOf(consoleOidcEnvSchema).optional(),
-});
+export { ConfigError };
 
-/** The notifier calls no DashScope: its schema stands alone. */
-const notifyEnvSchema = optionalIndexEnvSchema.extend({
-  EVENT_BUS_NAME: z.string().min(1).default('default'),
-  BUCKET_NAME: z.string().min(3),
+/** The signing secret of webhooks and where refused announcements go: Notify's and the reconciler's. */
+export const announcementVariables = {
+  EVENT_BUS_NAME: env.text().default('default'),
+  BUCKET_NAME: bucketVariable,
   /** On AWS: the secret that signs webhooks; unset = webhooks off. */
-  WEBHOOK_SECRET_ID: z.string().min(1).optional(),
+  WEBHOOK_SECRET_ID: env.text().optional(),
   /** Locally: the signing secret itself. */
-  WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
-});
-
-const triggerEnvSchema = indexEnvSchema.extend({
-  STATE_MACHINE_ARN: z
-    .string()
-    .regex(/^arn:aws[\w-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/, 'must be a state machine ARN'),
-  EVENT_BUS_NAME: z.string().min(1).default('default'),
-  /** The deployment's model for requests that name none. @default the request schema's */
-  DEFAULT_MODEL: modelSchema.optional(),
-});
-
-export type DashScopeEnv = z.infer<typeof dashscopeEnvSchema>;
-export type SubmitConfig = z.infer<typeof submitEnvSchema>;
-export type PollConfig = z.infer<typeof pollEnvSchema>;
-export type PersistConfig = z.infer<typeof persistEnvSchema>;
-export type ApiConfig = z.infer<typeof apiEnvSchema>;
-export type NotifyConfig = z.infer<typeof notifyEnvSchema>;
-export type TriggerConfig = z.infer<typeof triggerEnvSchema>;
-
-/** The reconciler announces executions that ended outside the workflow, as Notify does. */
-const reconcileEnvSchema = notifyEnvSchema.extend({
-  ...indexEnvSchema.shape,
-  STATE_MACHINE_ARN: triggerEnvSchema.shape.STATE_MACHINE_ARN,
-});
-export type ReconcileConfig = z.infer<typeof reconcileEnvSchema>;
-
-/** Admit stores the waiting generation and rings the dispatcher. */
-const admitEnvSchema = indexEnvSchema.extend({
-  DISPATCHER_FUNCTION: z.string().min(1),
-  RUN_TIME_MODEL: runTimeModelJson.default(resolveRunTimeModel()),
-});
-
-/** The dispatcher grants slots by the accounts' limits and the lane rules. */
-const dispatchEnvSchema = indexEnvSchema.extend({ ADMISSION: jsonOf(admissionSettingsSchema) });
-
-export type AdmitConfig = z.infer<typeof admitEnvSchema>;
-export type DispatchConfig = z.infer<typeof dispatchEnvSchema>;
-
-const schemas = {
-  admit: admitEnvSchema,
-  dispatch: dispatchEnvSchema,
-  submit: submitEnvSchema,
-  poll: pollEnvSchema,
-  persist: persistEnvSchema,
-  api: apiEnvSchema,
-  notify: notifyEnvSchema,
-  trigger: triggerEnvSchema,
-  reconcile: reconcileEnvSchema,
+  WEBHOOK_SECRET: env.text(z.string().min(16, 'must be at least 16 characters')).optional(),
+  /**
+   * The SQS queue an announcement EventBridge would not take goes to (the stack sets it). Unset:
+   * the error log.
+   */
+  [DEAD_LETTER_QUEUE_VARIABLE]: env
+    .text(z.url({ protocol: /^https$/, error: 'must be an SQS queue URL' }))
+    .optional(),
 };
-type Schemas = typeof schemas;
-
-/** Functions that call DashScope and so need its API key. */
-const NEEDS_DASHSCOPE_KEY = new Set<keyof Schemas>(['submit', 'poll', 'persist', 'api']);
-
-/** Raised at cold start when a variable is missing or malformed; names the variable. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
-
-/**
- * Parses the environment variables one function needs. The only place that reads `process.env`
- * (handlers pass it in). Fails at cold start with a message naming each bad variable.
- */
-export function loadConfig<K extends keyof Schemas>(
-  fn: K,
-  env: Record<string, string | undefined>,
-): z.infer<Schemas[K]> {
-  const blankAsUnset = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
-  const parsed = schemas[fn].safeParse(blankAsUnset);
-  if (!parsed.success) {
-    const problems = parsed.error.issues
-      .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
-      .join('; ');
-    throw new ConfigError(`Invalid configuration for the ${fn} function: ${problems}`);
-  }
-  const config = parsed.data as z.infer<Schemas[K]>;
-  const keys = config as {
-    DASHSCOPE_API_KEY_SECRET_ID?: string;
-    DASHSCOPE_API_KEY?: string;
-    DASHSCOPE_ACCOUNTS?: DashScopeAccountEnv[];
-  };
-  const keyless = keys.DASHSCOPE_ACCOUNTS?.find((account) => !account.secretId && !account.apiKey);
-  if (
-    NEEDS_DASHSCOPE_KEY.has(fn) &&
-    keyless &&
-    !keys.DASHSCOPE_API_KEY_SECRET_ID &&
-    !keys.DASHSCOPE_API_KEY
-  ) {
-    throw new ConfigError(
-      `Invalid configuration for the ${fn} function: DASHSCOPE_ACCOUNTS: account "${keyless.name}" has no secretId or apiKey`,
-    );
-  }
-  if (
-    NEEDS_DASHSCOPE_KEY.has(fn) &&
-    !keys.DASHSCOPE_ACCOUNTS &&
-    !keys.DASHSCOPE_API_KEY_SECRET_ID &&
-    !keys.DASHSCOPE_API_KEY
-  ) {
-    throw new ConfigError(
-      `Invalid configuration for the ${fn} function: set DASHSCOPE_API_KEY_SECRET_ID (on AWS) or DASHSCOPE_API_KEY (locally)`,
-    );
-  }
-  return config;
-}

@@ -10,11 +10,25 @@ import { generationStatusSchema, persistResultSchema } from './workflow-state.js
  *
  * Every write carries a `stage`, and a write whose stage is not later than the record's is
  * dropped, so a late or repeated update (a retried Poll after Persist, a Notify retry, the
- * reconciler after Notify) never moves a generation backwards. See ARCHITECTURE.md.
+ * reconciler after Notify) never moves a generation backwards. See docs/decisions/0016-generations-index.md.
  */
 
-/** How a generation was started. */
-export const GENERATION_SOURCES = ['api', 'event', 'request-file', 'schedule', 'direct'] as const;
+/**
+ * How a generation was started: `api` (an HTTP client), `console` (the web console's form),
+ * `cli` (`sd35 generate`), `request-file`, `event`, `schedule` (the trigger), `local`
+ * (`npm run generate`), `direct` (StartExecution by hand). Only `api` and `cli` can be claimed by
+ * a caller (the `Generation-Source` header, docs/api.md); the others are set by their own code.
+ */
+export const GENERATION_SOURCES = [
+  'api',
+  'console',
+  'cli',
+  'event',
+  'request-file',
+  'schedule',
+  'local',
+  'direct',
+] as const;
 export const generationSourceSchema = z.enum(GENERATION_SOURCES);
 export type GenerationSource = z.infer<typeof generationSourceSchema>;
 
@@ -90,6 +104,12 @@ export interface GenerationRegistration {
   readonly request: Record<string, unknown>;
 }
 
+/** What a registration found. */
+export interface RegistrationOutcome {
+  /** The record as it stood before this registration; absent when this registration created it. */
+  readonly existing?: GenerationRecord;
+}
+
 /** A step forward: applied only when `stage` is later than the record's. */
 export interface GenerationUpdate {
   readonly id: string;
@@ -151,9 +171,11 @@ export interface GenerationIndex {
   /**
    * Records a new generation before it starts: creates it `queued` at stage 0, or, if the record
    * exists (a replay, or the workflow got there first), fills in only what it lacks (`caller`).
+   * One atomic write: of concurrent registrations of one id, exactly one creates the record, and
+   * every other is told what it found (`existing`).
    * @throws RegistrationConflictError when the record holds another request
    */
-  register(registration: GenerationRegistration): Promise<void>;
+  register(registration: GenerationRegistration): Promise<RegistrationOutcome>;
   /** Applies the update if its stage is later than the record's; true when it did. */
   advance(update: GenerationUpdate): Promise<boolean>;
   /** Newest first (by `createdAt`, then id), optionally one status only. */

@@ -22,12 +22,18 @@ import type { GenerationStatus } from './workflow-state.js';
  *   `task_metrics`: k of n images done after e seconds puts the run between
  *   overhead + n·(e − overhead)/(k + 1) and overhead + n·(e − overhead)/k. A task that has outrun
  *   everything the estimate allows is polled every {@link OVERRUN_FRACTION} of its age instead.
- * - **PENDING:** the task cannot end before the tasks ahead of it have run, and then its own run.
- *   The queue ahead comes from the list endpoint (PENDING SD tasks of the account submitted
+ * - **PENDING:** what a reader sees change next is the task's start (`queued` → `running`), so
+ *   the next look aims at that, not at its end: a low quantile of the time the tasks ahead of it
+ *   take. The queue ahead comes from the list endpoint (PENDING SD tasks of the account submitted
  *   earlier). Its drain rate is measured between the first and the latest listing, so the
  *   estimate of the others' run times is replaced by what the runner really did; until then a
- *   default task's estimate stands in, with a wide spread. Without any listing the policy assumes
- *   the task may start at once, and, the longer it has waited, the slower it polls.
+ *   default task's estimate stands in, with a wide spread. With nothing ahead, or without any
+ *   listing, the task may start at once (admission grants a slot only when the account has a free
+ *   one): the next look is 1 s away, and without a listing, the longer it has waited, the slower
+ *   it polls. (Until #24 the wait added the low end of its own run and aimed at its end, so the
+ *   index showed a task that had started at once `queued` for most of its run.)
+ * - **Seen starting:** a Poll invocation that sees the task start returns at once (see
+ *   {@link STARTED_STAY_SECONDS}), so the index, written when it returns, shows it running.
  * - **Jitter** shortens long waits by up to {@link JITTER_FRACTION}, never lengthens them, so
  *   executions started together drift apart without polling later than planned.
  * - **The deadline** caps every wait, so the poll that sees it comes on time.
@@ -91,6 +97,11 @@ export interface QueueListInput {
 export interface TailPollInput extends PollPolicyInput {
   /** Seconds since this invocation's first query was sent. */
   readonly invocationSeconds: number;
+  /**
+   * The status differs from the one the invocation started with: the task was seen starting (the
+   * index, written when the invocation returns, still shows it queued). @default false
+   */
+  readonly statusChanged?: boolean;
 }
 
 /** A poll policy: the adaptive one below, or the baselines the benchmark compares it with. */
@@ -117,8 +128,7 @@ export const EPSILON = 0.05;
  * so the policy is more careful.
  */
 export const QUEUE_EPSILON = 0.15;
-/** Φ⁻¹ of the two: how many σ below the median those quantiles lie. */
-const Z_EPSILON = normalQuantile(EPSILON);
+/** Φ⁻¹ of the queue's: how many σ below the median that quantile lies. */
 const Z_QUEUE_EPSILON = normalQuantile(QUEUE_EPSILON);
 /**
  * The lag the policy accepts before its next poll, in seconds: none, since the Poll that lands
@@ -159,6 +169,19 @@ export const TAIL_BUDGET_SECONDS = 30;
  * makes under 3 queries/s, a small share of the account's 20.
  */
 export const TAIL_INTERVAL_MS = 300;
+/**
+ * Shortest sleep between two queries of a queued task within one invocation. Its start changes
+ * only the status a reader sees (the run, and the end whose lag matters, come after it), so a
+ * second late is close enough, at a third of the queries of {@link TAIL_INTERVAL_MS}.
+ */
+export const QUEUED_TAIL_INTERVAL_MS = 1000;
+/**
+ * A task seen starting within an invocation is kept watched there only if it will most likely
+ * (1 − {@link EPSILON}) end within this many seconds: sooner than a Wait state (1 s at least, plus
+ * its transitions and an invoke) could bring the next poll. Otherwise the invocation returns at
+ * once, so the index shows the task running within the poll that saw it start.
+ */
+export const STARTED_STAY_SECONDS = 2;
 /**
  * Within an invocation, the chance per sleep that a RUNNING task ends during it: lower than
  * {@link EPSILON}, because a sleep there is cheap and the lag it risks is what tail polling is for.
@@ -201,8 +224,12 @@ export function tailPollMs(input: TailPollInput): number | undefined {
   const budgetLeft = TAIL_BUDGET_SECONDS - Math.max(0, input.invocationSeconds);
   const untilDeadline = Number.isFinite(input.secondsUntilDeadline) ? input.secondsUntilDeadline : 0;
   let soonest: number;
+  let interval = TAIL_INTERVAL_MS;
   if (input.status === 'running') {
     const latest = runningLeftQuantile(input, 1 - EPSILON);
+    // Just seen starting: return, so the index shows it running now, unless it ends sooner than a
+    // Wait could come back.
+    if (input.statusChanged && (latest === undefined || latest > STARTED_STAY_SECONDS)) return undefined;
     // Stay only if the task will most likely end before this invocation must return: otherwise a
     // Wait state bridges the time for free, and a fresh invocation brings a whole budget.
     if (latest !== undefined && latest > budgetLeft) return undefined;
@@ -210,8 +237,9 @@ export function tailPollMs(input: TailPollInput): number | undefined {
     soonest = runningLeftQuantile(input, TAIL_EPSILON) ?? 0;
   } else {
     soonest = queuedSecondsLeft(input);
+    interval = QUEUED_TAIL_INTERVAL_MS;
   }
-  const sleepMs = Math.max(TAIL_INTERVAL_MS, Math.round(Math.max(0, soonest) * 1000));
+  const sleepMs = Math.max(interval, Math.round(Math.max(0, soonest) * 1000));
   return sleepMs <= budgetLeft * 1000 && sleepMs < untilDeadline * 1000 ? sleepMs : undefined;
 }
 
@@ -259,15 +287,17 @@ function runningLeftQuantile(input: PollPolicyInput, p: number): number | undefi
   return end === undefined ? undefined : end - elapsed;
 }
 
-/** A low quantile of the seconds left in a PENDING task: the queue ahead, then its own run. */
+/**
+ * A low quantile of the seconds until a PENDING task starts: what a reader sees change next is
+ * its start (queued → running), so that is what the next look aims at, not its end. Nothing ahead
+ * (admission grants a slot only when the account has a free one): it may start at once. Without a
+ * listing, the longer it has waited, the slower it is looked at.
+ */
 function queuedSecondsLeft(input: PollPolicyInput): number {
-  const { seconds, spread } = input.expected;
-  const ownRun = seconds * Math.exp(spread * Z_EPSILON);
   const queue = input.queue;
-  if (!queue) return Math.max(ownRun, UNLISTED_FRACTION * Math.max(0, input.secondsSinceSubmit ?? 0));
+  if (!queue) return UNLISTED_FRACTION * Math.max(0, input.secondsSinceSubmit ?? 0);
   const untilStart = queue.ahead > 0 ? queueDelayQuantile(queue) - Math.max(0, queue.secondsAgo) : 0;
-  // The sum of two low quantiles (q1, q2) lies below the sum's (q1 + q2)-quantile: on the safe side.
-  return Math.max(0, untilStart) + ownRun;
+  return Math.max(0, untilStart);
 }
 
 /**

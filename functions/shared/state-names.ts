@@ -1,6 +1,6 @@
 /**
- * The state machine's state names. The CDK workflow names its states with these, the local runner
- * addresses its overrides by them, and the API finds the last poll in an execution's history by them.
+ * The state machine's state names, every one of them. The CDK workflow names its states with these,
+ * and the local runner and engine, the tests and the benches address states by them.
  */
 export const STATE_NAMES = {
   init: 'Init',
@@ -15,6 +15,18 @@ export const STATE_NAMES = {
   persist: 'Persist',
   notifySucceeded: 'Notify succeeded',
   notifyFailed: 'Notify failed',
+  /**
+   * Notify's last attempts: they run only after Notify failed with `EventNotPublishedError` (its
+   * retries spent), and dead-letter an event EventBridge still refuses.
+   */
+  notifySucceededLastAttempt: 'Notify succeeded last attempt',
+  notifyFailedLastAttempt: 'Notify failed last attempt',
+  /** The Pass states that put the workflow's own failures in `$.failure`, on the way to Notify failed. */
+  deadlineExceeded: 'Deadline exceeded',
+  taskFailed: 'Task failed',
+  taskCanceled: 'Task canceled',
+  taskExpired: 'Task expired',
+  pollLimitReached: 'Poll limit reached',
   done: 'Done',
   failed: 'Failed',
 } as const;

@@ -1,13 +1,14 @@
 import * as z from 'zod';
 import type { TaskStatus } from './dashscope/schemas.js';
 import type { ErrorType } from './errors.js';
-import { generationRequestSchema } from './generation-request.js';
+import { generationRequestSchema, modelSchema } from './generation-request.js';
 
 /**
- * The data that travels through the state machine. Each Lambda reads the parts it needs from the
- * whole state and returns only its own part (placed by `ResultPath`):
+ * The data that travels through the state machine ({@link workflowStateSchema}). Each Lambda reads
+ * the parts it needs from the whole state and returns only its own part (placed by `ResultPath`):
  *
  *   { id, request }            execution input, shaped by the `Init` Pass state
+ *   + admission                the dispatcher's grant, resuming Admit
  *   + task                     written by Submit, replaced by every Poll
  *   + result                   written by Persist
  *
@@ -176,3 +177,46 @@ export const persistResultSchema = z.object({
   failed: z.array(z.object({ index: z.number().int(), type: z.string(), message: z.string() })),
 });
 export type PersistResult = z.infer<typeof persistResultSchema>;
+
+/** An error as Step Functions writes it: a Catch's result, and the workflow's own failures. */
+export const stateErrorSchema = z.object({ Error: z.string(), Cause: z.string().optional() });
+export type StateError = z.infer<typeof stateErrorSchema>;
+
+/** The execution input: the request as it was started (Admit validates it). */
+export const executionInputSchema = generationRequestSchema;
+export type ExecutionInput = z.infer<typeof executionInputSchema>;
+
+/**
+ * The whole state between the workflow's states, every field any state writes: what Notify gets,
+ * and the shape every path of the definition is built from (`infra/constructs/workflow.ts`, with
+ * `json-path.ts`) and checked against (`test/infra/json-paths.test.ts`). Fields a state has not
+ * written yet are absent.
+ */
+export const workflowStateSchema = z.object({
+  /** The execution name. */
+  id: generationIdSchema,
+  request: generationRequestSchema,
+  /** The configured default model, between Init and Apply defaults only. */
+  defaults: z.object({ model: modelSchema }).optional(),
+  /** Admit's result. */
+  admission: admissionStateSchema.optional(),
+  /** Submit's result, then every Poll's. */
+  task: taskStateSchema.optional(),
+  /** Persist's result. */
+  result: persistResultSchema.optional(),
+  /** Why the generation failed: a Catch's result, or the Pass state of a workflow error. */
+  failure: stateErrorSchema.optional(),
+  /** Notify's result (functions/notify); nothing reads it. */
+  notification: z.unknown().optional(),
+  /** Why Notify failed, caught on the way to its last attempt or the end. */
+  notificationError: stateErrorSchema.optional(),
+});
+export type WorkflowState = z.infer<typeof workflowStateSchema>;
+
+/**
+ * What every workflow Lambda gets besides its part of the state, from the context object: the
+ * execution ARN for its logs' correlation fields, and the execution's start (ISO 8601), which the
+ * index records as the generation's creation time.
+ */
+export const executionIdentitySchema = z.object({ executionId: z.string(), startedAt: z.string() });
+export type ExecutionIdentity = z.infer<typeof executionIdentitySchema>;

@@ -7,6 +7,7 @@ import type { ListTasksResponse, TaskStatus } from '../shared/dashscope/schemas.
 import { describeError } from '../shared/errors.js';
 import { MAX_SEED } from '../shared/generation-request.js';
 import type { Logger } from '../shared/logger.js';
+import { noteSubmitAttempt } from '../shared/slot-life.js';
 import type { submitInputSchema, TaskState } from '../shared/workflow-state.js';
 import { firstTaskState, type SubmitDeps, submitGeneration } from './submit.js';
 
@@ -137,10 +138,6 @@ export async function submitAdmitted(
       }
     }
   }
-  await queue
-    ?.note(input.id, { submitAttemptAt: deps.clock.now(), submitSeed: seed })
-    .catch((error: unknown) =>
-      logger.warn('Submit attempt not noted on the slot', { reason: String(error) }),
-    );
+  await noteSubmitAttempt(queue, input.id, { at: deps.clock.now(), seed }, { logger });
   return { task: await submitGeneration(input, { ...deps, randomSeed: () => seed }), adopted: false };
 }

@@ -3,7 +3,6 @@ import { DEFAULT_ACCOUNT } from '../shared/admission.js';
 import { admissionFromConfig } from '../shared/aws/admission-from-env.js';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { systemClock } from '../shared/clock.js';
-import { loadConfig, type SubmitConfig } from '../shared/config.js';
 import { type DashScopeAccounts, dashscopeAccounts } from '../shared/dashscope-from-env.js';
 import type { GenerationIndex } from '../shared/generation-index.js';
 import { startedAtSchema, taskUpdate, writeIndexSafely } from '../shared/index-updates.js';
@@ -12,8 +11,10 @@ import { correlationOf, withKeys } from '../shared/logger.js';
 import { countThrottles, METRIC, type Metrics, noMetrics, SERVICE } from '../shared/metrics.js';
 import { parseEvent } from '../shared/parse-event.js';
 import type { Runtime } from '../shared/runtime.js';
+import { noteSubmitted } from '../shared/slot-life.js';
 import { submitInputSchema, type TaskState } from '../shared/workflow-state.js';
 import { submitAdmitted } from './adopt.js';
+import { type SubmitConfig, submitSpec } from './spec.js';
 import type { SubmitDeps } from './submit.js';
 
 /** Submit's dependencies plus the metrics its handler emits. */
@@ -65,19 +66,13 @@ export function createSubmitHandler(deps: SubmitHandlerDeps): (event: unknown) =
       queue: deps.admission?.queue,
     });
     const task = account === undefined ? submitted : { ...submitted, account };
-    const queue = deps.admission?.queue;
-    if (queue) {
-      // On our slot first, then for the account (an orphan search never mistakes it for a lost
-      // one). In this order, a stop between the two leaves the slot knowing its task, and a
-      // re-run carries on with it; the other order left a task no search would adopt.
-      const noted = (async () => {
-        await queue.note(input.id, { submittedAt: deps.clock.now(), taskId: task.taskId });
-        await queue.recordTask(account ?? DEFAULT_ACCOUNT, task.taskId, deps.clock.now());
-      })();
-      await noted.catch((error: unknown) =>
-        logger.warn('Submit not noted on the slot', { reason: String(error) }),
-      );
-    }
+    // On our slot first, then for the account: the order is slot-life.ts's.
+    await noteSubmitted(
+      deps.admission?.queue,
+      input.id,
+      { account: account ?? DEFAULT_ACCOUNT, taskId: task.taskId },
+      { clock: deps.clock, logger },
+    );
     const metrics = deps.metrics ?? noMetrics;
     if (!adopted) metrics.add(METRIC.submits, 'Count', 1);
     if (deps.index) {
@@ -92,7 +87,7 @@ export function createSubmitHandler(deps: SubmitHandlerDeps): (event: unknown) =
 
 /** Lambda entry: dependencies are built from the environment on the first call, once per container. */
 export const handler = lambdaEntry(SERVICE.submit, ({ logger, metrics }) => {
-  const config = loadConfig('submit', process.env);
+  const config = submitSpec.parse(process.env);
   const dynamo = new DynamoDBClient({});
   const index = config.GENERATIONS_TABLE
     ? createDynamoGenerationIndex(dynamo, config.GENERATIONS_TABLE)

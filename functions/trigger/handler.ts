@@ -7,7 +7,6 @@ import { createEventBridgePublisher } from '../shared/aws/eventbridge-publisher.
 import { createS3ObjectStore } from '../shared/aws/s3-object-store.js';
 import { createSfnExecutionService } from '../shared/aws/sfn-execution-service.js';
 import { systemClock } from '../shared/clock.js';
-import { loadConfig } from '../shared/config.js';
 import { SCHEDULED_DETAIL_TYPE } from '../shared/events.js';
 import { lambdaEntry } from '../shared/lambda-entry.js';
 import { METRIC, type Metrics, noMetrics, SERVICE } from '../shared/metrics.js';
@@ -19,6 +18,7 @@ import {
   triggerFromRequestedEvent,
   triggerFromSchedule,
 } from './request-event.js';
+import { type TriggerConfig, triggerSpec } from './spec.js';
 import {
   objectCreatedEventSchema,
   type TriggerDeps,
@@ -30,6 +30,14 @@ import {
 export interface TriggerHandlerDeps extends TriggerDeps {
   /** @default noMetrics */
   readonly metrics?: Metrics;
+}
+
+/** Wires the trigger from configuration and its collaborators (AWS or local). */
+export function triggerDeps(
+  config: TriggerConfig,
+  ports: Omit<TriggerHandlerDeps, 'defaultModel'>,
+): TriggerHandlerDeps {
+  return { ...ports, defaultModel: config.DEFAULT_MODEL };
 }
 
 /**
@@ -72,8 +80,8 @@ export function createRequestEventHandler(
  * "Generation Requested" events and schedules (all through EventBridge), told apart by `detail-type`.
  */
 export const handler = lambdaEntry(SERVICE.trigger, ({ logger, metrics }) => {
-  const config = loadConfig('trigger', process.env);
-  const deps: TriggerHandlerDeps = {
+  const config = triggerSpec.parse(process.env);
+  const deps = triggerDeps(config, {
     objects: createS3ObjectStore(new S3Client({})),
     executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
     index: createDynamoGenerationIndex(new DynamoDBClient({}), config.GENERATIONS_TABLE),
@@ -81,8 +89,7 @@ export const handler = lambdaEntry(SERVICE.trigger, ({ logger, metrics }) => {
     events: createEventBridgePublisher(new EventBridgeClient({}), config.EVENT_BUS_NAME),
     logger,
     metrics,
-    defaultModel: config.DEFAULT_MODEL,
-  };
+  });
   const files = createTriggerHandler(deps);
   const requests = createRequestEventHandler(deps);
   return (event: unknown): Promise<TriggerReport | RequestEventResult> =>

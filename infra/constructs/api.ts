@@ -18,22 +18,35 @@ import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { apiSpec } from '../../functions/api/spec.js';
 import { admissionSettingsOf, type ConsoleSignInConfig, type StackConfig } from '../config.js';
 import { acknowledge } from '../nag.js';
 import { grantOnExecutions } from './execution-grants.js';
+import type { DashScopeVariables } from './functions.js';
 import { GenerationFunction } from './generation-function.js';
 import type { GenerationsTable } from './generations-table.js';
 import type { Storage } from './storage.js';
 
 export interface ApiProps {
+  /**
+   * The stack's configuration (infra/config.ts, cdk.json context `generation`): here how the API
+   * authorizes (`apiAuth`, with the console's sign-in), CORS, throttling, how long a download link
+   * lasts, the default model, the admission settings and the log retention.
+   */
   readonly config: StackConfig;
+  /** The generation workflow: the API starts, describes and stops executions of this one only. */
   readonly stateMachine: StateMachine;
+  /** The images bucket: the API presigns reads of what is stored under `generations/`. */
   readonly storage: Storage;
+  /**
+   * The generations index: every read is served from it, a new generation is registered in it
+   * before its execution starts, and a cancel takes a waiting generation out of its admission queue.
+   */
   readonly index: GenerationsTable;
   /** Every DashScope account's key: a cancel reaches a PENDING task on the account that runs it. */
   readonly accountSecrets: readonly ISecret[];
-  /** Environment shared by every function that calls DashScope. */
-  readonly dashscopeEnvironment: Record<string, string>;
+  /** Environment shared by every function that calls DashScope (`Functions.dashscopeEnvironment`). */
+  readonly dashscopeEnvironment: DashScopeVariables;
 }
 
 /**
@@ -59,23 +72,22 @@ export class Api extends Construct {
       config,
       entry: path.join(import.meta.dirname, '..', '..', 'functions', 'api', 'handler.ts'),
       timeout: Duration.seconds(29),
-      environment: {
+      environment: apiSpec.encode({
         ...props.dashscopeEnvironment,
         STATE_MACHINE_ARN: stateMachine.stateMachineArn,
         GENERATIONS_TABLE: props.index.table.tableName,
         BUCKET_NAME: props.storage.bucket.bucketName,
-        URL_EXPIRY_SECONDS: String(config.urlExpirySeconds),
-        ...(config.defaultModel ? { DEFAULT_MODEL: config.defaultModel } : {}),
+        URL_EXPIRY_SECONDS: config.urlExpirySeconds,
+        DEFAULT_MODEL: config.defaultModel,
         // Queue positions and start estimates of waiting generations.
-        ADMISSION: JSON.stringify(admissionSettingsOf(config)),
-      },
+        ADMISSION: admissionSettingsOf(config),
+      }),
     });
     const consoleSignIn = config.apiAuth.mode === 'jwt' ? config.apiAuth.console : undefined;
     if (config.apiAuth.mode === 'jwt' && consoleSignIn) {
-      this.handler.addEnvironment(
-        'CONSOLE_OIDC',
-        JSON.stringify(this.consoleSecrets(config.apiAuth.issuer, consoleSignIn)),
-      );
+      this.handler.addVariables({
+        CONSOLE_OIDC: this.consoleSecrets(config.apiAuth.issuer, consoleSignIn),
+      });
     }
 
     this.handler.addToRolePolicy(

@@ -1,11 +1,12 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import type { TargetBaseProps } from 'aws-cdk-lib/aws-events-targets';
-import type { IFunction, Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DEAD_LETTER_QUEUE_VARIABLE } from '../../functions/shared/events.js';
 import { acknowledge } from '../nag.js';
+import type { GenerationFunction } from './generation-function.js';
 
 /** How long a dead letter is kept: SQS's longest retention, two weeks to notice and replay it. */
 export const DEAD_LETTER_RETENTION = Duration.days(14);
@@ -24,7 +25,8 @@ export interface DeadLetterQueueProps {
   readonly holds: string;
   /**
    * The name its alarm carries (`DeadLetters<name>`), for a queue the monitoring finds by itself
-   * (every dead-letter queue of the stack is alarmed). @default the construct's id
+   * (every dead-letter queue of the stack is alarmed).
+   * @default the construct's id
    */
   readonly alarmName?: string;
 }
@@ -84,9 +86,9 @@ export class DeadLetterQueue extends Construct {
    * Lets `fn` put messages here itself (an announcement EventBridge refused): `sqs:SendMessage` on
    * this queue only, and its URL in the function's `DEAD_LETTER_QUEUE_URL`.
    */
-  acceptFrom(fn: LambdaFunction): void {
+  acceptFrom(fn: GenerationFunction): void {
     this.queue.grant(fn, 'sqs:SendMessage');
-    fn.addEnvironment(DEAD_LETTER_QUEUE_VARIABLE, this.queue.queueUrl);
+    fn.addVariables({ [DEAD_LETTER_QUEUE_VARIABLE]: this.queue.queueUrl });
   }
 }
 

@@ -6,6 +6,7 @@ import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DETAIL_TYPE, SCHEDULED_DETAIL_TYPE } from '../../functions/shared/events.js';
 import { REQUEST_OBJECT_PATTERNS } from '../../functions/shared/request-keys.js';
+import { triggerSpec } from '../../functions/trigger/spec.js';
 import type { StackConfig } from '../config.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
 import { grantOnExecutions } from './execution-grants.js';
@@ -14,10 +15,24 @@ import type { GenerationsTable } from './generations-table.js';
 import type { Storage } from './storage.js';
 
 export interface EventsProps {
+  /**
+   * The stack's configuration (infra/config.ts): here the sources whose requests are taken, the
+   * schedules, the bus's name, the trigger's reserved concurrency and the default model.
+   */
   readonly config: StackConfig;
+  /** The generation workflow the trigger starts executions of. */
   readonly stateMachine: StateMachine;
+  /**
+   * The images bucket: a request file stored under its `requests/` starts generations, and the
+   * trigger writes each file's report beside it (`requests/<file>.result`).
+   */
   readonly storage: Storage;
+  /** The generations index, where the trigger records each request before starting its execution. */
   readonly index: GenerationsTable;
+  /**
+   * The bus (`config.eventBusName`) whose "Generation Requested" events start generations, and
+   * where the trigger publishes "Generation Request Rejected" for a request it refuses.
+   */
   readonly eventBus: IEventBus;
 }
 
@@ -55,12 +70,12 @@ export class Events extends Construct {
       reservedConcurrentExecutions: config.reservedConcurrency.trigger,
       entry: path.join(import.meta.dirname, '..', '..', 'functions', 'trigger', 'handler.ts'),
       timeout: Duration.minutes(5),
-      environment: {
+      environment: triggerSpec.encode({
         STATE_MACHINE_ARN: stateMachine.stateMachineArn,
         GENERATIONS_TABLE: props.index.table.tableName,
         EVENT_BUS_NAME: config.eventBusName,
-        ...(config.defaultModel ? { DEFAULT_MODEL: config.defaultModel } : {}),
-      },
+        DEFAULT_MODEL: config.defaultModel,
+      }),
     });
     stateMachine.grantStartExecution(this.trigger);
     // `get` and DescribeExecution: a line whose record exists may have started already (a

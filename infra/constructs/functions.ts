@@ -6,6 +6,14 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { admitSpec } from '../../functions/admit/spec.js';
+import { dispatchSpec } from '../../functions/dispatch/spec.js';
+import { notifySpec } from '../../functions/notify/spec.js';
+import { persistSpec } from '../../functions/persist/spec.js';
+import { pollSpec } from '../../functions/poll/spec.js';
+import type { dashscopeVariables } from '../../functions/shared/config.js';
+import type { EnvironmentValues } from '../../functions/shared/env-spec.js';
+import { submitSpec } from '../../functions/submit/spec.js';
 import { accountsOf, admissionSettingsOf, type StackConfig } from '../config.js';
 import { acknowledge } from '../nag.js';
 import type { DeadLetterQueue } from './dead-letter-queue.js';
@@ -20,9 +28,19 @@ const FUNCTIONS_DIR = path.join(import.meta.dirname, '..', '..', 'functions');
 /** Persist's native packages, installed beside its bundle for linux-arm64 (sharp, for thumbnails). */
 export const PERSIST_NODE_MODULES = ['sharp'] as const;
 
+/** The values of the DashScope variables, as a construct gives them. */
+export type DashScopeVariables = EnvironmentValues<typeof dashscopeVariables>;
+
 export interface FunctionsProps {
+  /**
+   * The stack's configuration (infra/config.ts): here the DashScope endpoint, accounts and key
+   * secrets, the deadline, run-time model and admission settings, the result hosts and image size
+   * cap, the bus's name, webhooks on or off, and each function's reserved concurrency.
+   */
   readonly config: StackConfig;
+  /** The images bucket: Persist stores each generation under `generations/`, Notify its webhook record. */
   readonly storage: Storage;
+  /** The generations index and admission queue every function records its step in. */
   readonly index: GenerationsTable;
 }
 
@@ -52,14 +70,14 @@ export class Functions extends Construct {
   readonly dispatcher: GenerationFunction;
   /** Every configured DashScope account's key. */
   readonly accountSecrets: ISecret[];
-  /** Environment every DashScope-calling function gets. */
-  readonly dashscopeEnvironment: Record<string, string>;
+  /** The DashScope variables every DashScope-calling function gets (the API's too). */
+  readonly dashscopeEnvironment: DashScopeVariables;
 
   constructor(scope: Construct, id: string, props: FunctionsProps) {
     super(scope, id);
     const { config, storage, index } = props;
     const bucket = storage.bucket;
-    const indexEnv = { GENERATIONS_TABLE: index.table.tableName };
+    const table = index.table.tableName;
     const apiKey = Secret.fromSecretNameV2(this, 'DashScopeApiKey', config.dashscopeApiKeySecretName);
     this.apiKeySecret = apiKey;
     // Each configured account's key; with one account, the single-key variables as before.
@@ -69,21 +87,17 @@ export class Functions extends Construct {
           Secret.fromSecretNameV2(this, `DashScopeApiKey-${account.name}`, account.apiKeySecretName),
         )
       : [apiKey];
-    const dashscopeEnv: Record<string, string> = {
+    const dashscopeEnv = {
       DASHSCOPE_BASE_URL: config.dashscopeBaseUrl,
       DASHSCOPE_API_KEY_SECRET_ID: config.dashscopeApiKeySecretName,
-      ...(config.dashscopeWorkspace ? { DASHSCOPE_WORKSPACE: config.dashscopeWorkspace } : {}),
-      ...(config.dashscopeAccounts
-        ? {
-            DASHSCOPE_ACCOUNTS: JSON.stringify(
-              accounts.map((account) => ({
-                name: account.name,
-                secretId: account.apiKeySecretName,
-                ...(account.workspace ? { workspace: account.workspace } : {}),
-              })),
-            ),
-          }
-        : {}),
+      DASHSCOPE_WORKSPACE: config.dashscopeWorkspace,
+      DASHSCOPE_ACCOUNTS: config.dashscopeAccounts
+        ? accounts.map((account) => ({
+            name: account.name,
+            secretId: account.apiKeySecretName,
+            ...(account.workspace ? { workspace: account.workspace } : {}),
+          }))
+        : undefined,
     };
 
     // The dispatcher grants admission slots, on every kick and once a minute (the sweep). Its
@@ -96,7 +110,7 @@ export class Functions extends Construct {
       // while kicks come, until 20 s are left (then it hands the lease off).
       timeout: Duration.minutes(1),
       memorySize: MEMORY_MB.dispatch,
-      environment: { ...indexEnv, ADMISSION: JSON.stringify(admissionSettingsOf(config)) },
+      environment: dispatchSpec.encode({ GENERATIONS_TABLE: table, ADMISSION: admissionSettingsOf(config) }),
     });
     index.grant(this.dispatcher, 'read');
     index.grantQueue(this.dispatcher, 'view', 'grant', 'release');
@@ -107,7 +121,7 @@ export class Functions extends Construct {
         resources: [workflowStateMachineArn(this)],
       }),
     );
-    const admissionEnv = { DISPATCHER_FUNCTION: this.dispatcher.functionName };
+    const dispatcherName = this.dispatcher.functionName;
 
     this.admit = new GenerationFunction(this, 'Admit', {
       config,
@@ -115,27 +129,27 @@ export class Functions extends Construct {
       entry: path.join(FUNCTIONS_DIR, 'admit', 'handler.ts'),
       timeout: Duration.seconds(30),
       memorySize: MEMORY_MB.admit,
-      environment: {
-        ...indexEnv,
-        ...admissionEnv,
-        ...(config.runTimeModel ? { RUN_TIME_MODEL: JSON.stringify(config.runTimeModel) } : {}),
-      },
+      environment: admitSpec.encode({
+        GENERATIONS_TABLE: table,
+        DISPATCHER_FUNCTION: dispatcherName,
+        RUN_TIME_MODEL: config.runTimeModel,
+      }),
     });
 
     this.submit = new GenerationFunction(this, 'Submit', {
       config,
       reservedConcurrentExecutions: config.reservedConcurrency.submit,
       entry: path.join(FUNCTIONS_DIR, 'submit', 'handler.ts'),
-      // A submit waits up to 30 s for DashScope: a lost answer is costly (see ARCHITECTURE.md).
+      // A submit waits up to 30 s for DashScope: a lost answer is costly (see docs/decisions/0004-submitting-twice.md).
       timeout: Duration.seconds(45),
       memorySize: MEMORY_MB.submit,
-      environment: {
+      environment: submitSpec.encode({
         ...dashscopeEnv,
-        ...indexEnv,
-        ...admissionEnv,
-        DEADLINE_SECONDS: String(config.deadlineSeconds),
-        ...(config.runTimeModel ? { RUN_TIME_MODEL: JSON.stringify(config.runTimeModel) } : {}),
-      },
+        GENERATIONS_TABLE: table,
+        DISPATCHER_FUNCTION: dispatcherName,
+        DEADLINE_SECONDS: config.deadlineSeconds,
+        RUN_TIME_MODEL: config.runTimeModel,
+      }),
     });
     this.poll = new GenerationFunction(this, 'Poll', {
       config,
@@ -144,7 +158,11 @@ export class Functions extends Construct {
       // A Poll may keep querying within its invocation near the task's end (tail polling).
       timeout: POLL_TIMEOUT,
       memorySize: MEMORY_MB.poll,
-      environment: { ...dashscopeEnv, ...indexEnv, ...admissionEnv },
+      environment: pollSpec.encode({
+        ...dashscopeEnv,
+        GENERATIONS_TABLE: table,
+        DISPATCHER_FUNCTION: dispatcherName,
+      }),
     });
     this.persist = new GenerationFunction(this, 'Persist', {
       config,
@@ -155,12 +173,12 @@ export class Functions extends Construct {
       // Four images of a few MB each, streamed; generous for slow cross-region downloads.
       timeout: Duration.minutes(5),
       memorySize: MEMORY_MB.persist,
-      environment: {
+      environment: persistSpec.encode({
         ...dashscopeEnv,
         BUCKET_NAME: bucket.bucketName,
-        RESULT_HOSTS: config.resultHosts.join(','),
-        MAX_IMAGE_BYTES: String(config.maxImageBytes),
-      },
+        RESULT_HOSTS: config.resultHosts,
+        MAX_IMAGE_BYTES: config.maxImageBytes,
+      }),
     });
 
     this.eventBus = EventBus.fromEventBusName(this, 'Bus', config.eventBusName);
@@ -182,13 +200,13 @@ export class Functions extends Construct {
       // Webhook retries with backoff are bounded well inside this.
       timeout: Duration.minutes(2),
       memorySize: MEMORY_MB.notify,
-      environment: {
+      environment: notifySpec.encode({
         EVENT_BUS_NAME: config.eventBusName,
         BUCKET_NAME: bucket.bucketName,
-        ...indexEnv,
-        ...admissionEnv,
-        ...(this.webhookSecret ? { WEBHOOK_SECRET_ID: this.webhookSecret.secretName } : {}),
-      },
+        GENERATIONS_TABLE: table,
+        DISPATCHER_FUNCTION: dispatcherName,
+        WEBHOOK_SECRET_ID: this.webhookSecret?.secretName,
+      }),
     });
     this.eventBus.grantPutEventsTo(this.notify);
     this.webhookSecret?.grantRead(this.notify);

@@ -9,6 +9,7 @@ import {
 } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import type { EncodedEnvironment } from '../../functions/shared/env-spec.js';
 import { LAMBDA_PLATFORM, sharpArm64Report } from '../bundle-check.js';
 import type { StackConfig } from '../config.js';
 import { acknowledge } from '../nag.js';
@@ -56,11 +57,30 @@ export const LAMBDA_PLATFORM_INSTALL = {
   npm_config_fund: 'false',
 } as const;
 
-export interface GenerationFunctionProps
-  extends Pick<
-    NodejsFunctionProps,
-    'environment' | 'timeout' | 'memorySize' | 'reservedConcurrentExecutions'
-  > {
+export interface GenerationFunctionProps {
+  /**
+   * How long an invocation may run before Lambda stops it.
+   * @default 30 seconds (NodejsFunction's own is 3)
+   */
+  readonly timeout?: NodejsFunctionProps['timeout'];
+  /**
+   * Memory in MB, which Lambda gives CPU in proportion to (infra/constructs/lambda-sizing.ts
+   * sizes each function).
+   * @default 256 (NodejsFunction's own is 128)
+   */
+  readonly memorySize?: NodejsFunctionProps['memorySize'];
+  /**
+   * Concurrent executions reserved for the function, which are also its cap (the configuration's
+   * `reservedConcurrency`).
+   * @default none: the function draws on the account's unreserved concurrency, without a cap
+   */
+  readonly reservedConcurrentExecutions?: NodejsFunctionProps['reservedConcurrentExecutions'];
+  /**
+   * The function's variables, encoded by its own spec (`functions/<fn>/spec.ts`): the construct
+   * never writes a variable by hand, and the infrastructure tests parse the synthesized
+   * environment with the same spec.
+   */
+  readonly environment: EncodedEnvironment;
   /** Path of the handler module; it exports `handler`. */
   readonly entry: string;
   /**
@@ -89,6 +109,9 @@ export interface GenerationFunctionProps
  * runner's syntheses, where the asset is the project folder).
  */
 export class GenerationFunction extends NodejsFunction {
+  /** The spec of the function's environment: what its handler parses at cold start. */
+  readonly spec: EncodedEnvironment['spec'];
+
   constructor(scope: Construct, id: string, props: GenerationFunctionProps) {
     const logGroup = new LogGroup(scope, `${id}Logs`, {
       retention: props.config.logRetentionDays,
@@ -121,7 +144,7 @@ export class GenerationFunction extends NodejsFunction {
         POWERTOOLS_METRICS_NAMESPACE: props.config.metricsNamespace,
         // `lean` pays for no custom metric: Powertools writes no EMF line at all.
         ...(props.config.monitoring === 'lean' ? { POWERTOOLS_METRICS_DISABLED: 'true' } : {}),
-        ...props.environment,
+        ...props.environment.variables,
       },
       bundling: {
         ...LAMBDA_BUNDLING,
@@ -131,8 +154,21 @@ export class GenerationFunction extends NodejsFunction {
           : {}),
       },
     });
+    this.spec = props.environment.spec;
     if (props.nodeModules?.includes('sharp')) {
       this.node.addValidation({ validate: () => sharpBundleErrors(this, id) });
+    }
+  }
+
+  /**
+   * Sets variables known only after the function exists (a queue made later), encoded by its
+   * spec; a variable the spec does not know fails the synth.
+   */
+  addVariables(values: Readonly<Record<string, unknown>>): void {
+    for (const [name, value] of Object.entries(values)) {
+      const variable = this.spec.variables[name];
+      if (!variable) throw new Error(`The ${this.spec.name} function reads no variable ${name}`);
+      if (value !== undefined) this.addEnvironment(name, variable.encode(value));
     }
   }
 }

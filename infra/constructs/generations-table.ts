@@ -3,14 +3,22 @@ import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } fr
 import { type IRole, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import { ADMISSION_INDEX, ADMISSION_KEY, admissionItemId } from '../../functions/shared/admission.js';
+import {
+  ADMISSION_INDEX,
+  ADMISSION_KEY,
+  admissionItemId,
+  DISPATCHER_STATE_ID,
+} from '../../functions/shared/admission.js';
 import { INDEX_KEY, INDEX_NAME } from '../../functions/shared/generation-index.js';
 import type { Grantee } from './storage.js';
 
 export interface GenerationsTableProps {
   /** Keep the table (deletion protection on, retained) when the stack is deleted. */
   readonly retainOnDelete: boolean;
-  /** A customer-managed key to encrypt with (the bucket's, when it has one). @default AWS-owned key */
+  /**
+   * A customer-managed key to encrypt with (the bucket's, when it has one).
+   * @default the AWS managed key of DynamoDB (`aws/dynamodb`)
+   */
   readonly encryptionKey?: IKey;
 }
 
@@ -19,22 +27,24 @@ export type IndexAccess = 'read' | 'get' | 'write';
 
 /**
  * What a function may do with the admission queue's items, each a named set of actions:
- * `enqueue` (GetItem, PutItem, UpdateItem: a retried Admit's new token), `view` (GetItem, Query on
- * the queue's indexes), `grant` (UpdateItem, PutItem of the dispatcher's state and lease, Query),
- * `note` (UpdateItem), `release` (DeleteItem; the dispatcher's lease too).
+ * `enqueue` (GetItem, PutItem, UpdateItem: a retried Admit's new token, its lane's number),
+ * `view` (GetItem, BatchGetItem of a place and the lanes' counters, Query on the queue's indexes),
+ * `grant` (UpdateItem, PutItem of the dispatcher's state and lease, Query), `note` (UpdateItem),
+ * `release` (DeleteItem, the dispatcher's lease too; UpdateItem of the lanes' counters item alone,
+ * when the head of a lane leaves).
  */
 export type QueueAccess = 'enqueue' | 'view' | 'grant' | 'note' | 'release';
 
 const QUEUE_ACTIONS: Readonly<Record<QueueAccess, readonly string[]>> = {
   enqueue: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-  view: ['dynamodb:GetItem'],
+  view: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'],
   grant: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem'],
   note: ['dynamodb:UpdateItem'],
   release: ['dynamodb:DeleteItem'],
 };
 
 /**
- * The generations index (see ARCHITECTURE.md, "The generations index"): one item per generation,
+ * The generations index (see docs/decisions/0016-generations-index.md): one item per generation,
  * keyed by its id, with two global secondary indexes sorted by `createdKey` (`createdAt#id`):
  * `byCreated` (every generation; one partition) and `byStatus` (by status). On-demand capacity,
  * point-in-time recovery, encrypted at rest, and deletion protection when the images are retained.
@@ -135,6 +145,16 @@ export class GenerationsTable extends Construct {
         conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [admissionItemId('*')] } },
       }),
     );
+    if (access.includes('release') && !actions.includes('dynamodb:UpdateItem')) {
+      // A released head moves its lane's head on: an update of the counters' item, and of no other.
+      role.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: ['dynamodb:UpdateItem'],
+          resources: [this.table.tableArn],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [DISPATCHER_STATE_ID] } },
+        }),
+      );
+    }
     if (access.includes('view') || access.includes('grant')) {
       role.addToPrincipalPolicy(
         new PolicyStatement({

@@ -32,7 +32,12 @@ import { acknowledge } from '../nag.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
 
 export interface MonitoringProps {
+  /**
+   * The stack's configuration (infra/config.ts): here the alarms' thresholds and email, the
+   * metrics namespace, and `monitoring` (`lean`: no dashboard, no key on the topic).
+   */
   readonly config: StackConfig;
+  /** The generation workflow, whose failed, timed-out and throttled executions are alarmed. */
   readonly stateMachine: StateMachine;
   /** Every function of the stack, by the name the dashboard shows. */
   readonly functions: Readonly<Record<string, IFunction>>;
@@ -41,11 +46,18 @@ export interface MonitoringProps {
   /**
    * Dead-letter queues by the name their alarm carries: any message in one is a failed delivery.
    * Every other {@link DeadLetterQueue} of the stack is alarmed too, under its own `alarmName`.
+   * @default none by name: every {@link DeadLetterQueue} of the stack under its `alarmName`
    */
   readonly deadLetterQueues?: Readonly<Record<string, IQueue>>;
-  /** The reconciler, whose failures are alarmed. @default `functions.reconcile` */
+  /**
+   * The reconciler, whose failures are alarmed.
+   * @default `functions.reconcile`, and no alarm when there is none
+   */
   readonly reconciler?: IFunction;
-  /** The admission dispatcher, whose failures are alarmed. @default `functions.dispatch` */
+  /**
+   * The admission dispatcher, whose failures are alarmed.
+   * @default `functions.dispatch`, and no alarm when there is none
+   */
   readonly dispatcher?: IFunction;
 }
 
@@ -155,7 +167,7 @@ export class Monitoring extends Construct {
       ),
       alarm(
         'ExecutionsTimedOut',
-        'A generation ran past its execution timeout, which lies past the longest path of every retry (ARCHITECTURE.md, Time budget), without reaching Notify: a stuck service or a bug. Look at its last state in the execution history.',
+        'A generation ran past its execution timeout, which lies past the longest path of every retry (docs/decisions/0009-time-budget.md), without reaching Notify: a stuck service or a bug. Look at its last state in the execution history.',
         stateMachine.metricTimedOut({ period: PERIOD, statistic: 'Sum' }),
       ),
       alarm(

@@ -6,6 +6,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { reconcileSpec } from '../../functions/notify/spec.js';
 import type { StackConfig } from '../config.js';
 import { announcementDeadLetters, type DeadLetterQueue } from './dead-letter-queue.js';
 import { grantOnExecutions } from './execution-grants.js';
@@ -15,11 +16,20 @@ import type { GenerationsTable } from './generations-table.js';
 import type { Storage } from './storage.js';
 
 export interface ReconcilerProps {
+  /** The stack's configuration (infra/config.ts): here the bus's name, and the function's log settings. */
   readonly config: StackConfig;
+  /** The generation workflow whose executions' status changes are reconciled. */
   readonly stateMachine: StateMachine;
+  /** The generations index, converged on every execution's end; its admission slots are freed. */
   readonly index: GenerationsTable;
+  /** The images bucket, where an announcement writes its webhook record (`generations/{id}/webhook.json`). */
   readonly storage: Storage;
+  /** The bus an end Notify did not announce is announced on (`config.eventBusName`). */
   readonly eventBus: IEventBus;
+  /**
+   * Signs the webhooks of the ends it announces (`Functions.webhookSecret`).
+   * @default none: webhooks are off, and no webhook is delivered
+   */
   readonly webhookSecret?: ISecret;
   /**
    * Where events that could not be delivered after a day of retries land, and those the reconciler
@@ -50,14 +60,14 @@ export class Reconciler extends Construct {
       entry: path.join(import.meta.dirname, '..', '..', 'functions', 'notify', 'reconcile-handler.ts'),
       // An announcement may deliver a webhook with its retries, as Notify does.
       timeout: Duration.minutes(2),
-      environment: {
+      environment: reconcileSpec.encode({
         GENERATIONS_TABLE: props.index.table.tableName,
         STATE_MACHINE_ARN: stateMachine.stateMachineArn,
         EVENT_BUS_NAME: config.eventBusName,
         BUCKET_NAME: props.storage.bucket.bucketName,
         DISPATCHER_FUNCTION: props.dispatcher.functionName,
-        ...(props.webhookSecret ? { WEBHOOK_SECRET_ID: props.webhookSecret.secretName } : {}),
-      },
+        WEBHOOK_SECRET_ID: props.webhookSecret?.secretName,
+      }),
     });
     props.index.grant(this.handler, 'read', 'write');
     props.index.grantQueue(this.handler, 'release');

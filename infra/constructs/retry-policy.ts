@@ -55,7 +55,7 @@ export const LAMBDA_THROTTLED_RETRY: BoundedRetry = {
 };
 
 /**
- * Submit's retries (see ARCHITECTURE.md, "Submitting twice"): once at most after an ambiguous
+ * Submit's retries (see docs/decisions/0004-submitting-twice.md): once at most after an ambiguous
  * failure; DashScope's 429 (no task was created) up to 20 times, since its 2 submits/s spread a
  * burst of N executions over N/2 seconds; its other answered errors up to 6 times; a Lambda
  * throttle like every Task.

@@ -15,6 +15,10 @@ import type { BucketConfig } from '../config.js';
 import { acknowledge, nagResource } from '../nag.js';
 
 export interface StorageProps {
+  /**
+   * The bucket's part of the stack's configuration (`bucket` in infra/config.ts): encryption,
+   * versioning, access logs, lifecycle rules, and whether it is kept when the stack is deleted.
+   */
   readonly config: BucketConfig;
 }
 

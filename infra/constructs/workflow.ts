@@ -21,9 +21,28 @@ import {
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import type * as z from 'zod';
 import { WORKFLOW_ERROR } from '../../functions/shared/errors.js';
 import { ANNOUNCEMENT_ERROR } from '../../functions/shared/events.js';
+import {
+  contextPath,
+  jsonMerge,
+  jsonPath,
+  type PathsFor,
+  type JsonPath as Selects,
+  selectFields,
+} from '../../functions/shared/json-path.js';
 import { STATE_NAMES } from '../../functions/shared/state-names.js';
+import type {
+  admitInputSchema,
+  ExecutionIdentity,
+  ExecutionInput,
+  GenerationStatus,
+  StateError,
+  submitInputSchema,
+  taskInputSchema,
+  WorkflowState,
+} from '../../functions/shared/workflow-state.js';
 import type { StackConfig } from '../config.js';
 import { acknowledge, nagResource } from '../nag.js';
 import { announcementDeadLetters } from './dead-letter-queue.js';
@@ -93,8 +112,8 @@ function taskTimeoutSeconds(fn: IFunction): number {
  * failed invocations and its one wait (at most `maxQueueSeconds` and a margin) come first. Submit's
  * retries come before the deadline's clock starts; the Wait ⇄ Poll loop ends at the deadline,
  * after which one more Poll (its retries spent), Persist and a Notify may still run: Notify with
- * every retry spent, then its last attempt. Rounded up to a whole minute. ARCHITECTURE.md, "Time
- * budget", shows the arithmetic.
+ * every retry spent, then its last attempt. Rounded up to a whole minute.
+ * docs/decisions/0009-time-budget.md shows the arithmetic.
  */
 export function executionTimeoutSeconds(
   deadlineSeconds: number,
@@ -119,27 +138,63 @@ export function executionTimeoutSeconds(
   return Math.ceil(total / 60) * 60;
 }
 
-/**
- * State names: the local runner, the API and the tests address states by these. Notify's last
- * attempts run only after Notify failed with `EventNotPublishedError`; nothing else names them.
- */
-export const STATE = {
-  ...STATE_NAMES,
-  notifySucceededLastAttempt: 'Notify succeeded last attempt',
-  notifyFailedLastAttempt: 'Notify failed last attempt',
-} as const;
+/** The state names, {@link STATE_NAMES} (functions/shared/state-names.ts), under the name tests and benches use. */
+export const STATE = STATE_NAMES;
 
 export interface WorkflowProps {
+  /**
+   * The stack's configuration (infra/config.ts): here the deadline, the poll limit, the admission
+   * settings, the default model, and the state machine's logging and its retention.
+   */
   readonly config: StackConfig;
+  /** The Lambdas each Task state invokes: Admit, Submit, Poll, Persist and Notify. */
   readonly functions: Functions;
 }
+
+/**
+ * Paths into the state between states (workflowStateSchema), and into the execution input (the
+ * request, which only Init reads): every path of the definition is built from these or from
+ * `contextPath`, so a renamed field fails type-checking (test/infra/json-paths.test.ts checks the
+ * synthesized definition against the schemas too).
+ */
+const state = jsonPath<WorkflowState>();
+const input = jsonPath<ExecutionInput>();
 
 /**
  * The execution's identity every Lambda gets besides its part of the state: the execution ARN for
  * its logs' correlation fields (the name is the generation id, `$.id`), and its start, which the
  * generations index records as the generation's creation time.
  */
-const EXECUTION = { 'executionId.$': '$$.Execution.Id', 'startedAt.$': '$$.Execution.StartTime' };
+const EXECUTION: PathsFor<ExecutionIdentity> = {
+  executionId: contextPath('Execution', 'Id'),
+  startedAt: contextPath('Execution', 'StartTime'),
+};
+
+/** What each Lambda's payload carries: its input schema's fields and the execution's identity. */
+type Payload<Input extends z.ZodType> = z.input<Input> & ExecutionIdentity;
+
+/**
+ * A Lambda payload from `selectFields`' `k.$` fields and static ones, each path handed to CDK as a
+ * JsonPath token (rendered back as `k.$`) so that CDK sees what the payload reads: Admit's
+ * `.waitForTaskToken` requires it to see the task token.
+ */
+function payloadOf(fields: Readonly<Record<string, unknown>>): TaskInput {
+  return TaskInput.fromObject(
+    Object.fromEntries(
+      Object.entries(fields).map(([key, value]) =>
+        key.endsWith('.$') && typeof value === 'string'
+          ? [key.slice(0, -'.$'.length), JsonPath.stringAt(value)]
+          : [key, value],
+      ),
+    ),
+  );
+}
+
+/** The Choice rules' comparisons, typed by the value each path selects. */
+const taskStatusIs = (status: GenerationStatus) => Condition.stringEquals(state('task', 'status'), status);
+const isTrue = (path: Selects<boolean>) => Condition.booleanEquals(path, true);
+const atLeast = (path: Selects<number>, value: number) => Condition.numberGreaterThanEquals(path, value);
+const secondsAt = (path: Selects<number>) => WaitTime.secondsPath(path);
 
 /**
  * Admit (waits in the admission queue on a task token) → Submit → Wait → Poll → Check: back to
@@ -163,9 +218,13 @@ export class Workflow extends Construct {
     const init = new Pass(this, STATE.init, {
       comment: 'The execution input is the request; the execution name is the generation id.',
       parameters: {
-        'id.$': '$$.Execution.Name',
-        'request.$': '$',
-        ...(config.defaultModel ? { defaults: { model: config.defaultModel } } : {}),
+        ...selectFields<Pick<WorkflowState, 'id' | 'request'>>()({
+          id: contextPath('Execution', 'Name'),
+          request: input(),
+        }),
+        ...(config.defaultModel
+          ? ({ defaults: { model: config.defaultModel } } satisfies Pick<WorkflowState, 'defaults'>)
+          : {}),
       },
     });
     // A configured default model reaches every request, however it was started (API, request file,
@@ -174,7 +233,10 @@ export class Workflow extends Construct {
     const start = config.defaultModel
       ? Chain.start(init).next(
           new Pass(this, STATE.applyDefaults, {
-            parameters: { 'id.$': '$.id', 'request.$': 'States.JsonMerge($.defaults, $.request, false)' },
+            parameters: selectFields<Pick<WorkflowState, 'id' | 'request'>>()({
+              id: state('id'),
+              request: jsonMerge(state('defaults'), state('request')),
+            }),
           }),
         )
       : Chain.start(init);
@@ -182,8 +244,8 @@ export class Workflow extends Construct {
     // Every failure ends here, after the notifier: the error name and cause travel in $.failure
     // (a Lambda error via Catch, the workflow's own errors via the Pass states below).
     const failed = new Fail(this, STATE.failed, {
-      errorPath: '$.failure.Error',
-      causePath: '$.failure.Cause',
+      errorPath: state('failure', 'Error'),
+      causePath: state('failure', 'Cause'),
     });
     const done = new Succeed(this, STATE.done);
     // Notify announces the end (the event, then the webhook). An event EventBridge keeps refusing
@@ -196,25 +258,24 @@ export class Workflow extends Construct {
       next: Fail | Succeed,
     ) => {
       const payload = (lastAttempt: boolean) =>
-        TaskInput.fromObject({
+        payloadOf({
           outcome,
           ...(lastAttempt ? { lastAttempt: true } : {}),
-          'state.$': '$',
           // The start time measures request → images (the SecondsToImages metric).
-          ...EXECUTION,
+          ...selectFields<{ state: WorkflowState } & ExecutionIdentity>()({ state: state(), ...EXECUTION }),
         });
-      const caught = { errors: ['States.ALL'], resultPath: '$.notificationError' };
+      const caught = { errors: ['States.ALL'], resultPath: state('notificationError') };
       const last = this.lambdaTask(names.last, functions.notify, NOTIFY_RETRIES, {
         payload: payload(true),
-        resultPath: '$.notification',
+        resultPath: state('notification'),
       })
         .addCatch(next, caught)
         .next(next);
       return this.lambdaTask(names.first, functions.notify, NOTIFY_TASK_RETRIES, {
         payload: payload(false),
-        resultPath: '$.notification',
+        resultPath: state('notification'),
       })
-        .addCatch(last, { errors: [ANNOUNCEMENT_ERROR.notPublished], resultPath: '$.notificationError' })
+        .addCatch(last, { errors: [ANNOUNCEMENT_ERROR.notPublished], resultPath: state('notificationError') })
         .addCatch(next, caught)
         .next(next);
     };
@@ -224,7 +285,7 @@ export class Workflow extends Construct {
       'failed',
       failed,
     );
-    const catchAll = { errors: ['States.ALL'], resultPath: '$.failure' };
+    const catchAll = { errors: ['States.ALL'], resultPath: state('failure') };
 
     // Admission: the execution waits here, on a task token, until the dispatcher grants it a slot
     // on an account (the result, $.admission), or fails it (QueueTimeExceeded). No transitions,
@@ -232,13 +293,15 @@ export class Workflow extends Construct {
     const admit = new LambdaInvoke(this, STATE.admit, {
       lambdaFunction: functions.admit,
       integrationPattern: IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-      payload: TaskInput.fromObject({
-        'id.$': '$.id',
-        'request.$': '$.request',
-        taskToken: JsonPath.taskToken,
-        ...EXECUTION,
-      }),
-      resultPath: '$.admission',
+      payload: payloadOf(
+        selectFields<Payload<typeof admitInputSchema>>()({
+          id: state('id'),
+          request: state('request'),
+          taskToken: contextPath('Task', 'Token'),
+          ...EXECUTION,
+        }),
+      ),
+      resultPath: state('admission'),
       retryOnServiceExceptions: false,
       taskTimeout: Timeout.duration(
         Duration.seconds(config.admission.maxQueueSeconds + ADMIT_TIMEOUT_MARGIN_SECONDS),
@@ -248,67 +311,66 @@ export class Workflow extends Construct {
     admit.addCatch(notifyFailed, catchAll);
 
     const submit = this.lambdaTask(STATE.submit, functions.submit, SUBMIT_RETRIES, {
-      payload: TaskInput.fromObject({
-        'id.$': '$.id',
-        'request.$': '$.request',
-        'admission.$': '$.admission',
-        ...EXECUTION,
-      }),
-      resultPath: '$.task',
+      payload: payloadOf(
+        selectFields<Payload<typeof submitInputSchema>>()({
+          id: state('id'),
+          request: state('request'),
+          admission: state('admission'),
+          ...EXECUTION,
+        }),
+      ),
+      resultPath: state('task'),
     }).addCatch(notifyFailed, catchAll);
 
-    const wait = new Wait(this, STATE.wait, { time: WaitTime.secondsPath('$.task.nextPollSeconds') });
+    const wait = new Wait(this, STATE.wait, { time: secondsAt(state('task', 'nextPollSeconds')) });
 
-    const taskPayload = TaskInput.fromObject({
-      'id.$': '$.id',
-      'request.$': '$.request',
-      'task.$': '$.task',
-      ...EXECUTION,
-    });
+    const taskPayload = payloadOf(
+      selectFields<Payload<typeof taskInputSchema>>()({
+        id: state('id'),
+        request: state('request'),
+        task: state('task'),
+        ...EXECUTION,
+      }),
+    );
     const poll = this.lambdaTask(STATE.poll, functions.poll, POLL_RETRIES, {
       payload: taskPayload,
-      resultPath: '$.task',
+      resultPath: state('task'),
     }).addCatch(notifyFailed, catchAll);
 
     const persist = this.lambdaTask(STATE.persist, functions.persist, PERSIST_RETRIES, {
       payload: taskPayload,
-      resultPath: '$.result',
+      resultPath: state('result'),
     }).addCatch(notifyFailed, catchAll);
 
-    const failWith = (name: string, error: string, cause: { 'Cause.$': string } | { Cause: string }) =>
-      new Pass(this, name, { parameters: { Error: error, ...cause }, resultPath: '$.failure' }).next(
-        notifyFailed,
-      );
-    const taskCause = { 'Cause.$': '$.task.error.message' };
+    // The workflow's own failures: a Pass state writes the failure (StateError) Notify and Failed read.
+    const failWith = (name: string, error: string, cause: Readonly<Record<string, string>>) => {
+      const failure: Pick<StateError, 'Error'> = { Error: error };
+      return new Pass(this, name, {
+        parameters: { ...failure, ...cause },
+        resultPath: state('failure'),
+      }).next(notifyFailed);
+    };
+    const taskCause = selectFields<Pick<StateError, 'Cause'>>()({ Cause: state('task', 'error', 'message') });
 
     const check = new Choice(this, STATE.check)
       .when(
-        Condition.stringEquals('$.task.status', 'succeeded'),
+        taskStatusIs('succeeded'),
         persist.next(
           notify({ first: STATE.notifySucceeded, last: STATE.notifySucceededLastAttempt }, 'succeeded', done),
         ),
       )
       .when(
-        Condition.booleanEquals('$.task.deadlineExceeded', true),
-        failWith('Deadline exceeded', WORKFLOW_ERROR.deadlineExceeded, taskCause),
+        isTrue(state('task', 'deadlineExceeded')),
+        failWith(STATE.deadlineExceeded, WORKFLOW_ERROR.deadlineExceeded, taskCause),
       )
+      .when(taskStatusIs('failed'), failWith(STATE.taskFailed, WORKFLOW_ERROR.taskFailed, taskCause))
+      .when(taskStatusIs('canceled'), failWith(STATE.taskCanceled, WORKFLOW_ERROR.taskCanceled, taskCause))
+      .when(taskStatusIs('expired'), failWith(STATE.taskExpired, WORKFLOW_ERROR.taskExpired, taskCause))
       .when(
-        Condition.stringEquals('$.task.status', 'failed'),
-        failWith('Task failed', WORKFLOW_ERROR.taskFailed, taskCause),
-      )
-      .when(
-        Condition.stringEquals('$.task.status', 'canceled'),
-        failWith('Task canceled', WORKFLOW_ERROR.taskCanceled, taskCause),
-      )
-      .when(
-        Condition.stringEquals('$.task.status', 'expired'),
-        failWith('Task expired', WORKFLOW_ERROR.taskExpired, taskCause),
-      )
-      .when(
-        Condition.numberGreaterThanEquals('$.task.pollCount', config.maxPolls),
-        failWith('Poll limit reached', WORKFLOW_ERROR.pollLimitExceeded, {
+        atLeast(state('task', 'pollCount'), config.maxPolls),
+        failWith(STATE.pollLimitReached, WORKFLOW_ERROR.pollLimitExceeded, {
           Cause: `No result after ${config.maxPolls} polls`,
-        }),
+        } satisfies Pick<StateError, 'Cause'>),
       )
       .otherwise(wait);
 

@@ -1,9 +1,10 @@
 import { createHash, createHmac } from 'node:crypto';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { SignatureV4 } from '@smithy/signature-v4';
-import type * as z from 'zod';
+import * as z from 'zod';
 import { errorBodySchema } from '../../functions/api/schemas.js';
 import { ApiAnswerError, ApiUnreachableError, UnexpectedAnswerError, UsageError } from './errors.js';
+import { httpUrlSchema, parseSetting, settingOf } from './settings.js';
 
 export const AUTH_MODES = ['iam', 'bearer', 'none'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
@@ -48,45 +49,57 @@ export function resolveApiTarget(
   env: ApiEnv,
   credentials: () => Credentials = () => fromNodeProviderChain(),
 ): ApiTarget {
+  const api = apiSetting(flags.api, env);
   const baseUrl = baseUrlOf(flags.api, env);
   const url = new URL(baseUrl);
   const token = env.SD35_API_TOKEN || env.API_TOKEN || undefined;
 
-  const given = flags.auth ?? (env.SD35_AUTH || undefined);
-  if (given !== undefined && !(AUTH_MODES as readonly string[]).includes(given))
-    throw new UsageError(
-      `${flags.auth ? '--auth' : 'SD35_AUTH'}: must be one of ${AUTH_MODES.join(', ')}, got ${JSON.stringify(given)}`,
-    );
-  const mode =
-    (given as AuthMode | undefined) ?? (isAwsHost(url.hostname) ? 'iam' : token ? 'bearer' : 'none');
+  const given = settingOf({ name: '--auth', value: flags.auth }, { name: 'SD35_AUTH', value: env.SD35_AUTH });
+  const mode: AuthMode = given
+    ? parseSetting(authModeSchema, given)
+    : isAwsHost(url.hostname)
+      ? 'iam'
+      : token
+        ? 'bearer'
+        : 'none';
+  // Who chose the mode, as the user wrote it: `--auth iam` or `SD35_AUTH=iam` (bearer without a
+  // token and iam without a region are only possible when one of them did, or an AWS host's URL).
+  const chosenBy = given?.from === '--auth' ? `--auth ${mode}` : `SD35_AUTH=${mode}`;
 
   if (mode === 'none') return { baseUrl, auth: { mode } };
   if (mode === 'bearer') {
-    if (!token) throw new UsageError('--auth bearer: set the token in SD35_API_TOKEN (or API_TOKEN)');
+    if (!token) throw new UsageError(`${chosenBy}: set the token in SD35_API_TOKEN (or API_TOKEN)`);
     return { baseUrl, auth: { mode, token } };
   }
   const region = regionOfUrl(url.hostname) ?? (env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined);
-  if (!region)
-    throw new UsageError(`--auth iam: no region in ${url.hostname}; set AWS_REGION to the API's region`);
+  if (!region) {
+    const why = given
+      ? `${chosenBy}: no region in ${url.hostname}`
+      : `${api?.from ?? '--api'}: ${url.hostname} is an AWS host, so auth is iam, and it names no region`;
+    throw new UsageError(`${why}; set AWS_REGION to the API's region`);
+  }
   return { baseUrl, auth: { mode, region, credentials: credentials() } };
 }
 
+const authModeSchema = z.string().refine((mode): mode is AuthMode => AUTH_MODES.includes(mode as AuthMode), {
+  error: (issue) => `must be one of ${AUTH_MODES.join(', ')}, got ${JSON.stringify(issue.input)}`,
+});
+
+/** `--api`, else `SD35_API_URL`. */
+const apiSetting = (flag: string | undefined, env: ApiEnv) =>
+  settingOf({ name: '--api', value: flag }, { name: 'SD35_API_URL', value: env.SD35_API_URL });
+
 /**
- * The API's base URL from `--api`, else `SD35_API_URL`, else the local server; without a trailing slash.
+ * The API's base URL from `--api`, else `SD35_API_URL`, else the local server; without a trailing
+ * slash.
  *
- * @throws UsageError when it is not an http(s) URL
+ * @throws UsageError when it is not an http(s) URL, naming the flag or the variable that gave it
  */
 export function baseUrlOf(flag: string | undefined, env: ApiEnv): string {
-  const raw = flag ?? (env.SD35_API_URL || DEFAULT_API_URL);
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new UsageError(`--api: ${JSON.stringify(raw)} is not a URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new UsageError(`--api: must be an http or https URL, got ${JSON.stringify(raw)}`);
-  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  return parseSetting(
+    httpUrlSchema,
+    apiSetting(flag, env) ?? { value: DEFAULT_API_URL, from: 'the default' },
+  );
 }
 
 /** The region of an `{api}.execute-api.{region}.amazonaws.com` host, if it is one. */

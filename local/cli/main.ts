@@ -1,6 +1,7 @@
 import path from 'node:path';
 import {
   createdGenerationSchema,
+  GENERATION_SOURCE_HEADER,
   type GenerationView,
   generationListSchema,
   generationViewSchema,
@@ -92,7 +93,8 @@ ${API_HELP}`,
           path: '/v1/generations',
           // The raw body, not the parsed one: the API fills in its own defaults (its default model).
           body,
-          headers: key ? { 'idempotency-key': key } : {},
+          // Recorded as the generation's source: made by the CLI, not by some other client.
+          headers: { [GENERATION_SOURCE_HEADER]: 'cli', ...(key ? { 'idempotency-key': key } : {}) },
         },
         createdGenerationSchema,
       );

@@ -536,6 +536,88 @@ describe('POST /v1/generations with Idempotency-Key', () => {
     // Assess
     expect(executions.calls.start).toEqual([]);
   });
+
+  it('answers concurrent requests with one key: one 202, then 200 replays of it with its createdAt', async () => {
+    // Prepare: a clock that moves, so that each request would have a createdAt of its own
+    let now = NOW;
+    const ticking: Clock = { now: () => now++ };
+    const index = new MemoryGenerationIndex();
+    const executions = new FakeExecutionService(ticking, index);
+    const app = createApiApp({ executions, index, presign, clock: ticking, logger: silentLogger });
+
+    // Act
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        post(app, { prompt: 'a lighthouse at dusk' }, { 'Idempotency-Key': 'burst-1' }),
+      ),
+    );
+
+    // Assess
+    const answers = await Promise.all(
+      responses.map(async (response) => ({
+        status: response.status,
+        replayed: response.headers.get('Idempotent-Replayed'),
+        body: (await response.json()) as { id: string; createdAt: string },
+      })),
+    );
+    expect(answers.filter((answer) => answer.status === 202)).toHaveLength(1);
+    const first = answers.find((answer) => answer.status === 202);
+    expect(first?.replayed).toBeNull();
+    const replays = answers.filter((answer) => answer.status !== 202);
+    expect(replays.map((answer) => [answer.status, answer.replayed])).toEqual(Array(19).fill([200, 'true']));
+    expect(new Set(answers.map((answer) => answer.body.id)).size).toBe(1);
+    expect(new Set(answers.map((answer) => answer.body.createdAt))).toEqual(new Set([first?.body.createdAt]));
+    expect(executions.calls.start).toHaveLength(1);
+  });
+});
+
+describe('the source a generation records', () => {
+  const sourceOf = async (index: MemoryGenerationIndex, response: Response) =>
+    (await index.get(((await response.json()) as { id: string }).id))?.source;
+
+  it('records api for a client that names none', async () => {
+    const { app, index } = setup();
+
+    const response = await post(app, { prompt: 'a lighthouse' });
+
+    expect(response.status).toBe(202);
+    expect(await sourceOf(index, response)).toBe('api');
+  });
+
+  it.each(['api', 'cli'])('records %s when Generation-Source says so', async (source) => {
+    const { app, index } = setup();
+
+    const response = await post(app, { prompt: 'a lighthouse' }, { 'Generation-Source': source });
+
+    expect(response.status).toBe(202);
+    expect(await sourceOf(index, response)).toBe(source);
+  });
+
+  it.each(['event', 'schedule', 'request-file', 'console', 'local', 'direct', 'CLI', ''])(
+    'refuses a caller claiming %j, naming Generation-Source, and starts nothing',
+    async (source) => {
+      const { app, executions } = setup();
+
+      const response = await post(app, { prompt: 'a lighthouse' }, { 'Generation-Source': source });
+
+      expect(response.status).toBe(400);
+      expect(await fieldsOf(response)).toEqual(['Generation-Source']);
+      expect(executions.calls.start).toEqual([]);
+    },
+  );
+
+  it('shows the source in the view', async () => {
+    const { app } = setup();
+    const created = (await (
+      await post(app, { prompt: 'a lighthouse' }, { 'Generation-Source': 'cli' })
+    ).json()) as {
+      id: string;
+    };
+
+    const view = (await (await app.request(`/v1/generations/${created.id}`)).json()) as { source: string };
+
+    expect(view.source).toBe('cli');
+  });
 });
 
 describe('GET /v1/generations/{id}', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createApiApp } from '../../functions/api/app.js';
 import type { GenerationView } from '../../functions/api/schemas.js';
+import { dispatch } from '../../functions/dispatch/dispatch.js';
 import type { AdmissionSettings } from '../../functions/shared/admission.js';
 import { generationRequestSchema } from '../../functions/shared/generation-request.js';
 import { silentLogger } from '../../functions/shared/logger.js';
@@ -50,7 +51,17 @@ function setup() {
   };
   const view = async (id: string) =>
     (await (await app.request(`/v1/generations/${id}`)).json()) as GenerationView;
-  return { app, executions, queue, registered, waiting, view };
+  /** One run of the real dispatcher at `at`: it grants the free slot and notes when its runner is free. */
+  const dispatched = (at: number) =>
+    dispatch({
+      queue,
+      resumer: { resume: async () => 'resumed', fail: async () => 'failed' },
+      settings: SETTINGS,
+      clock: { now: () => at },
+      sleep: async () => undefined,
+      logger: silentLogger,
+    });
+  return { app, executions, queue, registered, waiting, view, dispatched };
 }
 
 /** The run Admit expects of a request (the default run-time model), seconds. */
@@ -58,10 +69,10 @@ const runOf = (body: Record<string, unknown>) => estimateRun(generationRequestSc
 
 describe('the queue in GET /v1/generations/{id}', () => {
   it('shows the lane, the grants before it and when its task should start, behind a held slot', async () => {
-    const { queue, waiting, view } = setup();
+    const { waiting, view, dispatched } = setup();
     const running = await waiting({ prompt: 'holds the slot', priority: 'batch' }, 0);
-    await queue.grant(running, 'main', NOW);
-    await queue.note(running, { startedAt: NOW - 5000 });
+    // Granted 5 s ago: its 20-s run leaves the runner free in 15 s.
+    await dispatched(NOW - 5000);
     const batch = await waiting({ prompt: 'batch', priority: 'batch' }, 1);
     const first = await waiting({ prompt: 'first' }, 2);
     const second = await waiting({ prompt: 'second' }, 3);
@@ -69,7 +80,7 @@ describe('the queue in GET /v1/generations/{id}', () => {
     expect((await view(first)).queue).toEqual({
       lane: 'interactive',
       position: 0,
-      // The held task has 15 s of its 20 s left.
+      // The held task has 15 s of its 20 s left, as the dispatcher planned it.
       estimatedStartAt: new Date(NOW + 15_000).toISOString(),
     });
     expect((await view(second)).queue).toMatchObject({ lane: 'interactive', position: 1 });
@@ -87,10 +98,9 @@ describe('the queue in GET /v1/generations/{id}', () => {
   });
 
   it('shows a generation not yet admitted at the end of its interactive lane', async () => {
-    const { queue, registered, waiting, view } = setup();
-    const running = await waiting({ prompt: 'holds the slot', priority: 'batch' }, 0);
-    await queue.grant(running, 'main', NOW);
-    await queue.note(running, { startedAt: NOW - 5000 });
+    const { queue, registered, waiting, view, dispatched } = setup();
+    await waiting({ prompt: 'holds the slot', priority: 'batch' }, 0);
+    await dispatched(NOW - 5000);
     await waiting({ prompt: 'first' }, 1);
     await waiting({ prompt: 'second' }, 2);
     const body = { prompt: 'just asked for' };
@@ -199,6 +209,27 @@ describe('the queue in GET /v1/generations/{id}', () => {
 
     expect(await view('gen-old')).toMatchObject({ status: 'queued' });
     expect((await view('gen-old')).queue).toBeUndefined();
+  });
+
+  it('shows each waiting generation’s place in a list page, as its GET shows it', async () => {
+    const { app, waiting, registered, view, dispatched } = setup();
+    const running = await waiting({ prompt: 'holds the slot', priority: 'batch' }, 0);
+    await dispatched(NOW - 5000);
+    const ids = [
+      await waiting({ prompt: 'batch', priority: 'batch' }, 1),
+      await waiting({ prompt: 'first' }, 2),
+      await registered({ prompt: 'not yet admitted' }),
+    ];
+
+    const page = (await (await app.request('/v1/generations?limit=10')).json()) as { data: GenerationView[] };
+
+    const listed = new Map(page.data.map((item) => [item.id, item.queue]));
+    for (const id of ids) {
+      expect(listed.get(id), id).toBeDefined();
+      expect(listed.get(id), id).toEqual((await view(id)).queue);
+    }
+    expect(listed.has(running)).toBe(true);
+    expect(listed.get(running)).toBeUndefined();
   });
 
   it('takes a canceled generation out of the queue at once', async () => {

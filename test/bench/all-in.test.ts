@@ -3,11 +3,16 @@ import {
   ALL_IN_ASSUMPTIONS,
   allInCost,
   CUSTOM_METRIC_SERIES,
+  type DeploymentSizing,
+  deploymentSizing,
   fixedMonthlyCost,
   type GenerationUsage,
+  idleSweepCost,
 } from '../../bench/poll-sim/all-in.js';
 import {
+  USD_PER_DYNAMODB_RRU,
   USD_PER_DYNAMODB_WRU,
+  USD_PER_HTTP_API_REQUEST,
   USD_PER_LAMBDA_GB_SECOND,
   USD_PER_LAMBDA_REQUEST,
   USD_PER_STATE_TRANSITION,
@@ -23,12 +28,25 @@ const USAGE: GenerationUsage = {
   lambdaRequests: 2,
   dispatcherInvocations: 3,
   dispatcherGbSeconds: 0.5,
-  queueWrites: 5,
-  queueReads: 6,
+  queueWriteUnits: 5,
+  queueReadUnits: 6,
   polls: 1,
   visibleChanges: 2,
   apiGets: 5,
+  apiGetsQueued: 30,
+  apiListPages: 0.6,
+  apiListedChecks: 30,
   images: 1,
+};
+
+/** A deployment as the cost model sees it; the synthesized one is checked below. */
+const SIZING: DeploymentSizing = {
+  apiMemoryMb: 256,
+  reconcilerMemoryMb: 256,
+  dispatchMemoryMb: 128,
+  reconcilerRunsPerGeneration: 2,
+  sweepsPerMonth: 43_800,
+  accounts: 1,
 };
 
 let template: SynthesizedTemplate;
@@ -94,7 +112,13 @@ describe('the fixed monthly cost, counted in the synthesized template', () => {
                   ...resource,
                   Properties: {
                     ...resource.Properties,
-                    Environment: { Variables: { POWERTOOLS_METRICS_DISABLED: 'true' } },
+                    Environment: {
+                      Variables: {
+                        ...(resource.Properties?.Environment as { Variables?: object } | undefined)
+                          ?.Variables,
+                        POWERTOOLS_METRICS_DISABLED: 'true',
+                      },
+                    },
                   },
                 },
               ]
@@ -136,10 +160,76 @@ describe('the fixed monthly cost, counted in the synthesized template', () => {
   });
 });
 
+describe('the deployment the cost model reads, from the synthesized template', () => {
+  const fn = (id: string) => template.Resources[id]?.Properties;
+  /** The logical id of the function a rule's first target names. */
+  const targetOf = (rule: { Properties?: Record<string, unknown> } | undefined): string => {
+    const targets = (rule?.Properties?.Targets ?? []) as Array<{ Arn?: { 'Fn::GetAtt'?: [string] } }>;
+    return targets[0]?.Arn?.['Fn::GetAtt']?.[0] ?? '';
+  };
+
+  it('reads each function’s memory where the stack wires it: the API, the reconciler, the dispatcher', () => {
+    // Prepare
+    const rules = ofType('AWS::Events::Rule');
+    const schedule = rules.find((rule) => rule.Properties?.ScheduleExpression !== undefined);
+    const statusChanges = rules.find((rule) =>
+      String(JSON.stringify(rule.Properties?.EventPattern)).includes(
+        'Step Functions Execution Status Change',
+      ),
+    );
+    const getAtts = ofType('AWS::ApiGatewayV2::Integration').map(
+      (integration) =>
+        (integration.Properties?.IntegrationUri as { 'Fn::GetAtt'?: [string] } | undefined)?.[
+          'Fn::GetAtt'
+        ]?.[0],
+    );
+    const [api] = getAtts.filter((id) => id !== undefined);
+
+    // Act
+    const sizing = deploymentSizing(template);
+
+    // Assess
+    expect(sizing.dispatchMemoryMb).toBe(fn(targetOf(schedule))?.MemorySize);
+    expect(sizing.reconcilerMemoryMb).toBe(fn(targetOf(statusChanges))?.MemorySize);
+    expect(sizing.apiMemoryMb).toBe(fn(api ?? '')?.MemorySize);
+  });
+
+  it('runs the reconciler twice per generation (RUNNING and the end: its rule names no status) and sweeps once a minute', () => {
+    // Act
+    const sizing = deploymentSizing(template);
+
+    // Assess
+    const pattern = JSON.stringify(
+      ofType('AWS::Events::Rule').map(
+        (rule) => rule.Properties?.EventPattern ?? rule.Properties?.ScheduleExpression,
+      ),
+    );
+    expect(pattern).toContain('rate(1 minute)');
+    expect(pattern).not.toContain('"status"');
+    expect(sizing.reconcilerRunsPerGeneration).toBe(2);
+    expect(sizing.sweepsPerMonth).toBe(730 * 60);
+    expect(sizing.accounts).toBe(1);
+  });
+
+  it('prices the sweeps of a month with nothing queued among the fixed costs', () => {
+    // Act
+    const sweeps = line(fixedMonthlyCost(template), "the dispatcher's sweeps");
+
+    // Assess: each an invocation and its lease's take and release, at least.
+    const floor = USD_PER_LAMBDA_REQUEST + 2 * USD_PER_DYNAMODB_WRU;
+    expect(sweeps?.count).toBe(deploymentSizing(template).sweepsPerMonth);
+    expect(sweeps?.usdPerMonth).toBeCloseTo(
+      deploymentSizing(template).sweepsPerMonth * idleSweepCost(deploymentSizing(template), true),
+      9,
+    );
+    expect(idleSweepCost(deploymentSizing(template), true)).toBeGreaterThan(floor);
+  });
+});
+
 describe('the all-in cost of one generation', () => {
   it('adds its lines up to its total', () => {
     // Act
-    const { total, ...lines } = allInCost(USAGE);
+    const { total, ...lines } = allInCost(USAGE, SIZING);
 
     // Assess
     expect(total).toBeCloseTo(
@@ -149,41 +239,90 @@ describe('the all-in cost of one generation', () => {
   });
 
   it('prices the transitions the simulation counted', () => {
-    expect(allInCost(USAGE).stepFunctions).toBeCloseTo(8 * USD_PER_STATE_TRANSITION, 12);
+    expect(allInCost(USAGE, SIZING).stepFunctions).toBeCloseTo(8 * USD_PER_STATE_TRANSITION, 12);
   });
 
-  it('writes the index 4 times plus once per visible change, each on the table and its GSIs', () => {
+  it('writes the index 3 times plus once per visible change, each on the table and its GSIs, and once per reconciler run', () => {
     // Act
-    const noQueue = { ...USAGE, apiGets: 0, queueWrites: 0, queueReads: 0 };
-    const without = allInCost({ ...noQueue, visibleChanges: 0 }).dynamodb;
-    const withTwo = allInCost({ ...noQueue, visibleChanges: 2 }).dynamodb;
+    const noQueue = {
+      ...USAGE,
+      apiGets: 0,
+      apiListPages: 0,
+      apiListedChecks: 0,
+      queueWriteUnits: 0,
+      queueReadUnits: 0,
+    };
+    const without = allInCost({ ...noQueue, visibleChanges: 0 }, SIZING).dynamodb;
+    const withTwo = allInCost({ ...noQueue, visibleChanges: 2 }, SIZING).dynamodb;
+    const oneRun = allInCost(
+      { ...noQueue, visibleChanges: 0 },
+      { ...SIZING, reconcilerRunsPerGeneration: 1 },
+    ).dynamodb;
 
     // Assess
     const perWrite = (1 + ALL_IN_ASSUMPTIONS.indexesPerWrite) * USD_PER_DYNAMODB_WRU;
-    expect(without).toBeCloseTo(ALL_IN_ASSUMPTIONS.fixedWrites * perWrite, 12);
+    const reconciler = 2 * ALL_IN_ASSUMPTIONS.reconcilerWriteUnits * USD_PER_DYNAMODB_WRU;
+    expect(without).toBeCloseTo(ALL_IN_ASSUMPTIONS.fixedWrites * perWrite + reconciler, 12);
     expect(withTwo - without).toBeCloseTo(2 * perWrite, 12);
+    expect(without - oneRun).toBeCloseTo(reconciler / 2, 12);
   });
 
-  it("prices the admission queue's writes on the table and one index", () => {
+  it("prices the admission queue's units as the simulation counted them", () => {
     // Act
-    const without = allInCost({ ...USAGE, queueWrites: 0 }).dynamodb;
-    const withThree = allInCost({ ...USAGE, queueWrites: 3 }).dynamodb;
+    const base = allInCost({ ...USAGE, queueWriteUnits: 0, queueReadUnits: 0 }, SIZING).dynamodb;
+    const withUnits = allInCost({ ...USAGE, queueWriteUnits: 3, queueReadUnits: 4 }, SIZING).dynamodb;
 
     // Assess
-    const perWrite = (1 + ALL_IN_ASSUMPTIONS.queueIndexesPerWrite) * USD_PER_DYNAMODB_WRU;
-    expect(withThree - without).toBeCloseTo(3 * perWrite, 12);
+    expect(withUnits - base).toBeCloseTo(3 * USD_PER_DYNAMODB_WRU + 4 * USD_PER_DYNAMODB_RRU, 12);
   });
 
   it("bills the dispatcher's invocations and GB-s as Lambda", () => {
     // Act
-    const without = allInCost({ ...USAGE, dispatcherInvocations: 0, dispatcherGbSeconds: 0 }).lambda;
-    const withDispatcher = allInCost({ ...USAGE, dispatcherInvocations: 2, dispatcherGbSeconds: 1 }).lambda;
+    const without = allInCost({ ...USAGE, dispatcherInvocations: 0, dispatcherGbSeconds: 0 }, SIZING).lambda;
+    const withDispatcher = allInCost(
+      { ...USAGE, dispatcherInvocations: 2, dispatcherGbSeconds: 1 },
+      SIZING,
+    ).lambda;
 
     // Assess
     expect(withDispatcher - without).toBeCloseTo(2 * USD_PER_LAMBDA_REQUEST + USD_PER_LAMBDA_GB_SECOND, 12);
   });
 
+  it('bills the reconciler at its synthesized memory, once per run', () => {
+    // Act
+    const at = (sizing: Partial<DeploymentSizing>) => allInCost(USAGE, { ...SIZING, ...sizing }).lambda;
+
+    // Assess
+    const run =
+      (SIZING.reconcilerMemoryMb / 1024) * ALL_IN_ASSUMPTIONS.reconcilerSeconds * USD_PER_LAMBDA_GB_SECOND;
+    expect(at({ reconcilerRunsPerGeneration: 3 }) - at({})).toBeCloseTo(run + USD_PER_LAMBDA_REQUEST, 12);
+    expect(at({ reconcilerMemoryMb: 512 }) - at({})).toBeCloseTo(2 * run, 12);
+  });
+
   it('costs more with more API reads', () => {
-    expect(allInCost({ ...USAGE, apiGets: 50 }).total).toBeGreaterThan(allInCost(USAGE).total);
+    expect(allInCost({ ...USAGE, apiGets: 50 }, SIZING).total).toBeGreaterThan(
+      allInCost(USAGE, SIZING).total,
+    );
+  });
+
+  it('charges a listing client its pages, a GET-each client a GET per check, for the wait', () => {
+    // Act
+    const listing = allInCost(USAGE, SIZING, 'list');
+    const getEach = allInCost(USAGE, SIZING, 'get-each');
+
+    // Assess: 1 POST and 5 GETs either way, then 0.6 pages or 30 GETs.
+    expect(listing.httpApi).toBeCloseTo((1 + 5 + 0.6) * USD_PER_HTTP_API_REQUEST, 12);
+    expect(getEach.httpApi).toBeCloseTo((1 + 5 + 30) * USD_PER_HTTP_API_REQUEST, 12);
+    const reads = (gets: number, more: number) =>
+      (gets * ALL_IN_ASSUMPTIONS.rruPerGet + more) * USD_PER_DYNAMODB_RRU;
+    const index = allInCost(
+      { ...USAGE, apiGets: 0, apiGetsQueued: 0, apiListPages: 0, apiListedChecks: 0 },
+      SIZING,
+    ).dynamodb;
+    expect(getEach.dynamodb - index).toBeCloseTo(reads(5, 30 * ALL_IN_ASSUMPTIONS.rruPerQueuedGet), 12);
+    expect(listing.dynamodb - index).toBeCloseTo(
+      reads(5, 30 * ALL_IN_ASSUMPTIONS.rruPerListedGeneration + 0.6 * ALL_IN_ASSUMPTIONS.rruPerListPage),
+      12,
+    );
   });
 });

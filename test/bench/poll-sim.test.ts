@@ -1,7 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Random } from '../../bench/lib/random.js';
 import { DEFAULT_TRUTH, drawRunMs, peakPerSecond, WindowCounter } from '../../bench/poll-sim/dashscope.js';
-import { ADMISSION_SETTINGS } from '../../bench/poll-sim/dispatcher.js';
+import {
+  ADMISSION_SETTINGS,
+  accountLimits,
+  QUEUE_UNITS,
+  SimDispatcher,
+} from '../../bench/poll-sim/dispatcher.js';
 import { fixedPolicy, sdkPolicy } from '../../bench/poll-sim/policies.js';
 import { simulateTrial } from '../../bench/poll-sim/simulate.js';
 import { synthesizeWorkflowShape, type WorkflowShape } from '../../bench/poll-sim/workflow-shape.js';
@@ -224,21 +229,40 @@ describe('admission in the simulation', () => {
     expect(three.makespanSeconds).toBeLessThan(one.makespanSeconds * 0.4);
   });
 
-  it('runs the dispatcher at the enqueue and at the release of a single job', async () => {
+  it('runs the dispatcher at the enqueue and at each release of a single job', async () => {
     // Act: one job ends well within the first minute, before any sweep.
     const result = await simulateTrial(single!, 0, adaptivePollPolicy, shape);
 
-    // Assess
-    expect(result.dispatcherInvocations).toBe(2);
+    // Assess: Admit's kick, and the releases of Poll, Notify and the reconciler (each rings).
+    expect(result.dispatcherInvocations).toBe(4);
     expect(result.dispatcherGbSeconds).toBeGreaterThan(0);
+  });
+
+  it('counts the queue’s write units of a single job, operation by operation', async () => {
+    // Act
+    const result = await simulateTrial(single!, 0, adaptivePollPolicy, shape);
+
+    // Assess: its entry's life, its account's task (a small recent-tasks item: 1 WRU), the
+    // dispatcher's state after the grant, and four invocations that each take and release the lease.
+    const u = QUEUE_UNITS;
+    const life =
+      u.enqueue.write +
+      u.grant.write +
+      u.submit.write +
+      1 +
+      u.start.write +
+      u.release.write +
+      2 * u.releaseNothing.write;
+    expect(result.queueWriteUnits).toBe(life + u.stateWrite + 4 * (u.leaseTake + u.leaseRelease));
+    expect(result.queueReadUnits).toBeGreaterThan(u.enqueue.read + u.submit.read);
   });
 
   it('sweeps every minute while jobs wait', async () => {
     // Act: 10 jobs take about 4 minutes.
     const result = await simulateTrial(workload('burst-10', burstOf(10)), 0, adaptivePollPolicy, shape);
 
-    // Assess: an enqueue and a release per job, plus the sweeps.
-    const sweeps = result.dispatcherInvocations - 2 * 10;
+    // Assess: an enqueue and three releases per job, plus the sweeps.
+    const sweeps = result.dispatcherInvocations - 4 * 10;
     expect(sweeps).toBe(Math.floor(result.makespanSeconds / ADMISSION_SETTINGS.sweepSeconds));
   });
 
@@ -249,5 +273,53 @@ describe('admission in the simulation', () => {
     // Assess: one ~22 s task, its detection and Persist.
     expect(result.makespanSeconds).toBeGreaterThan(15);
     expect(result.makespanSeconds).toBeLessThan(35);
+  });
+});
+
+describe('the simulated dispatcher’s lease', () => {
+  /** Runs a dispatcher's scheduled events in time order until none is left. */
+  function dispatcherAlone() {
+    const events: { atMs: number; run: () => void }[] = [];
+    const dispatcher = new SimDispatcher(accountLimits(1), {
+      schedule: (atMs, run) => events.push({ atMs, run }),
+      granted: () => undefined,
+      invokeMs: 25,
+    });
+    const drain = () => {
+      for (let next = events.shift(); next; next = events.shift()) {
+        next.run();
+        events.sort((a, b) => a.atMs - b.atMs);
+      }
+    };
+    return { dispatcher, drain };
+  }
+
+  it('makes kicks during a run leave requests, and their holder run once more for all of them', () => {
+    // Prepare
+    const { dispatcher, drain } = dispatcherAlone();
+
+    // Act: three kicks at once: the first takes the lease, the other two find it held.
+    for (let i = 0; i < 3; i++) dispatcher.kick(0);
+    drain();
+
+    // Assess
+    const u = QUEUE_UNITS;
+    expect([dispatcher.invocations, dispatcher.runs]).toEqual([3, 2]);
+    expect(dispatcher.writeUnits).toBe(u.leaseTake + 2 * u.leaseRequest + u.leaseAgain + u.leaseRelease);
+  });
+
+  it('runs each kick that comes after the last run ended on its own', () => {
+    // Prepare
+    const { dispatcher, drain } = dispatcherAlone();
+
+    // Act
+    dispatcher.kick(0);
+    drain();
+    dispatcher.kick(60_000);
+    drain();
+
+    // Assess
+    expect([dispatcher.invocations, dispatcher.runs]).toEqual([2, 2]);
+    expect(dispatcher.writeUnits).toBe(2 * (QUEUE_UNITS.leaseTake + QUEUE_UNITS.leaseRelease));
   });
 });

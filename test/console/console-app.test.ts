@@ -394,6 +394,19 @@ describe('the create form', () => {
     );
   });
 
+  it('records the generations it creates as made by the console', async () => {
+    // Prepare
+    const { app, index } = setup();
+    const body = form({ prompt: 'A red fox in snow', idempotency_key: 'console-key-source' });
+
+    // Act
+    const response = await app.request('/console/generations', { method: 'POST', headers: sameOrigin, body });
+
+    // Assess
+    const id = response.headers.get('location')?.split('/').at(-1) ?? '';
+    expect((await index.get(id))?.source).toBe('console');
+  });
+
   it('starts one generation for a form sent twice', async () => {
     // Prepare
     const { app, executions } = setup();
@@ -607,5 +620,46 @@ describe('signing in with the API token', () => {
 
     // Assess
     expect(response.headers.get('location')).toBe('/console/');
+  });
+});
+
+describe('the icon', () => {
+  it('serves /favicon.ico, a 32 × 32 ICO cached for a year, without a session even with a token', async () => {
+    // Prepare
+    const { app } = setup({ apiToken: 'secret-token' });
+
+    // Act
+    const response = await app.request('/favicon.ico');
+
+    // Assess
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('image/x-icon');
+    expect(response.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    const bytes = Buffer.from(await response.arrayBuffer());
+    expect([...bytes.subarray(0, 8)]).toEqual([0, 0, 1, 0, 1, 0, 32, 32]);
+    expect(bytes.readUInt32LE(18) + bytes.readUInt32LE(14)).toBe(bytes.length);
+  });
+
+  it('is linked from every page as an SVG whose name changes with it, cached for a year', async () => {
+    // Prepare
+    const { app } = setup();
+    const page = await (await app.request('/console/new')).text();
+    const href = /<link rel="icon" type="image\/svg\+xml" href="([^"]+)"/.exec(page)?.[1] ?? '';
+
+    // Act
+    const response = await app.request(href);
+
+    // Assess
+    expect(href).toMatch(/^\/console\/assets\/favicon-[0-9a-f]{12}\.svg$/);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('image/svg+xml');
+    expect(response.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(await response.text()).toMatch(/^<svg /);
+  });
+
+  it('is not served by an API without the console', async () => {
+    const { app } = setup({ console: false });
+
+    expect((await app.request('/favicon.ico')).status).toBe(404);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type ApiOptions, createApiApp } from '../../functions/api/app.js';
+import { engineStatusLine } from '../../functions/api/console/engine-status.js';
 import type { Clock } from '../../functions/shared/clock.js';
 import { silentLogger } from '../../functions/shared/logger.js';
 import { FakeExecutionService } from '../api/fake-executions.js';
@@ -64,5 +65,30 @@ describe('the local engine health', () => {
 
     expect(await (await failing.request('/console/')).text()).toContain('Local engine: not answering');
     expect(await (await setup().request('/console/')).text()).not.toContain('engine-status');
+  });
+});
+
+describe('the engine status line', () => {
+  it('names who runs the executions, and marks stalled ones only when there are some', async () => {
+    const line = (stalled: unknown[], kind = 'generate') =>
+      engineStatusLine(async () => ({ ...health, owner: { pid: 7, kind }, stalled }));
+
+    expect(await line([])).toBe(
+      '<p class="engine-status" role="status">Local engine: npm run generate (PID 7) · 3 waiting · 1 granted · 2 running</p>',
+    );
+    expect(await line([{}, {}], 'server')).toContain('npm start (PID 7) ·');
+    expect(await line([{}, {}], 'server')).toContain('· <strong>2 stalled</strong></p>');
+  });
+
+  it('says the engine is not answering for an answer it cannot read, so nothing unescaped reaches a page', async () => {
+    const lines = await Promise.all(
+      [{}, { ...health, owner: { pid: '<script>', kind: 'server' } }, { ...health, waiting: -1 }].map(
+        (answer) => engineStatusLine(async () => answer),
+      ),
+    );
+
+    expect(new Set(lines)).toEqual(
+      new Set(['<p class="engine-status" role="status">Local engine: not answering</p>']),
+    );
   });
 });

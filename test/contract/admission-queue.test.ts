@@ -1,10 +1,33 @@
+import { BatchWriteCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { AdmissionQueue, Lane, WaitingEntry } from '../../functions/shared/admission.js';
-import { createDynamoAdmissionQueue } from '../../functions/shared/aws/dynamodb-admission.js';
+import { createGeneration, getGeneration } from '../../functions/api/generations.js';
+import {
+  ADMISSION_KEY,
+  type AdmissionQueue,
+  type AdmissionSettings,
+  admissionItemId,
+  aheadIn,
+  DISPATCHER_STATE_ID,
+  type Lane,
+  type QueueStanding,
+  type WaitingEntry,
+  waitingIn,
+} from '../../functions/shared/admission.js';
+import {
+  counterAttribute,
+  createDynamoAdmissionQueue,
+  queueKeyOf,
+} from '../../functions/shared/aws/dynamodb-admission.js';
+import { documentClientOf } from '../../functions/shared/aws/dynamodb-documents.js';
 import { createDynamoGenerationIndex } from '../../functions/shared/aws/dynamodb-index.js';
+import { generationRequestSchema } from '../../functions/shared/generation-request.js';
+import { silentLogger } from '../../functions/shared/logger.js';
 import { MemoryAdmissionQueue } from '../../local/memory-admission.js';
+import { FakeExecutionService } from '../api/fake-executions.js';
+import { fakePresign } from '../api/fixtures.js';
 import { useLocalTables } from '../support/local-tables.js';
 import { beforeNextWrite, type Racing, racingInMemory } from '../support/racing.js';
+import { readUnitsOf } from '../support/read-units.js';
 
 /**
  * One contract for every implementation of the admission queue: the in-memory one (the local
@@ -32,6 +55,13 @@ const entry = (id: string, lane: Lane, at: number, token = `token-${id}`): Waiti
   token,
 });
 
+/** Entries ahead of `id` in its lane, by the lanes' counters, as the API reads them. */
+function ahead(standing: QueueStanding, id: string): number {
+  const record = standing.records.get(id);
+  if (record?.kind !== 'waiting') throw new Error(`${id} does not wait`);
+  return aheadIn(standing.lanes[record.lane], record.seq);
+}
+
 describe.each(implementations)('%s', (_name, create, racingOf) => {
   let queue: AdmissionQueue;
 
@@ -56,12 +86,85 @@ describe.each(implementations)('%s', (_name, create, racingOf) => {
     expect((await queue.waiting('batch', 10)).map((e) => e.id)).toEqual(['x', 'y']);
   });
 
-  it('counts a lane, and the entries ahead of one', async () => {
+  it('counts a lane', async () => {
     for (let i = 0; i < 5; i++) await queue.enqueue(entry(`e${i}`, 'batch', i));
 
     expect(await queue.count('batch')).toBe(5);
-    expect(await queue.count('batch', { enqueuedAt: T0 + 3, id: 'e3' })).toBe(3);
     expect(await queue.count('interactive')).toBe(0);
+  });
+
+  it('numbers each lane’s new entries: where they stand, by the lanes’ counters', async () => {
+    for (let i = 0; i < 5; i++) await queue.enqueue(entry(`b${i}`, 'batch', i));
+    await queue.enqueue(entry('i0', 'interactive', 9));
+
+    const standing = await queue.standing(['b0', 'b3', 'i0', 'nobody']);
+
+    expect(waitingIn(standing.lanes.batch)).toBe(5);
+    expect(waitingIn(standing.lanes.interactive)).toBe(1);
+    expect([ahead(standing, 'b0'), ahead(standing, 'b3'), ahead(standing, 'i0')]).toEqual([0, 3, 0]);
+    expect(standing.records.get('b3')).toMatchObject({ kind: 'waiting', lane: 'batch', token: 'token-b3' });
+    expect(standing.records.has('nobody')).toBe(false);
+    expect(standing.state).toEqual({ interactiveStreak: 0 });
+  });
+
+  it('moves a lane’s head past each grant, and past a head that leaves otherwise', async () => {
+    for (let i = 0; i < 5; i++) await queue.enqueue(entry(`b${i}`, 'batch', i));
+
+    await queue.grant('b0', 'main', T0 + 10);
+    let standing = await queue.standing(['b0', 'b3']);
+    expect([waitingIn(standing.lanes.batch), ahead(standing, 'b3')]).toEqual([4, 2]);
+    expect(standing.records.get('b0')).toMatchObject({ kind: 'granted' });
+
+    // The head cancelled, then the next one timed out (released with its token).
+    await queue.release('b1');
+    await queue.release('b2', 'token-b2');
+    // A slot's release moves nothing.
+    await queue.release('b0');
+    standing = await queue.standing(['b3', 'b4']);
+    expect([waitingIn(standing.lanes.batch), ahead(standing, 'b3'), ahead(standing, 'b4')]).toEqual([
+      2, 0, 1,
+    ]);
+  });
+
+  it('counts an entry cancelled behind the head until the head passes it (the documented approximation)', async () => {
+    for (let i = 0; i < 5; i++) await queue.enqueue(entry(`b${i}`, 'batch', i));
+
+    await queue.release('b2');
+    let standing = await queue.standing(['b3']);
+    // Exact would be 4 waiting, 2 ahead of b3: the counters cannot tell where b2 was.
+    expect([waitingIn(standing.lanes.batch), ahead(standing, 'b3')]).toEqual([5, 3]);
+
+    await queue.grant('b0', 'main', T0 + 10);
+    await queue.grant('b1', 'main', T0 + 11);
+    await queue.grant('b3', 'main', T0 + 12);
+    standing = await queue.standing(['b4']);
+    expect([waitingIn(standing.lanes.batch), ahead(standing, 'b4')]).toEqual([1, 0]);
+  });
+
+  it('keeps an entry’s number when it is enqueued again: a slot given back waits at the head', async () => {
+    await queue.enqueue(entry('a', 'batch', 1, 'first'));
+    await queue.enqueue(entry('b', 'batch', 2));
+    await queue.grant('a', 'main', T0 + 5, 'first');
+
+    await queue.enqueue(entry('a', 'batch', 9, 'redriven'));
+
+    const standing = await queue.standing(['a', 'b']);
+    expect([ahead(standing, 'a'), ahead(standing, 'b')]).toEqual([0, 0]);
+    // Below the head, `a` is not counted until it is granted again (the documented approximation).
+    expect(waitingIn(standing.lanes.batch)).toBe(1);
+    expect(await queue.count('batch')).toBe(2);
+  });
+
+  it('keeps the lanes’ counters and the dispatcher’s state side by side, neither overwriting the other', async () => {
+    await queue.enqueue(entry('b0', 'batch', 0));
+    await queue.writeState({ interactiveStreak: 2, runnersFreeAt: { main: T0 + 20_000 } });
+    await queue.enqueue(entry('b1', 'batch', 1));
+
+    const standing = await queue.standing(['b1']);
+
+    expect(standing.state).toEqual({ interactiveStreak: 2, runnersFreeAt: { main: T0 + 20_000 } });
+    expect(await queue.readState()).toEqual(standing.state);
+    expect([waitingIn(standing.lanes.batch), ahead(standing, 'b1')]).toEqual([2, 1]);
   });
 
   it('keeps the first place and takes the new token when the same id is enqueued again', async () => {
@@ -253,4 +356,100 @@ describe('the DynamoDB adapter beside the generations index', () => {
     expect((await index.list({ status: 'queued', limit: 10 })).items).toEqual([]);
     expect(await index.get('gen-1')).toBeUndefined();
   });
+});
+
+describe('the DynamoDB adapter’s reads of a place in the queue', () => {
+  const SETTINGS: AdmissionSettings = {
+    accounts: [{ name: 'main', depth: 2, submitsPerSecond: 2 }],
+    batchEvery: 4,
+    maxQueueSeconds: 604_800,
+  };
+
+  /** Enqueued through the adapter; the rest of a larger queue is written in bulk (dynalite takes ~2 ms a call). */
+  const ENQUEUED = 10;
+
+  /**
+   * A table with `waiting` batch entries and an interactive generation created through the API,
+   * then queued. The first {@link ENQUEUED} entries go through `enqueue`; the others are copies
+   * of the first one's item, written 25 at a time, with the lane's tail counter added to as
+   * their enqueues would have: the same items and counters, in seconds instead of minutes.
+   */
+  async function queueOf(waiting: number) {
+    const table = await tables.fresh();
+    const queue = createDynamoAdmissionQueue(tables.client(), table);
+    const index = createDynamoGenerationIndex(tables.client(), table);
+    const clock = { now: () => T0 + waiting + 1 };
+    for (let i = 0; i < Math.min(waiting, ENQUEUED); i++) await queue.enqueue(entry(`b${i}`, 'batch', i));
+    const documents = documentClientOf(tables.client());
+    const first = await documents.send(
+      new GetCommand({ TableName: table, Key: { id: admissionItemId('b0') }, ConsistentRead: true }),
+    );
+    const copies = Array.from({ length: Math.max(0, waiting - ENQUEUED) }, (_, k) => {
+      const { id, lane, enqueuedAt } = entry(`b${ENQUEUED + k}`, 'batch', ENQUEUED + k);
+      return {
+        ...first.Item,
+        id: admissionItemId(id),
+        generationId: id,
+        token: `token-${id}`,
+        enqueuedAt,
+        seq: ENQUEUED + k + 1,
+        [ADMISSION_KEY.lane]: lane,
+        [ADMISSION_KEY.queueKey]: queueKeyOf(enqueuedAt, id),
+      };
+    });
+    for (let k = 0; k < copies.length; k += 25) {
+      const items = copies.slice(k, k + 25).map((Item) => ({ PutRequest: { Item } }));
+      await documents.send(new BatchWriteCommand({ RequestItems: { [table]: items } }));
+    }
+    if (copies.length > 0)
+      await documents.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: { id: DISPATCHER_STATE_ID },
+          UpdateExpression: 'ADD #tail :copies',
+          ExpressionAttributeNames: { '#tail': counterAttribute('batch', 'tail') },
+          ExpressionAttributeValues: { ':copies': copies.length },
+        }),
+      );
+    const deps = {
+      executions: new FakeExecutionService(clock),
+      index,
+      presign: fakePresign,
+      clock,
+      logger: silentLogger,
+      admission: { queue, settings: SETTINGS },
+    };
+    const { id } = await createGeneration(
+      generationRequestSchema.parse({ prompt: 'waits its turn' }),
+      {},
+      deps,
+    );
+    await queue.enqueue({
+      id,
+      lane: 'interactive',
+      enqueuedAt: clock.now(),
+      expectedRunSeconds: 20,
+      token: 't',
+    });
+    return { queue, deps, id };
+  }
+
+  it('costs at most 2 read units for one GET, the same with 10 or 5,000 entries waiting', async () => {
+    const costs = [];
+    for (const waiting of [10, 5000]) {
+      const { queue, deps, id } = await queueOf(waiting);
+      const place = await readUnitsOf(tables.client(), () => queue.standing([id]));
+      const get = await readUnitsOf(tables.client(), () => getGeneration(id, deps));
+      // Read as counted: the waiting entries are all there, and the GET shows the whole batch lane.
+      expect(await queue.count('batch')).toBe(waiting);
+      expect(get.result?.queue).toMatchObject({ lane: 'interactive', position: 0 });
+      expect(waitingIn(place.result.lanes.batch)).toBe(waiting);
+      costs.push({ waiting, place: place.units, get: get.units, reads: get.reads });
+    }
+
+    const [few, many] = costs;
+    expect(many?.get).toBeLessThanOrEqual(2);
+    expect(many?.place).toBeLessThanOrEqual(2);
+    expect({ ...many, waiting: 0 }).toEqual({ ...few, waiting: 0 });
+  }, 120_000);
 });

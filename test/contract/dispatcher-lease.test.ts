@@ -15,6 +15,7 @@ import {
 import { silentLogger } from '../../functions/shared/logger.js';
 import { MemoryAdmissionQueue, MemoryDispatcherLease } from '../../local/memory-admission.js';
 import { useLocalTables } from '../support/local-tables.js';
+import { waitFor } from '../support/wait-for.js';
 
 /**
  * The dispatcher's lease, one contract for both stores (in memory, and DynamoDB on dynalite in
@@ -187,7 +188,14 @@ describe.each(stores)('the dispatcher taking turns %s', (_name, create) => {
       slots: async (account: string) => {
         const read = await store.queue.slots(account);
         readSlots.open();
-        await Promise.race([firstDone, until(() => resumer.resumed.includes('token-b'))]);
+        await Promise.race([
+          firstDone,
+          waitFor(() => resumer.resumed.includes('token-b'), {
+            what: 'the first run to resume token-b',
+            timeoutMs: 60_000,
+            intervalMs: 5,
+          }),
+        ]);
         return read;
       },
     });
@@ -303,9 +311,4 @@ function viewOf(queue: AdmissionQueue, replaced: Partial<AdmissionQueue>): Admis
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-}
-
-/** Waits until `condition` holds, polling in real time. */
-async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 5000 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 2));
 }

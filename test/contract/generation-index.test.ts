@@ -65,11 +65,34 @@ describe.each(implementations)('%s', (_name, create) => {
     });
   });
 
-  it('accepts the same registration twice', async () => {
+  it('accepts the same registration twice, and tells the second what it found', async () => {
     const registration = { id: 'gen-1', createdAt: at(1), source: 'api' as const, request: request() };
-    await index.register(registration);
+    const first = await index.register(registration);
 
-    await expect(index.register(registration)).resolves.toBeUndefined();
+    const second = await index.register({ ...registration, createdAt: at(5) });
+
+    expect(first).toEqual({});
+    expect(second.existing).toMatchObject({ id: 'gen-1', createdAt: at(1), status: 'queued' });
+  });
+
+  it('lets exactly one of concurrent registrations of one id create it', async () => {
+    const outcomes = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        index.register({ id: 'gen-1', createdAt: at(i), source: 'api', request: request() }),
+      ),
+    );
+
+    const created = outcomes.filter((outcome) => outcome.existing === undefined);
+    expect(created).toHaveLength(1);
+    const kept = (await index.get('gen-1'))?.createdAt;
+    expect(outcomes.flatMap((outcome) => outcome.existing?.createdAt ?? [])).toEqual(Array(19).fill(kept));
+  });
+
+  it('keeps each source as registered', async () => {
+    for (const source of ['api', 'console', 'cli', 'local'] as const) {
+      await index.register({ id: `gen-${source}`, createdAt: at(1), source, request: request() });
+      expect((await index.get(`gen-${source}`))?.source).toBe(source);
+    }
   });
 
   it('refuses a registration of the same id with another request', async () => {

@@ -14,6 +14,7 @@ import { createLocalExecutionService } from '../../local/execution-service.js';
 import { createLocalRunner, generationsTableDefinition, type LocalRunner } from '../../local/runner.js';
 import { type LocalS3, startLocalS3 } from '../../local/s3.js';
 import { admissionDeployment } from '../support/configurations.js';
+import { waitFor } from '../support/wait-for.js';
 
 /**
  * Admission through the synthesized workflow and the API: one emulated account at depth 1 held by
@@ -106,15 +107,6 @@ async function view(app: Deployment['app'], id: string): Promise<GenerationView>
   return (await (await app.request(`/v1/generations/${id}`)).json()) as GenerationView;
 }
 
-async function until(condition: () => Promise<boolean> | boolean): Promise<void> {
-  // Generous: the machine may be busy; the condition decides, not the clock.
-  for (let i = 0; i < 6000; i++) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error('condition not met');
-}
-
 describe('admission control', () => {
   it('shows the lane, position and estimated start while waiting, and a cancel takes one out at once', async () => {
     const {
@@ -127,11 +119,17 @@ describe('admission control', () => {
     control.planNextTask({ durationMs: Number.POSITIVE_INFINITY });
 
     const blocker = await create(app, { prompt: 'holds the only slot', priority: 'batch' });
-    await until(() => control.tasks()[0]?.status === 'RUNNING');
+    await waitFor(() => control.tasks()[0]?.status === 'RUNNING', {
+      what: 'the blocker to run at DashScope',
+      timeoutMs: 120_000,
+    });
     const batch = await create(app, { prompt: 'a batch job', priority: 'batch' });
     const first = await create(app, { prompt: 'someone waits on this' });
     const second = await create(app, { prompt: 'and on this' });
-    await until(async () => (await view(app, second)).queue !== undefined);
+    await waitFor(async () => (await view(app, second)).queue !== undefined, {
+      what: 'the second generation to show its place in the queue',
+      timeoutMs: 120_000,
+    });
 
     const views = await Promise.all([first, second, batch].map((id) => view(app, id)));
     expect(views.map((v) => [v.status, v.queue?.lane, v.queue?.position])).toEqual([

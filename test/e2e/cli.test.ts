@@ -122,6 +122,15 @@ describe('sd35 generate', { timeout: 120_000 }, () => {
     });
   });
 
+  it('names SD35_API_URL, not --api, when the variable holds a bad URL', async () => {
+    const result = await run(['list'], { SD35_API_URL: 'notaurl', SD35_API_TOKEN: token });
+    const flagged = await run(['list', '--api', 'notaurl'], { SD35_API_TOKEN: token });
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('error: SD35_API_URL: "notaurl" is not a URL\n');
+    expect(flagged.stderr).toBe('error: --api: "notaurl" is not a URL\n');
+  });
+
   it('writes under the git-ignored .local/generations by default', async () => {
     const { stdout } = await promisify(execFile)('git', ['check-ignore', '--no-index', DEFAULT_OUT_DIR], {
       cwd: ROOT,

@@ -47,6 +47,43 @@ const naturalWidths = (page: Page, selector: string) =>
     `[...document.querySelectorAll(${JSON.stringify(selector)})].map((image) => image.complete ? image.naturalWidth : -1)`,
   );
 
+interface FormLayout {
+  /** Width of the model select's longest option, and the room its box has for text. */
+  readonly modelText: number;
+  readonly modelRoom: number;
+  /** Controls whose content is wider than their box (scrollWidth > clientWidth). */
+  readonly overflowing: string[];
+  /** Controls not at the top edge of the others in fields that start on the same line. */
+  readonly misaligned: string[];
+  /** The ids of the row fields' controls, grouped by the line their field starts on. */
+  readonly lines: string[][];
+}
+
+/** Measures the create form's rows in the page (an expression: the CSP forbids eval'd functions). */
+const FORM_LAYOUT = `(() => {
+  const select = document.getElementById('f-model');
+  const style = getComputedStyle(select);
+  const context = document.createElement('canvas').getContext('2d');
+  context.font = [style.fontStyle, style.fontWeight, style.fontSize, style.fontFamily].join(' ');
+  const modelText = Math.max(...[...select.options].map((option) => context.measureText(option.text).width));
+  // The box's width less its padding and the drop-down arrow (about 20 px in Chromium).
+  const modelRoom = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 20;
+  const controls = [...document.querySelectorAll('.row .field')].map((field) => field.querySelector('input, select'));
+  const overflowing = controls.filter((control) => control.scrollWidth > control.clientWidth).map((control) => control.id);
+  const byLine = new Map();
+  for (const control of controls) {
+    const line = Math.round(control.closest('.field').getBoundingClientRect().top);
+    byLine.set(line, [...(byLine.get(line) ?? []), control]);
+  }
+  const misaligned = [];
+  for (const group of byLine.values()) {
+    const top = Math.round(group[0].getBoundingClientRect().top);
+    for (const control of group) if (Math.abs(control.getBoundingClientRect().top - top) > 1) misaligned.push(control.id);
+  }
+  const lines = [...byLine.entries()].sort(([a], [b]) => a - b).map(([, group]) => group.map((control) => control.id));
+  return { modelText, modelRoom, overflowing, misaligned, lines };
+})()`;
+
 describe('the console in a browser', () => {
   it('signs in, creates a generation with the form, follows it live to the end and shows every image', async () => {
     // Prepare
@@ -128,6 +165,66 @@ describe('the console in a browser', () => {
     );
     expect(thumbnailBytes).toBeGreaterThan(0);
     expect(thumbnailBytes).toBeLessThan(imageBytes ?? 0);
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 900_000);
+
+  it('fits the form to its labels at 1280 and 375 px, shows images in a grid on a wide screen, and has an icon', async () => {
+    // Prepare: a generation of two images to show, and a signed-in page.
+    const created = await fetch(`${api.url}/v1/generations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'Two lighthouses side by side', size: '512*512', n: 2 }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    const { page, problems } = await watchedPage();
+    await page.goto(`${api.url}/console/new`);
+    await page.getByLabel('API token').fill(token);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(`${api.url}/console/new`);
+
+    // Act: the form's measurements at both widths, then the generation's page at both.
+    const form: Record<number, FormLayout> = {};
+    const grid: Record<number, { columns: number; figures: number }> = {};
+    for (const width of [1280, 375]) {
+      await page.setViewportSize({ width, height: 900 });
+      await page.goto(`${api.url}/console/new`);
+      form[width] = await page.evaluate<FormLayout>(FORM_LAYOUT);
+    }
+    await page.goto(`${api.url}/console/generations/${id}`);
+    await page.locator('#live[data-live-status="succeeded"]').waitFor({ timeout: 600_000 });
+    for (const width of [1280, 375]) {
+      await page.setViewportSize({ width, height: 900 });
+      grid[width] = await page.evaluate<{ columns: number; figures: number }>(
+        `(() => { const figures = [...document.querySelectorAll('#live .images figure')];
+          return { figures: figures.length, columns: new Set(figures.map((f) => Math.round(f.getBoundingClientRect().left))).size }; })()`,
+      );
+    }
+    const icon = await page.evaluate<{ href: string; status: number; type: string | null }>(
+      `(async () => { const href = document.querySelector('link[rel=icon]').href; const answer = await fetch(href);
+          return { href, status: answer.status, type: answer.headers.get('content-type') }; })()`,
+    );
+    const ico = await fetch(`${api.url}/favicon.ico`);
+
+    // Assess: at each width the model select shows its longest option whole, nothing scrolls
+    // sideways, and the controls of fields that start on one line share a top edge.
+    for (const width of [1280, 375]) {
+      const layout = form[width] as FormLayout;
+      expect(layout.modelText, `${width} px`).toBeLessThanOrEqual(layout.modelRoom);
+      expect(layout.overflowing, `${width} px`).toEqual([]);
+      expect(layout.misaligned, `${width} px`).toEqual([]);
+    }
+    expect(form[1280]?.lines).toEqual([
+      ['f-model', 'f-size', 'f-priority'],
+      ['f-n', 'f-steps', 'f-cfg', 'f-shift'],
+      ['f-seed'],
+    ]);
+    expect(grid[1280]).toEqual({ figures: 2, columns: 2 });
+    expect(grid[375]).toEqual({ figures: 2, columns: 1 });
+    expect(icon).toMatchObject({ status: 200, type: 'image/svg+xml' });
+    expect(ico.status).toBe(200);
+    expect(ico.headers.get('content-type')).toBe('image/x-icon');
+    expect(ico.headers.get('cache-control')).toMatch(/max-age=31536000/);
     expect(problems).toEqual([]);
     await page.close();
   }, 900_000);

@@ -36,7 +36,7 @@ describe('the local engine, killed or stopped', { timeout: 300_000 }, () => {
       );
     }
     // Killed mid-burst: some done, some holding the account's slots, the rest waiting; at most one
-    // submit without its answer (two lost answers at once cannot be told apart: ARCHITECTURE.md).
+    // submit without its answer (two lost answers at once cannot be told apart: docs/decisions/0004-submitting-twice.md).
     await waitFor(
       async () => {
         const health = await getJson<Health>(`${first.url}/v1/health`);

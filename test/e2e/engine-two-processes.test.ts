@@ -89,5 +89,14 @@ describe('the local engine, shared', { timeout: 300_000 }, () => {
     ]);
     expect(redelivered.results.map((line) => line.id)).toEqual(firstLines.map(([, , , id]) => id));
     expect(emulatorTasks(dir).size).toBe(6);
+    // Each recorded as what started it: the API's, the request file's, and npm run generate's own.
+    const single = scope.owned(generate(dir, ['one of its own', '--size', SMALL.size, '--json']));
+    expect((await single.exited).code, single.stderr()).toBe(0);
+    const { id: localId } = JSON.parse(single.stdout()) as { id: string };
+    const sourceOf = async (id: string) =>
+      (await getJson<{ source?: string }>(`${server.url}/v1/generations/${id}`)).source;
+    expect(await sourceOf(apiIds[0] ?? '')).toBe('api');
+    expect(await sourceOf(redelivered.results[0]?.id ?? '')).toBe('request-file');
+    expect(await sourceOf(localId)).toBe('local');
   });
 });

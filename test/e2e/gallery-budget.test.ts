@@ -3,6 +3,7 @@ import { GALLERY_PAGE_SIZE } from '../../functions/api/console/app.js';
 import type { GenerationView } from '../../functions/api/schemas.js';
 import type { LocalApi } from '../../local/local-api.js';
 import { startTestApi, type TestApi } from '../support/local-api.js';
+import { waitFor } from '../support/wait-for.js';
 
 /**
  * The gallery's transfer budget (issue #14): a page of 24 generations, HTML, assets and every
@@ -36,12 +37,15 @@ async function create(prompt: string): Promise<string> {
 }
 
 async function untilSucceeded(id: string): Promise<GenerationView> {
-  for (;;) {
-    const view = (await (await fetch(`${api.url}/v1/generations/${id}`)).json()) as GenerationView;
-    if (view.status === 'succeeded') return view;
-    if (view.status !== 'queued' && view.status !== 'running') throw new Error(`${id} ended ${view.status}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  return waitFor(
+    async () => {
+      const view = (await (await fetch(`${api.url}/v1/generations/${id}`)).json()) as GenerationView;
+      if (view.status !== 'queued' && view.status !== 'running' && view.status !== 'succeeded')
+        throw new Error(`${id} ended ${view.status}`);
+      return view.status === 'succeeded' && view;
+    },
+    { what: `generation ${id} to succeed`, timeoutMs: 120_000 },
+  );
 }
 
 /** Every URL a page's HTML makes a browser load: images, scripts and stylesheets. */

@@ -8,6 +8,7 @@ import type { GenerationView } from '../../functions/api/schemas.js';
 import { renderPng } from '../../local/dashscope-emulator/png.js';
 import type { LocalApi } from '../../local/local-api.js';
 import { startTestApi, type TestApi } from '../support/local-api.js';
+import { waitFor } from '../support/wait-for.js';
 
 /**
  * The HTTP API over real HTTP, as `npm start` serves it: the local server running the whole
@@ -37,12 +38,13 @@ async function getJson(url: string): Promise<GenerationView> {
 }
 
 async function untilEnded(id: string): Promise<GenerationView> {
-  for (let i = 0; i < 500; i++) {
-    const view = await getJson(`${api.url}/v1/generations/${id}`);
-    if (view.status !== 'queued' && view.status !== 'running') return view;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`generation ${id} did not end`);
+  return waitFor(
+    async () => {
+      const view = await getJson(`${api.url}/v1/generations/${id}`);
+      return view.status !== 'queued' && view.status !== 'running' && view;
+    },
+    { what: `generation ${id} to end`, timeoutMs: 120_000, intervalMs: 20 },
+  );
 }
 
 describe('the local HTTP API', () => {
@@ -64,6 +66,7 @@ describe('the local HTTP API', () => {
     const view = await untilEnded(id);
 
     expect(links.self).toBe(`/v1/generations/${id}`);
+    expect(view.source).toBe('api');
     expect(view.status).toBe('succeeded');
     expect(view.progress).toEqual({ done: 2, failed: 0, total: 2 });
     expect(view.images).toHaveLength(2);
@@ -79,6 +82,40 @@ describe('the local HTTP API', () => {
     }
   });
 
+  it('answers 50 concurrent requests with one Idempotency-Key: one 202, then 49 replays of it (200)', async () => {
+    const body = JSON.stringify({ prompt: 'One lighthouse, asked for fifty times at once', size: '512*512' });
+    const headers = { ...auth, 'content-type': 'application/json', 'idempotency-key': `burst-${Date.now()}` };
+
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, () => fetch(`${api.url}/v1/generations`, { method: 'POST', headers, body })),
+    );
+    const answers = await Promise.all(
+      responses.map(async (response) => ({
+        status: response.status,
+        replayed: response.headers.get('idempotent-replayed'),
+        body: (await response.json()) as { id: string; createdAt: string },
+      })),
+    );
+
+    const started = answers.filter((answer) => answer.status === 202);
+    expect(started).toHaveLength(1);
+    expect(started[0]?.replayed).toBeNull();
+    const replays = answers.filter((answer) => answer.status !== 202);
+    expect(replays.map((answer) => `${answer.status} ${answer.replayed}`)).toEqual(
+      Array(49).fill('200 true'),
+    );
+    expect(new Set(answers.map((answer) => answer.body.id))).toEqual(new Set([started[0]?.body.id]));
+    expect(new Set(answers.map((answer) => answer.body.createdAt))).toEqual(
+      new Set([started[0]?.body.createdAt]),
+    );
+    const id = started[0]?.body.id ?? '';
+    expect((await untilEnded(id)).status).toBe('succeeded');
+    const page = (await (await fetch(`${api.url}/v1/generations?limit=50`, { headers: auth })).json()) as {
+      data: GenerationView[];
+    };
+    expect(page.data.filter((view) => view.request?.prompt.startsWith('One lighthouse'))).toHaveLength(1);
+  }, 180_000);
+
   it('refuses a request without the bearer token, but not the health check', async () => {
     expect((await fetch(`${api.url}/v1/generations`)).status).toBe(401);
     expect((await fetch(`${api.url}/healthz`)).status).toBe(200);
@@ -87,7 +124,7 @@ describe('the local HTTP API', () => {
   it('runs the sd35 CLI end to end: create, progress, download', async () => {
     const out = path.join(dir, 'cli-out');
 
-    const { stdout } = await promisify(execFile)(
+    const { stdout, stderr } = await promisify(execFile)(
       process.execPath,
       [
         'bin/sd35.js',
@@ -109,5 +146,7 @@ describe('the local HTTP API', () => {
     expect(file.startsWith(out)).toBe(true);
     const bytes = await readFile(file);
     expect(bytes.subarray(1, 4).toString()).toBe('PNG');
+    const id = /generation (\S+) created at/.exec(stderr)?.[1] ?? '';
+    expect((await getJson(`${api.url}/v1/generations/${id}`)).source).toBe('cli');
   }, 60_000);
 });

@@ -14,8 +14,10 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'request-file-run-'));
   pipeline = await startLocalPipeline({
     s3Directory: path.join(dir, 's3'),
-    // Its own DynamoDB in memory: nothing of this machine's .local/ is read or changed.
+    // Its own DynamoDB in memory and webhook secret: nothing of the checkout's .local/ is read
+    // or changed.
     dynamoDirectory: null,
+    webhookSecret: 'whsec_cmVxdWVzdC1maWxlLXJ1bi10ZXN0LXNlY3JldC0wMQ==',
     virtualWaits: new AdjustableClock(),
     retryIntervalMs: 5,
   });

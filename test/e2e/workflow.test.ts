@@ -32,6 +32,7 @@ import {
 } from '../../local/runner.js';
 import { type LocalS3, startLocalS3 } from '../../local/s3.js';
 import { SHORT_DEADLINE, TURBO_DEFAULT } from '../support/configurations.js';
+import { waitFor } from '../support/wait-for.js';
 
 /**
  * The whole pipeline: the state machine synthesized from the CDK stack, run by
@@ -229,7 +230,7 @@ describe('the synthesized workflow, locally', () => {
 
     const firstRun = runner.run(first, { prompt: 'the first job', size: '512*512' });
     // Let the first task be submitted before the second.
-    await waitFor(() => emulator.control.tasks().length === 1);
+    await waitFor(() => emulator.control.tasks().length === 1, FIRST_TASK);
     const secondRun = runner.run(
       second,
       { prompt: 'the second job', size: '512*512' },
@@ -254,7 +255,7 @@ describe('the synthesized workflow, locally', () => {
     emulator.control.planNextTask({ durationMs: 30 * 60_000 });
 
     const blockerRun = shortDeadline.run(blocker, { prompt: 'a very long job', size: '512*512' });
-    await waitFor(() => emulator.control.tasks().length === 1);
+    await waitFor(() => emulator.control.tasks().length === 1, FIRST_TASK);
     const lateRun = shortDeadline.run(late, { prompt: 'stuck in the queue', size: '512*512' });
     const [blocked, waited] = await Promise.all([blockerRun, lateRun]);
 
@@ -277,7 +278,7 @@ describe('the synthesized workflow, locally', () => {
   it('aborts every execution still running when asked (what afterEach relies on)', async () => {
     emulator.control.planNextTask({ durationMs: 30 * 60_000 });
     const started = runner.start(nextId(), { prompt: 'left running', size: '512*512' });
-    await waitFor(() => emulator.control.tasks().length === 1);
+    await waitFor(() => emulator.control.tasks().length === 1, FIRST_TASK);
 
     await runner.abortAll();
 
@@ -377,10 +378,8 @@ describe('a configured default model', () => {
   });
 });
 
-async function waitFor(condition: () => boolean, timeoutMs = 120_000): Promise<void> {
-  const start = Date.now();
-  while (!condition()) {
-    if (Date.now() - start > timeoutMs) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+/**
+ * The wait for the first task to reach the emulator. Looked for often: its run passes in virtual
+ * time, which jumps while the test is not looking.
+ */
+const FIRST_TASK = { what: 'the first task to reach DashScope', timeoutMs: 120_000, intervalMs: 5 } as const;

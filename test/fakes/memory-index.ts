@@ -4,6 +4,7 @@ import {
   type GenerationRecord,
   IndexUnavailableError,
   RegistrationConflictError,
+  type RegistrationOutcome,
   requestHashOf,
   STAGE,
 } from '../../functions/shared/generation-index.js';
@@ -38,7 +39,7 @@ export class MemoryGenerationIndex implements GenerationIndex {
     return stored ? structuredClone(stored.record) : undefined;
   }
 
-  async register(registration: Parameters<GenerationIndex['register']>[0]): Promise<void> {
+  async register(registration: Parameters<GenerationIndex['register']>[0]): Promise<RegistrationOutcome> {
     this.calls.register++;
     this.#failIfAsked();
     const hash = requestHashOf(registration.request);
@@ -47,10 +48,11 @@ export class MemoryGenerationIndex implements GenerationIndex {
       if (stored.requestHash !== undefined && stored.requestHash !== hash) {
         throw new RegistrationConflictError(`Generation ${registration.id} exists with another request`);
       }
+      const existing = structuredClone(stored.record);
       stored.requestHash ??= hash;
       stored.record.request ??= structuredClone(registration.request);
       if (registration.caller) stored.record.caller ??= registration.caller;
-      return;
+      return { existing };
     }
     const now = new Date().toISOString();
     this.#items.set(registration.id, {
@@ -66,6 +68,7 @@ export class MemoryGenerationIndex implements GenerationIndex {
         request: structuredClone(registration.request),
       },
     });
+    return {};
   }
 
   async advance(update: Parameters<GenerationIndex['advance']>[0]): Promise<boolean> {

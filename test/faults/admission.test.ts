@@ -11,6 +11,7 @@ import { createRequestEventHandler } from '../../functions/trigger/handler.js';
 import { createLocalExecutionService } from '../../local/execution-service.js';
 import { LOCAL_TASK_TOKENS } from '../../local/local-admission.js';
 import { LOCAL_TABLE } from '../../local/runner.js';
+import { waitFor } from '../support/wait-for.js';
 import { recordingLogger } from './harness.js';
 import { checkNoErrorLogs, type LogLine } from './invariants.js';
 
@@ -40,15 +41,6 @@ afterEach(async () => {
 });
 
 const request = (prompt: string) => ({ prompt, n: 1, size: '512*512', seed: 7 });
-
-/** Waits until `condition` holds, polling in real time; the condition decides, not the clock. */
-async function until(condition: () => Promise<boolean> | boolean): Promise<void> {
-  for (let i = 0; i < 6000; i++) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error('condition not met');
-}
 
 /** Runs the dispatcher as its schedule would, `afterMs` from now, and returns that run's report. */
 async function sweepAfter(afterMs: number) {
@@ -96,7 +88,10 @@ describe('admission faults', () => {
     };
     try {
       const execution = rig.runner.start(id, request('granted, never resumed'));
-      await until(async () => crashed && (await rig.runner.admission.queue.get(id))?.kind === 'granted');
+      await waitFor(async () => crashed && (await rig.runner.admission.queue.get(id))?.kind === 'granted', {
+        what: `${id}'s grant to be recorded and its resume to crash`,
+        timeoutMs: 120_000,
+      });
       await rig.runner.admission.dispatcher.idle();
       expect(rig.emulator.control.tasksCreated - tasksBefore, 'nothing submitted yet').toBe(0);
 
@@ -129,7 +124,10 @@ describe('admission faults', () => {
     const next = 'admission-after-leak';
     const tasksBefore = rig.emulator.control.tasksCreated;
     const execution = rig.runner.start(next, request('waits behind leaked slots'));
-    await until(async () => (await queue.get(next))?.kind === 'waiting');
+    await waitFor(async () => (await queue.get(next))?.kind === 'waiting', {
+      what: `${next} to wait in the queue`,
+      timeoutMs: 120_000,
+    });
     await rig.runner.admission.dispatcher.idle();
     expect((await queue.get(next))?.kind, 'every slot is held').toBe('waiting');
 
@@ -179,7 +177,10 @@ describe('admission faults', () => {
     });
     expect(created.status).toBe(202);
     const { id } = (await created.json()) as { id: string };
-    await until(async () => (await queue.get(id))?.kind === 'waiting');
+    await waitFor(async () => (await queue.get(id))?.kind === 'waiting', {
+      what: `${id} to wait in the queue`,
+      timeoutMs: 120_000,
+    });
 
     const canceled = await app.request(`/v1/generations/${id}/cancel`, { method: 'POST' });
 

@@ -1,5 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { type AddressInfo, connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -58,7 +59,7 @@ export interface CaseHooks {
   beforeSecretRead?: () => void;
 }
 
-/** s3rver that a case can stop and start again on the same port and data directory. */
+/** s3rver that a case can stop and start again behind the same address, on the same data directory. */
 export interface RestartableS3 {
   readonly bucket: string;
   /** s3rver's data folder, kept across restarts. */
@@ -70,6 +71,8 @@ export interface RestartableS3 {
   readonly up: boolean;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** Stops s3rver and gives its address back. */
+  close(): Promise<void>;
 }
 
 /** Everything the fault suite runs against, started once for the file. */
@@ -153,7 +156,7 @@ export async function startFaultSuite(): Promise<FaultSuite> {
     async close() {
       await closeServer(receiver);
       await emulator.close();
-      await s3.stop();
+      await s3.close();
       s3.client.destroy();
       await rm(s3.directory, { recursive: true, force: true });
     },
@@ -199,24 +202,53 @@ function withS3Hooks(client: S3Client, hooks: CaseHooks): S3Client {
   });
 }
 
+/**
+ * s3rver behind a loopback port the suite holds from its start to its end, forwarding each
+ * connection to s3rver while it runs and dropping it at once while it is stopped. The address then
+ * stays the same across a restart without binding a port given back: meanwhile, another test
+ * file's server or an outgoing connection could take that port (EADDRINUSE).
+ */
 async function startRestartableS3(directory: string): Promise<RestartableS3> {
   let server: LocalS3 | undefined = await startLocalS3({ directory });
-  const port = Number(new URL(server.endpoint).port);
-  const client = localS3Client(server.endpoint);
+  const connections = new Set<Socket>();
+  const pair = (from: Socket, to: Socket) => {
+    connections.add(from);
+    from.on('close', () => {
+      connections.delete(from);
+      to.destroy();
+    });
+    from.on('error', () => to.destroy());
+  };
+  const front = createTcpServer((socket) => {
+    if (!server) return void socket.destroy();
+    const upstream = connect(Number(new URL(server.endpoint).port), '127.0.0.1');
+    pair(socket, upstream);
+    pair(upstream, socket);
+    socket.pipe(upstream).pipe(socket);
+  });
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  const endpoint = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+  const client = localS3Client(endpoint);
+  const stop = async () => {
+    await server?.close();
+    server = undefined;
+    for (const socket of connections) socket.destroy();
+  };
   return {
     bucket: LOCAL_BUCKET,
     directory,
-    endpoint: server.endpoint,
+    endpoint,
     client,
     get up() {
       return server !== undefined;
     },
-    async stop() {
-      await server?.close();
-      server = undefined;
-    },
+    stop,
     async start() {
-      server ??= await startLocalS3({ directory, port });
+      server ??= await startLocalS3({ directory });
+    },
+    async close() {
+      await stop();
+      await new Promise<void>((resolve) => front.close(() => resolve()));
     },
   };
 }

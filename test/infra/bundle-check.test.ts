@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { persistSpec } from '../../functions/persist/spec.js';
 import { FILL_CACHE_COMMAND } from '../../infra/bundle-check.js';
 import { PERSIST_NODE_MODULES } from '../../infra/constructs/functions.js';
 import { GenerationFunction } from '../../infra/constructs/generation-function.js';
@@ -36,6 +37,7 @@ describe("a synth whose Persist bundle lacks sharp's arm64 binaries", () => {
       config,
       entry: ENTRY,
       nodeModules: PERSIST_NODE_MODULES,
+      environment: persistSpec.encode({ BUCKET_NAME: 'probe-bucket' }),
     });
 
     expect(() => app.synth()).toThrow(

@@ -7,16 +7,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CopyTarget, copyImage, ImageCopyError } from '../../functions/persist/copy-image.js';
 import { type LocalS3, startLocalS3 } from '../../local/s3.js';
 import { closeServer, listenOnLoopback } from '../support/loopback.js';
+import { ManualClock } from '../support/manual-clock.js';
+import { waitFor } from '../support/wait-for.js';
 
 /** copyImage against s3rver and a local result host: what it refuses to store, and what it records. */
 let s3: LocalS3;
 let dir: string;
 let server: Server;
 let origin: string;
-const answers = new Map<
-  string,
-  { status: number; type: string; body: Buffer; trickle?: 'declared' | 'chunked' }
->();
+/** A host that trickles 20 bytes every 100 ms of `clock`, with or without the length announced. */
+interface Trickle {
+  readonly length: 'declared' | 'chunked';
+  readonly clock: ManualClock;
+}
+const answers = new Map<string, { status: number; type: string; body: Buffer; trickle?: Trickle }>();
+/** The paths the host has begun to answer. */
+const answering = new Set<string>();
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'copy-image-test-'));
@@ -24,16 +30,24 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     const answer = answers.get(req.url ?? '');
     if (!answer) return void res.writeHead(404).end();
-    if (answer.trickle) {
-      // A host that trickles: 20 bytes every 100 ms, with or without the length announced.
-      const length = answer.trickle === 'declared' ? { 'content-length': answer.body.length } : {};
+    answering.add(req.url ?? '');
+    const { trickle } = answer;
+    if (trickle) {
+      const length = trickle.length === 'declared' ? { 'content-length': answer.body.length } : {};
       res.writeHead(answer.status, { 'content-type': answer.type, ...length });
+      res.flushHeaders();
       let sent = 0;
-      const timer = setInterval(() => {
+      let closed = false;
+      res.on('close', () => {
+        closed = true;
+      });
+      const next = () => {
+        if (closed) return;
         res.write(answer.body.subarray(sent, sent + 20));
         sent += 20;
-      }, 100);
-      res.on('close', () => clearInterval(timer));
+        trickle.clock.setTimeout(next, 100);
+      };
+      trickle.clock.setTimeout(next, 100);
       return;
     }
     res.writeHead(answer.status, { 'content-type': answer.type, 'content-length': answer.body.length });
@@ -53,17 +67,25 @@ function serve(
   status: number,
   type: string,
   body: Buffer | string,
-  trickle?: 'declared' | 'chunked',
-): { url: URL; target: CopyTarget } {
+  trickle?: Trickle,
+): { url: URL; target: CopyTarget; answered: () => boolean } {
   counter += 1;
-  answers.set(`/file-${counter}`, { status, type, body: Buffer.from(body), trickle });
+  const file = `/file-${counter}`;
+  answers.set(file, { status, type, body: Buffer.from(body), trickle });
   return {
-    url: new URL(`${origin}/file-${counter}`),
+    url: new URL(`${origin}${file}`),
     target: { s3: s3.client, bucket: s3.bucket, keyStem: `copy-image/${counter}`, metadata: {} },
+    answered: () => answering.has(file),
   };
 }
 
-const limits = { maxBytes: 1_000_000, timeoutMs: 5000, fetch: globalThis.fetch };
+/** Moves `clock` forward by `ms`, one 100 ms step at a time (the trickling host writes at each). */
+function play(clock: ManualClock, ms: number): void {
+  for (let moved = 0; moved < ms; moved += 100) clock.advance(Math.min(100, ms - moved));
+}
+
+/** The deadline runs on a clock nobody moves: only the stall cases, on clocks of their own, reach it. */
+const limits = { maxBytes: 1_000_000, timeoutMs: 5000, fetch: globalThis.fetch, clock: new ManualClock() };
 const rejectionOf = (promise: Promise<unknown>) =>
   promise.then(
     () => undefined,
@@ -193,6 +215,8 @@ describe("copyImage: the result host's error code", () => {
 });
 
 describe('copyImage: a download that stalls', () => {
+  // Each case runs the download's watchdog, and the trickling host, on a clock of its own that
+  // only the case moves: its windows and deadline are exact, however busy the machine is.
   const png = Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     Buffer.alloc(100_000),
@@ -202,12 +226,22 @@ describe('copyImage: a download that stalls', () => {
     'abandons a trickle (length %s) under the minimum throughput, as a retryable stall, storing nothing',
     async (length) => {
       // Prepare
-      const { url, target } = serve(200, 'image/png', png, length);
-
-      // Act
-      const error = await rejectionOf(
-        copyImage(url, target, { ...limits, timeoutMs: 60_000, stallWindowMs: 500, minBytesPerSecond: 1024 }),
+      const clock = new ManualClock();
+      const { url, target, answered } = serve(200, 'image/png', png, { length, clock });
+      const copying = rejectionOf(
+        copyImage(url, target, {
+          ...limits,
+          clock,
+          timeoutMs: 60_000,
+          stallWindowMs: 500,
+          minBytesPerSecond: 1024,
+        }),
       );
+      await waitFor(answered, { what: 'the result host to start answering', timeoutMs: 60_000 });
+
+      // Act: one stall window, in which the host sends 100 bytes (the minimum is 512).
+      play(clock, 500);
+      const error = await copying;
 
       // Assess
       expect(error).toBeInstanceOf(ImageCopyError);
@@ -219,12 +253,22 @@ describe('copyImage: a download that stalls', () => {
 
   it('abandons a download still running at its deadline, however steady', async () => {
     // Prepare
-    const { url, target } = serve(200, 'image/png', png, 'declared');
-
-    // Act
-    const error = await rejectionOf(
-      copyImage(url, target, { ...limits, timeoutMs: 700, stallWindowMs: 60_000, minBytesPerSecond: 1 }),
+    const clock = new ManualClock();
+    const { url, target, answered } = serve(200, 'image/png', png, { length: 'declared', clock });
+    const copying = rejectionOf(
+      copyImage(url, target, {
+        ...limits,
+        clock,
+        timeoutMs: 700,
+        stallWindowMs: 60_000,
+        minBytesPerSecond: 1,
+      }),
     );
+    await waitFor(answered, { what: 'the result host to start answering', timeoutMs: 60_000 });
+
+    // Act: the host keeps sending, 20 bytes every 100 ms, up to the deadline.
+    play(clock, 700);
+    const error = await copying;
 
     // Assess
     expect(error).toMatchObject({ type: 'timeout', retryable: true });
@@ -234,6 +278,7 @@ describe('copyImage: a download that stalls', () => {
 
   it('does not take an S3 upload that is slow to finish, after the whole body arrived, for a stall', async () => {
     // Prepare: S3 answers the put 1.5 s after it took the whole body, three stall windows.
+    const clock = new ManualClock();
     const { url, target } = serve(200, 'image/png', png);
     const send = target.s3.send.bind(target.s3) as (command: object) => Promise<unknown>;
     const slowS3 = new Proxy(target.s3, {
@@ -241,7 +286,7 @@ describe('copyImage: a download that stalls', () => {
         property === 'send'
           ? async (command: object) => {
               const answer = await send(command);
-              await new Promise((resolve) => setTimeout(resolve, 1500));
+              play(clock, 1500);
               return answer;
             }
           : Reflect.get(client, property, client),
@@ -251,11 +296,23 @@ describe('copyImage: a download that stalls', () => {
     const copied = await copyImage(
       url,
       { ...target, s3: slowS3 },
-      { ...limits, timeoutMs: 60_000, stallWindowMs: 500, minBytesPerSecond: 1024 },
+      { ...limits, clock, timeoutMs: 60_000, stallWindowMs: 500, minBytesPerSecond: 1024 },
     );
 
     // Assess
     expect(copied.bytes).toBe(png.length);
     expect(await storedKeys(target.keyStem)).toEqual([copied.key]);
+  });
+
+  it('leaves no timer of its own behind once the copy ended', async () => {
+    // Prepare
+    const clock = new ManualClock();
+    const { url, target } = serve(200, 'image/png', png);
+
+    // Act
+    await copyImage(url, target, { ...limits, clock, stallWindowMs: 500 });
+
+    // Assess
+    expect(clock.pending).toBe(0);
   });
 });

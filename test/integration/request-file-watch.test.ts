@@ -14,6 +14,7 @@ import { type RequestFileWatch, watchRequestFiles } from '../../local/request-fi
 import { type LocalS3, startLocalS3 } from '../../local/s3.js';
 import { FakeExecutionService } from '../api/fake-executions.js';
 import { MemoryGenerationIndex } from '../fakes/memory-index.js';
+import { waitFor } from '../support/wait-for.js';
 
 /**
  * The local stand-in for "S3 → EventBridge → trigger": a request file stored in s3rver under
@@ -81,7 +82,10 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
-/** Lets the deliveries queued so far reach their trigger (s3rver and the watch are in-process). */
+/**
+ * Gives deliveries that should not come a chance to come (s3rver and the watch are in-process):
+ * only for what must not happen; what must happen is waited for with {@link waitFor}.
+ */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
 
 describe('watchRequestFiles', () => {
@@ -222,6 +226,7 @@ describe('watchRequestFiles', () => {
     const first = await put('requests/same.jsonl', 'first');
     const second = await put('requests/same.jsonl', 'second');
     const third = await put('requests/same.jsonl', 'third');
+    await waitFor(() => log.length > 0, { what: 'the first delivery to start', timeoutMs: 60_000 });
     await settle();
     const whileHeld = [...log];
     release.resolve();
@@ -248,7 +253,7 @@ describe('watchRequestFiles', () => {
       finished = true;
     });
     await put('requests/slow.jsonl', 'slow');
-    await settle();
+    await waitFor(() => events.length > 0, { what: 'the delivery of slow.jsonl', timeoutMs: 60_000 });
     expect(events).toHaveLength(1);
 
     // Act

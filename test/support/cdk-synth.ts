@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from './wait-for.js';
 
 const PROJECT_ROOT = path.join(import.meta.dirname, '..', '..');
 
@@ -75,8 +76,11 @@ export async function stopCdkSynth(child: ChildProcess): Promise<void> {
  */
 export async function cdkSynthOutput(dir: string): Promise<string> {
   const paths = cdkSynthPaths(dir);
-  // No deadline of its own: the hook's timeout is the bound, a busy machine only slows this.
-  while (!existsSync(paths.exit)) await sleep(100);
+  // Under the hooks' 300 s: a synth that never ends is named, not left to the hook's timeout.
+  await waitFor(() => existsSync(paths.exit), {
+    what: `the background \`cdk synth\` to end (${paths.exit}; its output in ${paths.log})`,
+    timeoutMs: 280_000,
+  });
   const ended = JSON.parse(readFileSync(paths.exit, 'utf8')) as { code: number | null };
   if (ended.code !== 0) {
     const output = readFileSync(paths.log, 'utf8').trim().split('\n').slice(-20).join('\n');

@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach } from 'vitest';
+import { waitFor } from './wait-for.js';
+
+export { waitFor } from './wait-for.js';
 
 /**
  * `npm start` and `npm run generate` as real processes on one local folder (`SD35_LOCAL_DIR`, a
@@ -84,24 +87,6 @@ export async function startServer(
 /** `npm run generate -- ARGS`. */
 export function generate(dir: string, args: string[], env: Record<string, string> = {}): Child {
   return child(['local/generate.ts', ...args], dir, env);
-}
-
-/**
- * Polls `condition` every 100 ms until it returns something other than undefined or false, and
- * returns that; fails naming `what` after `timeoutMs` (generous: the machine may be busy).
- */
-export async function waitFor<T>(
-  condition: () => Promise<T | undefined | false> | T | undefined | false,
-  options: { readonly what: string; readonly timeoutMs: number },
-): Promise<T> {
-  const deadline = Date.now() + options.timeoutMs;
-  for (;;) {
-    const value = await condition();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline)
-      throw new Error(`Timed out after ${options.timeoutMs} ms waiting for ${options.what}`);
-    await sleep(100);
-  }
 }
 
 /** The distinct tasks the emulator of `dir` holds (its journal survives its process). */

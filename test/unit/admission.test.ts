@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { Random } from '../../bench/lib/random.js';
 import {
   type AccountLimits,
+  aheadIn,
+  estimateStartFromRunners,
   estimateStartMs,
   grantsAhead,
   INITIAL_DISPATCHER_STATE,
@@ -8,6 +11,7 @@ import {
   planGrants,
   type QueueEntry,
   type Slot,
+  waitingIn,
 } from '../../functions/shared/admission.js';
 
 const NOW = 1_000_000;
@@ -94,7 +98,8 @@ describe('planGrants', () => {
       state: INITIAL_DISPATCHER_STATE,
       rules: { batchEvery: 3 },
     });
-    expect(first.state).toEqual({ interactiveStreak: 2 });
+    // Two grants of 20 s on an idle account: its runner is busy 40 s.
+    expect(first.state).toEqual({ interactiveStreak: 2, runnersFreeAt: { main: NOW + 40_000 } });
     const second = planGrants({
       now: NOW,
       accounts: [one('main', 1)],
@@ -206,5 +211,79 @@ describe('estimateStartMs', () => {
     });
     // a is free at +15 s, b now; three grants of 20 s: b +20, a +35, b +40; then the earliest is a at +35 s.
     expect(start).toBe(NOW + 35_000);
+  });
+
+  it('gives what handing the runs out one by one gives, at any queue length', () => {
+    /** The estimate as the rule states it: each run ahead to the runner free first, one at a time. */
+    const oneByOne = (free: number[], ahead: number, runMs: number) => {
+      const runners = [...free];
+      for (let i = 0; i < ahead; i++) {
+        const first = runners.indexOf(Math.min(...runners));
+        runners[first] = (runners[first] as number) + runMs;
+      }
+      return Math.min(...runners);
+    };
+    const random = new Random(7);
+    for (let trial = 0; trial < 300; trial++) {
+      const accounts = Array.from({ length: 1 + Math.floor(random.uniform(0, 4)) }, (_, i) => one(`a${i}`));
+      const runnersFreeAt = Object.fromEntries(
+        accounts.map((account) => [account.name, NOW + Math.round(random.uniform(0, 90_000))]),
+      );
+      const ahead = Math.floor(random.uniform(0, trial < 290 ? 50 : 5000));
+      const typicalRunSeconds = Math.round(random.uniform(1, 60) * 10) / 10;
+      const start = estimateStartFromRunners({ now: NOW, accounts, runnersFreeAt, ahead, typicalRunSeconds });
+      const expected = oneByOne(Object.values(runnersFreeAt), ahead, typicalRunSeconds * 1000);
+      expect(Math.abs(start - expected), `trial ${trial}`).toBeLessThan(1);
+    }
+  });
+});
+
+describe('planGrants’ runners', () => {
+  it('tells when each account’s runner is expected free: the rest of its slots, then its grants', () => {
+    const plan = planGrants({
+      now: NOW,
+      accounts: [one('a', 2), one('b', 1)],
+      slots: [slot('x', 'a', { startedAt: NOW - 5000 }), slot('y', 'b')],
+      waiting: { interactive: [], batch: batch(3) },
+      state: INITIAL_DISPATCHER_STATE,
+    });
+
+    // a: 15 s left of x, then b0's 20 s; b holds y (not started: all 20 s) and is full.
+    expect(plan.grants.map((grant) => grant.account)).toEqual(['a']);
+    expect(plan.state.runnersFreeAt).toEqual({ a: NOW + 35_000, b: NOW + 20_000 });
+    // The API's estimate from those times is the one from the slots themselves.
+    const fromSlots = estimateStartMs({
+      now: NOW,
+      accounts: [one('a'), one('b')],
+      slots: [slot('x', 'a', { startedAt: NOW - 5000 }), slot('y', 'b'), slot('b0', 'a')],
+      ahead: 2,
+      typicalRunSeconds: 20,
+    });
+    expect(
+      estimateStartFromRunners({
+        now: NOW,
+        accounts: [one('a'), one('b')],
+        runnersFreeAt: plan.state.runnersFreeAt,
+        ahead: 2,
+        typicalRunSeconds: 20,
+      }),
+    ).toBe(fromSlots);
+  });
+});
+
+describe('the lanes’ counters', () => {
+  it('count from the head to the tail, and an entry’s place from the head', () => {
+    expect(waitingIn({ tail: 0, head: 1 })).toBe(0);
+    expect(waitingIn({ tail: 7, head: 3 })).toBe(5);
+    expect(waitingIn({ tail: 7, head: 8 })).toBe(0);
+    expect(aheadIn({ tail: 7, head: 3 }, 3)).toBe(0);
+    expect(aheadIn({ tail: 7, head: 3 }, 6)).toBe(3);
+  });
+
+  it('put an entry below the head, or without a number, at the head, and never past the tail', () => {
+    expect(aheadIn({ tail: 7, head: 3 }, 1)).toBe(0);
+    expect(aheadIn({ tail: 7, head: 3 }, undefined)).toBe(0);
+    // A number the counters do not know yet (read a moment stale): at most the last.
+    expect(aheadIn({ tail: 7, head: 3 }, 12)).toBe(4);
   });
 });

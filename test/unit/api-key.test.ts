@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { pollSpec } from '../../functions/poll/spec.js';
 import { apiKeyProvider, type SecretReader } from '../../functions/shared/api-key.js';
-import { loadConfig } from '../../functions/shared/config.js';
 
 const SECRET_ID = 'sd35/dashscope-api-key';
-const secretConfig = loadConfig('poll', { DASHSCOPE_API_KEY_SECRET_ID: SECRET_ID });
+const secretConfig = pollSpec.parse({ DASHSCOPE_API_KEY_SECRET_ID: SECRET_ID });
 
 /** A fake Secrets Manager: answers with the next of `values` and counts reads. */
 function fakeSecrets(...values: Array<string | undefined | Error>) {
@@ -102,7 +102,7 @@ describe('apiKeyProvider: from the environment', () => {
   it('returns DASHSCOPE_API_KEY without reading any secret', async () => {
     // Prepare
     const secrets = fakeSecrets('sk-from-secret');
-    const config = loadConfig('poll', { DASHSCOPE_API_KEY: 'sk-local' });
+    const config = pollSpec.parse({ DASHSCOPE_API_KEY: 'sk-local' });
 
     // Act
     const key = await apiKeyProvider(config, { readSecret: secrets.readSecret })();

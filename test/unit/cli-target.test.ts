@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { regionOfUrl, resolveApiTarget } from '../../local/cli/api-client.js';
+import { baseUrlOf, regionOfUrl, resolveApiTarget } from '../../local/cli/api-client.js';
 
 const credentials = () => ({ accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' });
 const deployed = 'https://abc123.execute-api.eu-west-1.amazonaws.com/prod/';
@@ -65,6 +65,39 @@ describe('resolveApiTarget', () => {
 
   it('refuses a URL that is not http(s)', () => {
     expect(() => resolveApiTarget({ api: 'ftp://x' }, {})).toThrow('--api: must be an http or https URL');
+  });
+});
+
+describe('errors name the setting the user set: the flag, or the variable', () => {
+  it.each([
+    [{ api: 'notaurl' }, {}, '--api: "notaurl" is not a URL'],
+    [{}, { SD35_API_URL: 'notaurl' }, 'SD35_API_URL: "notaurl" is not a URL'],
+    [{}, { SD35_API_URL: 'ftp://x' }, 'SD35_API_URL: must be an http or https URL, got "ftp://x"'],
+    [{ auth: 'basic' }, {}, '--auth: must be one of iam, bearer, none, got "basic"'],
+    [{}, { SD35_AUTH: 'basic' }, 'SD35_AUTH: must be one of iam, bearer, none, got "basic"'],
+    [{ auth: 'bearer' }, {}, '--auth bearer: set the token in SD35_API_TOKEN (or API_TOKEN)'],
+    [{}, { SD35_AUTH: 'bearer' }, 'SD35_AUTH=bearer: set the token in SD35_API_TOKEN (or API_TOKEN)'],
+    [{ api: 'https://api.example.com', auth: 'iam' }, {}, '--auth iam: no region in api.example.com'],
+    [{ api: 'https://api.example.com' }, { SD35_AUTH: 'iam' }, 'SD35_AUTH=iam: no region in api.example.com'],
+    [
+      {},
+      { SD35_API_URL: 'https://api.amazonaws.com' },
+      'SD35_API_URL: api.amazonaws.com is an AWS host, so auth is iam, and it names no region; set AWS_REGION',
+    ],
+  ] as const)('%j with %j: %s', (flags, env, message) => {
+    expect(() => resolveApiTarget(flags, env, credentials)).toThrow(message);
+  });
+
+  it('names the flag when both are set: the flag wins', () => {
+    expect(() => resolveApiTarget({ api: 'nope' }, { SD35_API_URL: 'alsonot' })).toThrow(
+      '--api: "nope" is not a URL',
+    );
+  });
+
+  it('names the variable in baseUrlOf too (sd35 open)', () => {
+    expect(() => baseUrlOf(undefined, { SD35_API_URL: 'notaurl' })).toThrow(
+      'SD35_API_URL: "notaurl" is not a URL',
+    );
   });
 });
 

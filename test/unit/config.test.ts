@@ -1,13 +1,15 @@
 import { describe, expect, it } from 'vitest';
+import { persistSpec } from '../../functions/persist/spec.js';
+import { pollSpec } from '../../functions/poll/spec.js';
 import {
   ConfigError,
   DEFAULT_DEADLINE_SECONDS,
   DEFAULT_MAX_IMAGE_BYTES,
-  loadConfig,
 } from '../../functions/shared/config.js';
 import { DEFAULT_DASHSCOPE_BASE_URL } from '../../functions/shared/dashscope/client.js';
 import { DOWNLOAD_BUDGET } from '../../functions/shared/download-budget.js';
 import { DEFAULT_RUN_TIME_MODEL } from '../../functions/shared/run-time-estimate.js';
+import { submitSpec } from '../../functions/submit/spec.js';
 
 const KEY_ENV = { DASHSCOPE_API_KEY: 'sk-config-test' };
 const PERSIST_ENV = { ...KEY_ENV, BUCKET_NAME: 'sd35-images' };
@@ -25,7 +27,7 @@ function errorOf(act: () => unknown): Error {
 describe('loadConfig: defaults', () => {
   it('applies the DashScope defaults and the submit deadline', () => {
     // Act
-    const config = loadConfig('submit', KEY_ENV);
+    const config = submitSpec.parse(KEY_ENV);
 
     // Assess
     expect(config).toEqual({
@@ -39,7 +41,7 @@ describe('loadConfig: defaults', () => {
 
   it('reads run-time model overrides for submit from RUN_TIME_MODEL', () => {
     // Act
-    const config = loadConfig('submit', {
+    const config = submitSpec.parse({
       ...KEY_ENV,
       RUN_TIME_MODEL: '{"spread":0.3,"secondsPerMegapixelStep":{"stable-diffusion-3.5-large":0.2}}',
     });
@@ -61,7 +63,7 @@ describe('loadConfig: defaults', () => {
     ['{"steps": 3}', 'steps'],
   ])('names RUN_TIME_MODEL when it is %s', (value, detail) => {
     // Act
-    const act = () => loadConfig('submit', { ...KEY_ENV, RUN_TIME_MODEL: value });
+    const act = () => submitSpec.parse({ ...KEY_ENV, RUN_TIME_MODEL: value });
 
     // Assess
     expect(act).toThrow(/RUN_TIME_MODEL/);
@@ -70,7 +72,7 @@ describe('loadConfig: defaults', () => {
 
   it('applies the DashScope defaults for poll', () => {
     // Act
-    const config = loadConfig('poll', KEY_ENV);
+    const config = pollSpec.parse(KEY_ENV);
 
     // Assess
     expect(config).toEqual({
@@ -82,7 +84,7 @@ describe('loadConfig: defaults', () => {
 
   it('applies the persist defaults', () => {
     // Act
-    const config = loadConfig('persist', PERSIST_ENV);
+    const config = persistSpec.parse(PERSIST_ENV);
 
     // Assess
     expect(config).toMatchObject({
@@ -97,7 +99,7 @@ describe('loadConfig: defaults', () => {
 
   it('leaves out variables it does not know', () => {
     // Act
-    const config = loadConfig('poll', { ...KEY_ENV, PATH: '/usr/bin', AWS_REGION: 'eu-west-1' });
+    const config = pollSpec.parse({ ...KEY_ENV, PATH: '/usr/bin', AWS_REGION: 'eu-west-1' });
 
     // Assess
     expect(config).not.toHaveProperty('PATH');
@@ -106,7 +108,7 @@ describe('loadConfig: defaults', () => {
 
   it('reads numbers from their strings', () => {
     // Act
-    const config = loadConfig('submit', {
+    const config = submitSpec.parse({
       ...KEY_ENV,
       DASHSCOPE_TIMEOUT_MS: '2500',
       DEADLINE_SECONDS: '900',
@@ -120,7 +122,7 @@ describe('loadConfig: defaults', () => {
 describe('loadConfig: missing or bad variables', () => {
   it('names BUCKET_NAME when persist has none', () => {
     // Act
-    const error = errorOf(() => loadConfig('persist', KEY_ENV));
+    const error = errorOf(() => persistSpec.parse(KEY_ENV));
 
     // Assess
     expect(error).toBeInstanceOf(ConfigError);
@@ -129,7 +131,7 @@ describe('loadConfig: missing or bad variables', () => {
 
   it('treats a blank BUCKET_NAME as missing', () => {
     // Act
-    const error = errorOf(() => loadConfig('persist', { ...KEY_ENV, BUCKET_NAME: '' }));
+    const error = errorOf(() => persistSpec.parse({ ...KEY_ENV, BUCKET_NAME: '' }));
 
     // Assess
     expect(error.message).toContain('BUCKET_NAME');
@@ -137,7 +139,7 @@ describe('loadConfig: missing or bad variables', () => {
 
   it('names both key variables when neither is set', () => {
     // Act
-    const error = errorOf(() => loadConfig('submit', {}));
+    const error = errorOf(() => submitSpec.parse({}));
 
     // Assess
     expect(error).toBeInstanceOf(ConfigError);
@@ -147,9 +149,7 @@ describe('loadConfig: missing or bad variables', () => {
 
   it('treats blank key variables as unset', () => {
     // Act
-    const error = errorOf(() =>
-      loadConfig('poll', { DASHSCOPE_API_KEY: '', DASHSCOPE_API_KEY_SECRET_ID: '' }),
-    );
+    const error = errorOf(() => pollSpec.parse({ DASHSCOPE_API_KEY: '', DASHSCOPE_API_KEY_SECRET_ID: '' }));
 
     // Assess
     expect(error.message).toContain('DASHSCOPE_API_KEY_SECRET_ID');
@@ -157,7 +157,7 @@ describe('loadConfig: missing or bad variables', () => {
 
   it('accepts a secret id instead of a key', () => {
     // Act
-    const config = loadConfig('poll', { DASHSCOPE_API_KEY_SECRET_ID: 'sd35/dashscope-api-key' });
+    const config = pollSpec.parse({ DASHSCOPE_API_KEY_SECRET_ID: 'sd35/dashscope-api-key' });
 
     // Assess
     expect(config.DASHSCOPE_API_KEY_SECRET_ID).toBe('sd35/dashscope-api-key');
@@ -165,7 +165,7 @@ describe('loadConfig: missing or bad variables', () => {
 
   it('names a malformed number', () => {
     // Act
-    const error = errorOf(() => loadConfig('poll', { ...KEY_ENV, DASHSCOPE_TIMEOUT_MS: 'ten seconds' }));
+    const error = errorOf(() => pollSpec.parse({ ...KEY_ENV, DASHSCOPE_TIMEOUT_MS: 'ten seconds' }));
 
     // Assess
     expect(error.message).toContain('DASHSCOPE_TIMEOUT_MS');
@@ -173,7 +173,7 @@ describe('loadConfig: missing or bad variables', () => {
 
   it('never puts the API key in its message', () => {
     // Act
-    const error = errorOf(() => loadConfig('persist', { ...KEY_ENV, MAX_IMAGE_BYTES: '-1' }));
+    const error = errorOf(() => persistSpec.parse({ ...KEY_ENV, MAX_IMAGE_BYTES: '-1' }));
 
     // Assess
     expect(error.message).not.toContain('sk-config-test');
@@ -183,7 +183,7 @@ describe('loadConfig: missing or bad variables', () => {
 describe('loadConfig: RESULT_HOSTS', () => {
   it('parses a comma list, trimming spaces and dropping empty items', () => {
     // Act
-    const config = loadConfig('persist', {
+    const config = persistSpec.parse({
       ...PERSIST_ENV,
       RESULT_HOSTS: ' dashscope-result-bj.oss-cn-beijing.aliyuncs.com, *.aliyuncs.com ,,localhost',
     });
@@ -206,7 +206,7 @@ describe('loadConfig: RESULT_HOSTS', () => {
     ['only commas', ' , ,'],
   ])('rejects %s and names RESULT_HOSTS', (_label, RESULT_HOSTS) => {
     // Act
-    const error = errorOf(() => loadConfig('persist', { ...PERSIST_ENV, RESULT_HOSTS }));
+    const error = errorOf(() => persistSpec.parse({ ...PERSIST_ENV, RESULT_HOSTS }));
 
     // Assess
     expect(error).toBeInstanceOf(ConfigError);
@@ -217,7 +217,7 @@ describe('loadConfig: RESULT_HOSTS', () => {
 describe('loadConfig: DASHSCOPE_BASE_URL', () => {
   it('refuses plain http to a remote host, where the key would travel unencrypted', () => {
     expect(() =>
-      loadConfig('poll', {
+      pollSpec.parse({
         DASHSCOPE_API_KEY: 'k',
         DASHSCOPE_BASE_URL: 'http://dashscope.aliyuncs.com/api/v1',
       }),
@@ -225,7 +225,7 @@ describe('loadConfig: DASHSCOPE_BASE_URL', () => {
   });
 
   it('accepts http on loopback, for the local emulator', () => {
-    const config = loadConfig('poll', {
+    const config = pollSpec.parse({
       DASHSCOPE_API_KEY: 'k',
       DASHSCOPE_BASE_URL: 'http://127.0.0.1:4010/api/v1',
     });
@@ -234,7 +234,7 @@ describe('loadConfig: DASHSCOPE_BASE_URL', () => {
 
   it('refuses a wildcard over a whole top-level domain in RESULT_HOSTS', () => {
     expect(() =>
-      loadConfig('persist', { DASHSCOPE_API_KEY: 'k', BUCKET_NAME: 'bucket', RESULT_HOSTS: '*.com' }),
+      persistSpec.parse({ DASHSCOPE_API_KEY: 'k', BUCKET_NAME: 'bucket', RESULT_HOSTS: '*.com' }),
     ).toThrow(/RESULT_HOSTS/);
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../functions/shared/config.js';
+import { ConfigError } from '../../functions/shared/config.js';
 import { dashscopeFromConfig } from '../../functions/shared/dashscope-from-env.js';
 import { DashScopeTimeoutError } from '../../functions/shared/errors.js';
+import { submitSpec } from '../../functions/submit/spec.js';
 
 const KEY_ENV = { DASHSCOPE_API_KEY: 'sk-env-test' };
 
@@ -20,7 +21,7 @@ const rejectionOf = (promise: Promise<unknown>) =>
 describe('the DashScope client from configuration', () => {
   it('reads the submit timeout from DASHSCOPE_SUBMIT_TIMEOUT_MS, apart from the query timeout', async () => {
     // Prepare
-    const config = loadConfig('submit', {
+    const config = submitSpec.parse({
       ...KEY_ENV,
       DASHSCOPE_TIMEOUT_MS: '20',
       DASHSCOPE_SUBMIT_TIMEOUT_MS: '60',
@@ -46,7 +47,7 @@ describe('the DashScope client from configuration', () => {
 
   it('leaves the submit timeout to the client when the variable is unset', () => {
     // Act
-    const config = loadConfig('submit', KEY_ENV);
+    const config = submitSpec.parse(KEY_ENV);
 
     // Assess
     expect(config).not.toHaveProperty('DASHSCOPE_SUBMIT_TIMEOUT_MS');
@@ -54,7 +55,7 @@ describe('the DashScope client from configuration', () => {
 
   it('names DASHSCOPE_SUBMIT_TIMEOUT_MS when it is not a positive integer', () => {
     // Act
-    const act = () => loadConfig('submit', { ...KEY_ENV, DASHSCOPE_SUBMIT_TIMEOUT_MS: 'soon' });
+    const act = () => submitSpec.parse({ ...KEY_ENV, DASHSCOPE_SUBMIT_TIMEOUT_MS: 'soon' });
 
     // Assess
     expect(act).toThrow(ConfigError);

@@ -218,7 +218,8 @@ describe('dispatch', () => {
     await dispatch(deps);
 
     expect(resumer.resumed.map((r) => r.token)).toEqual(['token-i1', 'token-i2', 'token-i3']);
-    expect(await queue.readState()).toEqual({ interactiveStreak: 3 });
+    // And when the runner is expected free after the three grants of 20 s (what the API's estimate reads).
+    expect(await queue.readState()).toEqual({ interactiveStreak: 3, runnersFreeAt: { main: T0 + 60_000 } });
     for (const id of ['i1', 'i2', 'i3']) await queue.release(id);
     await dispatch(deps);
     expect(resumer.resumed.map((r) => r.token).slice(3)).toEqual(['token-b1', 'token-i4', 'token-b2']);

@@ -2,10 +2,10 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { deadLetterQueueUrl } from '../../functions/notify/dead-letter-env.js';
 import { createNotifyHandler } from '../../functions/notify/handler.js';
 import { lastAttemptWorstCaseMs, type NotifyDeps, notifyCompletion } from '../../functions/notify/notify.js';
 import { CALL_TIMING, withRetries, worstCaseMs } from '../../functions/notify/retry.js';
+import { notifySpec, reconcileSpec } from '../../functions/notify/spec.js';
 import { createSqsDeadLetters } from '../../functions/shared/aws/sqs-dead-letters.js';
 import { ConfigError } from '../../functions/shared/config.js';
 import {
@@ -355,10 +355,20 @@ describe('the SQS dead-letter queue adapter', () => {
 
   it('is named by DEAD_LETTER_QUEUE_URL, an https URL; unset, none', () => {
     const url = 'https://sqs.eu-west-1.amazonaws.com/123456789012/dead-letters';
+    const env = { BUCKET_NAME: 'images' };
+    const deadLetterQueueUrl = (more: Record<string, string>) =>
+      notifySpec.parse({ ...env, ...more }).DEAD_LETTER_QUEUE_URL;
     expect(deadLetterQueueUrl({ DEAD_LETTER_QUEUE_URL: url })).toBe(url);
     expect(deadLetterQueueUrl({})).toBeUndefined();
     expect(deadLetterQueueUrl({ DEAD_LETTER_QUEUE_URL: '' })).toBeUndefined();
     expect(() => deadLetterQueueUrl({ DEAD_LETTER_QUEUE_URL: 'not a url' })).toThrow(ConfigError);
     expect(() => deadLetterQueueUrl({ DEAD_LETTER_QUEUE_URL: 'not a url' })).toThrow(/DEAD_LETTER_QUEUE_URL/);
+    // The reconciler reads the same variable the same way.
+    const reconcile = {
+      ...env,
+      GENERATIONS_TABLE: 'generations',
+      STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:sd35',
+    };
+    expect(reconcileSpec.parse({ ...reconcile, DEAD_LETTER_QUEUE_URL: url }).DEAD_LETTER_QUEUE_URL).toBe(url);
   });
 });

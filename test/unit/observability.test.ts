@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createNotifyHandler, outcomeOf } from '../../functions/notify/handler.js';
 import type { NotifyInput } from '../../functions/notify/notify.js';
-import { loadConfig } from '../../functions/shared/config.js';
 import { lambdaEntry } from '../../functions/shared/lambda-entry.js';
 import { correlationOf, createLambdaLogger, type Logger, withKeys } from '../../functions/shared/logger.js';
 import {
@@ -13,6 +12,7 @@ import {
   type MetricUnit,
 } from '../../functions/shared/metrics.js';
 import { createSubmitHandler, submitDeps } from '../../functions/submit/handler.js';
+import { submitSpec } from '../../functions/submit/spec.js';
 
 type Json = Record<string, any>;
 
@@ -258,7 +258,7 @@ describe('the Submit handler', () => {
     const metrics = recordingMetrics();
     const logger = recordingLogger();
     const handler = createSubmitHandler(
-      submitDeps(loadConfig('submit', { DASHSCOPE_API_KEY: 'sk-test' }), {
+      submitDeps(submitSpec.parse({ DASHSCOPE_API_KEY: 'sk-test' }), {
         clock: { now: () => Date.parse('2026-01-01T00:00:00Z') },
         logger,
         metrics,

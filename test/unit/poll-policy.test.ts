@@ -10,6 +10,8 @@ import {
   OVERRUN_FRACTION,
   type PollPolicyInput,
   pollJitter,
+  QUEUED_TAIL_INTERVAL_MS,
+  STARTED_STAY_SECONDS,
   shouldListQueue,
   TAIL_BUDGET_SECONDS,
   TAIL_INTERVAL_MS,
@@ -97,7 +99,7 @@ describe('nextPollSeconds: what the Wait state needs', () => {
 
   it('rounds a fractional remaining time up so the deadline poll is not early', () => {
     // Act
-    const wait = nextPollSeconds(input({ status: 'queued', secondsUntilDeadline: 2.3 }));
+    const wait = nextPollSeconds(input({ runningForSeconds: 0, secondsUntilDeadline: 2.3 }));
 
     // Assess
     expect(wait).toBe(3);
@@ -200,12 +202,25 @@ describe('nextPollSeconds: a running task', () => {
 });
 
 describe('nextPollSeconds: a queued task', () => {
-  it('without a queue reading, polls first around the low end of its own run', () => {
+  it('without a queue reading, looks again after 1 s: a task granted a free slot starts at once', () => {
     // Act
     const wait = nextPollSeconds(input({ status: 'queued', pollCount: 0 }));
 
     // Assess
-    expect(wait).toBe(nextPollSeconds(input({ runningForSeconds: 0 })));
+    expect(wait).toBe(1);
+  });
+
+  it('looks at a large generation soon after its submit, not near the end of its run (#24)', () => {
+    // Prepare: 4 images of 1024*1024 at 40 steps, about 77 s; the first look used to aim at the
+    // low end of its run (~45 s after submit), and the index showed it queued until then.
+    const large = estimateRun({ model: 'stable-diffusion-3.5-large', size: '1024*1024', steps: 40, n: 4 });
+
+    // Act
+    const wait = nextPollSeconds(input({ status: 'queued', pollCount: 0, expected: large }));
+
+    // Assess
+    expect(large.seconds).toBeGreaterThan(60);
+    expect(wait).toBe(1);
   });
 
   it('without a queue reading, polls less often the longer it has waited', () => {
@@ -265,12 +280,27 @@ describe('nextPollSeconds: a queued task', () => {
     expect(stale).toBe(fresh - 30);
   });
 
-  it('with nothing ahead, waits as for a run that may start at once', () => {
+  it('with nothing ahead, looks again after 1 s: it may start at once', () => {
     // Act
     const wait = nextPollSeconds(input({ status: 'queued', queue: { ahead: 0, secondsAgo: 0 } }));
 
     // Assess
-    expect(wait).toBe(nextPollSeconds(input({ runningForSeconds: 0 })));
+    expect(wait).toBe(1);
+  });
+
+  it('aims at the start, not the end: its own run adds nothing to the wait', () => {
+    // Act
+    const short = nextPollSeconds(input({ status: 'queued', queue: { ahead: 3, secondsAgo: 0 } }));
+    const long = nextPollSeconds(
+      input({
+        status: 'queued',
+        queue: { ahead: 3, secondsAgo: 0 },
+        expected: { ...EXPECTED, seconds: 300 },
+      }),
+    );
+
+    // Assess
+    expect(long).toBe(short);
   });
 });
 
@@ -425,15 +455,33 @@ describe('tailPollMs: querying again within one Poll invocation', () => {
     expect(sleep).toBe(TAIL_INTERVAL_MS);
   });
 
-  it('sleeps within the invocation for a queued task whose end may come within the budget', () => {
+  it('watches a queued task that may start within the budget, every second', () => {
     // Act
     const sleep = tailPollMs(
       tail({ status: 'queued', runningForSeconds: undefined, queue: { ahead: 0, secondsAgo: 0 } }),
     );
 
     // Assess
-    expect(sleep).toBeGreaterThan(TAIL_INTERVAL_MS);
-    expect(sleep).toBeLessThanOrEqual(TAIL_BUDGET_SECONDS * 1000);
+    expect(sleep).toBe(QUEUED_TAIL_INTERVAL_MS);
+  });
+
+  it('returns at once from a task just seen starting, so the index shows it running now', () => {
+    // Act
+    const sleep = tailPollMs(tail({ runningForSeconds: 0.5, statusChanged: true }));
+
+    // Assess
+    expect(sleep).toBeUndefined();
+  });
+
+  it(`keeps watching a task just seen starting that will end within ${STARTED_STAY_SECONDS} s`, () => {
+    // Prepare: a 2-step turbo image, under 2 s
+    const tiny = estimateRun({ model: 'stable-diffusion-3.5-large-turbo', size: '512*512', steps: 2, n: 1 });
+
+    // Act
+    const sleep = tailPollMs(tail({ runningForSeconds: 0.2, statusChanged: true, expected: tiny }));
+
+    // Assess
+    expect(sleep).toBeGreaterThanOrEqual(TAIL_INTERVAL_MS);
   });
 
   it('returns to the Wait state for a queued task behind a long queue', () => {

@@ -780,6 +780,51 @@ describe('pollGeneration: tail polling within one invocation', () => {
     expect(state.progress).toEqual({ total: 4, succeeded: 1, failed: 0 });
   });
 
+  it('tells the policy whether the task was seen starting within the invocation', async () => {
+    // Prepare
+    const changed: Array<boolean | undefined> = [];
+    const policy: PollPolicy = {
+      name: 'recording',
+      nextPollSeconds: () => 7,
+      shouldListQueue: () => false,
+      tailPollMs: (tailInput) => {
+        changed.push(tailInput.statusChanged);
+        return changed.length < 3 ? 1000 : undefined;
+      },
+    };
+    const PENDING = taskAnswer({ task_status: 'PENDING' });
+    const time = virtualTime();
+
+    // Act
+    await pollGeneration(inputWith(), {
+      dashscope: new ScriptedDashScope([PENDING, RUNNING]),
+      logger: silentLogger,
+      policy,
+      ...time,
+    });
+
+    // Assess
+    expect(changed).toEqual([false, true, true]);
+  });
+
+  it('returns as soon as it sees a long task start, with the adaptive policy (#24)', async () => {
+    // Prepare: queued, then RUNNING at the second query; 4 images of 1024*1024 run ~77 s.
+    const dashscope = new ScriptedDashScope([taskAnswer({ task_status: 'PENDING' }), RUNNING]);
+    const time = virtualTime();
+
+    // Act
+    const state = await pollGeneration(inputWith({ submittedAt: new Date(NOW).toISOString() }), {
+      dashscope,
+      logger: silentLogger,
+      ...time,
+    });
+
+    // Assess
+    expect(dashscope.queried).toHaveLength(2);
+    expect(state.status).toBe('running');
+    expect(time.sleeps).toHaveLength(1);
+  });
+
   it('does not tail-poll a task past its deadline', async () => {
     // Act
     const { state, dashscope } = await tailPoll([RUNNING, SUCCEEDED], [300], PAST_DEADLINE);

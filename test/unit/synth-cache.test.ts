@@ -19,7 +19,17 @@ import { runSynthesis } from '../support/run-synthesis.js';
 const fakeStack = (stackName = 'Fake'): SynthesizedStack => ({
   stackName,
   template: { Resources: { Fn: { Type: 'AWS::Lambda::Function', Properties: {} } } },
-  functionIds: { submit: 'Fn', poll: 'Fn', persist: 'Fn', notify: 'Fn', admit: 'Fn', dispatch: 'Fn' },
+  functionIds: {
+    submit: 'Fn',
+    poll: 'Fn',
+    persist: 'Fn',
+    notify: 'Fn',
+    admit: 'Fn',
+    dispatch: 'Fn',
+    api: 'Fn',
+    trigger: 'Fn',
+    reconcile: 'Fn',
+  },
 });
 
 let root: string;
@@ -72,6 +82,14 @@ describe('synthCacheKey', () => {
     put('package-lock.json', '{"lockfileVersion":3}');
 
     expect(new Set([before, afterCdkJson, synthCacheKey(root)]).size).toBe(3);
+  });
+
+  it("changes when a function's environment spec changes (the constructs encode with it)", () => {
+    put('functions/submit/spec.ts', 'export const submitSpec = 1;');
+    const before = synthCacheKey(root);
+    put('functions/submit/spec.ts', 'export const submitSpec = 2;');
+
+    expect(synthCacheKey(root)).not.toBe(before);
   });
 
   it('ignores function code outside functions/shared/ (the template does not depend on it unbundled)', () => {

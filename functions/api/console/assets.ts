@@ -89,7 +89,8 @@ button.danger { color: var(--bad); border-color: var(--bad); }
 .badge.succeeded { color: var(--ok); } .badge.failed, .badge.expired { color: var(--bad); }
 .badge.canceled { color: var(--muted); } .badge.queued { color: var(--wait); } .badge.running { color: var(--run); }
 .pager { display: flex; gap: 1rem; margin: 1.5rem 0; }
-.images { display: grid; gap: 1.5rem; }
+/* Images side by side on a wide screen (each at most its natural size), one column on a phone. */
+.images { display: grid; gap: 1.5rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 22rem), 1fr)); align-items: start; }
 figure { margin: 0; }
 figure img { max-width: 100%; height: auto; display: block; border: 1px solid var(--line); }
 figcaption { margin-top: .35rem; }
@@ -102,7 +103,12 @@ progress { width: 16rem; max-width: 100%; }
 form.create { display: grid; gap: 1rem; max-width: 44rem; }
 .field { display: grid; gap: .25rem; }
 .field label, fieldset legend { font-weight: 600; }
-.row { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fill, minmax(9rem, 1fr)); }
+/* A row of short fields. Each field spans four rows of the row's grid (label, control, error, hint)
+   through a subgrid, so a label that wraps pushes down the whole row's controls: they share a top edge. */
+.row { display: grid; gap: 0 1rem; grid-template-columns: repeat(auto-fill, minmax(9rem, 1fr)); align-items: start; }
+.row > .field { grid-row: span 4; grid-template-rows: subgrid; row-gap: .25rem; margin-bottom: .75rem; align-content: start; }
+/* The model's names are long: it takes two columns, wide enough for them from a phone up. */
+.row.models > .field:first-child { grid-column: span 2; }
 input, select, textarea { font: inherit; padding: .4rem .5rem; border: 1px solid var(--line); border-radius: .35rem;
   background: var(--card); color: var(--fg); width: 100%; }
 textarea { min-height: 6rem; resize: vertical; }

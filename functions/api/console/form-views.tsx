@@ -135,7 +135,7 @@ export function CreatePage(props: {
             </textarea>
           )}
         </Field>
-        <div class="row">
+        <div class="row models">
           <Field name="model" problem={problemOf('model')}>
             {(aria) => (
               <select {...aria}>

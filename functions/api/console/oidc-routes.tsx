@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Context, Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import { html } from 'hono/html';
-import type { Child } from 'hono/jsx';
 import type { Clock } from '../../shared/clock.js';
 import { describeError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -11,6 +9,7 @@ import { formValuesOf } from './form.js';
 import { CreatePage } from './form-views.js';
 import { CALLBACK_PATH, type OidcRelyingParty, OidcSignInError, SIGN_IN_SECONDS } from './oidc.js';
 import { openSession, openTransaction, seal } from './oidc-session.js';
+import { MAX_FORM_BYTES, page } from './page.js';
 import { SESSION_COOKIE, safeNext } from './session.js';
 import { CONSOLE_BASE, Layout } from './views.js';
 
@@ -29,8 +28,6 @@ export interface OidcConsoleSignIn {
   readonly sessionSeconds?: number;
 }
 
-const MAX_FORM_BYTES = 64 * 1024;
-
 /** Paths a browser reaches before it has a session. */
 const OPEN_PATHS = new Set([`${CONSOLE_BASE}/sign-in`, CALLBACK_PATH, `${CONSOLE_BASE}/signed-out`]);
 
@@ -39,9 +36,6 @@ const subjects = new WeakMap<Context, string>();
 
 /** The signed-in user's subject at the issuer, for a request that passed the OIDC check. */
 export const signedInSubject = (c: Context): string | undefined => subjects.get(c);
-
-const page = (c: Context, node: Child, status: 200 | 400 | 401 | 502 = 200) =>
-  c.html(html`<!doctype html>${node}`, status);
 
 /** Cookies over https are Secure; http is only ever the loopback server of `npm start`. */
 const cookieFlags = (c: Context, path: string, maxAge: number) => ({
@@ -169,16 +163,15 @@ async function formKeptForLater(c: Context): Promise<Response> {
   const key = idempotencyKeySchema.safeParse(form.idempotency_key);
   const notice =
     'Your sign-in has expired, so this form was not sent. Open the console in another tab to sign in again, then send this form again.';
-  return c.html(
-    html`<!doctype html>${(
-      <CreatePage
-        values={formValuesOf(form)}
-        problems={[]}
-        notice={notice}
-        idempotencyKey={key.success ? key.data : `console-${randomUUID()}`}
-        signedIn={false}
-      />
-    )}`,
+  return page(
+    c,
+    <CreatePage
+      values={formValuesOf(form)}
+      problems={[]}
+      notice={notice}
+      idempotencyKey={key.success ? key.data : `console-${randomUUID()}`}
+      signedIn={false}
+    />,
     401,
   );
 }

@@ -3,6 +3,7 @@ import * as z from 'zod';
 import { parseSize } from '../../shared/generation-request.js';
 import type { GenerationStatus } from '../../shared/workflow-state.js';
 import type { GenerationView } from '../schemas.js';
+import { FAVICON_SVG_NAME } from './favicon.js';
 
 /** Where the console lives on the app; every link is absolute under it. */
 export const CONSOLE_BASE = '/console';
@@ -70,6 +71,7 @@ export function Layout(props: { title: string; signedIn?: boolean; children?: Ch
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <meta name="referrer" content="no-referrer" />
         <title>{`${props.title} · SD 3.5 console`}</title>
+        <link rel="icon" type="image/svg+xml" href={`${CONSOLE_BASE}/assets/${FAVICON_SVG_NAME}`} />
         <link rel="stylesheet" href={`${CONSOLE_BASE}/assets/console.css`} />
         <script src={`${CONSOLE_BASE}/assets/console.js`} defer />
       </head>

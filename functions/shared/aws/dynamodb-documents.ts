@@ -32,6 +32,20 @@ export function guardedCalls(store: string) {
   };
 }
 
+/** One guarded call of a table adapter, as {@link guardedCalls} makes it. */
+export type GuardedCall = ReturnType<typeof guardedCalls>;
+
+/** One conditional write: true when applied, false when its condition did not hold. */
+export async function applied(write: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await write();
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
+}
+
 /**
  * One conditional update: true when it was applied, false when its `ConditionExpression` did not
  * hold. Any other failure throws as {@link guardedCalls} makes it.

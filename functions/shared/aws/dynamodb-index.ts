@@ -1,5 +1,5 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   type GenerationIndex,
   type GenerationRecord,
@@ -55,14 +55,25 @@ export function createDynamoGenerationIndex(client: DynamoDBClient, tableName: s
         'attribute_not_exists(#id) OR attribute_not_exists(#requestHash) OR #requestHash = :hash',
         { ':hash': hash },
       );
-      const applied = await conditionalUpdate(documents, call, {
-        TableName: tableName,
-        Key: { id: registration.id },
-        ...condition,
-      });
-      if (!applied) {
+      let before: Record<string, unknown> | undefined;
+      try {
+        // ALL_OLD: of concurrent registrations, the one that found no item is the one that created it.
+        const out = await call('write', () =>
+          documents.send(
+            new UpdateCommand({
+              TableName: tableName,
+              Key: { id: registration.id },
+              ...condition,
+              ReturnValues: 'ALL_OLD',
+            }),
+          ),
+        );
+        before = out.Attributes;
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
         throw new RegistrationConflictError(`Generation ${registration.id} exists with another request`);
       }
+      return before ? { existing: recordOf(before) } : {};
     },
 
     async advance(update) {

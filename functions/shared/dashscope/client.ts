@@ -57,7 +57,7 @@ export interface ListTasksQuery {
 
 /** The three calls the workflow needs, and the list call the poll policy may use. */
 export interface DashScopeClient {
-  /** Creates a task. Not idempotent: see ARCHITECTURE.md, "Submitting twice". */
+  /** Creates a task. Not idempotent: see docs/decisions/0004-submitting-twice.md. */
   submit(body: SubmitBody): Promise<SubmitResponse>;
   /** Queries a task; throws {@link DashScopeUnavailableError} for an answer about another task. */
   getTask(taskId: string): Promise<TaskResponse>;

@@ -1,0 +1,138 @@
+import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  ADMISSION_INDEX,
+  ADMISSION_KEY,
+  type AdmissionQueue,
+  admissionItemId,
+  type WaitingEntry,
+} from '../admission.js';
+import { IndexUnavailableError } from '../generation-index.js';
+import {
+  type AdmissionItem,
+  type AdmissionTable,
+  ENQUEUE_ATTEMPTS,
+  entryOf,
+  itemSchema,
+  PROGRESS_FIELDS,
+  queueKeyOf,
+  readItem,
+  recordOf,
+} from './dynamodb-admission-items.js';
+import type { LaneCounterWrites } from './dynamodb-admission-lanes.js';
+import { applied, conditionalUpdate, queryAll } from './dynamodb-documents.js';
+
+/** The waiting entries: their enqueue (created, or put back in their lane), the lanes' reads, one record. */
+export function admissionEntriesOn(
+  table: AdmissionTable,
+  lanes: Pick<LaneCounterWrites, 'nextSeq'>,
+): Pick<AdmissionQueue, 'enqueue' | 'waiting' | 'count' | 'get'> {
+  const { documents, call, tableName } = table;
+  const byLane = (lane: string) => ({
+    TableName: tableName,
+    IndexName: ADMISSION_INDEX.byQueue,
+    KeyConditionExpression: '#lane = :lane',
+    ExpressionAttributeNames: { '#lane': ADMISSION_KEY.lane },
+    ExpressionAttributeValues: { ':lane': lane },
+  });
+  return {
+    async enqueue(entry) {
+      /** Taken once, when the entry is first found absent; a create that loses a race leaves it unused. */
+      let seq: number | undefined;
+      for (let attempt = 0; attempt < ENQUEUE_ATTEMPTS; attempt++) {
+        const existing = await readItem(table, entry.id);
+        if (!existing) {
+          seq ??= await lanes.nextSeq(entry.lane);
+          if (await createEntry(table, entry, seq)) return;
+          continue;
+        }
+        // The same Admit again, or a stale one: its execution already attempted a submit.
+        const submitted = existing.submitAttemptAt !== undefined || existing.submittedAt !== undefined;
+        if (existing.token === entry.token || submitted) return;
+        if (await requeueEntry(table, entry, existing)) return;
+      }
+      throw new IndexUnavailableError(
+        `Admission queue enqueue of ${entry.id} failed: the entry changed on each of ${ENQUEUE_ATTEMPTS} attempts`,
+      );
+    },
+
+    async waiting(lane, limit) {
+      const out = await call('query', () =>
+        documents.send(new QueryCommand({ ...byLane(lane), ScanIndexForward: true, Limit: limit })),
+      );
+      return (out.Items ?? []).map((item) => {
+        const parsed = itemSchema.parse(item);
+        return { ...entryOf(parsed), token: parsed.token };
+      });
+    },
+
+    async count(lane) {
+      const { count } = await queryAll(documents, call, { ...byLane(lane), Select: 'COUNT' });
+      return count;
+    },
+
+    async get(id) {
+      const item = await readItem(table, id);
+      return item ? recordOf(item) : undefined;
+    },
+  };
+}
+
+/** Creates the entry only if still absent: a racing enqueue, grant or note is never overwritten. */
+function createEntry(table: AdmissionTable, entry: WaitingEntry, seq: number): Promise<boolean> {
+  return applied(() =>
+    table.call('write', () =>
+      table.documents.send(
+        new PutCommand({
+          TableName: table.tableName,
+          Item: {
+            id: admissionItemId(entry.id),
+            generationId: entry.id,
+            lane: entry.lane,
+            enqueuedAt: entry.enqueuedAt,
+            expectedRunSeconds: entry.expectedRunSeconds,
+            token: entry.token,
+            seq,
+            [ADMISSION_KEY.lane]: entry.lane,
+            [ADMISSION_KEY.queueKey]: queueKeyOf(entry.enqueuedAt, entry.id),
+          },
+          ConditionExpression: 'attribute_not_exists(#id)',
+          ExpressionAttributeNames: { '#id': 'id' },
+        }),
+      ),
+    ),
+  );
+}
+
+/**
+ * Puts the entry back to wait at its first place with the new token; a slot not yet used is given
+ * back. Conditional on the record as read: a grant or a note in between makes it read again (false).
+ */
+function requeueEntry(table: AdmissionTable, entry: WaitingEntry, existing: AdmissionItem): Promise<boolean> {
+  return conditionalUpdate(table.documents, table.call, {
+    TableName: table.tableName,
+    Key: { id: admissionItemId(entry.id) },
+    UpdateExpression: `SET #token = :token, #laneField = :lane, #expected = :expected, #lane = :lane, #queueKey = :queueKey REMOVE #account, #slotKey, #grantedAt, ${PROGRESS_FIELDS.map((field) => `#${field}`).join(', ')}`,
+    ConditionExpression:
+      '#token = :read AND #enqueuedAt = :enqueuedAt AND attribute_not_exists(#submitAttemptAt) AND attribute_not_exists(#submittedAt)',
+    ExpressionAttributeNames: {
+      '#token': 'token',
+      '#laneField': 'lane',
+      '#expected': 'expectedRunSeconds',
+      '#lane': ADMISSION_KEY.lane,
+      '#queueKey': ADMISSION_KEY.queueKey,
+      '#account': ADMISSION_KEY.account,
+      '#slotKey': ADMISSION_KEY.slotKey,
+      '#grantedAt': 'grantedAt',
+      '#enqueuedAt': 'enqueuedAt',
+      ...Object.fromEntries(PROGRESS_FIELDS.map((field) => [`#${field}`, field])),
+    },
+    ExpressionAttributeValues: {
+      ':token': entry.token,
+      ':lane': entry.lane,
+      ':expected': entry.expectedRunSeconds,
+      ':queueKey': queueKeyOf(existing.enqueuedAt, entry.id),
+      ':read': existing.token,
+      ':enqueuedAt': existing.enqueuedAt,
+    },
+  });
+}
