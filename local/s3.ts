@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -108,6 +108,7 @@ export async function startLocalS3(options: {
 }): Promise<LocalS3> {
   const bucket = options.bucket ?? LOCAL_BUCKET;
   await mkdir(options.directory, { recursive: true });
+  await dropInterruptedWrites(options.directory);
   const server = new S3rver({
     address: '127.0.0.1',
     port: options.port ?? 0,
@@ -135,6 +136,42 @@ export async function startLocalS3(options: {
     },
   };
 }
+
+/**
+ * Removes the objects a process killed mid-write left in an s3rver folder. s3rver writes an
+ * object's content, then its MD5, then its metadata, and answers the PUT only after all three:
+ * an object without both, or with metadata cut short, was never acknowledged, as an S3 PUT that
+ * failed leaves nothing on AWS. Left in place, it fails every listing of its prefix with
+ * InternalError (the metadata does not parse) or shows a truncated object. Returns the keys'
+ * object files removed, relative to `directory`.
+ */
+export async function dropInterruptedWrites(directory: string): Promise<string[]> {
+  const files = await readdir(directory, { recursive: true }).catch(() => [] as string[]);
+  const objects = files.filter((file) => file.endsWith(OBJECT_SUFFIX));
+  const dropped: string[] = [];
+  for (const object of objects) {
+    const base = path.join(directory, object.slice(0, -OBJECT_SUFFIX.length));
+    const complete = await Promise.all([
+      readFile(`${base}._S3rver_metadata.json`, 'utf8')
+        .then((text) => typeof JSON.parse(text) === 'object')
+        .catch(() => false),
+      stat(`${base}._S3rver_object.md5`).then(
+        (info) => info.size > 0,
+        () => false,
+      ),
+    ]);
+    if (complete.every(Boolean)) continue;
+    await Promise.all(
+      ['_S3rver_object', '_S3rver_object.md5', '_S3rver_metadata.json'].map((suffix) =>
+        rm(`${base}.${suffix}`, { force: true }),
+      ),
+    );
+    dropped.push(object);
+  }
+  return dropped;
+}
+
+const OBJECT_SUFFIX = '._S3rver_object';
 
 /** The part of an s3rver event record read here (lib/models/event.js). */
 interface S3rverEventRecord {

@@ -21,6 +21,10 @@ import {
  */
 const scope = engineTestScope();
 
+/** A generation's status, and its error when it has one. */
+const outcomeOf = (generation: { status: string; error?: unknown }) =>
+  generation.error ? `${generation.status}: ${JSON.stringify(generation.error)}` : generation.status;
+
 describe('the local engine, killed or stopped', { timeout: 300_000 }, () => {
   it('finishes every generation of a server killed with SIGKILL, once, when a new one starts', async () => {
     const dir = await scope.folder('engine-kill-');
@@ -53,7 +57,8 @@ describe('the local engine, killed or stopped', { timeout: 300_000 }, () => {
     const ended = await waitForEnds(second.url, ids);
 
     expect(second.stdout()).toMatch(/left unfinished by an earlier run: \d+ resumed/);
-    expect(ended.map((generation) => generation.status)).toEqual(ids.map(() => 'succeeded'));
+    // A failure is shown with its error: what ended it says why.
+    expect(ended.map(outcomeOf)).toEqual(ids.map(() => 'succeeded'));
     expect(emulatorTasks(dir).size).toBe(20);
   });
 

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -44,5 +44,35 @@ describe('localS3Client', () => {
     await expect(put).rejects.toThrow();
     const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'broken/' }));
     expect(listed.Contents ?? []).toEqual([]);
+  });
+});
+
+describe('startLocalS3 over a folder a killed process wrote in', () => {
+  it('drops the objects whose write was cut short, so listings work and show only whole objects', async () => {
+    // Prepare: three objects stored whole, then the state a SIGKILL mid-write leaves: one with
+    // its metadata cut short, one with only its content written.
+    const folder = await mkdtemp(path.join(tmpdir(), 'local-s3-killed-'));
+    const first = await startLocalS3({ directory: folder });
+    for (const key of ['generations/a/1.png', 'generations/a/2.png', 'generations/a/3.png']) {
+      await first.client.send(new PutObjectCommand({ Bucket: first.bucket, Key: key, Body: 'image' }));
+    }
+    await first.close();
+    await writeFile(first.objectPath('generations/a/2.png').replace('_object', '_metadata.json'), '{"cont');
+    await rm(`${first.objectPath('generations/a/3.png')}.md5`);
+    await rm(first.objectPath('generations/a/3.png').replace('_object', '_metadata.json'));
+
+    // Act
+    const second = await startLocalS3({ directory: folder });
+    try {
+      const listed = await second.client.send(
+        new ListObjectsV2Command({ Bucket: second.bucket, Prefix: 'generations/a/' }),
+      );
+
+      // Assert: the whole object stays, the two cut short are gone, and the listing answers.
+      expect(listed.Contents?.map((object) => object.Key)).toEqual(['generations/a/1.png']);
+    } finally {
+      await second.close();
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });
