@@ -1,5 +1,5 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import {
@@ -58,7 +58,7 @@ export async function startLocalDynamo(options: { directory?: string } = {}): Pr
     }
     await mkdir(directory, { recursive: true });
   }
-  const { server, db } = startDynalite({
+  const { server, db, idle } = startDynalite({
     ...(directory ? { path: directory } : {}),
     createTableMs: 0,
     deleteTableMs: 0,
@@ -80,6 +80,10 @@ export async function startLocalDynamo(options: { directory?: string } = {}): Pr
     async close() {
       client.destroy();
       if (directory) await rm(announcementOf(directory), { force: true });
+      // Requests dynalite has taken finish first: closing closes its database, and an operation
+      // that reaches a closed one throws where nothing can catch it (an uncaught exception).
+      server.closeIdleConnections();
+      await idle(5_000);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
@@ -124,7 +128,12 @@ const requireHere = createRequire(import.meta.url);
  * dynalite does not expose its store, so it is taken from `dynalite/db`, the module dynalite
  * creates it with, for the length of the (synchronous) call.
  */
-function startDynalite(options: Parameters<typeof dynalite>[0]): { server: Server; db: DynaliteLevel } {
+function startDynalite(options: Parameters<typeof dynalite>[0]): {
+  server: Server;
+  db: DynaliteLevel;
+  /** Resolves when no request is being answered, or after `timeoutMs`. */
+  idle(timeoutMs: number): Promise<void>;
+} {
   const stores = requireHere('dynalite/db') as { create: (options: unknown) => DynaliteStore };
   const create = stores.create;
   let store: DynaliteStore | undefined;
@@ -149,7 +158,7 @@ function startDynalite(options: Parameters<typeof dynalite>[0]): { server: Serve
       return iterator;
     };
   }
-  return { server, db };
+  return { server, db, idle: countRequests(server) };
 }
 
 /**
@@ -294,4 +303,41 @@ async function scanAll(client: DynamoDBClient, name: string): Promise<Record<str
     start = page.LastEvaluatedKey;
   } while (start);
   return items;
+}
+
+/**
+ * Counts the requests `server` is answering (taken, and not yet ended by its handler, whether or
+ * not the client is still there), and returns a wait for none.
+ */
+function countRequests(server: Server): (timeoutMs: number) => Promise<void> {
+  const handlers = server.listeners('request') as ((request: unknown, response: ServerResponse) => void)[];
+  server.removeAllListeners('request');
+  let answering = 0;
+  const waiting = new Set<() => void>();
+  server.on('request', (request, response: ServerResponse) => {
+    answering += 1;
+    let ended = false;
+    const end = response.end.bind(response);
+    response.end = ((...args: Parameters<ServerResponse['end']>) => {
+      if (!ended) {
+        ended = true;
+        answering -= 1;
+        if (answering === 0) for (const resolve of waiting) resolve();
+      }
+      return end(...args);
+    }) as ServerResponse['end'];
+    for (const handler of handlers) handler.call(server, request, response);
+  });
+  return (timeoutMs) =>
+    answering === 0
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            waiting.delete(done);
+            resolve();
+          };
+          const timer = setTimeout(done, timeoutMs);
+          waiting.add(done);
+        });
 }
