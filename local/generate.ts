@@ -4,7 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as z from 'zod';
 import { newGenerationId } from '../functions/api/generations.js';
 import type { ExecutionRecord } from '../functions/shared/execution-service.js';
-import { FINAL_STAGE, type GenerationRecord, STAGE } from '../functions/shared/generation-index.js';
+import {
+  FINAL_STAGE,
+  type GenerationRecord,
+  IndexUnavailableError,
+  STAGE,
+} from '../functions/shared/generation-index.js';
 import {
   formatIssues,
   type GenerationRequest,
@@ -230,8 +235,21 @@ async function follow(
   show: (record: GenerationRecord) => void,
 ): Promise<GenerationRecord> {
   let shown = '';
+  let unreachableSince: number | undefined;
   for (;;) {
-    const record = await interruptible(engine.index.get(id));
+    let record: GenerationRecord | undefined;
+    try {
+      record = await interruptible(engine.index.get(id));
+      unreachableSince = undefined;
+    } catch (error) {
+      // The owner's DynamoDB went with its owner (killed, stopped): this process or another takes
+      // over within seconds and redrives the generation, so the read is tried again meanwhile.
+      if (interrupted.signal.aborted || !(error instanceof IndexUnavailableError)) throw error;
+      unreachableSince ??= Date.now();
+      if (Date.now() - unreachableSince > OWNER_TAKEOVER_MS) throw error;
+      await interruptible(sleep(1_000));
+      continue;
+    }
     // A line per change of the record, not per read.
     const key = record ? `${record.status}:${record.stage}:${record.dashscope?.status}` : '';
     if (record && key !== shown) {
@@ -242,6 +260,9 @@ async function follow(
     await interruptible(sleep(250));
   }
 }
+
+/** How long a follower keeps reading through an owner's loss before it gives up. */
+const OWNER_TAKEOVER_MS = 120_000;
 
 const FINAL_STATUSES: ReadonlySet<string> = new Set([
   'succeeded',
