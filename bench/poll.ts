@@ -87,6 +87,39 @@ export interface PolicyReport {
   readonly accounts: readonly AccountPeaks[];
   /** Dispatcher Lambda invocations (kicks and sweeps) per generation. */
   readonly dispatcherInvocationsPerJob: number;
+  /** Each batch of a workload with batches (two-batches, batch-10000), from its first trial. */
+  readonly batches?: readonly BatchReport[];
+  /**
+   * The batches' completion estimates, as fractions of the time left when read (see
+   * {@link BatchReport}): the median and the worst of their reads at 10 %, 50 % and 90 % of each run.
+   */
+  readonly etaErrorP50?: number;
+  readonly etaErrorMax?: number;
+  /** A batch's client (the batch workloads): its GETs of the batch per generation, and their mean read units. */
+  readonly batchGetsPerJob?: number;
+  readonly readUnitsPerBatchGet?: number;
+}
+
+/** One batch of a workload, under one policy (its first trial: the batch workloads have one). */
+export interface BatchReport {
+  readonly name: string;
+  readonly lines: number;
+  /** Seconds from the batch's first request to its last image stored. */
+  readonly makespanSeconds: number;
+  /** Its executions that did not succeed: should be 0. */
+  readonly failed: number;
+  /** The same batch's makespan with no other batch (the workload's `aloneBatches`, adaptive only). */
+  readonly aloneMakespanSeconds?: number;
+  /**
+   * The error of the batch's `estimatedCompletionAt` (the API's own code over the simulated state)
+   * as its client read it once a minute, as a fraction of the time left then
+   * (|estimate − end| / (end − read)): at 10 %, 50 % and 90 % of its run, their median and worst,
+   * and the worst of every read from 10 % to 90 %. With admission only.
+   */
+  readonly etaErrorAt?: readonly number[];
+  readonly etaErrorP50?: number;
+  readonly etaErrorMax?: number;
+  readonly etaErrorWorstFrom10To90?: number;
 }
 
 export interface WorkloadReport {
@@ -141,8 +174,12 @@ async function runWorkload(
     apiListPages: total('apiListPages') / jobs,
     apiListedChecks: total('apiListedChecks') / jobs,
     images: total('images') / jobs,
+    apiCreates: total('apiCreates') / jobs,
+    apiBatchGets: total('apiBatchGets') / jobs,
+    apiBatchReadUnits: total('apiBatchReadUnits') / jobs,
   };
-  const { total: allInPerJob, ...allInLines } = allInCost(usage, shape.sizing, 'list');
+  const { total: allInPerJob, ...allInLines } = allInCost(usage, shape.sizing, workload.client ?? 'list');
+  const batches = await batchReports(workload, policy, shape, scenario, trials[0]);
   const getEachPerJob = allInCost(usage, shape.sizing, 'get-each').total;
   return {
     name: policy.name,
@@ -172,7 +209,71 @@ async function runWorkload(
     peakSubmitsPerSecond: Math.max(...accounts.map((account) => account.peakSubmitsPerSecond)),
     accounts,
     dispatcherInvocationsPerJob: round(total('dispatcherInvocations') / jobs, 2),
+    ...(batches.length > 0 ? { batches } : {}),
+    ...etaSummary(batches),
+    ...(total('apiBatchGets') > 0
+      ? {
+          batchGetsPerJob: round(total('apiBatchGets') / jobs, 4),
+          readUnitsPerBatchGet: round(total('apiBatchReadUnits') / total('apiBatchGets'), 1),
+        }
+      : {}),
   };
+}
+
+/** The median and worst of the batches' ETA errors at 10 %, 50 % and 90 % of their runs. */
+function etaSummary(batches: readonly BatchReport[]): { etaErrorP50?: number; etaErrorMax?: number } {
+  const errors = batches.flatMap((batch) => batch.etaErrorAt ?? []).sort((a, b) => a - b);
+  if (errors.length === 0) return {};
+  return { etaErrorP50: round(quantile(errors, 0.5), 4), etaErrorMax: round(errors.at(-1) as number, 4) };
+}
+
+/** The batches of a workload's first trial; with the makespan of each of `alone` when it runs by itself. */
+async function batchReports(
+  workload: Workload,
+  policy: PollPolicy,
+  shape: WorkflowShape,
+  scenario: Scenario,
+  trial: TrialResult | undefined,
+): Promise<BatchReport[]> {
+  const reports: BatchReport[] = [];
+  for (const { eta, ...batch } of trial?.batches ?? []) {
+    const errors = eta?.at.filter((error) => Number.isFinite(error)) ?? [];
+    const report: BatchReport = {
+      ...batch,
+      makespanSeconds: round(batch.makespanSeconds, 0),
+      ...(eta && errors.length > 0
+        ? {
+            etaErrorAt: eta.at.map((error) => round(error, 4)),
+            etaErrorP50: round(
+              quantile(
+                [...errors].sort((a, b) => a - b),
+                0.5,
+              ),
+              4,
+            ),
+            etaErrorMax: round(Math.max(...errors), 4),
+            etaErrorWorstFrom10To90: round(eta.worstFrom10To90, 4),
+          }
+        : {}),
+    };
+    if (!workload.aloneBatches?.includes(batch.name) || policy.name !== adaptivePollPolicy.name) {
+      reports.push(report);
+      continue;
+    }
+    // The same batch by itself: its lines and run times as in the workload (drawn in job order).
+    const alone: Workload = {
+      ...workload,
+      jobs: (index) => workload.jobs(index).filter((job) => job.batch?.name === batch.name),
+    };
+    const result = await simulateTrial(alone, 0, policy, shape, scenario);
+    reports.push({ ...report, aloneMakespanSeconds: round(result.batches[0]?.makespanSeconds ?? 0, 0) });
+  }
+  return reports;
+}
+
+/** The policies a workload runs under: all, or those it names (admission's batch workloads: adaptive). */
+function policiesOf(workload: Workload): readonly PollPolicy[] {
+  return POLICIES.filter((policy) => workload.policies?.includes(policy.name) ?? true);
 }
 
 function table(workload: Workload, report: WorkloadReport): string {
@@ -232,11 +333,23 @@ function table(workload: Workload, report: WorkloadReport): string {
               )
               .join('; ')}`,
         );
+  const perBatch = report.policies.flatMap((policy) =>
+    policy.batches
+      ? [
+          `\n> ${policy.name}, per batch: ${policy.batches
+            .map(
+              (batch) =>
+                `${batch.name} (${batch.lines} lines) done in ${batch.makespanSeconds} s${batch.aloneMakespanSeconds === undefined ? '' : ` (${batch.aloneMakespanSeconds} s alone)`}, ${batch.failed} failed${batch.etaErrorAt ? `, ETA error ${batch.etaErrorAt.map(percent).join(' / ')} of the time left at 10 / 50 / 90 % of its run (worst read from 10 to 90 %: ${percent(batch.etaErrorWorstFrom10To90 ?? Number.NaN)})` : ''}`,
+            )
+            .join('; ')}`,
+        ]
+      : [],
+  );
   const failures = report.policies.filter((policy) => policy.failedExecutions > 0);
   const note = failures.map(
     (policy) => `\n> ${policy.name}: ${policy.failedExecutions} execution(s) did not succeed`,
   );
-  return `### ${workload.name}: ${workload.description}\n\n${markdownTable(headers, rows)}${[...perAccount, ...note].join('')}`;
+  return `### ${workload.name}: ${workload.description}\n\n${markdownTable(headers, rows)}${[...perAccount, ...perBatch, ...note].join('')}`;
 }
 
 /** The issue's targets (#13), checked against the numbers (never by a timed test). */
@@ -335,6 +448,56 @@ function admissionTargets(reports: WorkloadReport[]): string[] {
   return lines;
 }
 
+/** `5000` as `5,000`. */
+const count = (value: number) => value.toLocaleString('en-US');
+
+/** The targets of fair share across batches (#23, item 6), for `adaptive`. */
+function batchTargets(reports: WorkloadReport[]): string[] {
+  const batchesOf = (workload: string) =>
+    reports
+      .find((report) => report.name === workload)
+      ?.policies.find((policy) => policy.name === adaptivePollPolicy.name)?.batches ?? [];
+  const lines: string[] = [];
+  const check = (ok: boolean, text: string) => lines.push(`- ${ok ? 'met' : 'MISSED'}: ${text}`);
+  const two = batchesOf('two-batches');
+  const small = two.find((batch) => batch.name === 'small');
+  const big = two.find((batch) => batch.name === 'big');
+  if (small)
+    check(
+      small.makespanSeconds <= 900,
+      `two-batches: the ${count(small.lines)}-line batch done in ${small.makespanSeconds} s (target ≤ 900 s${over(small.makespanSeconds, 900)})`,
+    );
+  if (big?.aloneMakespanSeconds !== undefined) {
+    const ratio = round(big.makespanSeconds / big.aloneMakespanSeconds, 4);
+    check(
+      ratio <= 1.02,
+      `two-batches: the ${count(big.lines)}-line batch done in ${big.makespanSeconds} s = ${ratio} × its ${big.aloneMakespanSeconds} s alone (target ≤ 1.02${over(ratio, 1.02)})`,
+    );
+  }
+  for (const workload of ['two-batches', 'batch-10000']) {
+    const batches = batchesOf(workload);
+    if (batches.length === 0) continue;
+    const failed = batches.reduce((sum, batch) => sum + batch.failed, 0);
+    check(
+      failed === 0,
+      `${workload}: ${failed} failed of ${count(batches.reduce((sum, batch) => sum + batch.lines, 0))} lines (target 0)`,
+    );
+  }
+  // #23 item 8: the batch's estimatedCompletionAt, read at 10 %, 50 % and 90 % of its run, within
+  // 10 % of the time left then.
+  for (const batch of batchesOf('batch-10000')) {
+    if (batch.etaErrorMax === undefined) continue;
+    check(
+      batch.etaErrorMax <= 0.1,
+      `batch-10000: estimatedCompletionAt off by ${(batch.etaErrorAt ?? []).map(percent).join(', ')} of the time left, read at 10, 50 and 90 % of the run (p50 ${percent(batch.etaErrorP50 ?? Number.NaN)}, max ${percent(batch.etaErrorMax)}; target ≤ 10 %${over(batch.etaErrorMax, 0.1)}; worst of every read from 10 to 90 %: ${percent(batch.etaErrorWorstFrom10To90 ?? Number.NaN)})`,
+    );
+  }
+  return lines;
+}
+
+/** 0.0123 as `1.23 %`. */
+const percent = (fraction: number) => `${round(fraction * 100, 2)} %`;
+
 /** The targets of #22 (the cost model counts what runs), for `adaptive`. */
 function costTargets(reports: WorkloadReport[]): string[] {
   const find = (workload: string) =>
@@ -348,6 +511,12 @@ function costTargets(reports: WorkloadReport[]): string[] {
     check(
       burst.usdPer1000AllIn <= 1,
       `burst-10000: $${burst.usdPer1000AllIn} per 1,000 all in, its client checking each waiting generation once a minute (target ≤ $1.00${over(burst.usdPer1000AllIn, 1)}; $${burst.usdPer1000AllInGetEach} with a GET each)`,
+    );
+  const batch = find('batch-10000');
+  if (batch)
+    check(
+      batch.usdPer1000AllIn <= 0.5,
+      `batch-10000: $${batch.usdPer1000AllIn} per 1,000 all in, its client reading the batch (GET /v1/batches/{id}) once a minute: ${batch.batchGetsPerJob === undefined ? '?' : count(Math.round(batch.batchGetsPerJob * 10_000))} GETs of ${batch.readUnitsPerBatchGet ?? '?'} read units on average; DynamoDB $${round(batch.allInPer1000.dynamodb, 4)} of it (target ≤ $0.50${over(batch.usdPer1000AllIn, 0.5)}, #23 item 8)`,
     );
   const single = find('single');
   if (single)
@@ -477,7 +646,7 @@ async function main(): Promise<void> {
   const reports: WorkloadReport[] = [];
   for (const workload of WORKLOADS) {
     const policies: PolicyReport[] = [];
-    for (const policy of POLICIES) policies.push(await runWorkload(workload, policy, shape));
+    for (const policy of policiesOf(workload)) policies.push(await runWorkload(workload, policy, shape));
     reports.push({ name: workload.name, policies });
   }
   if (json) {
@@ -504,7 +673,9 @@ async function main(): Promise<void> {
       `${DISPATCHER_ASSUMPTIONS.storeCallMs} ms per DynamoDB call, ${DISPATCHER_ASSUMPTIONS.awsCallMs} ms per SendTaskSuccess or async Invoke (assumed).`,
     `Memory as synthesized: dispatcher ${shape.memoryMb.dispatch} MB, API ${shape.sizing.apiMemoryMb} MB, reconciler ${shape.sizing.reconcilerMemoryMb} MB ` +
       `(${shape.sizing.reconcilerRunsPerGeneration} runs per generation). "$/1000 all-in": a client that lists its waiting generations once a minute ` +
-      `(${ALL_IN_ASSUMPTIONS.apiListPageSize} a page, each with its place); "all-in, GET each": one that GETs each one once a minute.`,
+      `(${ALL_IN_ASSUMPTIONS.apiListPageSize} a page, each with its place); "all-in, GET each": one that GETs each one once a minute. ` +
+      `In the batch workloads (two-batches, batch-10000) "all-in" has a client that GETs each batch once a minute (GET /v1/batches/{id}: its item, ` +
+      `six COUNT queries over byBatch that grow with the batch, the counters' item) and none of its generations, and reads its estimatedCompletionAt each time.`,
     '',
     ...WORKLOADS.map((workload, index) => `${table(workload, reports[index] as WorkloadReport)}\n`),
     'Targets (#13, polling):',
@@ -514,6 +685,10 @@ async function main(): Promise<void> {
     'Targets (#11, admission control), adaptive:',
     '',
     ...admissionTargets(reports),
+    '',
+    'Targets (#23, fair share across batches), adaptive:',
+    '',
+    ...batchTargets(reports),
     '',
     'Targets (#22, the cost model counts what runs), adaptive:',
     '',
@@ -531,7 +706,7 @@ async function main(): Promise<void> {
     '',
     await sensitivity(shape),
     '',
-    `(${WORKLOADS.reduce((sum, workload) => sum + workload.trials, 0) * POLICIES.length} simulated runs in ${round((performance.now() - started) / 1000, 1)} s)`,
+    `(${WORKLOADS.reduce((sum, workload) => sum + workload.trials * policiesOf(workload).length, 0)} simulated runs in ${round((performance.now() - started) / 1000, 1)} s)`,
   ];
   process.stdout.write(`${out.join('\n')}\n`);
 }

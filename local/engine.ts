@@ -10,8 +10,9 @@ import {
   LANES,
 } from '../functions/shared/admission.js';
 import { createDynamoAdmissionQueue } from '../functions/shared/aws/dynamodb-admission.js';
+import { createDynamoBatchIndex } from '../functions/shared/aws/dynamodb-batches.js';
 import { createDynamoGenerationIndex } from '../functions/shared/aws/dynamodb-index.js';
-import { createS3ObjectStore } from '../functions/shared/aws/s3-object-store.js';
+import type { BatchIndex } from '../functions/shared/batch.js';
 import { type Clock, systemClock } from '../functions/shared/clock.js';
 import { EXECUTION_INTERRUPTED } from '../functions/shared/errors.js';
 import type { ExecutionRecord } from '../functions/shared/execution-service.js';
@@ -19,8 +20,6 @@ import type { GenerationIndex, GenerationRecord } from '../functions/shared/gene
 import { type Model, modelSchema } from '../functions/shared/generation-request.js';
 import { type Logger, silentLogger } from '../functions/shared/logger.js';
 import { STATE_NAMES } from '../functions/shared/state-names.js';
-import { createTriggerHandler, triggerDeps } from '../functions/trigger/handler.js';
-import { triggerSpec } from '../functions/trigger/spec.js';
 import { isAlive, localDynamoClient } from './dynamodb.js';
 import {
   type ChannelServer,
@@ -33,7 +32,7 @@ import {
 } from './engine-channel.js';
 import { createLocalEventSink, type LocalEventSink } from './event-sink.js';
 import { type LocalPipeline, type LocalPipelineOptions, startLocalPipeline } from './pipeline.js';
-import { type RequestFileWatch, watchRequestFiles } from './request-file-watch.js';
+import { type RequestFileWatch, watchPipelineRequestFiles } from './request-file-watch.js';
 import { LOCAL_TABLE } from './runner.js';
 import { localS3Client } from './s3.js';
 
@@ -114,6 +113,7 @@ export interface LocalEngine {
   readonly recovery: RecoveryReport | undefined;
   readonly clock: Clock;
   readonly index: GenerationIndex;
+  readonly batches: BatchIndex;
   readonly executions: LocalEngineExecutions;
   readonly s3: EngineS3;
   readonly events: LocalEventSink;
@@ -253,6 +253,7 @@ export async function openLocalEngine(options: LocalEngineOptions): Promise<Loca
     },
     clock: options.virtualWaits ?? systemClock,
     index: delegate(() => current.index),
+    batches: delegate(() => current.batches),
     admission: {
       queue: delegate(() => current.admission.queue),
       get settings() {
@@ -292,6 +293,7 @@ interface Backend {
   readonly pipeline: LocalPipeline | undefined;
   readonly recovery: RecoveryReport | undefined;
   readonly index: GenerationIndex;
+  readonly batches: BatchIndex;
   readonly executions: EngineClient;
   readonly s3: EngineS3;
   readonly admission: EngineAdmission;
@@ -355,6 +357,7 @@ function follower(
     pipeline: undefined,
     recovery: undefined,
     index: createDynamoGenerationIndex(dynamo, LOCAL_TABLE),
+    batches: createDynamoBatchIndex(dynamo, LOCAL_TABLE),
     admission: { queue: createDynamoAdmissionQueue(dynamo, LOCAL_TABLE), settings: owner.admission },
     dashscope: {
       baseUrl: owner.dashscope.baseUrl,
@@ -413,20 +416,7 @@ async function startOwner(options: LocalEngineOptions, lock: { release(): Promis
       },
     };
     // A request file stored under requests/ starts, as S3 → EventBridge → the trigger do on AWS.
-    watch = watchRequestFiles({
-      s3: pipeline.s3,
-      trigger: createTriggerHandler(
-        triggerDeps(triggerSpec.parse(pipeline.runner.environment('trigger')), {
-          objects: createS3ObjectStore(pipeline.s3.client),
-          executions: pipeline.executions,
-          index: pipeline.index,
-          clock: pipeline.clock,
-          events: pipeline.events,
-          logger: options.logger ?? silentLogger,
-        }),
-      ),
-      logger: options.logger ?? silentLogger,
-    });
+    watch = watchPipelineRequestFiles(pipeline, options.logger ?? silentLogger);
     await announce(localDir, owner);
     // On AWS a schedule runs the dispatcher every minute besides its kicks; so does the owner.
     sweep = setInterval(() => void pipeline.runner.admission.dispatcher.kick(), 60_000);
@@ -440,6 +430,7 @@ async function startOwner(options: LocalEngineOptions, lock: { release(): Promis
       pipeline,
       recovery,
       index: pipeline.index,
+      batches: pipeline.batches,
       executions: { ...pipeline.executions, health },
       s3: pipeline.s3,
       admission: pipeline.runner.admission,

@@ -48,8 +48,9 @@ const USAGE = `Usage: npm run generate -- "<prompt>" [options]
 
 Runs the generation workflow locally: the state machine synthesized from the CDK stack, the
 Lambda handlers in-process, s3rver as S3 and, unless DASHSCOPE_API_KEY is set, the DashScope emulator.
-With --from, the file goes through the S3 trigger's code (one request per JSONL line) and every
-valid request runs; completion events are appended to .local/events.jsonl.
+With --from, the file goes through the S3 trigger's code (one request per JSONL line) as one batch,
+shown as one progress bar (done/total, rate, ETA), and every valid request runs; completion events
+are appended to .local/events.jsonl.
 
 Options:
 ${REQUEST_FLAGS_HELP}
@@ -293,7 +294,11 @@ async function fromFile(
   const engine = await openEngine(ctx.io, ctx.json);
   try {
     return await interruptible(
-      runRequestFile(engineRequestFileTarget(engine), key, body, { ...ctx, eventsFile: EVENTS_FILE }),
+      runRequestFile(engineRequestFileTarget(engine), key, body, {
+        ...ctx,
+        eventsFile: EVENTS_FILE,
+        signal: interrupted.signal,
+      }),
     );
   } finally {
     await closeEngine(engine, ctx.io, ctx.json);
@@ -377,3 +382,7 @@ class ProgressLine {
 
 const argv = process.argv.slice(2);
 await runAsProcess(wantsJson(argv), (io) => main(argv, io), failureDocument);
+// After Ctrl-C the engine is closed and what it left running is on disk, to resume; but
+// aws-local-stepfunctions keeps the timeouts of the runs it stopped armed (the execution's
+// `TimeoutSeconds`, a waiting Task's), which would hold the process for days: it ends here.
+if (interrupted.signal.aborted) process.exit(process.exitCode ?? EXIT.interrupted);

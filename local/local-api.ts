@@ -7,6 +7,7 @@ import type { GenerationsDeps } from '../functions/api/generations.js';
 import { apiDeps } from '../functions/api/handler.js';
 import { apiSpec } from '../functions/api/spec.js';
 import type { AdmissionQueue } from '../functions/shared/admission.js';
+import { createS3ObjectStore } from '../functions/shared/aws/s3-object-store.js';
 import { createS3Presigner } from '../functions/shared/aws/s3-presigner.js';
 import type { Clock } from '../functions/shared/clock.js';
 import { type Logger, silentLogger } from '../functions/shared/logger.js';
@@ -14,6 +15,7 @@ import { LOCAL_WEBHOOK_POLICY } from '../functions/shared/webhook-url.js';
 import { type CloseOptions, type LocalEngine, type LocalEngineOptions, openLocalEngine } from './engine.js';
 import { listen } from './listen.js';
 import { type LocalPipeline, type LocalPipelineOptions, startLocalPipeline } from './pipeline.js';
+import { watchPipelineRequestFiles } from './request-file-watch.js';
 
 export interface LocalApiOptions extends LocalPipelineOptions {
   /** @default 3000; 0 picks a free port */
@@ -35,6 +37,7 @@ export interface LocalApi extends LocalPipeline {
 interface ApiBackend {
   readonly executions: GenerationsDeps['executions'];
   readonly index: GenerationsDeps['index'];
+  readonly batches: NonNullable<GenerationsDeps['batches']>;
   readonly s3: { readonly client: S3Client; readonly bucket: string };
   readonly clock: Clock;
   readonly admission: { readonly queue: AdmissionQueue };
@@ -55,12 +58,21 @@ interface ApiBackend {
 export async function startLocalApi(options: LocalApiOptions = {}): Promise<LocalApi> {
   const served = await serveOnPort(options, async () => {
     const pipeline = await startLocalPipeline(options);
+    // A batch the API writes under requests/batches/ starts as on AWS: the trigger reads it.
+    const watch = watchPipelineRequestFiles(pipeline, options.logger ?? silentLogger);
     const backend: ApiBackend = {
       ...pipeline,
       admission: pipeline.runner.admission,
       environment: (name) => pipeline.runner.environment(name),
     };
-    return { backend, value: pipeline, close: () => pipeline.close() };
+    return {
+      backend,
+      value: pipeline,
+      close: async () => {
+        await watch.close();
+        await pipeline.close();
+      },
+    };
   });
   return { ...served.value, url: served.url, close: served.close };
 }
@@ -154,6 +166,8 @@ function createLocalApiApp(backend: ApiBackend, options: LocalApiOptions, logger
       {
         executions: backend.executions,
         index: backend.index,
+        batches: backend.batches,
+        objects: createS3ObjectStore(backend.s3.client),
         queue: backend.admission.queue,
         // Built per call: an engine's S3 changes when a follower takes over from its owner.
         presigner: (bucket, expirySeconds) => (key) =>

@@ -1,30 +1,32 @@
 import {
   type AdmissionQueue,
   type AdmissionRecord,
+  compareInLane,
   type DispatcherLease,
   type DispatcherState,
   EMPTY_LANE,
+  entriesAhead,
   INITIAL_DISPATCHER_STATE,
   type Lane,
   type LaneCounters,
+  type QueueOrder,
   type QueueStanding,
+  roundOf,
+  runMsOf,
   type SlotProgress,
   type WaitingEntry,
 } from '../functions/shared/admission.js';
+import { batchOfId } from '../functions/shared/batch.js';
 
 interface Item extends WaitingEntry {
   /** Present while waiting. */
   waiting: boolean;
-  /** Its sequence number in its lane, taken when it was created. */
-  seq: number;
+  /** Its place in its lane's fair order, taken when it was created. */
+  order: QueueOrder;
   account?: string;
   grantedAt?: number;
   progress: SlotProgress;
 }
-
-/** Queue order: enqueue time, then id (as the DynamoDB adapter's sort key orders them). */
-const order = (a: Pick<WaitingEntry, 'enqueuedAt' | 'id'>, b: Pick<WaitingEntry, 'enqueuedAt' | 'id'>) =>
-  a.enqueuedAt - b.enqueuedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /**
  * An in-memory {@link AdmissionQueue}: the local runner's when it has no DynamoDB, and the unit
@@ -43,13 +45,13 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
     const submitted =
       existing?.progress.submitAttemptAt !== undefined || existing?.progress.submittedAt !== undefined;
     if (existing && (existing.token === entry.token || submitted)) return;
-    const lane = this.#lanes[entry.lane];
-    // A new entry takes its lane's next number; one enqueued again keeps its own (its first place).
-    if (!existing) this.#lanes[entry.lane] = { ...lane, tail: lane.tail + 1 };
+    // A slot given back unused is in its lane again: counted as not having left.
+    if (existing && !existing.waiting) this.#leave(existing, -1);
     this.#items.set(entry.id, {
       ...entry,
       enqueuedAt: existing?.enqueuedAt ?? entry.enqueuedAt,
-      seq: existing?.seq ?? lane.tail + 1,
+      // One enqueued again keeps its place (its first round).
+      order: existing?.order ?? this.#take(entry),
       waiting: true,
       progress: {},
     });
@@ -58,12 +60,13 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
   async waiting(lane: Lane, limit: number): Promise<readonly WaitingEntry[]> {
     return this.#waitingIn(lane)
       .slice(0, limit)
-      .map(({ id, lane: itemLane, enqueuedAt, expectedRunSeconds, token }) => ({
+      .map(({ id, lane: itemLane, enqueuedAt, expectedRunSeconds, token, order }) => ({
         id,
         lane: itemLane,
         enqueuedAt,
         expectedRunSeconds,
         token,
+        order,
       }));
   }
 
@@ -80,9 +83,10 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
       enqueuedAt: item.enqueuedAt,
       expectedRunSeconds: item.expectedRunSeconds,
       token: item.token,
+      order: item.order,
     };
     if (item.waiting || item.account === undefined || item.grantedAt === undefined)
-      return { kind: 'waiting', ...entry, seq: item.seq };
+      return { kind: 'waiting', ...entry };
     return {
       kind: 'granted',
       ...entry,
@@ -110,7 +114,14 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
     const records = new Map<string, AdmissionRecord>();
     for (const id of ids) {
       const record = await this.get(id);
-      if (record) records.set(id, record);
+      if (record?.kind !== 'waiting' || !record.order) {
+        if (record) records.set(id, record);
+        continue;
+      }
+      // Its place, numbered as its lane's counters number them (`aheadIn`), as the DynamoDB adapter's.
+      const lane = this.#lanes[record.lane];
+      const ahead = entriesAhead(record.order, lane, this.#state.rounds?.[record.lane]);
+      records.set(id, { ...record, seq: lane.head + ahead });
     }
     return { records, lanes: { ...this.#lanes }, state: this.#state };
   }
@@ -121,9 +132,7 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
     item.waiting = false;
     item.account = account;
     item.grantedAt = grantedAt;
-    // Grants go oldest first: the head moves past the granted one, never back.
-    const lane = this.#lanes[item.lane];
-    this.#lanes[item.lane] = { ...lane, head: Math.max(lane.head, item.seq + 1) };
+    this.#leave(item);
     return true;
   }
 
@@ -138,9 +147,8 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
   async release(id: string, token?: string): Promise<boolean> {
     const item = this.#items.get(id);
     if (token !== undefined && item?.token !== token) return false;
-    // A waiting head that leaves (cancelled, timed out) moves its lane's head past it.
-    const lane = item?.waiting ? this.#lanes[item.lane] : undefined;
-    if (item && lane?.head === item.seq) this.#lanes[item.lane] = { ...lane, head: item.seq + 1 };
+    // A waiting entry left its lane (cancelled, timed out).
+    if (item?.waiting) this.#leave(item);
     return this.#items.delete(id);
   }
 
@@ -169,7 +177,37 @@ export class MemoryAdmissionQueue implements AdmissionQueue {
   }
 
   #waitingIn(lane: Lane): Item[] {
-    return [...this.#items.values()].filter((item) => item.waiting && item.lane === lane).sort(order);
+    return [...this.#items.values()].filter((item) => item.waiting && item.lane === lane).sort(compareInLane);
+  }
+
+  /** A new entry's numbers in its lane and its round from the lane's clock, as the DynamoDB adapter takes them. */
+  #take(entry: WaitingEntry): QueueOrder {
+    const line = batchOfId(entry.id)?.line;
+    const lane = this.#lanes[entry.lane];
+    const solo = line === undefined ? lane.soloTail + 1 : undefined;
+    this.#lanes[entry.lane] = {
+      ...lane,
+      tail: lane.tail + 1,
+      soloTail: solo ?? lane.soloTail,
+      runMs: (lane.runMs ?? 0) + runMsOf(entry.expectedRunSeconds),
+    };
+    return {
+      round: roundOf(this.#state.rounds?.[entry.lane]?.clock ?? 0, line),
+      arrival: lane.tail + 1,
+      ...(solo === undefined ? {} : { solo }),
+    };
+  }
+
+  /** Counts `item` as having left its lane (or, with −1, back in it). */
+  #leave(item: Item, count: 1 | -1 = 1): void {
+    const lane = this.#lanes[item.lane];
+    const solo = item.order.solo === undefined ? 0 : count;
+    this.#lanes[item.lane] = {
+      ...lane,
+      head: lane.head + count,
+      soloHead: lane.soloHead + solo,
+      runMs: (lane.runMs ?? 0) - count * runMsOf(item.expectedRunSeconds),
+    };
   }
 }
 

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createDynamoBatchIndex } from '../functions/shared/aws/dynamodb-batches.js';
 import { createDynamoGenerationIndex } from '../functions/shared/aws/dynamodb-index.js';
+import type { BatchIndex } from '../functions/shared/batch.js';
 import { type AdjustableClock, type Clock, systemClock } from '../functions/shared/clock.js';
 import { DEFAULT_DASHSCOPE_BASE_URL } from '../functions/shared/dashscope/client.js';
 import type { GenerationIndex } from '../functions/shared/generation-index.js';
@@ -74,6 +76,8 @@ export interface LocalPipeline {
   readonly dynamo: LocalDynamo;
   /** The generations index, as the API reads it. */
   readonly index: GenerationIndex;
+  /** The batches, beside it. */
+  readonly batches: BatchIndex;
   readonly emulator?: RunningEmulator;
   /** Where the Lambdas reach DashScope, and with which key. */
   readonly dashscope: LocalRunnerOptions['dashscope'];
@@ -135,6 +139,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions = {}): Pr
     s3,
     dynamo,
     index: createDynamoGenerationIndex(dynamo.client, LOCAL_TABLE),
+    batches: createDynamoBatchIndex(dynamo.client, LOCAL_TABLE),
     emulator,
     dashscope,
     runner,

@@ -3,11 +3,13 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod';
+import type { BatchCounts, BatchIndex, BatchStatus } from '../functions/shared/batch.js';
 import type { ExecutionRecord } from '../functions/shared/execution-service.js';
 import type { GenerationIndex } from '../functions/shared/generation-index.js';
 import { REPORT_SUFFIX } from '../functions/shared/request-keys.js';
 import { type PersistResult, persistResultSchema } from '../functions/shared/workflow-state.js';
 import type { TriggerReport } from '../functions/trigger/trigger.js';
+import { BatchProgress } from './cli/batch-progress.js';
 import type { DownloadedImage } from './cli/download.js';
 import { EXIT } from './cli/errors.js';
 import type { CliIo, CommandOutcome } from './cli/run.js';
@@ -35,6 +37,14 @@ export interface LineOutcome {
   images?: CliImage[];
   manifest?: { key: string; path: string };
   error?: { type: string; message: string };
+}
+
+/** The batch the file is, as `--json` reports it: its counts and status as they stood at the end. */
+export interface BatchOutcome {
+  id: string;
+  links: { self: string };
+  status?: BatchStatus;
+  counts?: BatchCounts;
 }
 
 /** The part of a succeeded execution's output that says what was stored. */
@@ -80,6 +90,8 @@ export async function copyResult(
 export interface RequestFileTarget {
   readonly s3: { readonly client: S3Client; readonly bucket: string };
   readonly index: Pick<GenerationIndex, 'get'>;
+  /** The batches, for the file's progress: without them, no progress is shown. */
+  readonly batches?: Pick<BatchIndex, 'get'>;
   readonly executions: {
     settled(name: string): Promise<unknown>;
     describe(name: string): Promise<ExecutionRecord | undefined>;
@@ -93,6 +105,7 @@ export function pipelineRequestFileTarget(pipeline: LocalPipeline): RequestFileT
   return {
     s3: pipeline.s3,
     index: pipeline.index,
+    batches: pipeline.batches,
     executions: pipeline.executions,
     async deliver(key, body, say) {
       const { report } = await dropRequestFile(
@@ -101,6 +114,7 @@ export function pipelineRequestFileTarget(pipeline: LocalPipeline): RequestFileT
           bucket: pipeline.s3.bucket,
           executions: pipeline.executions,
           index: pipeline.index,
+          batches: pipeline.batches,
           clock: pipeline.clock,
           events: pipeline.events,
           defaultModel: pipeline.runner.defaultModel,
@@ -122,8 +136,9 @@ export function pipelineRequestFileTarget(pipeline: LocalPipeline): RequestFileT
 /**
  * Runs a request file as `npm run generate -- --from` does: delivers it under `key` (see
  * {@link RequestFileTarget}), runs every started generation to its end and copies each one's
- * images into `outDir/ID/`. Prints each line's outcome and where its images are (stderr), or
- * returns them as the `--json` document `{results}`.
+ * images into `outDir/ID/`. While they run, shows the file's batch's progress on stderr (one bar
+ * on a terminal, a line now and then otherwise); then prints each line's outcome and where its
+ * images are (stderr), or returns them as the `--json` document `{results, batch}`.
  *
  * @returns exit 2 when a line was rejected, else 1 when a generation failed, else 0
  */
@@ -131,22 +146,50 @@ export async function runRequestFile(
   target: LocalPipeline | RequestFileTarget,
   key: string,
   body: Uint8Array,
-  ctx: { readonly io: CliIo; readonly json: boolean; readonly outDir: string; readonly eventsFile?: string },
+  ctx: {
+    readonly io: CliIo;
+    readonly json: boolean;
+    readonly outDir: string;
+    readonly eventsFile?: string;
+    /** Stops the progress (Ctrl-C): the caller stops waiting for the lines. */
+    readonly signal?: AbortSignal;
+    /** Between two reads of the batch for the progress. @default 500 */
+    readonly pollIntervalMs?: number;
+  },
 ): Promise<CommandOutcome> {
   const pipeline = 'deliver' in target ? target : pipelineRequestFileTarget(target);
   const say = (text: string) => ctx.json || ctx.io.stderr(`${text}\n`);
   const reportOf = await pipeline.deliver(key, body, say);
   const started = reportOf.results.filter((r) => r.id && r.status !== 'rejected');
+  const rejectedLines = reportOf.results.filter((r) => r.status === 'rejected');
+  const notStarted = reportOf.results.length - started.length - rejectedLines.length;
   say(
-    `${key}: ${started.length} generation(s) started, ${reportOf.results.length - started.length} line(s) rejected`,
+    `${key}: ${reportOf.batch ? `batch ${reportOf.batch.id}, ` : ''}${started.length} generation(s) started, ${rejectedLines.length} line(s) rejected` +
+      `${notStarted > 0 ? `, ${notStarted} line(s) not started (the batch was cancelled)` : ''}`,
   );
-  for (const rejected of reportOf.results.filter((r) => r.status === 'rejected'))
-    say(`  ${rejected.error?.message}`);
+  for (const rejected of rejectedLines) say(`  ${rejected.error?.message}`);
+
+  const batch = reportOf.batch
+    ? { id: reportOf.batch.id, links: { self: reportOf.batch.links.self } }
+    : undefined;
+  if (batch && pipeline.batches && !ctx.json && started.length > 0)
+    await showProgress(
+      pipeline.batches,
+      batch.id,
+      Promise.allSettled(started.map((line) => pipeline.executions.settled(line.id as string))),
+      ctx,
+    );
 
   const results: LineOutcome[] = [];
   for (const line of reportOf.results) {
+    // Interrupted: the caller has stopped waiting, and says what becomes of the lines.
+    ctx.signal?.throwIfAborted();
     if (!line.id) {
-      results.push({ line: line.line, status: 'rejected', error: pick(line.error) });
+      results.push(
+        line.status === 'canceled'
+          ? { line: line.line, status: 'canceled' }
+          : { line: line.line, status: 'rejected', error: pick(line.error) },
+      );
       continue;
     }
     await pipeline.executions.settled(line.id);
@@ -190,7 +233,63 @@ export async function runRequestFile(
     : results.every((r) => r.status === 'succeeded' || r.status === 'partial')
       ? EXIT.ok
       : EXIT.failed;
-  return { exitCode, document: { results } };
+  return {
+    exitCode,
+    document: { results, ...(batch ? { batch: await batchOutcome(batch, pipeline) } : {}) },
+  };
+}
+
+/** The batch with its status and counts as they stand (without them when they cannot be read). */
+async function batchOutcome(
+  batch: { id: string; links: { self: string } },
+  target: Pick<RequestFileTarget, 'batches'>,
+): Promise<BatchOutcome> {
+  const record = await target.batches?.get(batch.id).catch(() => undefined);
+  return record ? { ...batch, status: record.status, counts: record.counts } : batch;
+}
+
+/**
+ * Shows the batch's progress on stderr until `settled` (every started line ended) or the signal
+ * stops it: a bar redrawn in place on a terminal, a line now and then otherwise. A read of the
+ * batch that fails (its owner's DynamoDB gone with it) is skipped: the next one shows it.
+ */
+async function showProgress(
+  batches: Pick<BatchIndex, 'get'>,
+  batchId: string,
+  settled: Promise<unknown>,
+  ctx: { readonly io: CliIo; readonly signal?: AbortSignal; readonly pollIntervalMs?: number },
+): Promise<void> {
+  const { signal } = ctx;
+  const progress = new BatchProgress(ctx.io.stderrIsTTY === true);
+  const write = (text: string | undefined) => {
+    if (text) ctx.io.stderr(text);
+  };
+  // On Ctrl-C the bar's line is closed at once, before whatever the interruption prints.
+  const close = () => write(progress.end());
+  signal?.addEventListener('abort', close, { once: true });
+  const stopped = new Promise<void>((resolve) =>
+    signal?.addEventListener('abort', () => resolve(), { once: true }),
+  );
+  let ended = false;
+  const allEnded = settled.then(() => {
+    ended = true;
+  });
+  try {
+    for (;;) {
+      const record = await Promise.race([batches.get(batchId).catch(() => undefined), stopped]);
+      if (signal?.aborted) return;
+      if (record) write(progress.update(record, Date.now()));
+      if (ended) return;
+      await Promise.race([
+        allEnded,
+        stopped,
+        sleep(ctx.pollIntervalMs ?? 500, undefined, { signal }).catch(() => undefined),
+      ]);
+    }
+  } finally {
+    signal?.removeEventListener('abort', close);
+    close();
+  }
 }
 
 /**
@@ -205,6 +304,9 @@ export function engineRequestFileTarget(engine: LocalEngine): RequestFileTarget 
       return engine.s3;
     },
     index: engine.index,
+    get batches() {
+      return engine.batches;
+    },
     executions: engine.executions,
     async deliver(key, body, say) {
       // As Lambda does for the trigger on AWS: a delivery the trigger could not finish (its
@@ -240,11 +342,12 @@ const TRIGGER_ATTEMPTS = 3;
 
 const reportSchema = z.object({
   source: z.object({ bucket: z.string(), key: z.string(), version: z.string() }),
+  batch: z.object({ id: z.string(), links: z.object({ self: z.string() }) }).optional(),
   results: z.array(
     z.object({
       line: z.number(),
       id: z.string().optional(),
-      status: z.enum(['started', 'duplicate', 'rejected']),
+      status: z.enum(['started', 'duplicate', 'rejected', 'canceled']),
       error: z.object({ type: z.string(), message: z.string(), details: z.unknown().optional() }).optional(),
     }),
   ),

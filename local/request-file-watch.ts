@@ -1,7 +1,11 @@
+import { createS3ObjectStore } from '../functions/shared/aws/s3-object-store.js';
 import { describeError } from '../functions/shared/errors.js';
 import type { Logger } from '../functions/shared/logger.js';
 import { isRequestFileKey } from '../functions/shared/request-keys.js';
+import { createTriggerHandler, triggerDeps } from '../functions/trigger/handler.js';
+import { triggerSpec } from '../functions/trigger/spec.js';
 import type { ObjectCreatedEvent } from '../functions/trigger/trigger.js';
+import type { LocalPipeline } from './pipeline.js';
 import { objectCreatedEvent } from './request-file-drop.js';
 import type { LocalS3 } from './s3.js';
 
@@ -63,4 +67,27 @@ export function watchRequestFiles(options: RequestFileWatchOptions): RequestFile
       return closed;
     },
   };
+}
+
+/**
+ * {@link watchRequestFiles} over a pipeline: the trigger as the stack deploys it (its synthesized
+ * environment), over the pipeline's S3, executions, index and batches. What the engine's owner
+ * and the tests' local API both run, so a file (or a batch the API wrote) starts as on AWS.
+ */
+export function watchPipelineRequestFiles(pipeline: LocalPipeline, logger: Logger): RequestFileWatch {
+  return watchRequestFiles({
+    s3: pipeline.s3,
+    trigger: createTriggerHandler(
+      triggerDeps(triggerSpec.parse(pipeline.runner.environment('trigger')), {
+        objects: createS3ObjectStore(pipeline.s3.client),
+        executions: pipeline.executions,
+        index: pipeline.index,
+        batches: pipeline.batches,
+        clock: pipeline.clock,
+        events: pipeline.events,
+        logger,
+      }),
+    ),
+    logger,
+  });
 }

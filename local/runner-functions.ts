@@ -8,6 +8,7 @@ import { persistSpec } from '../functions/persist/spec.js';
 import { createPollHandler, pollDeps } from '../functions/poll/handler.js';
 import { pollSpec } from '../functions/poll/spec.js';
 import type { Admission } from '../functions/shared/admission.js';
+import type { BatchIndex } from '../functions/shared/batch.js';
 import type { GenerationIndex } from '../functions/shared/generation-index.js';
 import type { Logger } from '../functions/shared/logger.js';
 import { LOCAL_WEBHOOK_POLICY } from '../functions/shared/webhook-url.js';
@@ -31,6 +32,8 @@ export interface FunctionParts {
   readonly time: RunnerTime;
   readonly logger: Logger;
   readonly index?: GenerationIndex;
+  /** The batches beside the index: Notify and the reconciler complete a batch whose last line ended. */
+  readonly batches?: BatchIndex;
   readonly admission: Admission;
 }
 
@@ -61,6 +64,7 @@ export function localFunctions(
     webhookPolicy: LOCAL_WEBHOOK_POLICY,
     webhookTiming: options.webhookTiming,
     index,
+    batches: parts.batches,
     admission,
   };
   const notify = notifyDeps(notifySpec.parse(environment('notify')), notifyRuntime);

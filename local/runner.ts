@@ -4,6 +4,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
 import type { NotifyDeps } from '../functions/notify/notify.js';
 import type { AdmissionQueue, AdmissionSettings } from '../functions/shared/admission.js';
+import { createDynamoBatchIndex } from '../functions/shared/aws/dynamodb-batches.js';
 import { createDynamoGenerationIndex } from '../functions/shared/aws/dynamodb-index.js';
 import type { AdjustableClock, Clock } from '../functions/shared/clock.js';
 import type { EventPublisher } from '../functions/shared/events.js';
@@ -232,13 +233,16 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
   const index: GenerationIndex | undefined = options.index
     ? createDynamoGenerationIndex(options.index.client, options.index.table)
     : undefined;
+  const batches = options.index
+    ? createDynamoBatchIndex(options.index.client, options.index.table)
+    : undefined;
   const logger = options.logger ?? silentLogger;
   const { queue, settings, dispatcher, tokens, admission } = localAdmission(options, stack, {
     time,
     index,
     logger,
   });
-  const functions = localFunctions(options, stack, { time, logger, index, admission });
+  const functions = localFunctions(options, stack, { time, logger, index, batches, admission });
   const statusChanged = statusChanges(functions.reconcile, time.clock, logger);
   const parts = {
     stackName: stack.stackName,

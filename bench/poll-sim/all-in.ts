@@ -81,6 +81,23 @@ export const ALL_IN_ASSUMPTIONS = {
    */
   rruPerListedGeneration: 0.6,
   rruPerListPage: 0.5,
+  /**
+   * A client following a batch (the batch workloads): `GET /v1/batches/{id}` once a minute, no GET
+   * of its generations. Each GET reads the batch's item, strongly consistent, up to 4 KB
+   * (`rruBatchItem`); while it runs also one keys-only COUNT query per count (six) over the
+   * `byBatch` index, each 0.5 unit per 4 KB of keys read and 0.5 at least, whose keys grow with
+   * the batch (`byBatchKeyBytes` each: the item's id, its `batchCount` and `batchLine`, names and
+   * values; about 1 MB, 125 units, for 10,000 lines), and the counters' item for its
+   * `estimatedCompletionAt` (`rruBatchEstimate`). functions/shared/aws/dynamodb-batches.ts
+   * (`countsOf`); test/bench/read-units.test.ts measures a batch's GET on dynalite.
+   */
+  apiBatchGetIntervalSeconds: 60,
+  rruBatchItem: 1,
+  rruBatchCountMin: 0.5,
+  byBatchKeyBytes: 100,
+  rruBatchEstimate: 0.5,
+  /** The API Lambda per batch GET: the item and six COUNT queries at once (about 1 MB for 10,000 lines), the counters (assumed). */
+  apiBatchGetSeconds: 0.15,
   /** S3 PUTs per stored image: the image and its thumbnail. */
   s3PutsPerImage: 2,
   /** S3 per generation besides the images: Persist's manifest PUT and its LIST, and its HEAD (`bench:memory`). */
@@ -120,10 +137,31 @@ export interface GenerationUsage {
   readonly apiListPages: number;
   readonly apiListedChecks: number;
   readonly images: number;
+  /** The HTTP requests that created it: 1 (`POST /v1/generations`), or its share of its batch's `POST /v1/batches`. */
+  readonly apiCreates: number;
+  /** Its share of the GETs of its batch by a client following the batch (once a minute), and of their read units. */
+  readonly apiBatchGets: number;
+  readonly apiBatchReadUnits: number;
 }
 
-/** How the client checks its generations while they wait: by listing them (default), or a GET each. */
-export type WaitingClient = 'list' | 'get-each';
+/**
+ * How the client checks its generations while they wait: by listing them (default), a GET each,
+ * or, for a batch's lines, a GET of the batch once a minute and none of its generations.
+ */
+export type WaitingClient = 'list' | 'get-each' | 'batch';
+
+/**
+ * The read units of one `GET /v1/batches/{id}` of a batch that runs, with `keys[i]` keys in each of
+ * its `byBatch` partitions (one per count): the item, six COUNT queries, the counters' item.
+ */
+export function batchGetReadUnits(keys: readonly number[]): number {
+  const a = ALL_IN_ASSUMPTIONS;
+  const counts = keys.reduce(
+    (sum, n) => sum + Math.max(a.rruBatchCountMin, Math.ceil((n * a.byBatchKeyBytes) / 4096) * 0.5),
+    0,
+  );
+  return a.rruBatchItem + counts + a.rruBatchEstimate;
+}
 
 /** Dollars per generation, line by line. */
 export interface AllInCost {
@@ -148,15 +186,21 @@ export function allInCost(
 ): AllInCost {
   const a = ALL_IN_ASSUMPTIONS;
   const listing = client === 'list';
-  const gets = usage.apiGets + (listing ? 0 : usage.apiGetsQueued);
+  const following = client === 'batch';
+  // A batch's client GETs the batch, not its generations.
+  const gets = following ? 0 : usage.apiGets + (listing ? 0 : usage.apiGetsQueued);
   const lists = listing ? usage.apiListPages : 0;
-  const apiRequests = 1 + gets + lists;
+  const batchGets = following ? usage.apiBatchGets : 0;
+  const creates = following ? usage.apiCreates : 1;
+  const apiRequests = creates + gets + lists + batchGets;
   const reconcilerRuns = sizing.reconcilerRunsPerGeneration;
   const otherGbSeconds =
     gbSeconds(MEMORY_MB.persist, a.persistSeconds) +
     gbSeconds(MEMORY_MB.notify, a.notifySeconds) +
+    // Its create: the API's (or, for a batch's line, the trigger's: the same registration and start).
     (1 + gets) * gbSeconds(sizing.apiMemoryMb, a.apiSeconds) +
     lists * gbSeconds(sizing.apiMemoryMb, a.apiListSeconds) +
+    batchGets * gbSeconds(sizing.apiMemoryMb, a.apiBatchGetSeconds) +
     reconcilerRuns * gbSeconds(sizing.reconcilerMemoryMb, a.reconcilerSeconds);
   // Persist, Notify, the API's requests, the reconciler's events.
   const otherInvocations = 1 + 1 + apiRequests + reconcilerRuns;
@@ -166,11 +210,12 @@ export function allInCost(
   const indexWriteUnits =
     (a.fixedWrites + usage.visibleChanges) * (1 + a.indexesPerWrite) +
     reconcilerRuns * a.reconcilerWriteUnits;
-  const apiReadUnits =
-    usage.apiGets * a.rruPerGet +
-    (listing
-      ? usage.apiListedChecks * a.rruPerListedGeneration + lists * a.rruPerListPage
-      : usage.apiGetsQueued * a.rruPerQueuedGet);
+  const apiReadUnits = following
+    ? usage.apiBatchReadUnits
+    : usage.apiGets * a.rruPerGet +
+      (listing
+        ? usage.apiListedChecks * a.rruPerListedGeneration + lists * a.rruPerListPage
+        : usage.apiGetsQueued * a.rruPerQueuedGet);
   const dynamodb =
     (indexWriteUnits + usage.queueWriteUnits) * USD_PER_DYNAMODB_WRU +
     (apiReadUnits + usage.queueReadUnits) * USD_PER_DYNAMODB_RRU;

@@ -1,15 +1,20 @@
 import {
   type AccountLimits,
   ADMISSION_DEFAULTS,
+  compareInLane,
   DEFAULT_LANE_RULES,
   type DispatcherState,
   INITIAL_DISPATCHER_STATE,
   type Lane,
+  type LaneCounters,
   type LaneRules,
   planGrants,
   type QueueEntry,
+  roundOf,
+  runMsOf,
   type Slot,
 } from '../../functions/shared/admission.js';
+import { batchOfId } from '../../functions/shared/batch.js';
 import { DOCUMENTED_LIMITS } from './dashscope.js';
 
 /**
@@ -66,9 +71,9 @@ export interface DispatcherHooks {
  * ({@link SimDispatcher.recordTask}). The operations: functions/shared/aws/dynamodb-admission.ts.
  */
 export const QUEUE_UNITS = {
-  /** Admit: reads its entry, takes its lane's number (the counters' item, in no index), creates the entry (table, `byQueue`). */
+  /** Admit: reads its entry, takes its lane's numbers and clock (the counters' item, in no index), creates the entry (table, `byQueue`). */
   enqueue: { read: 1, write: 1 + 2 },
-  /** The dispatcher: the entry leaves `byQueue` and joins `bySlot` (table and both), and its lane's head moves on. */
+  /** The dispatcher: the entry leaves `byQueue` and joins `bySlot` (table and both), and its lane counts it as left. */
   grant: { read: 0, write: 3 + 1 },
   /** Submit: reads its slot, notes the attempt, then the task (table and `bySlot` each); the account's task is apart. */
   submit: { read: 1, write: 2 + 2 },
@@ -104,7 +109,9 @@ export const QUEUE_UNITS = {
 const RECENT_TASKS_MS = 15 * 60 * 1000;
 
 /**
- * The dispatcher Lambda in virtual time, applying the real `planGrants`. Runs take turns through
+ * The dispatcher Lambda in virtual time, applying the real `planGrants` to lanes kept in the
+ * store's fair order (each entry's round from its lane's clock, as the adapters give it, and
+ * `compareInLane`). Runs take turns through
  * the lease (functions/dispatch/dispatch.ts, `dispatchInTurn`): an invocation that finds a run
  * going leaves a request and returns; the holder runs once more after its run for every request
  * that came (several coalesce into one). Each run reads each lane's head and each account's slots
@@ -124,7 +131,16 @@ export class SimDispatcher {
   writeUnits = 0;
   readonly #accounts: readonly AccountLimits[];
   readonly #hooks: DispatcherHooks;
+  /** Each lane in its fair order. */
   readonly #waiting: Record<Lane, QueueEntry[]> = { interactive: [], batch: [] };
+  /** Each lane's entries so far, and its singles: the numbers Admit takes. */
+  readonly #taken: Record<Lane, { arrival: number; solo: number }> = {
+    interactive: { arrival: 0, solo: 0 },
+    batch: { arrival: 0, solo: 0 },
+  };
+  /** Each lane's entries outside any batch, waiting; and the expected runs of all its entries waiting, ms. */
+  readonly #singles: Record<Lane, number> = { interactive: 0, batch: 0 };
+  readonly #runMs: Record<Lane, number> = { interactive: 0, batch: 0 };
   readonly #slots = new Map<string, Slot>();
   /** Each account's recorded tasks, by when they were created. */
   readonly #tasks = new Map<string, number[]>();
@@ -137,9 +153,54 @@ export class SimDispatcher {
     this.#hooks = hooks;
   }
 
-  /** Admit stored `entry`: it waits, FIFO within its lane. */
+  /** The dispatcher's state as last written: what the API reads (`standing`). */
+  get state(): DispatcherState {
+    return this.#state;
+  }
+
+  /** The lanes' counters as the adapters keep them ({@link LaneCounters}): what the API reads with the state. */
+  lanes(): Record<Lane, LaneCounters> {
+    const countersOf = (lane: Lane): LaneCounters => {
+      const taken = this.#taken[lane];
+      return {
+        tail: taken.arrival,
+        head: taken.arrival - this.#waiting[lane].length + 1,
+        soloTail: taken.solo,
+        soloHead: taken.solo - this.#singles[lane] + 1,
+        runMs: this.#runMs[lane],
+      };
+    };
+    return { interactive: countersOf('interactive'), batch: countersOf('batch') };
+  }
+
+  /** Admit stored `entry`: it waits in its lane's fair order, its round from the lane's clock. */
   enqueue(entry: QueueEntry): void {
-    this.#waiting[entry.lane].push(entry);
+    const line = batchOfId(entry.id)?.line;
+    const taken = this.#taken[entry.lane];
+    taken.arrival += 1;
+    if (line === undefined) {
+      taken.solo += 1;
+      this.#singles[entry.lane] += 1;
+    }
+    this.#runMs[entry.lane] += runMsOf(entry.expectedRunSeconds);
+    const placed: QueueEntry = {
+      ...entry,
+      order: {
+        round: roundOf(this.#state.rounds?.[entry.lane]?.clock ?? 0, line),
+        arrival: taken.arrival,
+        ...(line === undefined ? { solo: taken.solo } : {}),
+      },
+    };
+    // Where it goes: after every entry it does not precede (most come last: a binary search).
+    const lane = this.#waiting[entry.lane];
+    let low = 0;
+    let high = lane.length;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if (compareInLane(lane[mid] as QueueEntry, placed) <= 0) low = mid + 1;
+      else high = mid;
+    }
+    lane.splice(low, 0, placed);
   }
 
   /** Poll saw the slot's task start running at `startedAt`. */
@@ -228,7 +289,7 @@ export class SimDispatcher {
       0,
     );
     if (free > 0) {
-      // The lanes' heads again, as many as free slots, and the state.
+      // The lanes' heads again, one more than the free slots (does any still wait after?), and the state.
       this.readUnits += 2 * QUEUE_UNITS.laneHead + QUEUE_UNITS.state;
       at += 3 * storeCallMs;
       const plan = planGrants({
@@ -236,8 +297,8 @@ export class SimDispatcher {
         accounts: this.#accounts,
         slots,
         waiting: {
-          interactive: this.#waiting.interactive.slice(0, free),
-          batch: this.#waiting.batch.slice(0, free),
+          interactive: this.#waiting.interactive.slice(0, free + 1),
+          batch: this.#waiting.batch.slice(0, free + 1),
         },
         state: this.#state,
         rules: ADMISSION_SETTINGS.rules,
@@ -247,6 +308,8 @@ export class SimDispatcher {
         if (lane[0]?.id !== grant.entry.id)
           throw new Error(`grant of ${grant.entry.id} is not its lane's head`);
         lane.shift();
+        if (grant.entry.order?.solo !== undefined) this.#singles[grant.entry.lane] -= 1;
+        this.#runMs[grant.entry.lane] -= runMsOf(grant.entry.expectedRunSeconds);
         this.#slots.set(grant.entry.id, {
           id: grant.entry.id,
           account: grant.account,
@@ -258,7 +321,12 @@ export class SimDispatcher {
         this.writeUnits += QUEUE_UNITS.grant.write;
         this.#hooks.granted(grant.entry.id, grant.account, at);
       }
-      if (plan.grants.length > 0) {
+      // Written after grants, and, as functions/dispatch/dispatch.ts does, when only the pace changed.
+      const paceChanged = this.#accounts.some(({ name }) => {
+        const [a, b] = [plan.state.pace?.[name], this.#state.pace?.[name]];
+        return a?.freed !== b?.freed || a?.overMs !== b?.overMs || a?.fullSince !== b?.fullSince;
+      });
+      if (plan.grants.length > 0 || paceChanged) {
         this.#state = plan.state;
         this.writeUnits += QUEUE_UNITS.stateWrite;
         at += storeCallMs;

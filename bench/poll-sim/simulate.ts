@@ -1,5 +1,6 @@
 import { pollGeneration } from '../../functions/poll/poll.js';
 import type { Lane } from '../../functions/shared/admission.js';
+import { batchLineId } from '../../functions/shared/batch.js';
 import type { Clock } from '../../functions/shared/clock.js';
 import type { DashScopeClient } from '../../functions/shared/dashscope/client.js';
 import { DashScopeThrottledError } from '../../functions/shared/errors.js';
@@ -9,14 +10,25 @@ import {
 } from '../../functions/shared/generation-request.js';
 import { silentLogger } from '../../functions/shared/logger.js';
 import type { PollPolicy } from '../../functions/shared/poll-policy.js';
-import { estimateRun, type RunTimeModel } from '../../functions/shared/run-time-estimate.js';
+import { batchCompletionMs, typicalRunSeconds } from '../../functions/shared/queue-estimate.js';
+import {
+  DEFAULT_RUN_TIME_MODEL,
+  estimateRun,
+  type RunTimeModel,
+} from '../../functions/shared/run-time-estimate.js';
 import type { TaskState } from '../../functions/shared/workflow-state.js';
 import { submitGeneration } from '../../functions/submit/submit.js';
 import { Random, seedOf } from '../lib/random.js';
 import { FULL_VCPU_MB } from '../memory-model.js';
-import { ALL_IN_ASSUMPTIONS } from './all-in.js';
+import { ALL_IN_ASSUMPTIONS, batchGetReadUnits } from './all-in.js';
 import { DEFAULT_TRUTH, drawRunMs, peakPerSecond, SimAccount, type Truth } from './dashscope.js';
-import { accountLimits, DISPATCHER_ASSUMPTIONS, QUEUE_UNITS, SimDispatcher } from './dispatcher.js';
+import {
+  ADMISSION_SETTINGS,
+  accountLimits,
+  DISPATCHER_ASSUMPTIONS,
+  QUEUE_UNITS,
+  SimDispatcher,
+} from './dispatcher.js';
 import { EVENTS_PER_RETRY, EXECUTION_EVENTS, type RetryRule, type WorkflowShape } from './workflow-shape.js';
 import type { Workload } from './workloads.js';
 
@@ -55,6 +67,27 @@ export interface AccountPeaks {
   readonly peakSubmitsPerSecond: number;
   /** The most tasks PENDING or RUNNING there at once. */
   readonly peakOutstandingTasks: number;
+}
+
+/** How far a batch client's reads of `estimatedCompletionAt` were from the batch's end. */
+export interface BatchEta {
+  /** At 10 %, 50 % and 90 % of its run ({@link ETA_READ_AT}): |estimate − end| / time left then. */
+  readonly at: readonly number[];
+  /** The worst of every read (once a minute) from 10 % to 90 % of its run. */
+  readonly worstFrom10To90: number;
+  /** The client's reads while it ran. */
+  readonly reads: number;
+}
+
+/** One batch of a trial: its lines, and from its first request to its last image stored. */
+export interface BatchResult {
+  readonly name: string;
+  readonly lines: number;
+  readonly makespanSeconds: number;
+  /** Its executions that did not succeed. */
+  readonly failed: number;
+  /** Its completion estimate as its client read it once a minute (with admission). */
+  readonly eta?: BatchEta;
 }
 
 /** What one trial of one workload under one policy produced. */
@@ -112,10 +145,23 @@ export interface TrialResult {
   readonly apiListedChecks: number;
   /** Images requested. */
   readonly images: number;
+  /** Each batch of the workload, in the order of its first job; none without batches. */
+  readonly batches: readonly BatchResult[];
+  /** Requests that created the jobs: a POST /v1/generations per job outside a batch, a POST /v1/batches per batch. */
+  readonly apiCreates: number;
+  /**
+   * A client following each batch by `GET /v1/batches/{id}` once a minute (`apiBatchGetIntervalSeconds`),
+   * until it reads it ended: its GETs, and the read units they cost as the batch's counts grow
+   * (bench/poll-sim/all-in.ts, `batchGetReadUnits`).
+   */
+  readonly apiBatchGets: number;
+  readonly apiBatchReadUnits: number;
 }
 
 interface Execution {
   readonly id: string;
+  /** The batch it is a line of, by its name in the workload. */
+  readonly batch?: string;
   readonly startMs: number;
   readonly taskId: string;
   readonly request: GenerationRequest;
@@ -236,7 +282,11 @@ export async function simulateTrial(
   const executions = jobs.map((job, index): Execution => {
     const request = generationRequestSchema.parse(job.request);
     return {
-      id: `${workload.name}-${trial}-${index}`,
+      // A batch's generations are named after it, as the API and the trigger name them.
+      id: job.batch
+        ? batchLineId(`batch-${workload.name}-${trial}-${job.batch.name}`, job.batch.line)
+        : `${workload.name}-${trial}-${index}`,
+      ...(job.batch ? { batch: job.batch.name } : {}),
       startMs: (jobs[index]?.startSeconds ?? 0) * 1000,
       taskId: `task-${workload.name}-${trial}-${index}`,
       request,
@@ -360,6 +410,42 @@ export async function simulateTrial(
     queueReadUnits += QUEUE_UNITS.enqueue.read;
   });
   if (admission) dispatcher.sweep(0, () => open > 0);
+
+  // A client following each batch: GET /v1/batches/{id} once a minute from its POST until it
+  // reads the batch ended, each read estimated by the API's own code over the simulated state.
+  const batchClients = admission ? batchesByName(executions) : [];
+  let apiBatchGets = 0;
+  let apiBatchReadUnits = 0;
+  const estimateSettings = { accounts: limits, batchEvery: ADMISSION_SETTINGS.rules.batchEvery };
+  const typicalSeconds = typicalRunSeconds(scenario.runTimeModel ?? DEFAULT_RUN_TIME_MODEL);
+  for (const client of batchClients) {
+    const read = (atMs: number) =>
+      queue.push(atMs, () => {
+        const counts = batchCountsAt(client.lines, nowMs);
+        apiBatchGets += 1;
+        if (counts.open === 0) {
+          // Ended: the batch's item alone (its counts are final).
+          apiBatchReadUnits += ALL_IN_ASSUMPTIONS.rruBatchItem;
+          yieldTurn();
+          return;
+        }
+        apiBatchReadUnits += batchGetReadUnits(counts.keys);
+        const estimateMs = batchCompletionMs(
+          { now: nowMs, lanes: dispatcher.lanes(), state: dispatcher.state, settings: estimateSettings },
+          {
+            lane: client.lane,
+            waiting: counts.waiting,
+            running: counts.running,
+            ended: counts.ended,
+            typicalRunSeconds: typicalSeconds,
+          },
+        );
+        client.reads.push({ atMs: nowMs, estimateMs });
+        read(nowMs + ALL_IN_ASSUMPTIONS.apiBatchGetIntervalSeconds * 1000);
+        yieldTurn();
+      });
+    read(client.firstMs);
+  }
 
   /** The Lambda of `event` ended at `nowMs`: bill it, and return when its Task state ends. */
   const lambdaEnded = (event: Invocation, fn: 'submit' | 'poll' | undefined): number => {
@@ -551,7 +637,115 @@ export async function simulateTrial(
     apiGetsQueued: executions.reduce((total, execution) => total + apiGetsQueued(execution), 0),
     ...apiLists(executions),
     images: executions.reduce((total, execution) => total + execution.request.n, 0),
+    batches: batchesOf(executions, batchClients),
+    apiCreates: executions.filter((execution) => execution.batch === undefined).length + batchClients.length,
+    apiBatchGets,
+    apiBatchReadUnits,
   };
+}
+
+/** A batch and what its client read: when, and the completion the API estimated then. */
+interface BatchClient {
+  readonly name: string;
+  readonly lane: Lane;
+  readonly lines: readonly Execution[];
+  /** When its first line was requested: the client's POST, and its first read. */
+  readonly firstMs: number;
+  readonly reads: { readonly atMs: number; readonly estimateMs: number | undefined }[];
+}
+
+function batchesByName(executions: readonly Execution[]): BatchClient[] {
+  const byBatch = new Map<string, Execution[]>();
+  for (const execution of executions) {
+    if (execution.batch === undefined) continue;
+    byBatch.set(execution.batch, [...(byBatch.get(execution.batch) ?? []), execution]);
+  }
+  return [...byBatch].map(([name, lines]) => ({
+    name,
+    lane: lines[0]?.lane ?? 'batch',
+    lines,
+    firstMs: Math.min(...lines.map((execution) => execution.startMs)),
+    reads: [],
+  }));
+}
+
+/**
+ * A batch's counts at `atMs` as the API reads them: `waiting` (not seen running yet, registered or
+ * not), `running`, and the keys in each of its `byBatch` partitions (waiting, running, succeeded,
+ * partial, failed, canceled: registered lines only) that its GET's COUNT queries read.
+ */
+function batchCountsAt(lines: readonly Execution[], atMs: number) {
+  let waiting = 0;
+  let running = 0;
+  let registeredWaiting = 0;
+  let succeeded = 0;
+  let failed = 0;
+  for (const line of lines) {
+    const registered = line.startMs <= atMs;
+    if (line.failed) failed += 1;
+    else if (line.persistedMs !== undefined && line.persistedMs <= atMs) succeeded += 1;
+    else if (line.state && line.state.status !== 'queued') running += 1;
+    else {
+      waiting += 1;
+      if (registered) registeredWaiting += 1;
+    }
+  }
+  return {
+    waiting,
+    running,
+    ended: succeeded + failed,
+    open: waiting + running,
+    keys: [registeredWaiting, running, succeeded, 0, failed, 0],
+  };
+}
+
+/**
+ * Each batch's lines, makespan (its first request to its last image stored) and failures; and how
+ * far its client's reads of `estimatedCompletionAt` were from that end.
+ */
+function batchesOf(executions: readonly Execution[], clients: readonly BatchClient[]): BatchResult[] {
+  const readsOf = new Map(clients.map((client) => [client.name, client.reads]));
+  return batchesByName(executions).map(({ name, lines, firstMs }) => {
+    const lastMs = Math.max(...lines.map((execution) => execution.persistedMs ?? firstMs));
+    const eta = etaErrors(readsOf.get(name) ?? [], firstMs, lastMs);
+    return {
+      name,
+      lines: lines.length,
+      makespanSeconds: (lastMs - firstMs) / 1000,
+      failed: lines.filter((execution) => execution.failed).length,
+      ...(eta ? { eta } : {}),
+    };
+  });
+}
+
+/** The fractions of a batch's run at which its completion estimate is judged. */
+export const ETA_READ_AT = [0.1, 0.5, 0.9] as const;
+
+/**
+ * The error of each read of a batch's completion, as a fraction of the time left then:
+ * |estimate − end| / (end − read). At each of {@link ETA_READ_AT}, the client's last read at or
+ * before that point of the run; and the worst of every read from 10 % to 90 % of it.
+ */
+function etaErrors(
+  reads: readonly { readonly atMs: number; readonly estimateMs: number | undefined }[],
+  firstMs: number,
+  endMs: number,
+): BatchEta | undefined {
+  const errorOf = (read: { atMs: number; estimateMs: number | undefined }) =>
+    read.estimateMs === undefined || endMs <= read.atMs
+      ? Number.NaN
+      : Math.abs(read.estimateMs - endMs) / (endMs - read.atMs);
+  const spanMs = endMs - firstMs;
+  if (reads.length === 0 || spanMs <= 0) return undefined;
+  const at = ETA_READ_AT.map((fraction) => {
+    const mark = firstMs + fraction * spanMs;
+    const read = reads.filter((each) => each.atMs <= mark).at(-1);
+    return read ? errorOf(read) : Number.NaN;
+  });
+  const within = reads.filter(
+    (read) => read.atMs >= firstMs + 0.1 * spanMs && read.atMs <= firstMs + 0.9 * spanMs,
+  );
+  return { at, worstFrom10To90: Math.max(...within.map(errorOf)), reads: reads.length };
 }
 
 /** Seconds from each request of `lane` to its task RUNNING, for those that reached DashScope. */

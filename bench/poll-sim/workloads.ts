@@ -1,6 +1,7 @@
 import type { Lane } from '../../functions/shared/admission.js';
 import type { GenerationRequestInput } from '../../functions/shared/generation-request.js';
 import { Random, seedOf } from '../lib/random.js';
+import type { WaitingClient } from './all-in.js';
 
 /** One generation of a workload: when its execution starts and what it asks for. */
 export interface Job {
@@ -8,6 +9,11 @@ export interface Job {
   readonly request: GenerationRequestInput;
   /** Its admission lane. @default 'batch' */
   readonly lane?: Lane;
+  /**
+   * The batch it is line `line` of (a name within its workload): its generation is named
+   * `<batch id>-<line>` as a batch's are, so admission orders it as one. @default none
+   */
+  readonly batch?: { readonly name: string; readonly line: number };
 }
 
 export interface Workload {
@@ -17,6 +23,16 @@ export interface Workload {
   readonly trials: number;
   /** DashScope accounts the dispatcher grants slots on, each with the documented limits. @default 1 */
   readonly accounts?: number;
+  /** The poll policies it runs under (by name): admission's workloads need only `adaptive`. @default all */
+  readonly policies?: readonly string[];
+  /** Batches whose makespan is compared with a run of the same batch alone (`adaptive` only). */
+  readonly aloneBatches?: readonly string[];
+  /**
+   * How the client follows what it started, for `usdPer1000AllIn` (bench/poll-sim/all-in.ts):
+   * listing its waiting generations once a minute, or, for batches, a GET of each batch once a minute.
+   * @default 'list'
+   */
+  readonly client?: WaitingClient;
   /** The jobs of one trial. */
   jobs(trial: number): Job[];
 }
@@ -44,6 +60,15 @@ const MIXED_SHAPES: readonly GenerationRequestInput[] = [
 /** `count` default jobs started by a client loop, 10 ms apart. */
 function burst(count: number): Job[] {
   return Array.from({ length: count }, (_, i) => ({ startSeconds: i * 0.01, request: DEFAULT_REQUEST }));
+}
+
+/** A batch of `lines` default jobs from `atSeconds` on, its executions started 10 ms apart, in line order. */
+function batchOf(name: string, lines: number, atSeconds = 0): Job[] {
+  return Array.from({ length: lines }, (_, i) => ({
+    startSeconds: atSeconds + i * 0.01,
+    request: DEFAULT_REQUEST,
+    batch: { name, line: i + 1 },
+  }));
 }
 
 export const WORKLOADS: readonly Workload[] = [
@@ -90,6 +115,23 @@ export const WORKLOADS: readonly Workload[] = [
         lane: 'interactive' as const,
       })),
     ],
+  },
+  {
+    name: 'two-batches',
+    description: 'a 5,000-line batch at t = 0 and a 10-line batch at t = 60 s, on one account',
+    trials: 1,
+    policies: ['adaptive'],
+    aloneBatches: ['big'],
+    client: 'batch',
+    jobs: () => [...batchOf('big', 5000), ...batchOf('small', 10, 60)],
+  },
+  {
+    name: 'batch-10000',
+    description: 'one 10,000-line batch on one account',
+    trials: 1,
+    policies: ['adaptive'],
+    client: 'batch',
+    jobs: () => batchOf('all', 10_000),
   },
   {
     name: 'steady',

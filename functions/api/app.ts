@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { useJsonErrors } from './api-errors.js';
 import type { ApiOptions } from './api-options.js';
 import { useCallerChecks } from './auth.js';
+import { mountBatchRoutes } from './batch-routes.js';
 import { CONSOLE_BASE, createConsoleApp } from './console/app.js';
 import { FAVICON_CACHE_CONTROL, FAVICON_ICO } from './console/favicon.js';
 import { mountGenerationRoutes } from './generation-routes.js';
@@ -26,6 +27,8 @@ export function createApiApp(deps: GenerationsDeps, options: ApiOptions = {}): H
   mountServiceRoutes(app, options);
   if (options.console) mountConsole(app, deps, options);
   mountGenerationRoutes(app, deps, options);
+  const { batches, objects, bucket } = deps;
+  if (batches && objects && bucket) mountBatchRoutes(app, { ...deps, batches, objects, bucket }, options);
   return app;
 }
 

@@ -32,15 +32,17 @@ const checkOf = (body: string) =>
  * cursor evident; it is not a secret, because a cursor grants nothing a caller cannot list anyway.
  */
 export function encodeCursor(status: GenerationStatus | undefined, position: ListPosition): string {
-  const body = Buffer.from(
-    JSON.stringify({ v: 1, s: status ?? null, c: position.createdAt, i: position.id }),
-    'utf8',
-  ).toString('base64url');
+  return sealed({ v: 1, s: status ?? null, c: position.createdAt, i: position.id });
+}
+
+/** A signed cursor's payload: base64url JSON with its check digest. */
+function sealed(payload: unknown): string {
+  const body = Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
   return `${body}.${checkOf(body)}`;
 }
 
-/** @throws InvalidCursorError for anything {@link encodeCursor} did not produce for this filter */
-export function decodeCursor(cursor: string, status: GenerationStatus | undefined): ListPosition {
+/** The payload of a cursor {@link sealed} made, parsed by `schema`; else InvalidCursorError. */
+function unsealed<T>(cursor: string, schema: z.ZodType<T>): T {
   const [body, check, extra] = cursor.split('.');
   if (!body || !check || extra !== undefined || check !== checkOf(body) || !/^[\w-]+$/.test(body)) {
     throw new InvalidCursorError('is not a cursor this API issued');
@@ -51,10 +53,42 @@ export function decodeCursor(cursor: string, status: GenerationStatus | undefine
   } catch {
     throw new InvalidCursorError('is not a cursor this API issued');
   }
-  const parsed = payloadSchema.safeParse(payload);
+  const parsed = schema.safeParse(payload);
   if (!parsed.success) throw new InvalidCursorError('is not a cursor this API issued');
-  if (parsed.data.s !== (status ?? null)) {
+  return parsed.data;
+}
+
+/** @throws InvalidCursorError for anything {@link encodeCursor} did not produce for this filter */
+export function decodeCursor(cursor: string, status: GenerationStatus | undefined): ListPosition {
+  const payload = unsealed(cursor, payloadSchema);
+  if (payload.s !== (status ?? null)) {
     throw new InvalidCursorError('belongs to a listing with another status filter');
   }
-  return { createdAt: parsed.data.c, id: parsed.data.i };
+  return { createdAt: payload.c, id: payload.i };
+}
+
+const lineCursorSchema = z.strictObject({
+  v: z.literal(1),
+  /** The batch and the count filter of the walk: a cursor continues only the walk that issued it. */
+  b: z.string(),
+  k: z.string().nullable(),
+  l: z.int().positive(),
+});
+
+/**
+ * The cursor of a walk through one batch's generations, in line order: the last line returned,
+ * with the batch and the walk's filter, tamper-evident as {@link encodeCursor}'s.
+ */
+export function encodeLineCursor(batchId: string, filter: string | undefined, line: number): string {
+  return sealed({ v: 1, b: batchId, k: filter ?? null, l: line });
+}
+
+/** @throws InvalidCursorError for anything {@link encodeLineCursor} did not produce for this walk */
+export function decodeLineCursor(cursor: string, batchId: string, filter: string | undefined): number {
+  const payload = unsealed(cursor, lineCursorSchema);
+  if (payload.b !== batchId) throw new InvalidCursorError('is not a cursor this API issued');
+  if (payload.k !== (filter ?? null)) {
+    throw new InvalidCursorError('belongs to a listing with another status filter');
+  }
+  return payload.l;
 }

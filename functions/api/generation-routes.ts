@@ -83,7 +83,7 @@ export function mountGenerationRoutes(
 }
 
 /** The create's optional headers, each checked: `Idempotency-Key`, then `Generation-Source`. */
-function createHeadersOf(c: Context) {
+export function createHeadersOf(c: Context) {
   const keyHeader = c.req.header('idempotency-key');
   const key = keyHeader === undefined ? undefined : idempotencyKeySchema.safeParse(keyHeader);
   if (key && !key.success) throw invalidInput(key.error, 'header', 'Idempotency-Key');

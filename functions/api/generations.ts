@@ -1,16 +1,15 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import {
   type AdmissionQueue,
   type AdmissionSettings,
   aheadIn,
   DEFAULT_LANE,
-  estimateStartFromRunners,
-  grantsAhead,
+  entriesAheadOfNew,
   type Lane,
   type QueuePosition,
   type QueueStanding,
-  waitingIn,
 } from '../shared/admission.js';
+import { type BatchIndex, batchOfId } from '../shared/batch.js';
 import { canonicalJson } from '../shared/canonical-json.js';
 import type { Clock } from '../shared/clock.js';
 import type { DashScopeClient } from '../shared/dashscope/client.js';
@@ -26,9 +25,12 @@ import {
 import { type GenerationRequest, generationRequestSchema, type Model } from '../shared/generation-request.js';
 import { failedUpdate } from '../shared/index-updates.js';
 import type { Logger } from '../shared/logger.js';
+import type { ObjectStore } from '../shared/object-store.js';
 import type { Presigner } from '../shared/presigned-url.js';
+import { queuePlace } from '../shared/queue-estimate.js';
 import { DEFAULT_RUN_TIME_MODEL, estimateRun, type RunTimeModel } from '../shared/run-time-estimate.js';
 import { withdrawFromQueue } from '../shared/slot-life.js';
+import { stampedId } from '../shared/stamped-id.js';
 import type { GenerationStatus } from '../shared/workflow-state.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import type { GenerationView, ImageView } from './schemas.js';
@@ -66,6 +68,10 @@ export interface GenerationsDeps {
    * yet (Admit stores its own estimate in the entry). @default DEFAULT_RUN_TIME_MODEL
    */
   readonly runTimeModel?: RunTimeModel;
+  /** The batches, with where the API writes a batch's requests: the batch routes need all three. */
+  readonly batches?: BatchIndex;
+  readonly objects?: ObjectStore;
+  readonly bucket?: string;
 }
 
 /** The same Idempotency-Key was used with a different body. */
@@ -74,13 +80,7 @@ export class IdempotencyConflictError extends Error {
 }
 
 /** A new generation id: sortable by time, unique enough, valid as an execution name and S3 prefix. */
-export function newGenerationId(now: number): string {
-  const stamp = new Date(now)
-    .toISOString()
-    .replace(/[-:.TZ]/g, '')
-    .slice(0, 14);
-  return `gen-${stamp}-${randomBytes(3).toString('hex')}`;
-}
+export const newGenerationId = (now: number): string => stampedId('gen', now, 3);
 
 /** The execution name for an Idempotency-Key: a hash, so any printable key maps to a valid name. */
 export function idempotentId(key: string): string {
@@ -233,15 +233,17 @@ export async function getGeneration(id: string, deps: GenerationsDeps): Promise<
  * Where generations waiting for admission stand, one per record (undefined for those that do not
  * wait): the grants before each one's own (by the lane rules, with the queue as it is now), and
  * when its task is expected to start running, from when each account's runner is expected free
- * (as of the dispatcher's last grant) and the run-time estimate. Undefined once it was granted or
- * has a DashScope task, once it ended, or without admission.
+ * (as of the dispatcher's last grant) and each account's observed pace (the run-time estimate
+ * before the dispatcher observed one). Undefined once it was granted or has a DashScope task, once
+ * it ended, or without admission.
  *
  * One read for them all, whatever the queue's length: their entries, the lanes' counters and the
  * dispatcher's state (`AdmissionQueue.standing`); none at all when no record may wait.
  *
  * Admit writes the entry only when the execution reaches it, seconds after the 202. Until then a
- * generation registered `queued` with no task is shown as Admit will put it: at the end of its
- * lane now, with the request's own run estimate.
+ * generation registered `queued` with no task is shown as Admit will put it: in its lane's fair
+ * order now (after the singles; a batch line, its line's rounds on: `entriesAheadOfNew`), with the
+ * request's own run estimate.
  */
 async function queuePositions(
   records: readonly GenerationRecord[],
@@ -267,8 +269,13 @@ async function queuePositions(
     if (entry) return undefined;
     const expected = notYetAdmitted(record, admission.settings, deps);
     if (!expected) return undefined;
-    // Every entry of its lane is ahead of it: it arrives last.
-    const place = { ...expected, aheadInLane: waitingIn(standing.lanes[expected.lane]) };
+    // Where Admit will put it in its lane's fair order: after the singles, or its line's rounds on.
+    const lane = standing.lanes[expected.lane];
+    const round = standing.state.rounds?.[expected.lane];
+    const place = {
+      ...expected,
+      aheadInLane: entriesAheadOfNew(lane, round, batchOfId(record.id)?.line),
+    };
     return placeInQueue(place, standing, admission.settings, deps.clock);
   });
 }
@@ -294,32 +301,17 @@ function notYetAdmitted(
   };
 }
 
-/** A place in `lane` behind `aheadInLane` entries, by the lane rules and the runners' free times. */
+/**
+ * A place in `lane` behind `aheadInLane` entries: its position by the lane rules and its start at
+ * the accounts' observed pace (functions/shared/queue-estimate.ts, which the poll benchmark measures).
+ */
 function placeInQueue(
   place: { lane: Lane; aheadInLane: number; runSeconds: number },
   standing: QueueStanding,
   settings: AdmissionSettings,
   clock: Clock,
 ): QueuePosition {
-  const other = place.lane === 'interactive' ? 'batch' : 'interactive';
-  const position = grantsAhead({
-    lane: place.lane,
-    aheadInLane: place.aheadInLane,
-    otherLane: waitingIn(standing.lanes[other]),
-    state: standing.state,
-    rules: settings,
-  });
-  const now = clock.now();
-  // Free slots take the first grants at once; the rest wait for a slot, so their start is the
-  // runners' (the slots' remaining runs, as the dispatcher last planned them), spread over the accounts.
-  const startMs = estimateStartFromRunners({
-    now,
-    accounts: settings.accounts,
-    runnersFreeAt: standing.state.runnersFreeAt,
-    ahead: position,
-    typicalRunSeconds: place.runSeconds,
-  });
-  return { lane: place.lane, position, estimatedStartAt: new Date(Math.max(now, startMs)).toISOString() };
+  return queuePlace({ now: clock.now(), lanes: standing.lanes, state: standing.state, settings }, place);
 }
 
 /**
@@ -335,20 +327,29 @@ export async function listGenerations(
 ): Promise<{ data: GenerationView[]; nextCursor?: string }> {
   const after = query.cursor ? decodeCursor(query.cursor, query.status) : undefined;
   const page = await deps.index.list({ status: query.status, limit: query.limit, after });
-  const [views, queues] = await Promise.all([
-    Promise.all(page.items.map((record) => viewOf(record, deps, options))),
-    // Each waiting generation's place, as its GET shows it: one read for the page.
-    queuePositions(page.items, deps),
-  ]);
-  const data = views.map((view, i) => {
-    const queue = queues[i];
-    return queue ? { ...view, queue } : view;
-  });
+  const data = await listGenerationViews(page.items, deps, options);
   const last = page.items.at(-1);
   return {
     data,
     ...(page.more && last ? { nextCursor: encodeCursor(query.status, last) } : {}),
   };
+}
+
+/** Records as a list shows them, each waiting one with its place (one read for them all). */
+export async function listGenerationViews(
+  records: readonly GenerationRecord[],
+  deps: GenerationsDeps,
+  options: { presign: boolean } = { presign: false },
+): Promise<GenerationView[]> {
+  const [views, queues] = await Promise.all([
+    Promise.all(records.map((record) => viewOf(record, deps, options))),
+    // Each waiting generation's place, as its GET shows it: one read for the page.
+    queuePositions(records, deps),
+  ]);
+  return views.map((view, i) => {
+    const queue = queues[i];
+    return queue ? { ...view, queue } : view;
+  });
 }
 
 /**

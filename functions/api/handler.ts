@@ -7,7 +7,9 @@ import { handle } from 'hono/aws-lambda';
 import * as z from 'zod';
 import type { AdmissionQueue } from '../shared/admission.js';
 import { createDynamoAdmissionQueue } from '../shared/aws/dynamodb-admission.js';
+import { createDynamoBatchIndex } from '../shared/aws/dynamodb-batches.js';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
+import { createS3ObjectStore } from '../shared/aws/s3-object-store.js';
 import { createS3Presigner } from '../shared/aws/s3-presigner.js';
 import { createSfnExecutionService } from '../shared/aws/sfn-execution-service.js';
 import type { Clock } from '../shared/clock.js';
@@ -63,6 +65,9 @@ function consoleSignInOf(env: ConsoleOidcEnv): OidcConsoleSignIn {
 export interface ApiPorts {
   readonly executions: GenerationsDeps['executions'];
   readonly index: GenerationsDeps['index'];
+  /** The batches beside the index, and S3 objects: where a batch's requests are written. */
+  readonly batches?: GenerationsDeps['batches'];
+  readonly objects?: GenerationsDeps['objects'];
   /** The admission queue in the index's table (shown when the configuration has `ADMISSION`). */
   readonly queue: AdmissionQueue;
   /** Presigns reads of `bucket`, each link good for `expirySeconds`. */
@@ -88,6 +93,10 @@ export function apiDeps(config: ApiConfig, ports: ApiPorts): GenerationsDeps {
     clock: ports.clock,
     logger: ports.logger,
     defaultModel: config.DEFAULT_MODEL,
+    runTimeModel: config.RUN_TIME_MODEL,
+    batches: ports.batches,
+    objects: ports.objects,
+    bucket: config.BUCKET_NAME,
   };
 }
 
@@ -100,6 +109,8 @@ function createLambdaApp(logger: Logger, metrics: Metrics): Hono {
     apiDeps(config, {
       executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
       index: createDynamoGenerationIndex(dynamo, config.GENERATIONS_TABLE),
+      batches: createDynamoBatchIndex(dynamo, config.GENERATIONS_TABLE),
+      objects: createS3ObjectStore(s3),
       queue: createDynamoAdmissionQueue(dynamo, config.GENERATIONS_TABLE),
       presigner: (bucket, expirySeconds) => createS3Presigner({ s3, bucket, expirySeconds }),
       clock: systemClock,

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { laneSchema } from '../shared/admission.js';
+import { batchMetadataSchema, batchSourceSchema, batchStatusSchema } from '../shared/batch.js';
 import { generationSourceSchema } from '../shared/generation-index.js';
 import { generationRequestSchema, wellFormedText } from '../shared/generation-request.js';
 import { GENERATION_STATUSES, generationStatusSchema } from '../shared/workflow-state.js';
@@ -119,8 +120,8 @@ export const generationListSchema = z.object({
   nextCursor: z.string().optional(),
 });
 
-export const listQuerySchema = z.strictObject({
-  status: z.enum(GENERATION_STATUSES).optional(),
+/** A page of any list: 1–50 items (20 by default) after an opaque cursor. */
+export const pageQuerySchema = z.strictObject({
   limit: z.coerce
     .number()
     .int('must be an integer')
@@ -128,6 +129,10 @@ export const listQuerySchema = z.strictObject({
     .max(50, 'must be at most 50')
     .default(20),
   cursor: wellFormedText(z.string().min(1).max(4096)).optional(),
+});
+
+export const listQuerySchema = pageQuerySchema.extend({
+  status: z.enum(GENERATION_STATUSES).optional(),
 });
 
 /** `Idempotency-Key`: printable ASCII, 1–255 characters. */
@@ -151,3 +156,71 @@ export const generationSourceHeaderSchema = z.enum(['api', 'cli'], {
 
 /** The body of a create: the very schema the workflow validates with. */
 export const createBodySchema = generationRequestSchema;
+
+/** Where a batch's requests stand: `rejected` never became generations; each generation is in exactly one of the others. */
+export const batchCountsViewSchema = z.object({
+  total: z.number().int().meta({ description: 'Requests sent: every line, valid or not' }),
+  rejected: z.number().int().meta({ description: 'Lines refused at creation: never generations' }),
+  waiting: z.number().int().meta({
+    description:
+      'Generations not started at DashScope yet: in the admission queue, or not yet started by the trigger',
+  }),
+  running: z.number().int().meta({ description: 'Generations whose DashScope task runs' }),
+  succeeded: z.number().int().meta({ description: 'Generations that succeeded with every image' }),
+  partial: z.number().int().meta({ description: 'Generations that succeeded with some images failed' }),
+  failed: z.number().int().meta({ description: 'Generations that failed, timed out or expired' }),
+  canceled: z.number().int().meta({
+    description: 'Generations cancelled, and, once the batch was cancelled, lines never started',
+  }),
+});
+
+/** A batch as the API shows it (`BatchView` in batches.ts). */
+export const batchViewSchema = z.object({
+  id: z.string(),
+  status: batchStatusSchema.meta({
+    description: 'in_progress, cancelling, then completed or cancelled (final)',
+  }),
+  source: batchSourceSchema,
+  priority: laneSchema.meta({
+    description: 'The admission lane its generations wait in (a line may name its own)',
+  }),
+  createdAt: z.iso.datetime(),
+  completedAt: z.iso.datetime().optional(),
+  estimatedCompletionAt: z.iso.datetime().optional().meta({
+    description: 'While it runs: when its last generation is expected to end (an estimate, an upper bound)',
+  }),
+  counts: batchCountsViewSchema,
+  metadata: batchMetadataSchema.optional(),
+  file: z
+    .object({ bucket: z.string(), key: z.string() })
+    .optional()
+    .meta({ description: 'The request file it was made from (request-file batches only)' }),
+  links: z.object({ self: z.string(), generations: z.string(), cancel: z.string(), results: z.string() }),
+});
+
+/** A line a batch refused at creation, with its number (from 1) and why. */
+export const batchRejectionSchema = z.object({
+  line: z.number().int(),
+  error: z.object({
+    type: z.literal('invalid_request'),
+    message: z.string().meta({ description: '"line <n>: <field>: <reason>; …"' }),
+    details: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  }),
+});
+
+/** The answer to `POST /v1/batches`: the batch and the lines it refused. */
+export const createdBatchSchema = batchViewSchema.extend({ rejected: z.array(batchRejectionSchema) });
+
+export const batchListSchema = z.object({
+  data: z.array(batchViewSchema),
+  /** Pass as `cursor` for the next page; absent on the last page. */
+  nextCursor: z.string().optional(),
+});
+
+/** `GET /v1/batches/{id}/results`: a link to the results file. */
+export const batchResultsLinkSchema = z.object({
+  key: z.string().meta({ description: 'batches/{id}/results.jsonl' }),
+  url: z.string().meta({ description: 'Presigned GET URL; it works until expiresAt' }),
+  expiresAt: z.iso.datetime(),
+  expiresInSeconds: z.number().int().meta({ description: 'Seconds from the answer to expiresAt' }),
+});

@@ -7,6 +7,7 @@ import {
   dashscopeVariables,
   defaultModelVariable,
   MAX_URL_EXPIRY_SECONDS,
+  runTimeModelVariable,
   stateMachineArnVariable,
   tableVariable,
 } from '../shared/config.js';
@@ -25,6 +26,12 @@ export const apiSpec = environmentSpec(
     DEFAULT_MODEL: defaultModelVariable,
     /** The admission settings, for queue positions and start estimates. @default no positions shown */
     ADMISSION: admissionVariable.optional(),
+    /**
+     * The run-time model Admit uses: the start estimates time the runs by it until the dispatcher
+     * has observed an account's pace, and a generation Admit has not reached yet by it.
+     * @default the model's defaults
+     */
+    RUN_TIME_MODEL: runTimeModelVariable,
     /**
      * The web console's OIDC sign-in (`apiAuth.console` in `jwt` mode); unset, the console is not
      * served. Secrets are named by id, never given. @default none

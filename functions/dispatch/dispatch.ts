@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  type AccountPace,
   type AdmissionQueue,
   type AdmissionSettings,
   DISPATCHER_LEASE_MS,
@@ -67,11 +68,15 @@ const FINAL = new Set(['succeeded', 'failed', 'canceled', 'partial']);
 /**
  * One run of the dispatcher: sweep, then grant every free slot.
  *
- * 1. **Sweep.** Entries that waited longer than `maxQueueSeconds` fail with `QueueTimeExceeded`.
+ * 1. **Sweep.** Entries at the head of their lane that waited longer than `maxQueueSeconds` fail
+ *    with `QueueTimeExceeded` (in the fair order an older entry may wait behind younger ones: the
+ *    Admit state's own timeout, 10 minutes later, ends it; docs/admission.md, "Deadlines").
  *    A slot granted but not submitted for a while is resumed again (a crash between the grant and
  *    the resume; a second resume of a resumed execution is refused, harmlessly). An old slot
  *    whose generation the index shows ended is freed (its release was lost).
- * 2. **Grant.** {@link planGrants} over the accounts' slots and the lanes' heads; each grant waits
+ * 2. **Grant.** {@link planGrants} over the accounts' slots and the lanes' heads (in each lane's
+ *    fair order: round-robin across its batches), which also moves each lane's clock and times
+ *    each account's pace (the slots it freed while full with entries waiting); each grant waits
  *    for its submit spacing, is recorded (a conditional write: an entry cancelled meanwhile is
  *    skipped), then resumes its execution with the account. An execution that no longer waits
  *    gives its slot back at once.
@@ -102,18 +107,18 @@ export async function dispatch(deps: DispatchDeps): Promise<DispatchReport> {
   for (const lane of LANES) {
     for (;;) {
       if (!(await holding())) return report;
-      const [oldest] = await queue.waiting(lane, 1);
-      if (!oldest || clock.now() - oldest.enqueuedAt < maxQueueMs) break;
-      if (tried.has(`${oldest.id}#${oldest.token}`)) break;
-      tried.add(`${oldest.id}#${oldest.token}`);
+      const [first] = await queue.waiting(lane, 1);
+      if (!first || clock.now() - first.enqueuedAt < maxQueueMs) break;
+      if (tried.has(`${first.id}#${first.token}`)) break;
+      tried.add(`${first.id}#${first.token}`);
       // Enqueued again since it was read (another token): read it again.
-      if (!(await expireEntry(queue, oldest))) continue;
+      if (!(await expireEntry(queue, first))) continue;
       await deps.resumer.fail(
-        oldest.token,
+        first.token,
         QUEUE_TIMEOUT_ERROR,
-        `Waited ${Math.round((clock.now() - oldest.enqueuedAt) / 1000)} s in the admission queue, longer than maxQueueSeconds (${settings.maxQueueSeconds})`,
+        `Waited ${Math.round((clock.now() - first.enqueuedAt) / 1000)} s in the admission queue, longer than maxQueueSeconds (${settings.maxQueueSeconds})`,
       );
-      report.expired.push(oldest.id);
+      report.expired.push(first.id);
     }
   }
 
@@ -150,14 +155,16 @@ export async function dispatch(deps: DispatchDeps): Promise<DispatchReport> {
     0,
   );
   if (free > 0) {
+    // One more than the free slots: whether entries still wait after the grants (the accounts' pace).
     const waiting = {} as Record<Lane, WaitingEntry[]>;
-    for (const lane of LANES) waiting[lane] = [...(await queue.waiting(lane, free))];
+    for (const lane of LANES) waiting[lane] = [...(await queue.waiting(lane, free + 1))];
+    const state = await queue.readState();
     const plan = planGrants({
       now: clock.now(),
       accounts: settings.accounts,
       slots,
       waiting,
-      state: await queue.readState(),
+      state,
       rules: { batchEvery: settings.batchEvery },
     });
     const tokens = new Map(LANES.flatMap((lane) => waiting[lane].map((entry) => [entry.id, entry.token])));
@@ -182,7 +189,11 @@ export async function dispatch(deps: DispatchDeps): Promise<DispatchReport> {
         report.granted.push({ id: grant.entry.id, account: grant.account });
       }
     }
-    if (plan.grants.length > 0 && !stopped) await queue.writeState(plan.state);
+    // After its grants; without any, only when the accounts' pace changed (a backlog ended).
+    const paceChanged = settings.accounts.some(
+      ({ name }) => !samePace(plan.state.pace?.[name], state.pace?.[name]),
+    );
+    if ((plan.grants.length > 0 || paceChanged) && !stopped) await queue.writeState(plan.state);
   }
   if (Object.values(report).some((list) => list.length > 0)) {
     logger.info('Dispatched', {
@@ -195,6 +206,9 @@ export async function dispatch(deps: DispatchDeps): Promise<DispatchReport> {
   }
   return report;
 }
+
+const samePace = (a: AccountPace | undefined, b: AccountPace | undefined) =>
+  a?.freed === b?.freed && a?.overMs === b?.overMs && a?.fullSince === b?.fullSince;
 
 const grantOf = (account: string, grantedAt: number) => ({
   account,

@@ -4,10 +4,12 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Admission } from '../shared/admission.js';
 import { admissionFromConfig } from '../shared/aws/admission-from-env.js';
+import { createDynamoBatchIndex } from '../shared/aws/dynamodb-batches.js';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { createEventBridgePublisher } from '../shared/aws/eventbridge-publisher.js';
 import { createS3ObjectStore } from '../shared/aws/s3-object-store.js';
 import { createSqsDeadLetters } from '../shared/aws/sqs-dead-letters.js';
+import type { BatchIndex } from '../shared/batch.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import {
   type AnnouncementDeadLetters,
@@ -24,6 +26,7 @@ import { parseEvent } from '../shared/parse-event.js';
 import { secretProvider } from '../shared/secret.js';
 import { releaseSlot } from '../shared/slot-life.js';
 import { persistResultSchema, taskStateSchema } from '../shared/workflow-state.js';
+import { type BatchCompletionDeps, completeBatchOf } from './batch-completion.js';
 import {
   type NotifyDeps,
   type NotifyInput,
@@ -49,6 +52,8 @@ export interface NotifyRuntime {
   readonly index?: GenerationIndex;
   /** The generation's admission slot is freed at its end. @default no admission */
   readonly admission?: Admission;
+  /** The batches: a batch whose last generation ended is completed. @default none (no batches) */
+  readonly batches?: BatchIndex;
   /**
    * Where the last attempt puts an event EventBridge would not take (the SQS queue on AWS).
    * @default the error log (locally: the local event sink never refuses an event)
@@ -66,17 +71,26 @@ export interface NotifyHandlerDeps extends NotifyDeps {
   readonly index?: GenerationIndex;
   /** The generation's admission slot (or entry) is freed at its end. @default no admission */
   readonly admission?: Admission;
+  /** Completes a batch whose last generation this was. @default none (no batches) */
+  readonly batchCompletion?: BatchCompletionDeps;
 }
 
 /** Wires the notifier from configuration and a runtime (AWS or local). */
 export function notifyDeps(config: NotifyConfig, runtime: NotifyRuntime): NotifyHandlerDeps {
+  const objects = createS3ObjectStore(runtime.s3);
+  const webhookSecret = secretProvider(
+    'webhook signing secret',
+    config.WEBHOOK_SECRET_ID,
+    config.WEBHOOK_SECRET,
+  );
+  const webhookPolicy = runtime.webhookPolicy ?? {};
   return {
     events: runtime.events,
-    objects: createS3ObjectStore(runtime.s3),
+    objects,
     bucket: config.BUCKET_NAME,
     logger: runtime.logger,
-    webhookSecret: secretProvider('webhook signing secret', config.WEBHOOK_SECRET_ID, config.WEBHOOK_SECRET),
-    webhookPolicy: runtime.webhookPolicy ?? {},
+    webhookSecret,
+    webhookPolicy,
     webhookTiming: runtime.webhookTiming,
     deadLetters: runtime.deadLetters,
     eventBusName: config.EVENT_BUS_NAME,
@@ -84,6 +98,21 @@ export function notifyDeps(config: NotifyConfig, runtime: NotifyRuntime): Notify
     clock: runtime.clock,
     index: runtime.index,
     admission: runtime.admission,
+    batchCompletion:
+      runtime.batches && runtime.index
+        ? {
+            batches: runtime.batches,
+            index: runtime.index,
+            objects,
+            bucket: config.BUCKET_NAME,
+            events: runtime.events,
+            logger: runtime.logger,
+            clock: runtime.clock ?? systemClock,
+            webhookSecret,
+            webhookPolicy,
+            webhookTiming: runtime.webhookTiming,
+          }
+        : undefined,
   };
 }
 
@@ -128,6 +157,8 @@ export function createNotifyHandler(deps: NotifyHandlerDeps): (event: unknown) =
     }
     count();
     logger.info('Generation finished', { outcome, event: result.event });
+    // Announced: if it was its batch's last, the batch ends (after its last generation's event).
+    if (deps.batchCompletion) await completeBatchOf(input.state.id, { ...deps.batchCompletion, logger });
     return result;
   };
 }
@@ -159,6 +190,9 @@ export const handler = lambdaEntry(SERVICE.notify, ({ logger, metrics }) => {
       events: createEventBridgePublisher(new EventBridgeClient({}), config.EVENT_BUS_NAME),
       index: config.GENERATIONS_TABLE
         ? createDynamoGenerationIndex(dynamo, config.GENERATIONS_TABLE)
+        : undefined,
+      batches: config.GENERATIONS_TABLE
+        ? createDynamoBatchIndex(dynamo, config.GENERATIONS_TABLE)
         : undefined,
       admission: admissionFromConfig(dynamo, config),
       deadLetters: sqsDeadLetters(config),

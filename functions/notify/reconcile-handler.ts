@@ -4,6 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type { Admission } from '../shared/admission.js';
 import { admissionFromConfig } from '../shared/aws/admission-from-env.js';
+import { createDynamoBatchIndex } from '../shared/aws/dynamodb-batches.js';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { createEventBridgePublisher } from '../shared/aws/eventbridge-publisher.js';
 import { createSfnExecutionService } from '../shared/aws/sfn-execution-service.js';
@@ -14,6 +15,7 @@ import { withKeys } from '../shared/logger.js';
 import { METRIC, type Metrics, noMetrics, SERVICE } from '../shared/metrics.js';
 import { parseEvent } from '../shared/parse-event.js';
 import { releaseSlot } from '../shared/slot-life.js';
+import { type BatchCompletionDeps, completeBatchOf } from './batch-completion.js';
 import { type NotifyRuntime, notifyDeps, sqsDeadLetters } from './handler.js';
 import { notifyCompletion } from './notify.js';
 import {
@@ -30,6 +32,8 @@ export interface ReconcileHandlerDeps extends ReconcileDeps {
   readonly metrics?: Metrics;
   /** An ended execution's admission slot (or entry) is freed. @default no admission */
   readonly admission?: Admission;
+  /** Completes a batch whose last generation this was. @default none (no batches) */
+  readonly batchCompletion?: BatchCompletionDeps;
 }
 
 /** What the reconciler runs over besides the notifier's: the index and the executions. */
@@ -48,6 +52,7 @@ export function reconcileDeps(config: ReconcileConfig, runtime: ReconcileRuntime
     announce: (input) => notifyCompletion(input, notify),
     logger: runtime.logger,
     metrics: runtime.metrics,
+    batchCompletion: notify.batchCompletion,
   };
 }
 
@@ -67,6 +72,9 @@ export function createReconcileHandler(
     if (result.corrected && ended) (deps.metrics ?? noMetrics).add(METRIC.indexReconciled, 'Count', 1);
     // A stopped, timed-out or failed execution holds no slot and waits in no queue any more.
     if (ended) await releaseSlot(deps.admission, parsed.detail.name, { logger });
+    // An end Notify never saw (a stop, a timeout) may be its batch's last.
+    if (ended && deps.batchCompletion)
+      await completeBatchOf(parsed.detail.name, { ...deps.batchCompletion, logger });
     return result;
   };
 }
@@ -87,6 +95,7 @@ export const handler = lambdaEntry(SERVICE.reconcile, ({ logger, metrics }) => {
       // An announcement EventBridge refuses goes to the announcements dead-letter queue.
       deadLetters: sqsDeadLetters(config),
       index: createDynamoGenerationIndex(dynamo, config.GENERATIONS_TABLE),
+      batches: createDynamoBatchIndex(dynamo, config.GENERATIONS_TABLE),
       admission: admissionFromConfig(dynamo, config),
       executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
     }),

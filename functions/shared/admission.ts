@@ -36,10 +36,55 @@ export interface AccountLimits {
 export interface QueueEntry {
   readonly id: string;
   readonly lane: Lane;
-  /** When it entered the queue, ms since the epoch: FIFO order within a lane. */
+  /** When it entered the queue, ms since the epoch: the order within a round of its lane. */
   readonly enqueuedAt: number;
   /** The expected run at DashScope, seconds (run-time-estimate.ts), for the start estimate. */
   readonly expectedRunSeconds: number;
+  /**
+   * Its place in its lane's fair order, given by the store when the entry is first created and
+   * kept when it is enqueued again ({@link QueueOrder}); what `enqueue` is given here is ignored.
+   * Absent on an entry older than the fair order.
+   */
+  readonly order?: QueueOrder;
+}
+
+/**
+ * Where an entry stands in its lane's fair order (docs/admission.md, "Fair share across
+ * batches"). A lane is served by round, then by `enqueuedAt`, then by id: each batch that waits
+ * has one line in each round, and a generation outside any batch counts as a batch of one, so
+ * grants go round-robin across the batches that wait.
+ */
+export interface QueueOrder {
+  /**
+   * Its round: the lane's clock when it came ({@link LaneRound.clock}) plus its line in its batch
+   * (`<batch id>-<line>`; 1 outside any batch). See {@link roundOf}.
+   */
+  readonly round: number;
+  /** Its number among the entries of its lane ({@link LaneCounters.tail}). */
+  readonly arrival: number;
+  /** Outside any batch: its number among its lane's singles ({@link LaneCounters.soloTail}). */
+  readonly solo?: number;
+}
+
+/**
+ * The round of a new entry: one round after the lane's clock for a generation outside any batch,
+ * and line `k` of a batch `k` rounds after it. So a batch that arrives while another is at round
+ * 30 has its lines interleaved one for one with the other's from round 31 on; a generation outside
+ * any batch goes in the next round, behind the singles before it (their rounds are never later).
+ */
+export const roundOf = (clock: number, line: number | undefined): number => clock + Math.max(1, line ?? 1);
+
+/**
+ * The order of a lane: by round, then by when each entry came, then by id. An entry without a
+ * round (older than the fair order) goes first, by when it came, as the store's key sorts them.
+ */
+export function compareInLane(
+  a: Pick<QueueEntry, 'order' | 'enqueuedAt' | 'id'>,
+  b: Pick<QueueEntry, 'order' | 'enqueuedAt' | 'id'>,
+): number {
+  const round = (entry: typeof a) => entry.order?.round ?? Number.NEGATIVE_INFINITY;
+  if (round(a) !== round(b)) return round(a) < round(b) ? -1 : 1;
+  return a.enqueuedAt - b.enqueuedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 /** A granted generation: it holds one of its account's slots until its task ends. */
@@ -59,18 +104,113 @@ export interface Slot {
   readonly taskId?: string;
 }
 
+/**
+ * A lane's virtual clock in its fair order, moved by the dispatcher's grants ({@link planGrants}):
+ * new entries take their rounds from it ({@link roundOf}), and a position counts the rounds ahead.
+ */
+export interface LaneRound {
+  /** The round of the lane's latest grant (only forward). */
+  readonly clock: number;
+  /** Batch lines granted in the last round that ended (or more in this one): about how many batches share the lane. */
+  readonly width: number;
+  /** Batch lines granted so far in round `clock`. */
+  readonly lines: number;
+}
+export const FIRST_ROUND: LaneRound = { clock: 0, width: 0, lines: 0 };
+
 /** What the dispatcher keeps between runs, in one item with the lanes' counters ({@link LaneCounters}). */
 export interface DispatcherState {
   /** Interactive grants in a row while batch waited: its only memory for the lane rules. */
   readonly interactiveStreak: number;
+  /** Each lane's clock in its fair order, once it had a grant of an entry with a round. */
+  readonly rounds?: Readonly<Partial<Record<Lane, LaneRound>>>;
   /**
    * When each account's runner is expected to be free, ms since the epoch, as of the last grant:
    * now plus the expected rest of every task it holds ({@link planGrants}). Not read by the
    * dispatcher: the API's start estimate reads it, so a GET reads no slot. Absent before any grant.
    */
   readonly runnersFreeAt?: Readonly<Record<string, number>>;
+  /**
+   * Each account's observed pace: how fast its slots free up while it is full and entries wait
+   * ({@link AccountPace}, moved by {@link planGrants}). The start estimates read it (the API in the
+   * same read as the counters): what really limits the rate, not the run-time model. Absent
+   * before an account was ever full with entries waiting.
+   */
+  readonly pace?: Readonly<Record<string, AccountPace>>;
 }
 export const INITIAL_DISPATCHER_STATE: DispatcherState = { interactiveStreak: 0 };
+
+/**
+ * What the dispatcher has seen of one account's pace: the slots it freed while it was full with
+ * entries waiting, and the time that took, each an exponentially decayed sum (every slot freed
+ * weighs the older ones by 1 − 1/{@link PACE_MEMORY}), so `overMs / freed` is a recent mean of the
+ * ms between two slots freed: one grant's worth of the account's throughput, whatever limits it
+ * (the task's run, DashScope's queue, Poll seeing the end, the submit spacing). While the account
+ * is full a slot frees only when a task ends, so, with entries waiting, each is a completion.
+ */
+export interface AccountPace {
+  /** Slots freed while full with entries waiting (decayed). */
+  readonly freed: number;
+  /** The ms they took (decayed alike). */
+  readonly overMs: number;
+  /**
+   * While the account is full and entries wait: the run that last saw it so (when it filled it,
+   * or saw slots freed and filled them again), ms. The next run that finds slots free counts them
+   * over the time since. Absent otherwise: a slot that frees then is not timed.
+   */
+  readonly fullSince?: number;
+}
+
+/** How many recent slots freed the pace remembers: each new one weighs the rest by 1 − 1/32. */
+export const PACE_MEMORY = 32;
+/**
+ * One observation counts at most this many times the pace known before it (a late release, found by
+ * the sweep after 10 minutes, must not stretch the estimate for the next hour).
+ */
+export const PACE_OUTLIER = 4;
+
+/** The ms between two slots freed on an account by its pace, or undefined before any was observed. */
+export const paceIntervalMs = (pace: AccountPace | undefined): number | undefined =>
+  pace && pace.freed > 0 ? pace.overMs / pace.freed : undefined;
+
+/**
+ * The pace after one dispatcher run on an account (pure; {@link planGrants} applies it):
+ * - **slots freed** since a run saw it full with entries waiting: `freed` slots over the time since
+ *   (`now − fullSince`), added to the decayed sums;
+ * - **full after the run with entries still waiting:** timed from now on (`fullSince = now`, so the
+ *   observations tile the time, and a run's own spacing waits are inside the next one's);
+ * - otherwise not timed: an account with a free slot and nothing waiting runs at the pace of the
+ *   arrivals, not its own.
+ */
+export function paceAfter(
+  before: AccountPace | undefined,
+  run: {
+    readonly now: number;
+    /** Its slots free at the run's start (depth − held). */
+    readonly freed: number;
+    /** Whether it is full after the run's grants, and entries still wait. */
+    readonly fullWithBacklog: boolean;
+  },
+): AccountPace | undefined {
+  let freed = before?.freed ?? 0;
+  let overMs = before?.overMs ?? 0;
+  const observed = before?.fullSince !== undefined && run.freed > 0;
+  if (observed) {
+    const known = paceIntervalMs(before);
+    const spanMs = Math.max(0, run.now - (before?.fullSince as number));
+    const bounded = known === undefined ? spanMs : Math.min(spanMs, PACE_OUTLIER * known * run.freed);
+    const decay = (1 - 1 / PACE_MEMORY) ** run.freed;
+    freed = freed * decay + run.freed;
+    overMs = overMs * decay + bounded;
+  }
+  const fullSince = run.fullWithBacklog
+    ? observed || before?.fullSince === undefined
+      ? run.now
+      : before.fullSince
+    : undefined;
+  if (freed === 0 && fullSince === undefined) return undefined;
+  return { freed, overMs, ...(fullSince === undefined ? {} : { fullSince }) };
+}
 
 export interface LaneRules {
   /**
@@ -95,7 +235,10 @@ export interface PlanInput {
   readonly accounts: readonly AccountLimits[];
   /** Every slot currently held, on any account. */
   readonly slots: readonly Slot[];
-  /** The head of each lane, oldest first (at least as many as there are free slots). */
+  /**
+   * The head of each lane, in its fair order: one more than there are free slots (or the whole
+   * lane), so the plan knows whether entries still wait after its grants ({@link AccountPace}).
+   */
   readonly waiting: Readonly<Record<Lane, readonly QueueEntry[]>>;
   readonly state: DispatcherState;
   readonly rules?: LaneRules;
@@ -103,7 +246,11 @@ export interface PlanInput {
 
 export interface Plan {
   readonly grants: readonly Grant[];
-  /** The state after these grants, with each account's runner's expected free time after them. */
+  /**
+   * The state after these grants: each account's runner's expected free time after them, each
+   * lane's clock moved to the round of its latest grant, and each account's pace
+   * ({@link paceAfter}).
+   */
   readonly state: DispatcherState;
 }
 
@@ -114,11 +261,15 @@ const SUBMIT_SPACING_MARGIN_MS = 100;
  * Which queued generations get a slot now, and on which account. Pure.
  *
  * - **Depth:** an account gets grants only while it holds fewer than `depth` slots.
- * - **Lanes:** interactive first, FIFO within a lane; see {@link LaneRules.batchEvery} for batch's share.
+ * - **Lanes:** interactive first, in each lane's fair order (the heads as given, {@link QueueOrder});
+ *   see {@link LaneRules.batchEvery} for batch's share. Each grant moves its lane's clock
+ *   ({@link LaneRound}) to the grant's round.
  * - **Accounts:** each grant goes to the account with the earliest expected start: now plus the
  *   expected remaining run of every task it holds (ties: the fewest slots, then the name).
  * - **Submit rate:** grants on one account are at least 1/`submitsPerSecond` (+100 ms) apart,
  *   counting the slots' own grant times.
+ * - **Pace:** each account's slots freed since a run saw it full with entries waiting are timed
+ *   ({@link paceAfter}); the runners' free times it returns count each run at that pace once known.
  */
 export function planGrants(input: PlanInput): Plan {
   const rules = input.rules ?? DEFAULT_LANE_RULES;
@@ -127,12 +278,16 @@ export function planGrants(input: PlanInput): Plan {
     return {
       limits,
       held: held.length,
+      heldAtStart: held.length,
       busyUntil: input.now + held.reduce((total, slot) => total + remainingMs(slot, input.now), 0),
       lastGrantAt: Math.max(Number.NEGATIVE_INFINITY, ...held.map((slot) => slot.grantedAt)),
+      /** Its runs: the slots held (started or not), then its new grants (not started). */
+      runs: held.map((slot): { startedAt?: number } => ({ startedAt: slot.startedAt })),
     };
   });
   const heads = { interactive: [...input.waiting.interactive], batch: [...input.waiting.batch] };
   let streak = input.state.interactiveStreak;
+  const rounds: Partial<Record<Lane, LaneRound>> = { ...input.state.rounds };
   const grants: Grant[] = [];
   for (;;) {
     const free = accounts.filter((account) => account.held < account.limits.depth);
@@ -142,6 +297,7 @@ export function planGrants(input: PlanInput): Plan {
     const entry = heads[lane].shift() as QueueEntry;
     if (lane === 'interactive' && heads.batch.length > 0) streak += 1;
     else streak = 0;
+    if (entry.order) rounds[lane] = roundAfter(rounds[lane] ?? FIRST_ROUND, entry.order);
     const account = free.reduce((best, candidate) =>
       candidate.busyUntil < best.busyUntil ||
       (candidate.busyUntil === best.busyUntil &&
@@ -156,11 +312,53 @@ export function planGrants(input: PlanInput): Plan {
     account.held += 1;
     account.lastGrantAt = atMs;
     account.busyUntil += entry.expectedRunSeconds * 1000;
+    account.runs.push({});
   }
+  // Entries still waiting after the grants: the heads hold one more than the free slots.
+  const backlog = heads.interactive.length + heads.batch.length > 0;
+  const pace: Record<string, AccountPace> = {};
+  for (const account of accounts) {
+    const name = account.limits.name;
+    const after = paceAfter(input.state.pace?.[name], {
+      now: input.now,
+      freed: Math.max(0, account.limits.depth - account.heldAtStart),
+      fullWithBacklog: backlog && account.held >= account.limits.depth,
+    });
+    if (after) pace[name] = after;
+  }
+  // When each runner is free: the rest of its slots and its new grants, each at the account's
+  // observed pace once known (the run-time model's estimate before).
   const runnersFreeAt = Object.fromEntries(
-    accounts.map((account) => [account.limits.name, account.busyUntil]),
+    accounts.map((account) => {
+      const intervalMs = paceIntervalMs(pace[account.limits.name]);
+      const busy =
+        intervalMs === undefined
+          ? account.busyUntil
+          : account.runs.reduce(
+              (total, run) =>
+                total +
+                (run.startedAt === undefined
+                  ? intervalMs
+                  : Math.max(0, run.startedAt + intervalMs - input.now)),
+              input.now,
+            );
+      return [account.limits.name, busy];
+    }),
   );
-  return { grants, state: { interactiveStreak: streak, runnersFreeAt } };
+  const moved = Object.keys(rounds).length > 0 ? { rounds } : {};
+  const paced = Object.keys(pace).length > 0 ? { pace } : {};
+  return { grants, state: { interactiveStreak: streak, ...moved, runnersFreeAt, ...paced } };
+}
+
+/**
+ * A lane's clock after a grant of an entry at `order`: moved forward to its round (never back: an
+ * entry that waits again keeps its earlier round), counting the batch lines of each round.
+ */
+export function roundAfter(round: LaneRound, order: QueueOrder): LaneRound {
+  const line = order.solo === undefined ? 1 : 0;
+  if (order.round > round.clock) return { clock: order.round, width: round.lines, lines: line };
+  const lines = round.lines + line;
+  return { clock: round.clock, width: Math.max(round.width, lines), lines };
 }
 
 /** The lane the next grant comes from, or undefined when both are empty. */
@@ -219,50 +417,102 @@ export function estimateStartMs(input: {
       .filter((slot) => slot.account === account.name)
       .reduce((total, slot) => total + remainingMs(slot, input.now), input.now),
   );
-  return startAfter(free, input.ahead, input.typicalRunSeconds * 1000, input.now);
+  const runMs = input.typicalRunSeconds * 1000;
+  return startAfter(
+    free,
+    input.ahead,
+    free.map(() => runMs),
+    input.now,
+    runMs,
+  ).startMs;
 }
 
 /**
  * {@link estimateStartMs} from when each account's runner is expected free (the dispatcher's
  * {@link DispatcherState.runnersFreeAt}, as of its last grant) instead of the slots themselves, so
  * the API reads no slot. An account it does not name, or whose time has passed, is free now.
+ *
+ * Each run ahead takes its account's observed pace when the dispatcher has one
+ * ({@link DispatcherState.pace}: what really limits the rate), else `typicalRunSeconds`; never less
+ * than the account's submit spacing ({@link runIntervalMs}).
  */
 export function estimateStartFromRunners(input: {
   readonly now: number;
   readonly accounts: readonly AccountLimits[];
   readonly runnersFreeAt?: Readonly<Record<string, number>>;
+  readonly pace?: Readonly<Record<string, AccountPace>>;
   readonly ahead: number;
   readonly typicalRunSeconds: number;
 }): number {
-  const free = input.accounts.map((account) =>
-    Math.max(input.now, input.runnersFreeAt?.[account.name] ?? input.now),
-  );
-  return startAfter(free, input.ahead, input.typicalRunSeconds * 1000, input.now);
+  return startFromRunners(input).startMs;
 }
 
 /**
- * When the run after `ahead` others starts, each run `runMs` long going to the runner free first:
- * the (`ahead` + 1)-th smallest of every runner's free times `free[i] + j × runMs` (j ≥ 0). Found by
- * a binary search per runner, so it costs the same at any queue length.
+ * {@link estimateStartFromRunners}, with the run interval of the runner that takes that start
+ * (what the run itself is expected to take: a batch's last line ends one interval later).
  */
-function startAfter(free: readonly number[], ahead: number, runMs: number, now: number): number {
-  if (free.length === 0) return now;
-  const first = Math.min(...free);
-  if (ahead <= 0 || runMs <= 0) return first;
+export function startFromRunners(input: Parameters<typeof estimateStartFromRunners>[0]): {
+  readonly startMs: number;
+  readonly runMs: number;
+} {
+  const free = input.accounts.map((account) =>
+    Math.max(input.now, input.runnersFreeAt?.[account.name] ?? input.now),
+  );
+  const runMs = input.accounts.map((account) =>
+    runIntervalMs(account, input.pace?.[account.name], input.typicalRunSeconds),
+  );
+  return startAfter(free, input.ahead, runMs, input.now, input.typicalRunSeconds * 1000);
+}
+
+/**
+ * The ms one grant's run takes on `account`, as the start estimates count it: its observed pace
+ * ({@link AccountPace}) once the dispatcher saw it full with entries waiting, else the run-time
+ * model's `typicalRunSeconds`; at least its submit spacing (1/`submitsPerSecond` + 100 ms), the
+ * fastest grants can go out.
+ */
+export function runIntervalMs(
+  account: AccountLimits,
+  pace: AccountPace | undefined,
+  typicalRunSeconds: number,
+): number {
+  const spacingMs = 1000 / account.submitsPerSecond + SUBMIT_SPACING_MARGIN_MS;
+  return Math.max(spacingMs, paceIntervalMs(pace) ?? typicalRunSeconds * 1000);
+}
+
+/**
+ * When the run after `ahead` others starts, each run on runner `i` `runMs[i]` long, going to the
+ * runner free first: the (`ahead` + 1)-th smallest of every runner's free times
+ * `free[i] + j × runMs[i]` (j ≥ 0), with the run time of the runner it falls to. Found by a binary
+ * search per runner, so it costs the same at any queue length.
+ */
+function startAfter(
+  free: readonly number[],
+  ahead: number,
+  runMs: readonly number[],
+  now: number,
+  noRunnerMs: number,
+): { startMs: number; runMs: number } {
+  if (free.length === 0) return { startMs: now, runMs: noRunnerMs };
+  const runOf = (i: number) => runMs[i] ?? noRunnerMs;
   // Starts at or before `t`, over every runner (a hair of slack for the float division).
   const startsBy = (t: number) =>
-    free.reduce((total, f) => (t < f ? total : total + Math.floor((t - f) / runMs + 1e-9) + 1), 0);
-  let best = Number.POSITIVE_INFINITY;
-  for (const f of free) {
+    free.reduce(
+      (total, f, i) => (t < f ? total : total + Math.floor((t - f) / Math.max(1e-9, runOf(i)) + 1e-9) + 1),
+      0,
+    );
+  let best = { startMs: Number.POSITIVE_INFINITY, runMs: noRunnerMs };
+  free.forEach((f, i) => {
+    const run = runOf(i);
     let low = 0;
-    let high = ahead;
+    let high = run > 0 ? Math.max(0, ahead) : 0;
     while (low < high) {
       const mid = Math.floor((low + high) / 2);
-      if (startsBy(f + mid * runMs) >= ahead + 1) high = mid;
+      if (startsBy(f + mid * run) >= ahead + 1) high = mid;
       else low = mid + 1;
     }
-    best = Math.min(best, f + low * runMs);
-  }
+    const at = f + low * run;
+    if (at < best.startMs) best = { startMs: at, runMs: run };
+  });
   return best;
 }
 
@@ -288,39 +538,119 @@ export type SlotProgress = Partial<
 export type AdmissionRecord =
   | (WaitingEntry & {
       readonly kind: 'waiting';
-      /** Its sequence number in its lane ({@link LaneCounters}); absent on an entry older than them. */
+      /**
+       * Its place in its lane, numbered as the lane's counters number them: {@link aheadIn} gives
+       * the entries ahead of it. Set by {@link AdmissionQueue.standing}, which reads the counters
+       * with it, from {@link entriesAhead}; absent from `get`, and on an entry older than the counters.
+       */
       readonly seq?: number;
     })
   | (WaitingEntry & Slot & { readonly kind: 'granted' });
 
 /**
- * A lane's two counters, kept on the dispatcher's state item so that a position costs one read at
- * any queue length (docs/admission.md, "Seeing the queue"):
- * - `tail`: the sequence number the lane's last new entry took (Admit takes the next: one atomic
- *   add per new entry; an entry enqueued again keeps its own);
- * - `head`: the lowest that may still wait: one past the highest granted (grants go oldest first),
- *   or past the head itself when it leaves otherwise (cancelled, timed out).
+ * A lane's counters, kept on the dispatcher's state item so that a position costs one read at
+ * any queue length (docs/admission.md, "Seeing the queue"). They count, they do not order:
+ * - `tail`: the entries that came into the lane (Admit takes the next number: one atomic add
+ *   per new entry, which also brings back the lane's clock for its round);
+ * - `head`: one more than the entries that left it: granted, or released while they waited
+ *   (a slot that waits again, given back unused, counts as not having left);
+ * - `soloTail`, `soloHead`: the same, of the entries outside any batch, which are served first
+ *   come, first served among themselves.
  *
- * Entries between the two that left out of order (a cancel behind the head) are still counted,
- * until the head passes them; an entry that waits again below the head (a redriven execution whose
- * slot was never used) is not. Both stay off by those few only, and only until the head moves on.
+ * A lane holds `tail − head + 1` ({@link waitingIn}), exactly, but for a count whose write failed
+ * after the write it follows (documented in admission.md).
  */
 export interface LaneCounters {
   readonly tail: number;
   readonly head: number;
+  readonly soloTail: number;
+  readonly soloHead: number;
+  /**
+   * The expected runs (Admit's estimates, ms) of the entries waiting, summed the same way: added
+   * as each comes, taken off as each leaves. What a run ahead takes before any pace was observed
+   * ({@link meanRunSeconds}). Absent from a lane counted before it.
+   */
+  readonly runMs?: number;
 }
 /** A lane that never had an entry. */
-export const EMPTY_LANE: LaneCounters = { tail: 0, head: 1 };
+export const EMPTY_LANE: LaneCounters = { tail: 0, head: 1, soloTail: 0, soloHead: 1 };
 
 /** Entries waiting in a lane, by its counters ({@link LaneCounters} says how exact). */
 export const waitingIn = (lane: LaneCounters): number => Math.max(0, lane.tail - lane.head + 1);
 
+/** An expected run as the lanes' counters sum it ({@link LaneCounters.runMs}): whole ms. */
+export const runMsOf = (seconds: number): number => Math.max(0, Math.round(seconds * 1000));
+
 /**
- * Entries of its lane ahead of the one with sequence number `seq`: those from the head up to it. An
- * entry below the head (waiting again at its first place), or without a number, is at the head.
+ * The mean expected run, seconds, of the entries waiting in every lane that sums them
+ * ({@link LaneCounters.runMs}); undefined when none waits there. The runs ahead of a place are
+ * theirs, not the place's own.
+ */
+export function meanRunSeconds(lanes: Readonly<Record<Lane, LaneCounters>>): number | undefined {
+  let runMs = 0;
+  let waiting = 0;
+  for (const lane of LANES) {
+    const counters = lanes[lane];
+    if (counters.runMs === undefined || waitingIn(counters) === 0) continue;
+    runMs += Math.max(0, counters.runMs);
+    waiting += waitingIn(counters);
+  }
+  return waiting > 0 && runMs > 0 ? runMs / waiting / 1000 : undefined;
+}
+
+/** Entries outside any batch waiting in a lane. */
+export const singlesIn = (lane: LaneCounters): number => Math.max(0, lane.soloTail - lane.soloHead + 1);
+
+/**
+ * Entries of its lane ahead of a waiting record whose place is `seq` (its `seq` as
+ * {@link AdmissionQueue.standing} read it with the counters): at most all the others. A record
+ * without one is at the head.
  */
 export const aheadIn = (lane: LaneCounters, seq: number | undefined): number =>
   seq === undefined ? 0 : Math.min(Math.max(0, seq - lane.head), Math.max(0, waitingIn(lane) - 1));
+
+/**
+ * About how many entries of its lane go before one at `order`, from the lane's counters and
+ * clock alone (so a position costs the same at any queue length). Exact for a generation outside
+ * any batch in a lane without batches; an estimate otherwise (docs/admission.md, "How exact it is"):
+ * - **outside any batch:** the singles that came before it (first come, first served among
+ *   themselves), and the batch lines of the rounds up to its own, `width` a round;
+ * - **a batch line:** every single (they are in the next round at the latest), and the rounds
+ *   between the clock and its own, each `width` lines wide (at least its own batch's one).
+ *
+ * Never more than the others waiting. An entry older than the fair order is counted at the head.
+ */
+export function entriesAhead(
+  order: QueueOrder | undefined,
+  lane: LaneCounters,
+  round: LaneRound = FIRST_ROUND,
+): number {
+  if (!order) return 0;
+  const ahead =
+    order.solo !== undefined
+      ? Math.max(0, order.solo - lane.soloHead) + round.width * Math.max(0, order.round - round.clock)
+      : (order.round > round.clock ? singlesIn(lane) : 0) +
+        Math.max(1, round.width) * Math.max(0, order.round - round.clock - 1);
+  return Math.min(ahead, Math.max(0, waitingIn(lane) - 1));
+}
+
+/**
+ * Where a generation that is not in the queue yet would stand once Admit puts it there: at the
+ * end of the singles of its lane, or, a line of a batch (`line`), that many rounds after the clock.
+ */
+export function entriesAheadOfNew(lane: LaneCounters, round: LaneRound = FIRST_ROUND, line?: number): number {
+  const after = {
+    ...lane,
+    tail: lane.tail + 1,
+    ...(line === undefined ? { soloTail: lane.soloTail + 1 } : {}),
+  };
+  const order = {
+    round: roundOf(round.clock, line),
+    arrival: after.tail,
+    ...(line === undefined ? { solo: after.soloTail } : {}),
+  };
+  return entriesAhead(order, after, round);
+}
 
 /** One read of where generations stand ({@link AdmissionQueue.standing}). */
 export interface QueueStanding {
@@ -339,17 +669,19 @@ export interface AdmissionQueue {
   /**
    * Adds a generation with the token that resumes its execution; every write is conditional on
    * what was read, so no write of another (a grant, a note, a racing enqueue) is lost:
-   * - **absent:** created, only if still absent, with the next sequence number of its lane
-   *   ({@link LaneCounters}: one atomic add on the counters' item, taken before the create; a
-   *   create that loses a race leaves that number unused, counted until the head passes it);
+   * - **absent:** created, only if still absent, with its place in the fair order
+   *   ({@link QueueOrder}): its lane's next numbers and clock come from one atomic add on the
+   *   counters' item ({@link LaneCounters}), taken before the create; a create that loses a race
+   *   counts its numbers as having left;
    * - **present, another token** (Admit retried, or its execution redriven after its process
-   *   died): keeps its first place (`enqueuedAt`) and takes the new token; a granted one whose
-   *   execution never attempted a submit gives its slot back and waits again, first in its lane;
+   *   died): keeps its first place (`enqueuedAt` and its order) and takes the new token; a granted
+   *   one whose execution never attempted a submit gives its slot back and waits again, at its
+   *   first place (its round is behind the lane's clock, so it goes first), counted again;
    * - **present, the same token**, or a slot whose execution attempted a submit already (that
    *   Admit is stale: its execution went past Admit): left as it is.
    */
   enqueue(entry: WaitingEntry): Promise<void>;
-  /** The oldest `limit` entries of a lane, oldest first. */
+  /** The first `limit` entries of a lane, in its fair order ({@link compareInLane}), each with its order. */
   waiting(lane: Lane, limit: number): Promise<readonly WaitingEntry[]>;
   /**
    * How many entries of `lane` wait, exactly: reads the whole lane (the local engine's health, the
@@ -369,8 +701,8 @@ export interface AdmissionQueue {
   /**
    * Turns a waiting entry into a slot on `account`; false when it no longer waits (released, or
    * granted already), or, with `token`, when it no longer waits with that token (enqueued again
-   * since it was read: the grant is the new token's, on a later run). Moves its lane's head past
-   * the entry's sequence number (one conditional write more, on the counters' item).
+   * since it was read: the grant is the new token's, on a later run). Counts the entry as having
+   * left its lane (one write more, on the counters' item).
    */
   grant(id: string, account: string, grantedAt: number, token?: string): Promise<boolean>;
   /**
@@ -382,7 +714,7 @@ export interface AdmissionQueue {
    * Frees the slot or drops the entry of a generation; nothing if there is none. Idempotent. With
    * `token`, only while the record holds that token: a release decided on a token read before
    * the entry was enqueued again leaves the new entry alone. True when it removed a record. A
-   * waiting entry that was its lane's head moves the head past it (a conditional write more).
+   * waiting entry is counted as having left its lane (a write more, on the counters' item).
    */
   release(id: string, token?: string): Promise<boolean>;
   /**
@@ -462,7 +794,7 @@ export interface Admission {
 export const ADMISSION_KEY = {
   /** `byQueue`'s partition key: the lane, present while waiting. */
   lane: 'queueLane',
-  /** `byQueue`'s sort key: `enqueuedAt` (zero-padded ms) `#` id. */
+  /** `byQueue`'s sort key: `r`, the round, `#`, `enqueuedAt` (both zero-padded) `#` id ({@link compareInLane}). */
   queueKey: 'queueKey',
   /** `bySlot`'s partition key: the account, present while granted. */
   account: 'slotAccount',

@@ -15,6 +15,8 @@ export const DETAIL_TYPE = {
   succeeded: 'Generation Succeeded',
   failed: 'Generation Failed',
   rejected: 'Generation Request Rejected',
+  /** A batch ended: every line ended, or the batch was cancelled (docs/batches.md). */
+  batchCompleted: 'Batch Completed',
 } as const;
 
 /**

@@ -26,12 +26,13 @@ import {
 
 /**
  * The source of a generation, from its id: the API names generations `gen-…` (or `idem-…` for an
- * Idempotency-Key), the trigger `req-…` (request files), `evt-…` (events) and `sch-…` (schedules).
- * Any other name was given by whoever called StartExecution directly.
+ * Idempotency-Key) and a batch's `batch-…-<line>`, the trigger a request file's lines
+ * `file-…-<line>` (`req-…` before batches), `evt-…` (events) and `sch-…` (schedules). Any other
+ * name was given by whoever called StartExecution directly.
  */
 export function sourceOfId(id: string): GenerationSource {
-  if (/^(gen|idem)-/.test(id)) return 'api';
-  if (id.startsWith('req-')) return 'request-file';
+  if (/^(gen|idem|batch)-/.test(id)) return 'api';
+  if (/^(file|req)-/.test(id)) return 'request-file';
   if (id.startsWith('evt-')) return 'event';
   if (id.startsWith('sch-')) return 'schedule';
   return 'direct';

@@ -19,4 +19,6 @@ export interface ObjectStore {
    * Throws the store's own error.
    */
   putJson(location: Omit<ObjectLocation, 'versionId'>, value: unknown): Promise<void>;
+  /** Writes text as it is, with its content type (a JSONL file). Throws the store's own error. */
+  putText(location: Omit<ObjectLocation, 'versionId'>, body: string, contentType: string): Promise<void>;
 }

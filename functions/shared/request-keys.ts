@@ -13,3 +13,9 @@ export const REPORT_SUFFIX = '.result';
 export function isRequestFileKey(key: string): boolean {
   return key.startsWith('requests/') && (key.endsWith('.json') || key.endsWith('.jsonl'));
 }
+
+/**
+ * Where the API writes the requests of a batch it was sent (`requests/batches/<batch id>.jsonl`):
+ * the trigger starts them as it starts any request file, within the batch the API made.
+ */
+export const API_BATCH_PREFIX = 'requests/batches/';

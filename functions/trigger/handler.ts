@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { createDynamoBatchIndex } from '../shared/aws/dynamodb-batches.js';
 import { createDynamoGenerationIndex } from '../shared/aws/dynamodb-index.js';
 import { createEventBridgePublisher } from '../shared/aws/eventbridge-publisher.js';
 import { createS3ObjectStore } from '../shared/aws/s3-object-store.js';
@@ -81,10 +82,12 @@ export function createRequestEventHandler(
  */
 export const handler = lambdaEntry(SERVICE.trigger, ({ logger, metrics }) => {
   const config = triggerSpec.parse(process.env);
+  const dynamo = new DynamoDBClient({});
   const deps = triggerDeps(config, {
     objects: createS3ObjectStore(new S3Client({})),
     executions: createSfnExecutionService(new SFNClient({}), config.STATE_MACHINE_ARN),
-    index: createDynamoGenerationIndex(new DynamoDBClient({}), config.GENERATIONS_TABLE),
+    index: createDynamoGenerationIndex(dynamo, config.GENERATIONS_TABLE),
+    batches: createDynamoBatchIndex(dynamo, config.GENERATIONS_TABLE),
     clock: systemClock,
     events: createEventBridgePublisher(new EventBridgeClient({}), config.EVENT_BUS_NAME),
     logger,

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 import {
   type GenerationRequest,
@@ -84,18 +83,4 @@ function invalidLine(line: number, error: z.ZodError) {
     message: `line ${line}: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`,
     details,
   };
-}
-
-/**
- * The execution name of one line: a hash of bucket, key, object version (or ETag) and line, so a
- * re-delivered S3 event starts nothing twice while a new upload of the same key starts anew.
- */
-export function requestExecutionName(
-  source: { bucket: string; key: string; version: string },
-  line: number,
-): string {
-  const digest = createHash('sha256')
-    .update(`${source.bucket}\n${source.key}\n${source.version}\n${line}`)
-    .digest('base64url');
-  return `req-${digest.slice(0, 40)}`;
 }

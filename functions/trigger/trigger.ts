@@ -1,14 +1,23 @@
 import * as z from 'zod';
+import {
+  type BatchIndex,
+  type BatchRecord,
+  batchIdSchema,
+  MAX_BATCH_LINES,
+  requestFileBatchId,
+} from '../shared/batch.js';
+import { type BatchLineResult, createBatch, startBatchLines } from '../shared/batch-lines.js';
+import { reportOutcomes } from '../shared/batch-report.js';
 import type { Clock } from '../shared/clock.js';
 import { describeError, StorageUnavailableError } from '../shared/errors.js';
 import { DETAIL_TYPE, deliveryId, type EventPublisher } from '../shared/events.js';
-import { ExecutionAlreadyExistsError, type ExecutionService } from '../shared/execution-service.js';
+import type { ExecutionService } from '../shared/execution-service.js';
 import type { GenerationIndex } from '../shared/generation-index.js';
 import type { Model } from '../shared/generation-request.js';
 import type { Logger } from '../shared/logger.js';
 import type { ObjectStore } from '../shared/object-store.js';
-import { isRequestFileKey, REPORT_SUFFIX } from '../shared/request-keys.js';
-import { parseRequestFile, requestExecutionName } from './request-file.js';
+import { API_BATCH_PREFIX, isRequestFileKey, REPORT_SUFFIX } from '../shared/request-keys.js';
+import { parseRequestFile } from './request-file.js';
 
 /** S3's "Object Created" event as EventBridge delivers it (the fields we use). */
 export const objectCreatedEventSchema = z.object({
@@ -27,6 +36,8 @@ export interface TriggerDeps {
   readonly executions: Pick<ExecutionService, 'start' | 'describe'>;
   /** Each started line is registered here first (source `request-file`). */
   readonly index: Pick<GenerationIndex, 'get' | 'register'>;
+  /** Every request file is a batch (docs/batches.md). */
+  readonly batches: Pick<BatchIndex, 'create' | 'get'>;
   readonly clock: Clock;
   readonly events: EventPublisher;
   readonly logger: Logger;
@@ -34,16 +45,16 @@ export interface TriggerDeps {
   readonly defaultModel?: Model;
 }
 
-export interface LineResult {
-  readonly line: number;
-  readonly id?: string;
-  /** `started`; `duplicate` when an earlier delivery of the same object already started it; `rejected`. */
-  readonly status: 'started' | 'duplicate' | 'rejected';
-  readonly error?: { readonly type: string; readonly message: string; readonly details?: unknown };
-}
+/** `started`; `duplicate` when an earlier delivery of the same object already started it; `rejected`. */
+export type LineResult = BatchLineResult;
 
 export interface TriggerReport {
   readonly source: { readonly bucket: string; readonly key: string; readonly version: string };
+  /**
+   * The batch the file is (`file-…`, the same for a redelivery; or the API's `batch-…` it was
+   * written for), with its links; once it ends, its status, counts and results key too.
+   */
+  readonly batch?: { readonly id: string; readonly links: { readonly self: string } };
   /** Every line handled so far: all of them, unless `failure` says why the trigger stopped. */
   readonly results: readonly LineResult[];
   /**
@@ -83,19 +94,27 @@ export async function triggerFromObject(
   }
 
   const results: LineResult[] = [];
+  const started: { batch?: TriggerReport['batch'] } = {};
   try {
-    await startLines(source, object['version-id'], results, deps);
+    await startLines(source, object['version-id'], results, started, deps);
   } catch (error) {
     const failure = { name: errorName(error), message: describeError(error), retried: RETRIED };
     deps.logger.warn('Request file not finished: reported, to be retried', { key, reason: failure.message });
-    await writeReport({ source, results, failure }, deps).catch((reportError: unknown) =>
+    await writeReport({ source, ...started, results, failure }, deps).catch((reportError: unknown) =>
       deps.logger.warn('Failure report not written', { key, reason: describeError(reportError) }),
     );
     throw error;
   }
 
-  const report: TriggerReport = { source, results };
+  const report: TriggerReport = { source, ...started, results };
   await writeReport(report, deps);
+  // A batch that ended before this report was written (or a file delivered again after its end)
+  // keeps its final outcomes in the report.
+  const id = started.batch?.id;
+  const ended = id ? await deps.batches.get(id) : undefined;
+  if (ended?.resultsKey && (ended.status === 'completed' || ended.status === 'cancelled')) {
+    await reportOutcomes(ended, deps.objects, deps.logger);
+  }
   deps.logger.info('Request file processed', {
     key,
     started: results.filter((r) => r.status === 'started').length,
@@ -105,11 +124,12 @@ export async function triggerFromObject(
   return report;
 }
 
-/** Reads the file and starts each valid line, appending each line's outcome to `results` as it goes. */
+/** Reads the file, makes (or finds) its batch and starts each valid line, appending each line's outcome to `results`. */
 async function startLines(
   source: TriggerReport['source'],
   versionId: string | undefined,
   results: LineResult[],
+  started: { batch?: TriggerReport['batch'] },
   deps: TriggerDeps,
 ): Promise<void> {
   const { bucket, key } = source;
@@ -122,56 +142,84 @@ async function startLines(
     });
   }
 
-  for (const parsed of parseRequestFile(key, text, deps.defaultModel)) {
-    if ('error' in parsed) {
-      results.push({ line: parsed.line, status: 'rejected', error: parsed.error });
-      // A re-delivered file announces the same rejection again: the same eventId lets receivers drop it.
-      const eventId = deliveryId(
-        'evt',
-        DETAIL_TYPE.rejected,
-        bucket,
-        key,
-        source.version,
-        String(parsed.line),
+  const lines = withinBatchLimits(parseRequestFile(key, text, deps.defaultModel));
+  // A file with no valid line is no batch: nothing would run, and nothing would end it.
+  const valid = lines.some((line) => !('error' in line));
+  const batch = (await apiBatchOf(key, deps)) ?? (valid ? await fileBatch(source, lines, deps) : undefined);
+  if (batch) started.batch = { id: batch.id, links: { self: `/v1/batches/${batch.id}` } };
+  for (const parsed of lines) {
+    if (!('error' in parsed)) continue;
+    // A re-delivered file announces the same rejection again: the same eventId lets receivers drop it.
+    const eventId = deliveryId('evt', DETAIL_TYPE.rejected, bucket, key, source.version, String(parsed.line));
+    await deps.events
+      .publish(DETAIL_TYPE.rejected, { eventId, source, line: parsed.line, error: parsed.error })
+      .catch((error: unknown) =>
+        deps.logger.warn('Rejection event not published', { key, reason: describeError(error) }),
       );
-      await deps.events
-        .publish(DETAIL_TYPE.rejected, { eventId, source, line: parsed.line, error: parsed.error })
-        .catch((error: unknown) =>
-          deps.logger.warn('Rejection event not published', { key, reason: describeError(error) }),
-        );
-      continue;
-    }
-    const id = requestExecutionName(source, parsed.line);
-    if (await startedBefore(id, deps)) {
-      results.push({ line: parsed.line, id, status: 'duplicate' });
-      continue;
-    }
-    try {
-      await deps.index.register({
-        id,
-        createdAt: new Date(deps.clock.now()).toISOString(),
-        source: 'request-file',
-        request: parsed.request as Record<string, unknown>,
-      });
-      await deps.executions.start(id, parsed.request);
-      results.push({ line: parsed.line, id, status: 'started' });
-    } catch (error) {
-      if (!(error instanceof ExecutionAlreadyExistsError)) throw error;
-      results.push({ line: parsed.line, id, status: 'duplicate' });
-    }
   }
+  if (!batch) {
+    for (const parsed of lines) {
+      if ('error' in parsed) results.push({ line: parsed.line, status: 'rejected', error: parsed.error });
+    }
+    return;
+  }
+  await startBatchLines(batch.id, batch.source, lines, { ...deps, bucket }, results);
+}
+
+/** The largest line number a generation id carries (`<batch id>-<line>`). */
+const MAX_LINE_NUMBER = 9_999_999;
+
+/**
+ * A file's lines as one batch holds them: the first {@link MAX_BATCH_LINES}; each line past them
+ * (or past {@link MAX_LINE_NUMBER}) is rejected with the reason.
+ */
+export function withinBatchLimits(
+  lines: ReturnType<typeof parseRequestFile>,
+): ReturnType<typeof parseRequestFile> {
+  return lines.map((parsed, index) => {
+    if (index < MAX_BATCH_LINES && parsed.line <= MAX_LINE_NUMBER) return parsed;
+    const reason = `is past the ${MAX_BATCH_LINES.toLocaleString('en-US')} requests a batch holds`;
+    return {
+      line: parsed.line,
+      error: {
+        type: 'invalid_request',
+        message: `line ${parsed.line}: ${reason}`,
+        details: [{ field: '(line)', message: reason }],
+      },
+    };
+  });
 }
 
 /**
- * Whether an earlier delivery of the same object version already started this line. Step
- * Functions answers a repeated StartExecution of a running execution as a new start, so the
- * execution is looked up, but only when the index has the record: a fresh line costs one GetItem,
- * no DescribeExecution. A record without an execution (a delivery that stopped between the two)
- * is started now.
+ * The batch the API made and wrote this file for (`requests/batches/<batch id>.jsonl`), or
+ * undefined for any other file.
  */
-async function startedBefore(id: string, deps: TriggerDeps): Promise<boolean> {
-  if ((await deps.index.get(id)) === undefined) return false;
-  return (await deps.executions.describe(id)) !== undefined;
+async function apiBatchOf(key: string, deps: TriggerDeps): Promise<BatchRecord | undefined> {
+  if (!key.startsWith(API_BATCH_PREFIX)) return undefined;
+  const id = batchIdSchema.safeParse(key.slice(API_BATCH_PREFIX.length).replace(/\.jsonl?$/, ''));
+  return id.success ? deps.batches.get(id.data) : undefined;
+}
+
+/** A request file's own batch: its id from the bucket, key and version, so a redelivery finds it. */
+async function fileBatch(
+  source: TriggerReport['source'],
+  lines: ReturnType<typeof parseRequestFile>,
+  deps: TriggerDeps,
+): Promise<BatchRecord> {
+  const id = requestFileBatchId(source);
+  const { batch } = await createBatch(
+    {
+      id,
+      createdAt: new Date(deps.clock.now()).toISOString(),
+      source: 'request-file',
+      priority: 'batch',
+      file: source,
+      fingerprint: id,
+    },
+    lines,
+    { ...deps, bucket: source.bucket },
+  );
+  return batch;
 }
 
 /** Writes the report next to the request file, `<key>.result`. */

@@ -81,6 +81,8 @@ export class Api extends Construct {
         DEFAULT_MODEL: config.defaultModel,
         // Queue positions and start estimates of waiting generations.
         ADMISSION: admissionSettingsOf(config),
+        // Their runs before the dispatcher has observed an account's pace: Admit's own model.
+        RUN_TIME_MODEL: config.runTimeModel,
       }),
     });
     const consoleSignIn = config.apiAuth.mode === 'jwt' ? config.apiAuth.console : undefined;
@@ -105,6 +107,16 @@ export class Api extends Construct {
       keys: 'generations/*',
       actions: ['s3:GetObject'],
       why: 'The API presigns download links for any stored image of any generation: images live under generations/{id}/, ids known only at run time. Read only',
+    });
+    props.storage.grantObjects(this.handler, {
+      keys: 'requests/batches/*',
+      actions: ['s3:PutObject'],
+      why: 'POST /v1/batches writes the batch’s requests to requests/batches/{id}.jsonl, which the trigger starts like any request file; the batch id is made at run time. Write only, under that prefix',
+    });
+    props.storage.grantObjects(this.handler, {
+      keys: 'batches/*',
+      actions: ['s3:GetObject', 's3:PutObject'],
+      why: 'The API keeps a new batch’s rejected lines at batches/{id}/rejected.json, shows them on the console’s batch page, and presigns its results file batches/{id}/results.jsonl; the batch id is known only at run time',
     });
     for (const secret of props.accountSecrets) secret.grantRead(this.handler);
     // Reads answer every GET; the one write (UpdateItem) registers a new generation before its

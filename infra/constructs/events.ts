@@ -78,9 +78,10 @@ export class Events extends Construct {
       }),
     });
     stateMachine.grantStartExecution(this.trigger);
-    // `get` and DescribeExecution: a line whose record exists may have started already (a
-    // re-delivered file); only then is its execution described.
-    props.index.grant(this.trigger, 'get', 'write');
+    // `read` and DescribeExecution: a line whose record exists may have started already (a
+    // re-delivered file); only then is its execution described. A file is a batch: the trigger
+    // creates it (an UpdateItem) and reads its status (its counts are Queries of `byBatch`).
+    props.index.grant(this.trigger, 'read', 'write');
     grantOnExecutions(
       this,
       this.trigger.role,
@@ -100,6 +101,11 @@ export class Events extends Construct {
       keys: 'requests/*.result',
       actions: ['s3:PutObject'],
       why: 'The trigger writes one report next to each request file, requests/<file>.result, a suffix the request-file rule never matches',
+    });
+    storage.grantObjects(this.trigger, {
+      keys: 'batches/*',
+      actions: ['s3:GetObject', 's3:PutObject'],
+      why: 'A request file is a batch: the trigger keeps its rejected lines at batches/{id}/rejected.json and reads its results file to bring the report up to its end; the batch id is derived from the file at run time',
     });
     props.eventBus.grantPutEventsTo(this.trigger);
 

@@ -20,7 +20,7 @@ import type { DeadLetterQueue } from './dead-letter-queue.js';
 import { GenerationFunction } from './generation-function.js';
 import type { GenerationsTable } from './generations-table.js';
 import { MEMORY_MB, POLL_TIMEOUT } from './lambda-sizing.js';
-import type { Storage } from './storage.js';
+import type { Grantee, Storage } from './storage.js';
 import { workflowStateMachineArn } from './workflow.js';
 
 const FUNCTIONS_DIR = path.join(import.meta.dirname, '..', '..', 'functions');
@@ -254,6 +254,25 @@ export function scheduleDispatcherSweep(
     description: 'The admission dispatcher sweeps once a minute: expired entries, lost releases, lost grants',
     schedule: Schedule.rate(Duration.minutes(1)),
     targets: [new LambdaFunction(dispatcher, deadLetters.targetProps())],
+  });
+}
+
+/**
+ * What completing a batch writes (docs/batches.md): its results and webhook record under
+ * `batches/{id}/`, its rejected lines read from there, and a request file's report brought up to
+ * the batch's end (`requests/<file>.result`, read and written). Notify and the reconciler both
+ * complete batches.
+ */
+export function grantBatchCompletion(storage: Storage, fn: Grantee): void {
+  storage.grantObjects(fn, {
+    keys: 'batches/*',
+    actions: ['s3:GetObject', 's3:PutObject'],
+    why: 'Completing a batch writes batches/{id}/results.jsonl and webhook.json and reads batches/{id}/rejected.json; the batch id is known only at run time',
+  });
+  storage.grantObjects(fn, {
+    keys: 'requests/*.result',
+    actions: ['s3:GetObject', 's3:PutObject'],
+    why: 'Completing a request file’s batch brings its report, requests/<file>.result, up to the final outcomes; the file is known only at run time',
   });
 }
 

@@ -9,6 +9,7 @@ import {
   admissionItemId,
   DISPATCHER_STATE_ID,
 } from '../../functions/shared/admission.js';
+import { BATCH_INDEX } from '../../functions/shared/batch.js';
 import { INDEX_KEY, INDEX_NAME } from '../../functions/shared/generation-index.js';
 import type { Grantee } from './storage.js';
 
@@ -76,6 +77,14 @@ export class GenerationsTable extends Construct {
         projectionType: ProjectionType.ALL,
       });
     }
+    // A batch's generations, by batch and count (`batchCount`), in line order: keys only, so a
+    // batch's counts are cheap Queries (docs/decisions/0034-batches.md).
+    this.table.addGlobalSecondaryIndex({
+      indexName: BATCH_INDEX.name,
+      partitionKey: { name: BATCH_INDEX.partition, type: AttributeType.STRING },
+      sortKey: { name: BATCH_INDEX.sort, type: AttributeType.NUMBER },
+      projectionType: ProjectionType.KEYS_ONLY,
+    });
     // The admission queue's items (id `admission#…`) are found through two sparse indexes: only
     // items that wait carry `queueLane`, only granted ones `slotAccount`.
     this.table.addGlobalSecondaryIndex({
@@ -94,20 +103,22 @@ export class GenerationsTable extends Construct {
 
   /**
    * Grants named actions on the table and its two indexes by name, never a wildcard:
-   * `read` = GetItem and Query; `get` = GetItem alone (one record by id, on the table only);
+   * `read` = GetItem, BatchGetItem (a page of a batch's generations) and Query; `get` = GetItem alone (one record by id, on the table only);
    * `write` = UpdateItem (every write is one conditional update), on generation records only:
    * never on a key starting `admission#`, which only {@link grantQueue} reaches.
    */
   grant(grantee: Grantee, ...access: IndexAccess[]): void {
     const role = grantee.role as IRole;
     const actions = [
-      ...(access.includes('read') ? ['dynamodb:GetItem', 'dynamodb:Query'] : []),
+      ...(access.includes('read') ? ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query'] : []),
       ...(access.includes('get') && !access.includes('read') ? ['dynamodb:GetItem'] : []),
     ];
     const resources = [
       this.table.tableArn,
       ...(access.includes('read')
-        ? Object.values(INDEX_NAME).map((name) => `${this.table.tableArn}/index/${name}`)
+        ? [...Object.values(INDEX_NAME), BATCH_INDEX.name].map(
+            (name) => `${this.table.tableArn}/index/${name}`,
+          )
         : []),
     ];
     if (actions.length > 0) role.addToPrincipalPolicy(new PolicyStatement({ actions, resources }));

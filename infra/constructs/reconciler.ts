@@ -10,7 +10,7 @@ import { reconcileSpec } from '../../functions/notify/spec.js';
 import type { StackConfig } from '../config.js';
 import { announcementDeadLetters, type DeadLetterQueue } from './dead-letter-queue.js';
 import { grantOnExecutions } from './execution-grants.js';
-import { grantKick } from './functions.js';
+import { grantBatchCompletion, grantKick } from './functions.js';
 import { GenerationFunction } from './generation-function.js';
 import type { GenerationsTable } from './generations-table.js';
 import type { Storage } from './storage.js';
@@ -85,6 +85,7 @@ export class Reconciler extends Construct {
       actions: ['s3:PutObject'],
       why: 'The reconciler announces an end Notify did not (a stop, a timeout) as Notify does, writing its webhook delivery record generations/{id}/webhook.json; the id is the execution name, known only at run time',
     });
+    grantBatchCompletion(props.storage, this.handler);
     grantOnExecutions(
       this,
       this.handler.role,

@@ -116,7 +116,10 @@ export interface ApiRequest {
   /** Path below the base URL, e.g. `/v1/generations`. */
   readonly path: string;
   readonly query?: Readonly<Record<string, string | undefined>>;
+  /** Sent as JSON. */
   readonly body?: unknown;
+  /** Sent as it is, with its content type (an NDJSON batch), instead of `body`. */
+  readonly text?: { readonly content: string; readonly contentType: string };
   readonly headers?: Readonly<Record<string, string>>;
 }
 
@@ -151,10 +154,12 @@ export function createApiClient(target: ApiTarget, fetchFn: typeof fetch = fetch
       const url = new URL(`${target.baseUrl}${request.path}`);
       for (const [name, value] of Object.entries(request.query ?? {}))
         if (value !== undefined) url.searchParams.set(name, value);
-      const body = request.body === undefined ? undefined : JSON.stringify(request.body);
+      const body =
+        request.text?.content ?? (request.body === undefined ? undefined : JSON.stringify(request.body));
+      const contentType = request.text?.contentType ?? 'application/json';
       let headers: Record<string, string> = {
         accept: 'application/json',
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(body === undefined ? {} : { 'content-type': contentType }),
         ...request.headers,
       };
       if (target.auth.mode === 'bearer') headers.authorization = `Bearer ${target.auth.token}`;

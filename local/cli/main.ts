@@ -9,59 +9,26 @@ import {
 import { formatIssues, generationRequestSchema } from '../../functions/shared/generation-request.js';
 import { generationIdSchema } from '../../functions/shared/workflow-state.js';
 import { REQUEST_FLAG_OPTIONS, REQUEST_FLAGS_HELP, requestFromFlags } from '../request-flags.js';
-import { type ApiClient, type ApiEnv, baseUrlOf, createApiClient, resolveApiTarget } from './api-client.js';
+import { type ApiClient, baseUrlOf } from './api-client.js';
 import { parseFlags, positionalsOf, wantsJson } from './args.js';
+import { BATCH_COMMANDS, BATCH_USAGE } from './batch-commands.js';
+import {
+  API_FLAGS,
+  API_HELP,
+  apiClient,
+  type Command,
+  DEFAULT_OUT_DIR,
+  ENV_HELP,
+  type FlagValues,
+  OUT_HELP,
+  type Sd35Deps,
+} from './command.js';
 import { downloadImages, followGeneration, generationFailureDocument } from './download.js';
 import { EXIT, type ExitCode, InvalidInputError, UsageError } from './errors.js';
-import { type CliIo, type CommandOutcome, errorDocument, type FailureDocument, runCommand } from './run.js';
-import { PROJECT_ROOT, packageVersion } from './version.js';
+import { type CommandOutcome, errorDocument, runCommand } from './run.js';
+import { packageVersion } from './version.js';
 
-/** Where `generate` and `download` write images unless `--out` says otherwise: git-ignored. */
-export const DEFAULT_OUT_DIR = path.join(PROJECT_ROOT, '.local', 'generations');
-
-/** What the `sd35` CLI works with; everything but `io` and `env` has a default. */
-export interface Sd35Deps {
-  readonly io: CliIo;
-  readonly env: ApiEnv;
-  readonly fetch?: typeof fetch;
-  /** Opens a URL in a browser. @default the platform's opener */
-  readonly openUrl?: (url: string) => Promise<void>;
-  /** Between polls while a generation runs. @default 1000 */
-  readonly pollIntervalMs?: number;
-}
-
-const API_FLAGS = {
-  api: { type: 'string' },
-  auth: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-const API_HELP = `  --api <url>            API base URL, stage included    [default $SD35_API_URL or http://127.0.0.1:3000]
-  --auth <mode>          iam | bearer | none               [default $SD35_AUTH, else iam for *.amazonaws.com,
-                                                            bearer when a token is set, else none]
-  --json                 print exactly one JSON document on stdout
-  -h, --help             this text`;
-
-const ENV_HELP = `Environment: SD35_API_URL, SD35_AUTH, SD35_API_TOKEN (or API_TOKEN) for bearer auth; for IAM the
-standard AWS credential chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, …) and AWS_REGION when the URL has no region.
-Exit codes: 0 ok, 1 the generation failed, 2 invalid input or usage, 3 the API could not be used
-(unreachable, credentials refused, or an error on its side). See docs/cli.md.`;
-
-const OUT_HELP = `  --out <dir>            where to write the images, in <dir>/<id>/  [default .local/generations]`;
-
-interface Command {
-  readonly usage: string;
-  readonly options: Parameters<typeof parseFlags>[1];
-  /** Names of the positional arguments, `[X]` when optional; `undefined`: any number (the prompt). */
-  readonly positionals?: readonly string[];
-  readonly failureDocument?: FailureDocument;
-  run(
-    values: Record<string, string | boolean | undefined>,
-    positionals: readonly (string | undefined)[],
-    deps: Sd35Deps,
-  ): Promise<CommandOutcome>;
-}
+export { DEFAULT_OUT_DIR, type Sd35Deps } from './command.js';
 
 const COMMANDS: Record<string, Command> = {
   generate: {
@@ -230,6 +197,8 @@ Commands:
   cancel <ID>            cancel a generation
   download <ID>          write a generation's images into a folder
   open [ID]              open the web console (at a generation) in the browser
+  batch <command>        send a file of requests as one batch, follow it, cancel it, get its results:
+                         create, get, list, cancel, results (see sd35 batch --help)
 
 Every command takes --help and --json.   sd35 --version prints the version.
 
@@ -239,12 +208,17 @@ ${ENV_HELP}`;
  * The `sd35` CLI: a client of the HTTP API (the local `npm start` server or a deployed stack).
  * Under `--json`, prints exactly one JSON document on stdout whatever happens.
  *
- * @returns the exit code: 0 ok, 1 the generation failed, 2 invalid input or usage, 3 the API could not be used
+ * @returns the exit code: 0 ok, 1 the generation (a line of the batch) failed, 2 invalid input or usage (a
+ *   line of the batch rejected), 3 the API could not be used
  */
 export async function sd35(argv: readonly string[], deps: Sd35Deps): Promise<ExitCode> {
   const json = wantsJson(argv);
   const [name, ...rest] = argv;
-  const command = name === undefined ? undefined : COMMANDS[name];
+  const [sub, ...subRest] = rest;
+  // Own keys only: `sd35 toString` is an unknown command, not Object.prototype's.
+  const own = (commands: Record<string, Command>, key: string | undefined) =>
+    key !== undefined && Object.hasOwn(commands, key) ? commands[key] : undefined;
+  const command = name === 'batch' ? own(BATCH_COMMANDS, sub) : own(COMMANDS, name);
   return runCommand(
     deps.io,
     json,
@@ -260,31 +234,46 @@ export async function sd35(argv: readonly string[], deps: Sd35Deps): Promise<Exi
       }
       if (name === undefined || name === '--json')
         throw new UsageError(
-          'missing command: generate, get, list, cancel, download or open (see sd35 --help)',
+          'missing command: generate, get, list, cancel, download, open or batch (see sd35 --help)',
         );
-      if (!command) throw new UsageError(`${JSON.stringify(name)}: unknown command (see sd35 --help)`);
-      const hint = `sd35 ${name} --help`;
-      const { values, positionals } = parseFlags(rest, command.options, hint);
-      if (values.help) {
-        if (!json) deps.io.stdout(`${command.usage}\n\n${ENV_HELP}\n`);
-        return { exitCode: EXIT.ok, document: { usage: command.usage } };
+      if (name === 'batch') {
+        if (sub === '--help' || sub === '-h') {
+          if (!json) deps.io.stdout(`${BATCH_USAGE}\n\n${ENV_HELP}\n`);
+          return { exitCode: EXIT.ok, document: { usage: BATCH_USAGE } };
+        }
+        if (sub === undefined || sub.startsWith('-'))
+          throw new UsageError(
+            'missing batch command: create, get, list, cancel or results (see sd35 batch --help)',
+          );
+        if (!command)
+          throw new UsageError(`${JSON.stringify(sub)}: unknown batch command (see sd35 batch --help)`);
+        return runParsed(command, `sd35 batch ${sub} --help`, subRest, json, deps);
       }
-      return command.run(
-        values as Record<string, string | boolean | undefined>,
-        command.positionals ? positionalsOf(positionals, command.positionals, hint) : positionals,
-        deps,
-      );
+      if (!command) throw new UsageError(`${JSON.stringify(name)}: unknown command (see sd35 --help)`);
+      return runParsed(command, `sd35 ${name} --help`, rest, json, deps);
     },
     command?.failureDocument ?? errorDocument,
   );
 }
 
-function apiClient(values: Record<string, unknown>, deps: Sd35Deps): ApiClient {
-  const target = resolveApiTarget(
-    { api: values.api as string | undefined, auth: values.auth as string | undefined },
-    deps.env,
+/** Parses a command's flags and arguments, then answers --help or runs it. */
+async function runParsed(
+  command: Command,
+  hint: string,
+  args: readonly string[],
+  json: boolean,
+  deps: Sd35Deps,
+): Promise<CommandOutcome> {
+  const { values, positionals } = parseFlags(args, command.options, hint);
+  if (values.help) {
+    if (!json) deps.io.stdout(`${command.usage}\n\n${ENV_HELP}\n`);
+    return { exitCode: EXIT.ok, document: { usage: command.usage } };
+  }
+  return command.run(
+    values as FlagValues,
+    command.positionals ? positionalsOf(positionals, command.positionals, hint) : positionals,
+    deps,
   );
-  return createApiClient(target, deps.fetch);
 }
 
 /** @throws InvalidInputError for an id the API cannot have issued */

@@ -1,9 +1,11 @@
 import type { Hono } from 'hono';
 import { type ApiOptions, createApiApp } from '../../functions/api/app.js';
+import type { BatchIndex } from '../../functions/shared/batch.js';
 import type { Clock } from '../../functions/shared/clock.js';
 import type { ExecutionService } from '../../functions/shared/execution-service.js';
 import type { GenerationIndex } from '../../functions/shared/generation-index.js';
 import { silentLogger } from '../../functions/shared/logger.js';
+import type { ObjectStore } from '../../functions/shared/object-store.js';
 import type { PresignedUrl } from '../../functions/shared/presigned-url.js';
 import type { TaskState } from '../../functions/shared/workflow-state.js';
 
@@ -33,11 +35,18 @@ export function taskState(overrides: Partial<TaskState> = {}): TaskState {
 }
 
 /**
- * The API over the fake executions and the index they write to, with {@link fakePresign}, a
- * silent logger and the clock given.
+ * The API over the fake executions and the index they write to (and the batches, when given), with
+ * {@link fakePresign}, a silent logger and the clock given.
  */
 export function apiOver(
-  world: { executions: ExecutionService; index: GenerationIndex },
+  world: {
+    executions: ExecutionService;
+    index: GenerationIndex;
+    /** The batch routes are mounted with all three. */
+    batches?: BatchIndex;
+    objects?: ObjectStore;
+    bucket?: string;
+  },
   clock: Clock,
   options: ApiOptions = {},
 ): Hono {

@@ -1,11 +1,13 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type ApiOptions, MAX_BODY_BYTES } from '../../functions/api/app.js';
+import { MAX_BATCH_BODY_BYTES } from '../../functions/api/batch-routes.js';
 import { openApiDocument } from '../../functions/api/openapi.js';
 import type { Clock } from '../../functions/shared/clock.js';
 import { generationRequestSchema } from '../../functions/shared/generation-request.js';
-import { MemoryGenerationIndex } from '../fakes/memory-index.js';
+import { MemoryBatchIndex, MemoryGenerationIndex } from '../fakes/memory-index.js';
 import { createResponseValidator } from '../support/openapi-validator.js';
+import { BUCKET, MemoryObjectStore } from './batch-fixtures.js';
 import { FakeExecutionService } from './fake-executions.js';
 import { apiOver, taskState } from './fixtures.js';
 
@@ -79,7 +81,82 @@ function setup(options: ApiOptions = {}) {
     stopDate,
     error: 'TaskExpiredError',
   });
-  return { app: apiOver({ executions, index }, clock, options), executions, index };
+  const batches = new MemoryBatchIndex(index);
+  const objects = new MemoryObjectStore();
+  seedBatches(batches, executions);
+  return {
+    app: apiOver({ executions, index, batches, objects, bucket: BUCKET }, clock, options),
+    executions,
+    index,
+    objects,
+  };
+}
+
+/**
+ * A batch in every state the API can show: `batch-running` (a waiting, a running and a succeeded
+ * generation, and a rejected line), `batch-done` (completed, its results written) and a request
+ * file's `file-report` (cancelling). The memory fakes apply each write as it is called, so seeding
+ * stays synchronous.
+ */
+function seedBatches(batches: MemoryBatchIndex, executions: FakeExecutionService): void {
+  const createdAt = '2026-03-01T12:00:00.000Z';
+  const batch = (id: string, extra: Partial<Parameters<MemoryBatchIndex['create']>[0]> = {}) =>
+    void batches.create({
+      id,
+      createdAt,
+      source: 'api',
+      priority: 'batch',
+      total: 1,
+      rejected: 0,
+      fingerprint: id,
+      ...extra,
+    });
+  batch('batch-running', { total: 5, rejected: 1, metadata: { project: 'foxes' } });
+  executions.seed({ name: 'batch-running-1', input: request({ priority: 'batch' }), lastTask: task() });
+  executions.seed({
+    name: 'batch-running-2',
+    input: request({ priority: 'batch' }),
+    lastTask: task({ status: 'running', dashscopeStatus: 'RUNNING' }),
+  });
+  executions.seed({
+    name: 'batch-running-4',
+    status: 'SUCCEEDED',
+    input: request({ priority: 'batch' }),
+    stopDate: new Date('2026-03-01T12:01:00.000Z'),
+    output: {
+      task: task({ status: 'succeeded', dashscopeStatus: 'SUCCEEDED' }),
+      result: {
+        manifestKey: 'generations/batch-running-4/manifest.json',
+        status: 'complete',
+        images: [image(0)],
+        failed: [],
+      },
+    },
+  });
+  batch('batch-done', { source: 'cli', priority: 'interactive' });
+  executions.seed({ name: 'batch-done-1', status: 'FAILED', input: request(), error: 'DashScopeTaskFailed' });
+  void batches.claimCompletion('batch-done', 'finisher', createdAt, createdAt);
+  void batches.complete('batch-done', 'finisher', {
+    status: 'completed',
+    at: '2026-03-01T12:02:00.000Z',
+    resultsKey: 'batches/batch-done/results.jsonl',
+    counts: {
+      total: 1,
+      rejected: 0,
+      waiting: 0,
+      running: 0,
+      succeeded: 0,
+      partial: 0,
+      failed: 1,
+      canceled: 0,
+    },
+  });
+  batch('file-report', {
+    source: 'request-file',
+    total: 2,
+    file: { bucket: BUCKET, key: 'requests/foxes.jsonl', version: 'v1' },
+  });
+  void batches.markCancelling('file-report');
 }
 
 interface Call {
@@ -92,7 +169,11 @@ interface Call {
   /** A body posted first to /v1/generations with the same headers (an earlier use of a key). */
   readonly before?: string;
   /** Prepares the fake before the call. */
-  readonly arrange?: (world: { executions: FakeExecutionService; index: MemoryGenerationIndex }) => void;
+  readonly arrange?: (world: {
+    executions: FakeExecutionService;
+    index: MemoryGenerationIndex;
+    objects: MemoryObjectStore;
+  }) => void;
   readonly options?: ApiOptions;
 }
 
@@ -109,6 +190,130 @@ const create = (name: string, status: number, payload: string, extra: Partial<Ca
   status,
   ...extra,
 });
+
+const NDJSON_TYPE = { 'Content-Type': 'application/x-ndjson' };
+
+/** A POST /v1/batches of `payload` (JSON by default). */
+const createBatch = (name: string, status: number, payload: string, extra: Partial<Call> = {}): Call => ({
+  name,
+  method: 'POST',
+  path: '/v1/batches',
+  headers: JSON_TYPE,
+  body: payload,
+  status,
+  ...extra,
+});
+
+const BATCH_CALLS: Call[] = [
+  createBatch('create a batch', 202, body({ requests: [{ prompt: 'a fox' }, { n: 9 }] })),
+  createBatch(
+    'create a batch with every setting',
+    202,
+    body({
+      requests: [{ prompt: 'a fox', priority: 'interactive' }],
+      priority: 'batch',
+      webhook_url: 'https://hooks.example.com/b',
+      metadata: { project: 'foxes' },
+    }),
+  ),
+  createBatch('create a batch from NDJSON', 202, '{"prompt": "a fox"}\nnope\n', { headers: NDJSON_TYPE }),
+  createBatch('replay a batch', 200, body({ requests: [{ prompt: 'a fox' }] }), {
+    headers: { ...JSON_TYPE, 'Idempotency-Key': 'b-1' },
+    before: body({ requests: [{ prompt: 'a fox' }] }),
+  }),
+  createBatch('a batch key with other requests', 409, body({ requests: [{ prompt: 'an owl' }] }), {
+    headers: { ...JSON_TYPE, 'Idempotency-Key': 'b-2' },
+    before: body({ requests: [{ prompt: 'a fox' }] }),
+  }),
+  createBatch('an empty batch', 400, body({ requests: [] })),
+  createBatch('a batch with no valid request', 400, body({ requests: [{ n: 9 }] })),
+  createBatch('a batch with a bad priority', 400, body({ requests: [{ prompt: 'a fox' }], priority: 'now' })),
+  createBatch('a batch with a refused webhook_url', 400, '{"prompt": "a fox"}', {
+    path: `/v1/batches?webhook_url=${encodeURIComponent('https://169.254.169.254/')}`,
+    headers: NDJSON_TYPE,
+  }),
+  createBatch(
+    'a batch body too large',
+    413,
+    body({ requests: [{ prompt: 'x'.repeat(MAX_BATCH_BODY_BYTES) }] }),
+  ),
+  createBatch('a batch as text/plain', 415, 'a fox', { headers: { 'Content-Type': 'text/plain' } }),
+  { name: 'list batches', method: 'GET', path: '/v1/batches', status: 200 },
+  { name: 'list batches, a page', method: 'GET', path: '/v1/batches?limit=1', status: 200 },
+  { name: 'list batches, foreign cursor', method: 'GET', path: '/v1/batches?cursor=!!!', status: 400 },
+  ...['batch-running', 'batch-done', 'file-report'].map(
+    (id): Call => ({ name: `get ${id}`, method: 'GET', path: `/v1/batches/${id}`, status: 200 }),
+  ),
+  { name: 'get an unknown batch', method: 'GET', path: '/v1/batches/batch-nope', status: 404 },
+  { name: 'get a malformed batch id', method: 'GET', path: '/v1/batches/gen-ok', status: 404 },
+  {
+    name: "a batch's generations",
+    method: 'GET',
+    path: '/v1/batches/batch-running/generations',
+    status: 200,
+  },
+  {
+    name: "a batch's generations, a page of one count",
+    method: 'GET',
+    path: '/v1/batches/batch-running/generations?status=waiting&limit=1',
+    status: 200,
+  },
+  {
+    name: "a batch's generations, bad cursor",
+    method: 'GET',
+    path: '/v1/batches/batch-running/generations?cursor=x.y',
+    status: 400,
+  },
+  {
+    name: "an unknown batch's generations",
+    method: 'GET',
+    path: '/v1/batches/batch-nope/generations',
+    status: 404,
+  },
+  { name: 'cancel a batch', method: 'POST', path: '/v1/batches/batch-running/cancel', status: 202 },
+  { name: 'cancel an ended batch', method: 'POST', path: '/v1/batches/batch-done/cancel', status: 202 },
+  { name: 'cancel an unknown batch', method: 'POST', path: '/v1/batches/batch-nope/cancel', status: 404 },
+  { name: 'results of an ended batch', method: 'GET', path: '/v1/batches/batch-done/results', status: 200 },
+  {
+    name: 'results of a running batch',
+    method: 'GET',
+    path: '/v1/batches/batch-running/results',
+    status: 409,
+  },
+  { name: 'results of an unknown batch', method: 'GET', path: '/v1/batches/batch-nope/results', status: 404 },
+  ...[
+    ['GET', '/v1/batches'],
+    ['POST', '/v1/batches'],
+    ['GET', '/v1/batches/batch-done'],
+    ['GET', '/v1/batches/batch-done/generations'],
+    ['POST', '/v1/batches/batch-done/cancel'],
+    ['GET', '/v1/batches/batch-done/results'],
+  ].map(
+    ([method = 'GET', path = '/']): Call => ({
+      name: `401 at ${method} ${path}`,
+      method,
+      path,
+      status: 401,
+      options: { apiToken: TOKEN },
+    }),
+  ),
+  { name: 'delete the batches', method: 'DELETE', path: '/v1/batches', status: 405 },
+  { name: 'GET of a batch cancel', method: 'GET', path: '/v1/batches/batch-done/cancel', status: 405 },
+  {
+    name: 'internal error reading a batch',
+    method: 'GET',
+    path: '/v1/batches/batch-running',
+    status: 500,
+    arrange: ({ index }) => {
+      index.failure = new Error('connect ECONNREFUSED');
+    },
+  },
+  createBatch('internal error writing a batch', 500, body({ requests: [{ prompt: 'a fox' }] }), {
+    arrange: ({ objects }) => {
+      objects.failure = new Error('connect ECONNREFUSED');
+    },
+  }),
+];
 
 /** Every route, every status it documents, and the undocumented paths and methods. */
 const CALLS: Call[] = [
@@ -233,6 +438,7 @@ const CALLS: Call[] = [
       },
     }),
   ),
+  ...BATCH_CALLS,
 ];
 
 describe('every answer conforms to the OpenAPI document', () => {
@@ -244,11 +450,11 @@ describe('every answer conforms to the OpenAPI document', () => {
 
   it.each(CALLS.map((call) => [call.name, call] as const))('%s', async (_name, call) => {
     // Prepare
-    const { app, executions, index } = setup(call.options);
+    const { app, executions, index, objects } = setup(call.options);
     if (call.before !== undefined) {
       await app.request(call.path, { method: call.method, headers: call.headers, body: call.before });
     }
-    call.arrange?.({ executions, index });
+    call.arrange?.({ executions, index, objects });
 
     // Act
     const response = await app.request(call.path, {
@@ -277,8 +483,14 @@ describe('the OpenAPI document', () => {
     expect(operations.map(({ method, path }) => `${method.toUpperCase()} ${path}`).sort()).toEqual([
       'GET /healthz',
       'GET /openapi.json',
+      'GET /v1/batches',
+      'GET /v1/batches/{id}',
+      'GET /v1/batches/{id}/generations',
+      'GET /v1/batches/{id}/results',
       'GET /v1/generations',
       'GET /v1/generations/{id}',
+      'POST /v1/batches',
+      'POST /v1/batches/{id}/cancel',
       'POST /v1/generations',
       'POST /v1/generations/{id}/cancel',
     ]);
@@ -362,6 +574,8 @@ describe('random requests', () => {
       'gen-ok',
       'gen-running',
       'gen-nope',
+      'batch-running',
+      'batch-done',
       'cancel',
       '',
       '..',
@@ -379,10 +593,20 @@ describe('random requests', () => {
       '/v1/generations',
       '/v1/generations/gen-ok',
       '/v1/generations/gen-ok/cancel',
+      '/v1/batches',
+      '/v1/batches/batch-running',
+      '/v1/batches/batch-running/generations',
+      '/v1/batches/batch-running/cancel',
+      '/v1/batches/batch-done/results',
+      '/v1/batches/file-report/results',
     ),
     fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => `/${parts.join('/')}`),
     segment.map((id) => `/v1/generations/${id}`),
     segment.map((id) => `/v1/generations/${id}/cancel`),
+    segment.map((id) => `/v1/batches/${id}`),
+    fc
+      .tuple(segment, fc.constantFrom('generations', 'cancel', 'results'))
+      .map(([id, action]) => `/v1/batches/${id}/${action}`),
   );
   const query = fc.dictionary(
     fc.constantFrom('status', 'limit', 'cursor', 'x'),
@@ -394,6 +618,11 @@ describe('random requests', () => {
     fc
       .record({ prompt: fc.string({ maxLength: 20 }), n: fc.integer({ min: -1, max: 5 }) })
       .map((v) => JSON.stringify(v)),
+    fc
+      .array(fc.record({ prompt: fc.string({ maxLength: 20 }), n: fc.integer({ min: -1, max: 5 }) }), {
+        maxLength: 3,
+      })
+      .map((requests) => JSON.stringify({ requests })),
     fc.string({ maxLength: 30 }),
   );
   const headers = fc.record(
@@ -401,6 +630,7 @@ describe('random requests', () => {
       'Content-Type': fc.constantFrom(
         'application/json',
         'application/json; charset=utf-8',
+        'application/x-ndjson',
         'text/plain',
         'application/xml',
       ),

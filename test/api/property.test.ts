@@ -10,6 +10,7 @@ import {
 } from '../../functions/shared/generation-request.js';
 import { silentLogger } from '../../functions/shared/logger.js';
 import { MemoryGenerationIndex } from '../fakes/memory-index.js';
+import { batchWorld } from './batch-fixtures.js';
 import { FakeExecutionService } from './fake-executions.js';
 import { fakePresign } from './fixtures.js';
 
@@ -235,4 +236,94 @@ describe('no zod default message reaches a client', () => {
     };
     expect(answer.error.details).toEqual([{ field: 'cursor', message: 'must be at most 4096 characters' }]);
   });
+});
+
+describe('POST /v1/batches with random bodies', () => {
+  /** A request line: valid, a known field gone wrong, anything at all. */
+  const line = fc.oneof(validRequest, knownFields, extraKeys, anyJson);
+  const metadata = fc.oneof(
+    fc.dictionary(fc.string({ maxLength: 70 }), fc.oneof(fc.string({ maxLength: 20 }), anyJson), {
+      maxKeys: 18,
+    }),
+    anyJson,
+  );
+  const settings = fc.record(
+    {
+      priority: fc.oneof(fc.constantFrom('interactive', 'batch', 'urgent', ''), anyJson),
+      webhook_url: fc.oneof(
+        fc.constantFrom(
+          'https://hooks.example.com/b',
+          'https://169.254.169.254/',
+          'http://x.example/',
+          'nope',
+          '',
+        ),
+        anyJson,
+      ),
+      metadata,
+    },
+    { requiredKeys: [] },
+  );
+  const jsonBody = fc.oneof(
+    fc
+      .tuple(fc.array(line, { maxLength: 8 }), settings)
+      .map(([requests, rest]) => JSON.stringify({ requests, ...rest })),
+    fc.record({ requests: anyJson }, { requiredKeys: [] }).map((value) => JSON.stringify(value)),
+    anyJson.map((value) => JSON.stringify(value)),
+    fc.string({ maxLength: 40 }),
+  );
+  const ndjsonBody = fc
+    .tuple(
+      fc.array(
+        fc.oneof(
+          line.map((value) => JSON.stringify(value)),
+          fc.constantFrom('', '   ', '{', 'null', '[]', '\u0000'),
+          fc.string({ maxLength: 20 }),
+        ),
+        { maxLength: 8 },
+      ),
+      fc.constantFrom('\n', '\r\n'),
+    )
+    .map(([lines, separator]) => lines.join(separator));
+  const ndjsonQuery = fc.dictionary(
+    fc.oneof(fc.constantFrom('priority', 'webhook_url', 'metadata'), fc.string({ maxLength: 8 })),
+    fc.oneof(
+      fc.string({ maxLength: 20 }),
+      fc.constantFrom('interactive', 'batch', 'https://hooks.example.com/b'),
+    ),
+    { maxKeys: 3 },
+  );
+  const call = fc.oneof(
+    jsonBody.map((body) => ({ type: 'application/json', query: {}, body })),
+    fc.tuple(ndjsonBody, ndjsonQuery).map(([body, query]) => ({ type: 'application/x-ndjson', query, body })),
+  );
+
+  it(
+    "never fail with a 5xx, and name what they refuse in the project's words",
+    async () => {
+      // Prepare
+      const { app } = batchWorld(Date.parse('2026-03-01T12:34:56.789Z'));
+
+      // Act + Assess
+      await fc.assert(
+        fc.asyncProperty(call, async ({ type, query, body }) => {
+          const search = Object.keys(query).length > 0 ? `?${new URLSearchParams(query)}` : '';
+          const response = await app.request(`/v1/batches${search}`, {
+            method: 'POST',
+            headers: { 'Content-Type': type },
+            body,
+          });
+          expect([202, 400]).toContain(response.status);
+          if (response.status === 202) return;
+          const answer = (await response.json()) as {
+            error: { message: string; details?: { message: string }[] };
+          };
+          expect(answer.error.details ?? []).not.toEqual([]);
+          for (const message of messagesOf(answer)) expect(message).not.toMatch(ZOD_DEFAULT);
+        }),
+        { numRuns: 1000 },
+      );
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
 });

@@ -1,13 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { createApiApp } from '../../functions/api/app.js';
+import { getBatch } from '../../functions/api/batches.js';
 import type { GenerationView } from '../../functions/api/schemas.js';
 import { dispatch } from '../../functions/dispatch/dispatch.js';
 import type { AdmissionSettings } from '../../functions/shared/admission.js';
 import { generationRequestSchema } from '../../functions/shared/generation-request.js';
 import { silentLogger } from '../../functions/shared/logger.js';
+import { batchCompletionMs } from '../../functions/shared/queue-estimate.js';
 import { estimateRun } from '../../functions/shared/run-time-estimate.js';
 import { MemoryAdmissionQueue } from '../../local/memory-admission.js';
-import { MemoryGenerationIndex } from '../fakes/memory-index.js';
+import { MemoryBatchIndex, MemoryGenerationIndex } from '../fakes/memory-index.js';
 import { FakeExecutionService } from './fake-executions.js';
 import { fakePresign, taskState } from './fixtures.js';
 
@@ -89,6 +91,44 @@ describe('the queue in GET /v1/generations/{id}', () => {
     expect((await view(running)).queue).toBeUndefined();
   });
 
+  it('times the grants ahead at the account’s observed pace, not at the run-time model’s estimate', async () => {
+    const { queue, waiting, view } = setup();
+    const ids = [];
+    for (let i = 0; i < 5; i++) ids.push(await waiting({ prompt: `batch ${i}`, priority: 'batch' }, i));
+    // The dispatcher saw the account free a slot every 45 s while it was full with entries waiting.
+    await queue.writeState({
+      interactiveStreak: 0,
+      runnersFreeAt: { main: NOW + 10_000 },
+      pace: { main: { freed: 8, overMs: 8 * 45_000, fullSince: NOW - 2000 } },
+    });
+
+    const last = (await view(ids[4] as string)).queue;
+
+    // Behind 4, each at 45 s, once the runner frees: not 4 × this request's own estimate.
+    expect(last).toEqual({
+      lane: 'batch',
+      position: 4,
+      estimatedStartAt: new Date(NOW + 10_000 + 4 * 45_000).toISOString(),
+    });
+  });
+
+  it('shows a batch line not yet admitted where Admit will put it: its line’s rounds on, not behind every entry', async () => {
+    const { executions, queue, view } = setup();
+    for (let line = 1; line <= 10; line++)
+      await queue.enqueue({
+        id: `batch-big-${line}`,
+        lane: 'batch',
+        enqueuedAt: NOW + line,
+        expectedRunSeconds: 20,
+        token: `t${line}`,
+      });
+    // Line 2 of another batch, registered, its execution not at Admit yet.
+    executions.seed({ name: 'batch-small-2', input: { prompt: 'small two', priority: 'batch' } });
+
+    // Round 2: behind the big batch's line 1 (round 1) only, as the fair order serves it.
+    expect((await view('batch-small-2')).queue).toMatchObject({ lane: 'batch', position: 1 });
+  });
+
   it('is absent once the generation holds a slot', async () => {
     const { queue, waiting, view } = setup();
     const id = await waiting({ prompt: 'granted' }, 0);
@@ -108,13 +148,14 @@ describe('the queue in GET /v1/generations/{id}', () => {
     const id = await registered(body);
 
     expect(await queue.get(id)).toBeUndefined();
-    const run = runOf(body) * 1000;
+    expect(runOf(body)).not.toBe(20);
     expect((await view(id)).queue).toEqual({
       lane: 'interactive',
       // Behind the two interactive entries waiting; nothing waits in batch.
       position: 2,
-      // The held task's 15 s left, then the two ahead, each as long as this request's own run.
-      estimatedStartAt: new Date(NOW + 15_000 + run + run).toISOString(),
+      // The held task's 15 s left, then the two ahead, each as long as the mean expected run of
+      // the entries waiting (20 s each here), not this request's own.
+      estimatedStartAt: new Date(NOW + 15_000 + 20_000 + 20_000).toISOString(),
     });
   });
 
@@ -160,7 +201,12 @@ describe('the queue in GET /v1/generations/{id}', () => {
 
     // Behind the batch entry, and the interactive turns the lane rules give before its own.
     expect(before).toMatchObject({ lane: 'batch', position: 3 });
-    expect(before).toEqual(after);
+    expect(after).toMatchObject({ lane: before?.lane, position: before?.position });
+    // Each of the 3 runs ahead at the mean expected run of the entries waiting: 20 s each before
+    // Admit, its own longer run counted in that mean after (no pace observed yet).
+    const mean = (20 * 3 + runOf(body)) / 4;
+    expect(Date.parse(before?.estimatedStartAt ?? '')).toBe(NOW + 3 * 20_000);
+    expect(Date.parse(after?.estimatedStartAt ?? '')).toBeCloseTo(NOW + 3 * mean * 1000, -1);
   });
 
   it('never shows a place for a generation that has a DashScope task', async () => {
@@ -240,5 +286,66 @@ describe('the queue in GET /v1/generations/{id}', () => {
 
     expect(((await response.json()) as GenerationView).status).toBe('canceled');
     expect(await queue.get(id)).toBeUndefined();
+  });
+});
+
+describe('estimatedCompletionAt in GET /v1/batches/{id}', () => {
+  it('ends a batch after its remaining lines at the account’s observed pace, by the same code the benchmark measures', async () => {
+    // Prepare: a 6-line batch, all registered and waiting in the batch lane, nothing else queued.
+    const index = new MemoryGenerationIndex();
+    const batches = new MemoryBatchIndex(index);
+    const queue = new MemoryAdmissionQueue();
+    const createdAt = new Date(NOW).toISOString();
+    await batches.create({
+      id: 'batch-eta',
+      createdAt,
+      source: 'api',
+      priority: 'batch',
+      total: 6,
+      rejected: 0,
+      fingerprint: 'f',
+    });
+    for (let line = 1; line <= 6; line++) {
+      const id = `batch-eta-${line}`;
+      await index.register({ id, createdAt, source: 'api', request: { prompt: `line ${line}` } });
+      await queue.enqueue({
+        id,
+        lane: 'batch',
+        enqueuedAt: NOW + line,
+        expectedRunSeconds: 20,
+        token: `t${line}`,
+      });
+    }
+    // The runner frees in 10 s; the account freed a slot every 40 s while full with entries waiting.
+    const state = {
+      interactiveStreak: 0,
+      runnersFreeAt: { main: NOW + 10_000 },
+      pace: { main: { freed: 4, overMs: 4 * 40_000 } },
+    };
+    await queue.writeState(state);
+    const deps = {
+      executions: new FakeExecutionService(clock, index),
+      index,
+      batches,
+      objects: { getText: async () => '', putText: async () => undefined, putJson: async () => undefined },
+      bucket: 'bucket',
+      presign: fakePresign,
+      clock,
+      logger: silentLogger,
+      admission: { queue, settings: SETTINGS },
+    };
+
+    // Act
+    const view = await getBatch('batch-eta', deps);
+
+    // Assess: its last line behind its 5 others at 40 s each, then its own 40 s; as batchCompletionMs says.
+    expect(view?.estimatedCompletionAt).toBe(new Date(NOW + 10_000 + 5 * 40_000 + 40_000).toISOString());
+    const standing = await queue.standing([]);
+    expect(
+      batchCompletionMs(
+        { now: NOW, lanes: standing.lanes, state: standing.state, settings: SETTINGS },
+        { lane: 'batch', waiting: 6, running: 0, ended: 0, typicalRunSeconds: 20 },
+      ),
+    ).toBe(Date.parse(view?.estimatedCompletionAt ?? ''));
   });
 });

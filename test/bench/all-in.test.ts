@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   ALL_IN_ASSUMPTIONS,
   allInCost,
+  batchGetReadUnits,
   CUSTOM_METRIC_SERIES,
   type DeploymentSizing,
   deploymentSizing,
@@ -37,6 +38,9 @@ const USAGE: GenerationUsage = {
   apiListPages: 0.6,
   apiListedChecks: 30,
   images: 1,
+  apiCreates: 1,
+  apiBatchGets: 0,
+  apiBatchReadUnits: 0,
 };
 
 /** A deployment as the cost model sees it; the synthesized one is checked below. */
@@ -324,5 +328,40 @@ describe('the all-in cost of one generation', () => {
       reads(5, 30 * ALL_IN_ASSUMPTIONS.rruPerListedGeneration + 0.6 * ALL_IN_ASSUMPTIONS.rruPerListPage),
       12,
     );
+  });
+
+  it('charges a batch’s client its share of the batch’s POST and of its GETs of the batch, and no GET of the generation', () => {
+    // Prepare: a line of a 10,000-line batch its client read 3,600 times, 126 units each.
+    const line = { ...USAGE, apiCreates: 1 / 10_000, apiBatchGets: 0.36, apiBatchReadUnits: 0.36 * 126 };
+    const index = allInCost(
+      { ...USAGE, apiGets: 0, apiGetsQueued: 0, apiListPages: 0, apiListedChecks: 0 },
+      SIZING,
+    ).dynamodb;
+
+    // Act
+    const following = allInCost(line, SIZING, 'batch');
+
+    // Assess
+    expect(following.httpApi).toBeCloseTo((1 / 10_000 + 0.36) * USD_PER_HTTP_API_REQUEST, 12);
+    expect(following.dynamodb - index).toBeCloseTo(0.36 * 126 * USD_PER_DYNAMODB_RRU, 12);
+    const gets = allInCost({ ...line, apiBatchGets: 0, apiBatchReadUnits: 0 }, SIZING, 'batch').lambda;
+    const perGet =
+      (SIZING.apiMemoryMb / 1024) * ALL_IN_ASSUMPTIONS.apiBatchGetSeconds * USD_PER_LAMBDA_GB_SECOND +
+      USD_PER_LAMBDA_REQUEST;
+    expect(following.lambda - gets).toBeCloseTo(0.36 * perGet, 12);
+  });
+
+  it('reads a batch’s GET for its item, six COUNT queries growing with its keys (0.5 each at least), and the counters', () => {
+    const a = ALL_IN_ASSUMPTIONS;
+    const empty = batchGetReadUnits([0, 0, 0, 0, 0, 0]);
+    expect(empty).toBe(a.rruBatchItem + 6 * a.rruBatchCountMin + a.rruBatchEstimate);
+    // 10,000 keys of ~100 bytes: about 1 MB, 125 units, whichever count they are in.
+    const full = batchGetReadUnits([10_000, 0, 0, 0, 0, 0]);
+    expect(full - empty + a.rruBatchCountMin).toBeCloseTo(
+      Math.ceil((10_000 * a.byBatchKeyBytes) / 4096) / 2,
+      9,
+    );
+    expect(full).toBeGreaterThan(120);
+    expect(full).toBeLessThan(130);
   });
 });

@@ -11,6 +11,7 @@ import { fixedPolicy, sdkPolicy } from '../../bench/poll-sim/policies.js';
 import { simulateTrial } from '../../bench/poll-sim/simulate.js';
 import { synthesizeWorkflowShape, type WorkflowShape } from '../../bench/poll-sim/workflow-shape.js';
 import { type Job, WORKLOADS, type Workload } from '../../bench/poll-sim/workloads.js';
+import { singlesIn, waitingIn } from '../../functions/shared/admission.js';
 import { generationRequestSchema } from '../../functions/shared/generation-request.js';
 import { adaptivePollPolicy } from '../../functions/shared/poll-policy.js';
 import { estimateRun } from '../../functions/shared/run-time-estimate.js';
@@ -266,6 +267,66 @@ describe('admission in the simulation', () => {
     expect(sweeps).toBe(Math.floor(result.makespanSeconds / ADMISSION_SETTINGS.sweepSeconds));
   });
 
+  it('serves a small batch that comes after a big one round-robin with it, and reports each batch', async () => {
+    // Prepare: a 40-line batch (~14 min of work), then a 3-line batch a minute later.
+    const batch = (name: string, lines: number, at: number): Job[] =>
+      Array.from({ length: lines }, (_, i) => ({
+        startSeconds: at + i * 0.01,
+        request: REQUEST,
+        batch: { name, line: i + 1 },
+      }));
+
+    // Act
+    const result = await simulateTrial(
+      workload('fair', [...batch('big', 40, 0), ...batch('small', 3, 60)]),
+      0,
+      adaptivePollPolicy,
+      shape,
+    );
+
+    // Assess: the small one waits for a few of the big one's lines, not for all of them.
+    const [big, small] = result.batches;
+    expect([big?.name, big?.lines, big?.failed, small?.name, small?.lines, small?.failed]).toEqual([
+      'big',
+      40,
+      0,
+      'small',
+      3,
+      0,
+    ]);
+    expect(small?.makespanSeconds).toBeLessThan(300);
+    expect(big?.makespanSeconds).toBeGreaterThan(600);
+  });
+
+  it('follows a batch with a GET a minute, estimating its end by the API’s code over the simulated state', async () => {
+    // Prepare: a 60-line batch, about 22 minutes of work.
+    const lines: Job[] = Array.from({ length: 60 }, (_, i) => ({
+      startSeconds: i * 0.01,
+      request: REQUEST,
+      batch: { name: 'only', line: i + 1 },
+    }));
+
+    // Act
+    const result = await simulateTrial(workload('eta', lines), 0, adaptivePollPolicy, shape);
+
+    // Assess: one read a minute from its POST, and one more that finds it ended.
+    const [batch] = result.batches;
+    const reads = Math.floor(result.makespanSeconds / 60) + 1;
+    expect(batch?.eta?.reads).toBe(reads);
+    expect(result.apiBatchGets).toBe(reads + 1);
+    expect(result.apiCreates).toBe(1);
+    expect(result.apiBatchReadUnits).toBeGreaterThan(reads * (1 + 6 * 0.5));
+    // At 10, 50 and 90 % of its run, the estimate is within a fifth of the time left then.
+    expect(batch?.eta?.at).toHaveLength(3);
+    for (const error of batch?.eta?.at ?? []) expect(error).toBeLessThan(0.2);
+  });
+
+  it('creates each job outside a batch with its own request, and follows no batch', async () => {
+    const result = await simulateTrial(workload('burst-10', burstOf(10)), 0, adaptivePollPolicy, shape);
+
+    expect([result.apiCreates, result.apiBatchGets, result.batches]).toEqual([10, 0, []]);
+  });
+
   it('measures the makespan from the first start to the last image stored', async () => {
     // Act
     const result = await simulateTrial(single!, 0, adaptivePollPolicy, shape);
@@ -306,6 +367,30 @@ describe('the simulated dispatcher’s lease', () => {
     const u = QUEUE_UNITS;
     expect([dispatcher.invocations, dispatcher.runs]).toEqual([3, 2]);
     expect(dispatcher.writeUnits).toBe(u.leaseTake + 2 * u.leaseRequest + u.leaseAgain + u.leaseRelease);
+  });
+
+  it('keeps the lanes’ counters as the adapters do: what the API reads with its state', () => {
+    // Prepare
+    const { dispatcher, drain } = dispatcherAlone();
+    const entry = (id: string, at: number, lane: 'interactive' | 'batch' = 'batch') => ({
+      id,
+      lane,
+      enqueuedAt: at,
+      expectedRunSeconds: 20,
+    });
+
+    // Act: two singles and three batch lines wait; the dispatcher grants its two slots.
+    ['single-1', 'batch-x-1', 'batch-x-2', 'single-2', 'batch-x-3'].forEach((id, at) => {
+      dispatcher.enqueue(entry(id, at));
+    });
+    dispatcher.enqueue(entry('fast', 5, 'interactive'));
+    dispatcher.kick(0);
+    drain();
+
+    // Assess: the interactive one and the first of batch's fair order (a single, round 1) left.
+    const lanes = dispatcher.lanes();
+    expect([waitingIn(lanes.interactive), waitingIn(lanes.batch), singlesIn(lanes.batch)]).toEqual([0, 4, 1]);
+    expect(dispatcher.state.pace).toEqual({ 'account-1': expect.objectContaining({ freed: 0 }) });
   });
 
   it('runs each kick that comes after the last run ended on its own', () => {

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { ALL_IN_ASSUMPTIONS } from '../../bench/poll-sim/all-in.js';
+import { ALL_IN_ASSUMPTIONS, batchGetReadUnits } from '../../bench/poll-sim/all-in.js';
+import { getBatch } from '../../functions/api/batches.js';
 import { createGeneration, getGeneration, listGenerations } from '../../functions/api/generations.js';
 import { listQuerySchema } from '../../functions/api/schemas.js';
 import type { AdmissionSettings } from '../../functions/shared/admission.js';
 import { createDynamoAdmissionQueue } from '../../functions/shared/aws/dynamodb-admission.js';
+import { createDynamoBatchIndex } from '../../functions/shared/aws/dynamodb-batches.js';
 import { createDynamoGenerationIndex } from '../../functions/shared/aws/dynamodb-index.js';
+import { batchLineId, newBatchId } from '../../functions/shared/batch.js';
 import { generationRequestSchema } from '../../functions/shared/generation-request.js';
 import { taskUpdate } from '../../functions/shared/index-updates.js';
 import { silentLogger } from '../../functions/shared/logger.js';
@@ -71,6 +74,14 @@ describe('the read units of the API, as the cost model counts them', () => {
       ),
     );
 
+    // The dispatcher's state as it stands under a backlog: each account's pace beside the runners.
+    await deps.admission.queue.writeState({
+      interactiveStreak: 1,
+      runnersFreeAt: { default: T0 + 40_000 },
+      rounds: { interactive: { clock: 12, width: 1, lines: 1 }, batch: { clock: 40, width: 3, lines: 2 } },
+      pace: { default: { freed: 31.7, overMs: 702_345.25, fullSince: T0 + 1000 } },
+    });
+
     // Act
     const queued = await readUnitsOf(tables.client(), () => getGeneration(waiting, deps));
     const running = await readUnitsOf(tables.client(), () => getGeneration(admitted, deps));
@@ -100,6 +111,60 @@ describe('the read units of the API, as the cost model counts them', () => {
     expect(page.units).toBeLessThanOrEqual(model);
     expect(page.units).toBeGreaterThan(model * 0.8);
   }, 60_000);
+
+  it('reads a running batch for what batchGetReadUnits charges: its item, six COUNT queries that grow with it, the counters', async () => {
+    // Prepare: a 1,200-line batch, 300 of its lines running.
+    const { deps } = await apiWith(0);
+    const table = await tables.fresh();
+    const index = createDynamoGenerationIndex(tables.client(), table);
+    const batches = createDynamoBatchIndex(tables.client(), table);
+    const queue = createDynamoAdmissionQueue(tables.client(), table);
+    const batchId = newBatchId(T0);
+    const lines = 1200;
+    const running = 300;
+    const createdAt = new Date(T0).toISOString();
+    await batches.create({
+      id: batchId,
+      createdAt,
+      source: 'api',
+      priority: 'batch',
+      total: lines,
+      rejected: 0,
+      fingerprint: 'f',
+    });
+    for (let line = 1; line <= lines; line += 50) {
+      await Promise.all(
+        Array.from({ length: Math.min(50, lines - line + 1) }, async (_, i) => {
+          const id = batchLineId(batchId, line + i);
+          await index.register({ id, createdAt, source: 'request-file', request: REQUEST });
+          if (line + i <= running)
+            await index.advance(
+              taskUpdate({ id, request: REQUEST }, taskState({ status: 'running' }), createdAt),
+            );
+        }),
+      );
+    }
+    const batchDeps = {
+      ...deps,
+      index,
+      batches,
+      admission: { queue, settings: SETTINGS },
+      objects: { getText: async () => '', putText: async () => undefined, putJson: async () => undefined },
+      bucket: 'bucket',
+    };
+
+    // Act
+    const read = await readUnitsOf(tables.client(), () => getBatch(batchId, batchDeps));
+
+    // Assess: the model charges each empty count 0.5 (DynamoDB's least), which dynalite does not.
+    const model = batchGetReadUnits([lines - running, running, 0, 0, 0, 0]);
+    const emptyCounts = 4 * ALL_IN_ASSUMPTIONS.rruBatchCountMin;
+    expect(read.result?.counts).toMatchObject({ waiting: lines - running, running });
+    expect(read.result?.estimatedCompletionAt).toBeDefined();
+    expect(read.reads).toBe(1 + 6 + 1);
+    expect(read.units).toBeLessThanOrEqual(model);
+    expect(read.units).toBeGreaterThanOrEqual((model - emptyCounts) * 0.85);
+  }, 120_000);
 
   it('pages as GET /v1/generations does: apiListPageSize at most', () => {
     const size = ALL_IN_ASSUMPTIONS.apiListPageSize;

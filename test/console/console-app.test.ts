@@ -279,8 +279,9 @@ describe('a generation page', () => {
     expect((await index.get('gen-1'))?.status).toBe('canceled');
   });
 
-  it('renders the admission queue place when the view has one', async () => {
+  it('renders the admission queue place when the view has one, its expected start relative to now', async () => {
     // Prepare
+    const startAt = new Date(NOW + 18 * 60_000).toISOString();
     const view: GenerationView & { queue: unknown } = {
       id: 'gen-1',
       status: 'queued',
@@ -288,17 +289,21 @@ describe('a generation page', () => {
       progress: { done: 0, failed: 0, total: 1 },
       dashscope: {},
       links: { self: '/v1/generations/gen-1', cancel: '/v1/generations/gen-1/cancel' },
-      queue: { lane: 'interactive', position: 3, estimatedStartAt: '2026-03-01T12:01:00.000Z' },
+      queue: { lane: 'interactive', position: 3, estimatedStartAt: startAt },
     };
 
     // Act
-    const section = String(await LiveSection({ view }));
+    const section = String(await LiveSection({ view, now: NOW }));
 
     // Assess
     expect(section).toContain(
-      'Queued: position 3 in the interactive lane, expected to start at 2026-03-01T12:01:00.000Z',
+      'Queued: position 3 in the interactive lane, expected to start in about 18 min',
     );
-    expect(section).toContain('<time datetime="2026-03-01T12:01:00.000Z">');
+    expect(section).toContain(
+      `<dt>Expected start</dt><dd><time datetime="${startAt}">in about 18 min</time>`,
+    );
+    // The time itself is only in the machine-readable attributes, never in the text.
+    expect(section.replaceAll(/"[^"]*"/g, '')).not.toContain(startAt.slice(0, 16));
   });
 
   it('serves a live fragment that keeps following while running and stops once ended', async () => {

@@ -1,6 +1,7 @@
 import { BatchWriteCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createGeneration, getGeneration } from '../../functions/api/generations.js';
+import { dispatch } from '../../functions/dispatch/dispatch.js';
 import {
   ADMISSION_KEY,
   type AdmissionQueue,
@@ -9,6 +10,7 @@ import {
   aheadIn,
   DISPATCHER_STATE_ID,
   type Lane,
+  meanRunSeconds,
   type QueueStanding,
   type WaitingEntry,
   waitingIn,
@@ -47,6 +49,18 @@ const implementations: [string, () => Promise<AdmissionQueue>, () => Racing][] =
 ];
 
 const T0 = Date.UTC(2026, 10, 30, 12, 0, 0);
+
+/** The real dispatcher over a queue, with `depth` slots on one account and executions that always resume. */
+const settingsOf = (depth: number) => ({
+  resumer: { resume: async () => 'resumed' as const, fail: async () => 'failed' as const },
+  settings: {
+    accounts: [{ name: 'main', depth, submitsPerSecond: 2 }],
+    batchEvery: 4,
+    maxQueueSeconds: 604_800,
+  },
+  sleep: async () => undefined,
+  logger: silentLogger,
+});
 const entry = (id: string, lane: Lane, at: number, token = `token-${id}`): WaitingEntry => ({
   id,
   lane,
@@ -54,6 +68,9 @@ const entry = (id: string, lane: Lane, at: number, token = `token-${id}`): Waiti
   expectedRunSeconds: 20,
   token,
 });
+
+/** A lane's entries as `enqueue` was given them: without the order the store gave them. */
+const given = (entries: readonly WaitingEntry[]) => entries.map(({ order: _order, ...rest }) => rest);
 
 /** Entries ahead of `id` in its lane, by the lanes' counters, as the API reads them. */
 function ahead(standing: QueueStanding, id: string): number {
@@ -74,7 +91,12 @@ describe.each(implementations)('%s', (_name, create, racingOf) => {
     await queue.enqueue(entry('a', 'batch', 1));
     await queue.enqueue(entry('i', 'interactive', 0));
 
-    expect(await queue.waiting('batch', 10)).toEqual([entry('a', 'batch', 1), entry('b', 'batch', 2)]);
+    expect(given(await queue.waiting('batch', 10))).toEqual([entry('a', 'batch', 1), entry('b', 'batch', 2)]);
+    // Each with its place: both outside any batch, in the round after the lane's clock.
+    expect((await queue.waiting('batch', 10)).map((e) => e.order)).toEqual([
+      { round: 1, arrival: 2, solo: 2 },
+      { round: 1, arrival: 1, solo: 1 },
+    ]);
     expect((await queue.waiting('interactive', 10)).map((e) => e.id)).toEqual(['i']);
     expect((await queue.waiting('batch', 1)).map((e) => e.id)).toEqual(['a']);
   });
@@ -107,7 +129,7 @@ describe.each(implementations)('%s', (_name, create, racingOf) => {
     expect(standing.state).toEqual({ interactiveStreak: 0 });
   });
 
-  it('moves a lane’s head past each grant, and past a head that leaves otherwise', async () => {
+  it('counts each grant, and each waiting entry that leaves otherwise, as having left its lane', async () => {
     for (let i = 0; i < 5; i++) await queue.enqueue(entry(`b${i}`, 'batch', i));
 
     await queue.grant('b0', 'main', T0 + 10);
@@ -126,22 +148,23 @@ describe.each(implementations)('%s', (_name, create, racingOf) => {
     ]);
   });
 
-  it('counts an entry cancelled behind the head until the head passes it (the documented approximation)', async () => {
+  it('counts an entry cancelled behind another as if it had been ahead of it (the documented approximation)', async () => {
     for (let i = 0; i < 5; i++) await queue.enqueue(entry(`b${i}`, 'batch', i));
 
-    await queue.release('b2');
-    let standing = await queue.standing(['b3']);
-    // Exact would be 4 waiting, 2 ahead of b3: the counters cannot tell where b2 was.
-    expect([waitingIn(standing.lanes.batch), ahead(standing, 'b3')]).toEqual([5, 3]);
+    await queue.release('b3');
+    let standing = await queue.standing(['b2']);
+    // The lane's length is exact; b2's place would be 2: the counters cannot tell where b3 was.
+    expect([waitingIn(standing.lanes.batch), ahead(standing, 'b2')]).toEqual([4, 1]);
 
     await queue.grant('b0', 'main', T0 + 10);
     await queue.grant('b1', 'main', T0 + 11);
-    await queue.grant('b3', 'main', T0 + 12);
-    standing = await queue.standing(['b4']);
-    expect([waitingIn(standing.lanes.batch), ahead(standing, 'b4')]).toEqual([1, 0]);
+    standing = await queue.standing(['b2', 'b4']);
+    expect([waitingIn(standing.lanes.batch), ahead(standing, 'b2'), ahead(standing, 'b4')]).toEqual([
+      2, 0, 1,
+    ]);
   });
 
-  it('keeps an entry’s number when it is enqueued again: a slot given back waits at the head', async () => {
+  it('keeps an entry’s place when it is enqueued again: a slot given back waits at the head, counted again', async () => {
     await queue.enqueue(entry('a', 'batch', 1, 'first'));
     await queue.enqueue(entry('b', 'batch', 2));
     await queue.grant('a', 'main', T0 + 5, 'first');
@@ -149,20 +172,84 @@ describe.each(implementations)('%s', (_name, create, racingOf) => {
     await queue.enqueue(entry('a', 'batch', 9, 'redriven'));
 
     const standing = await queue.standing(['a', 'b']);
-    expect([ahead(standing, 'a'), ahead(standing, 'b')]).toEqual([0, 0]);
-    // Below the head, `a` is not counted until it is granted again (the documented approximation).
-    expect(waitingIn(standing.lanes.batch)).toBe(1);
+    expect([ahead(standing, 'a'), ahead(standing, 'b')]).toEqual([0, 1]);
+    expect(waitingIn(standing.lanes.batch)).toBe(2);
     expect(await queue.count('batch')).toBe(2);
+  });
+
+  it('sums the expected runs of the entries waiting: added as each comes, taken off as it leaves, back when given back', async () => {
+    const runOf = (id: string, seconds: number, at: number) => ({
+      ...entry(id, 'batch', at),
+      expectedRunSeconds: seconds,
+    });
+    await queue.enqueue(runOf('a', 12.5, 1));
+    await queue.enqueue(runOf('b', 30, 2));
+    await queue.enqueue(runOf('c', 7.25, 3));
+    await queue.enqueue({ ...entry('i', 'interactive', 4), expectedRunSeconds: 4 });
+    const runs = async () => {
+      const { lanes } = await queue.standing([]);
+      return [lanes.batch.runMs, lanes.interactive.runMs];
+    };
+    expect(await runs()).toEqual([49_750, 4000]);
+
+    // a granted, c cancelled while it waits, then a given back unused: it waits again.
+    await queue.grant('a', 'main', T0 + 10, 'token-a');
+    await queue.release('c');
+    expect(await runs()).toEqual([30_000, 4000]);
+    await queue.enqueue({ ...runOf('a', 12.5, 11), token: 'redriven' });
+
+    expect(await runs()).toEqual([42_500, 4000]);
+    // Its mean is what a run ahead takes before any pace is observed.
+    expect(meanRunSeconds((await queue.standing([])).lanes)).toBeCloseTo((42.5 + 4) / 3, 9);
+  });
+
+  it('interleaves a small batch enqueued after a big one with it, grant for grant', async () => {
+    const dispatcher = settingsOf(1);
+    const granted: string[] = [];
+    /** One run of the real dispatcher: it grants the one slot; the task ends at once. */
+    const grantNext = async (at: number) => {
+      const report = await dispatch({ queue, ...dispatcher, clock: { now: () => T0 + at } });
+      for (const { id } of report.granted) {
+        granted.push(id);
+        await queue.release(id);
+      }
+    };
+    for (let line = 1; line <= 30; line++) await queue.enqueue(entry(`batch-big-${line}`, 'batch', line));
+    for (let i = 0; i < 3; i++) await grantNext(100 + i);
+
+    // It comes while the big one is at round 3: its line k goes in round 3 + k.
+    for (let line = 1; line <= 5; line++)
+      await queue.enqueue(entry(`batch-small-${line}`, 'batch', 200 + line));
+    for (let i = 0; i < 2; i++) await grantNext(300 + i);
+    const standing = await queue.standing(['batch-small-5', 'batch-big-30']);
+    // Two batches share the lane: two lines a round (exact: 7, and 29, all the others).
+    expect([ahead(standing, 'batch-small-5'), ahead(standing, 'batch-big-30')]).toEqual([6, 29]);
+    expect(waitingIn(standing.lanes.batch)).toBe(30);
+    for (let i = 0; i < 10; i++) await grantNext(400 + i);
+
+    expect(granted).toEqual([
+      ...[1, 2, 3, 4].map((line) => `batch-big-${line}`),
+      ...[1, 2, 3, 4, 5].flatMap((line) => [`batch-small-${line}`, `batch-big-${line + 4}`]),
+      'batch-big-10',
+    ]);
+    expect(await queue.count('batch')).toBe(20);
+    expect(waitingIn((await queue.standing([])).lanes.batch)).toBe(20);
   });
 
   it('keeps the lanes’ counters and the dispatcher’s state side by side, neither overwriting the other', async () => {
     await queue.enqueue(entry('b0', 'batch', 0));
-    await queue.writeState({ interactiveStreak: 2, runnersFreeAt: { main: T0 + 20_000 } });
+    // With each account's observed pace: the start estimates read it in the same read.
+    const state = {
+      interactiveStreak: 2,
+      runnersFreeAt: { main: T0 + 20_000 },
+      pace: { main: { freed: 12.5, overMs: 275_000, fullSince: T0 } },
+    };
+    await queue.writeState(state);
     await queue.enqueue(entry('b1', 'batch', 1));
 
     const standing = await queue.standing(['b1']);
 
-    expect(standing.state).toEqual({ interactiveStreak: 2, runnersFreeAt: { main: T0 + 20_000 } });
+    expect(standing.state).toEqual(state);
     expect(await queue.readState()).toEqual(standing.state);
     expect([waitingIn(standing.lanes.batch), ahead(standing, 'b1')]).toEqual([2, 1]);
   });
@@ -172,7 +259,7 @@ describe.each(implementations)('%s', (_name, create, racingOf) => {
     await queue.enqueue(entry('b', 'batch', 2));
     await queue.enqueue(entry('a', 'batch', 9, 'retried'));
 
-    expect(await queue.waiting('batch', 10)).toEqual([
+    expect(given(await queue.waiting('batch', 10))).toEqual([
       entry('a', 'batch', 1, 'retried'),
       entry('b', 'batch', 2),
     ]);
@@ -307,7 +394,7 @@ describe.each(implementations)('%s', (_name, create, racingOf) => {
     await queue.enqueue(entry('a', 'batch', 9, 'retried'));
 
     expect(await queue.grant('a', 'main', T0 + 5, 'first')).toBe(false);
-    expect(await queue.waiting('batch', 10)).toEqual([entry('a', 'batch', 1, 'retried')]);
+    expect(given(await queue.waiting('batch', 10))).toEqual([entry('a', 'batch', 1, 'retried')]);
     expect(await queue.grant('a', 'main', T0 + 6, 'retried')).toBe(true);
   });
 
@@ -318,7 +405,7 @@ describe.each(implementations)('%s', (_name, create, racingOf) => {
     await queue.enqueue(entry('a', 'batch', 9, 'redriven'));
 
     expect(await queue.release('a', 'first')).toBe(false);
-    expect(await queue.waiting('batch', 10)).toEqual([entry('a', 'batch', 1, 'redriven')]);
+    expect(given(await queue.waiting('batch', 10))).toEqual([entry('a', 'batch', 1, 'redriven')]);
     expect(await queue.release('a', 'redriven')).toBe(true);
     expect(await queue.get('a')).toBeUndefined();
     expect(await queue.release('a')).toBe(false);
@@ -392,9 +479,12 @@ describe('the DynamoDB adapter’s reads of a place in the queue', () => {
         generationId: id,
         token: `token-${id}`,
         enqueuedAt,
+        // Outside any batch, in the round after the lane's clock, as `enqueue` numbers them.
         seq: ENQUEUED + k + 1,
+        solo: ENQUEUED + k + 1,
+        round: 1,
         [ADMISSION_KEY.lane]: lane,
-        [ADMISSION_KEY.queueKey]: queueKeyOf(enqueuedAt, id),
+        [ADMISSION_KEY.queueKey]: queueKeyOf({ round: 1 }, enqueuedAt, id),
       };
     });
     for (let k = 0; k < copies.length; k += 25) {
@@ -406,8 +496,11 @@ describe('the DynamoDB adapter’s reads of a place in the queue', () => {
         new UpdateCommand({
           TableName: table,
           Key: { id: DISPATCHER_STATE_ID },
-          UpdateExpression: 'ADD #tail :copies',
-          ExpressionAttributeNames: { '#tail': counterAttribute('batch', 'tail') },
+          UpdateExpression: 'ADD #tail :copies, #solo :copies',
+          ExpressionAttributeNames: {
+            '#tail': counterAttribute('batch', 'tail'),
+            '#solo': counterAttribute('batch', 'soloTail'),
+          },
           ExpressionAttributeValues: { ':copies': copies.length },
         }),
       );

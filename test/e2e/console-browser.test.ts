@@ -4,6 +4,7 @@ import type { GenerationView } from '../../functions/api/schemas.js';
 import { launchBrowser, untilTrue } from '../../local/browser.js';
 import type { LocalApi } from '../../local/local-api.js';
 import { startTestApi, type TestApi } from '../support/local-api.js';
+import { watchedPage as watchPage } from '../support/watched-page.js';
 
 /**
  * The console in a real Chromium (the one `npm ci` brings), against the local server as `npm start`
@@ -28,19 +29,7 @@ afterAll(async () => {
   await testApi?.close();
 });
 
-/** A page that records what a user would not see: script and CSP errors, failed requests. */
-async function watchedPage(): Promise<{ page: Page; problems: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-  // Playwright waits for ever by default: a missing element should fail the test, late.
-  page.setDefaultTimeout(180_000);
-  const problems: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}`));
-  return { page, problems };
-}
+const watchedPage = () => watchPage(browser, { width: 1200, height: 900 });
 
 const naturalWidths = (page: Page, selector: string) =>
   page.evaluate<number[]>(

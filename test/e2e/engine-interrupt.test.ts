@@ -1,3 +1,5 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { localS3Client } from '../../local/s3.js';
@@ -54,6 +56,32 @@ describe('the local engine, interrupted', { timeout: 300_000 }, () => {
       expect(generation.status).toBe('succeeded');
     }
     expect(emulatorTasks(dir).size).toBe(3);
+  });
+
+  it('exits on one Ctrl-C while a request file runs, and the next run finishes its batch, each line once', async () => {
+    const dir = await scope.folder('engine-ctrl-c-from-');
+    const file = path.join(dir, 'many.jsonl');
+    // The first line runs long enough to be interrupted; the others are quick.
+    const lines = Array.from({ length: 6 }, (_, i) =>
+      JSON.stringify({ prompt: `line ${i + 1}`, size: '512*512', ...(i === 0 ? { n: 4, steps: 200 } : {}) }),
+    );
+    await writeFile(file, `${lines.join('\n')}\n`);
+    const run = scope.owned(generate(dir, ['--from', file]));
+    await waitFor(() => /in_progress/.test(run.stderr()), {
+      what: 'the batch to start',
+      timeoutMs: 240_000,
+    });
+    run.process.kill('SIGINT');
+    // One Ctrl-C ends it: the stopped runs' timers do not hold the process.
+    const { code } = await run.exited;
+    expect(code).toBe(130);
+
+    const again = scope.owned(generate(dir, ['--from', file, '--json']));
+    const { code: second } = await again.exited;
+    expect(second).toBe(0);
+    const report = JSON.parse(again.stdout()) as { batch?: { counts?: Record<string, number> } };
+    expect(report.batch?.counts).toMatchObject({ total: 6, succeeded: 6 });
+    expect(emulatorTasks(dir).size).toBe(6);
   });
 
   it('starts a request file put into the local bucket, and writes its report', async () => {

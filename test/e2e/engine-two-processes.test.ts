@@ -75,19 +75,23 @@ describe('the local engine, shared', { timeout: 300_000 }, () => {
     await waitForEnds(server.url, apiIds);
 
     expect(first.stderr()).toContain(`(PID ${server.pid}); this run hands its work to it`);
-    const firstLines = [...first.stderr().matchAll(/line (\d+): (\w+) \((req-[\w-]+)\)/g)];
-    expect(firstLines.map(([, line, status]) => [line, status])).toEqual([
-      ['1', 'succeeded'],
-      ['2', 'succeeded'],
-      ['3', 'succeeded'],
+    // The file is one batch `file-<hash>`; its line N is the generation `file-<hash>-N`.
+    const firstLines = [...first.stderr().matchAll(/line (\d+): (\w+) \((file-[\w-]{40})-(\d+)\)/g)];
+    expect(firstLines.map(([, line, status, , idLine]) => [line, status, idLine])).toEqual([
+      ['1', 'succeeded', '1'],
+      ['2', 'succeeded', '2'],
+      ['3', 'succeeded', '3'],
     ]);
+    expect(new Set(firstLines.map(([, , , batchId]) => batchId)).size).toBe(1);
     expect(first.stderr()).toContain('3 completion event(s)');
     expect(redelivered.results.map((line) => [line.status, line.delivery])).toEqual([
       ['succeeded', 'duplicate'],
       ['succeeded', 'duplicate'],
       ['succeeded', 'duplicate'],
     ]);
-    expect(redelivered.results.map((line) => line.id)).toEqual(firstLines.map(([, , , id]) => id));
+    expect(redelivered.results.map((line) => line.id)).toEqual(
+      firstLines.map(([, , , batchId, idLine]) => `${batchId}-${idLine}`),
+    );
     expect(emulatorTasks(dir).size).toBe(6);
     // Each recorded as what started it: the API's, the request file's, and npm run generate's own.
     const single = scope.owned(generate(dir, ['one of its own', '--size', SMALL.size, '--json']));

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchLineId, rejectedKeyOf, requestFileBatchId } from '../../functions/shared/batch.js';
 import { AdjustableClock } from '../../functions/shared/clock.js';
 import { silentLogger } from '../../functions/shared/logger.js';
 import { type LocalPipeline, startLocalPipeline } from '../../local/pipeline.js';
@@ -70,6 +71,7 @@ function dropRequestFile(key: string, lines: unknown[]) {
       bucket: pipeline.s3.bucket,
       executions: pipeline.executions,
       index: pipeline.index,
+      batches: pipeline.batches,
       clock: pipeline.clock,
       events: pipeline.events,
       logger: silentLogger,
@@ -108,6 +110,10 @@ describe('event-triggered generation, locally', () => {
     await Promise.all(started.map((r) => pipeline.executions.settled(r.id ?? '')));
 
     expect(started.map((r) => r.line)).toEqual([1, 2, 4, 5]);
+    // The file is one batch, named after its bucket, key and version; line N is its generation `<batch>-N`.
+    const batchId = requestFileBatchId(report.source);
+    expect(report.batch).toEqual({ id: batchId, links: { self: `/v1/batches/${batchId}` } });
+    expect(started.map((r) => r.id)).toEqual([1, 2, 4, 5].map((line) => batchLineId(batchId, line)));
     const rejected = report.results.filter((r) => r.status === 'rejected');
     expect(rejected).toEqual([
       {
@@ -133,6 +139,19 @@ describe('event-triggered generation, locally', () => {
       new GetObjectCommand({ Bucket: pipeline.s3.bucket, Key: 'requests/five.jsonl.result' }),
     );
     expect(JSON.parse((await report3.Body?.transformToString()) ?? '{}').results).toHaveLength(5);
+    // The rejected line is kept for the batch's results, and the batch counts every line.
+    const rejectedFile = await pipeline.s3.client.send(
+      new GetObjectCommand({ Bucket: pipeline.s3.bucket, Key: rejectedKeyOf(batchId) }),
+    );
+    expect(JSON.parse((await rejectedFile.Body?.transformToString()) ?? '{}')).toEqual({
+      lines: [
+        { line: 3, error: { type: 'invalid_request', message: expect.stringMatching(/^line 3: size/) } },
+      ],
+    });
+    expect(await pipeline.batches.get(batchId)).toMatchObject({
+      source: 'request-file',
+      counts: { total: 5, rejected: 1, waiting: 0, running: 0, succeeded: 4 },
+    });
   });
 
   it('starts nothing twice when the same S3 event is delivered again', async () => {
@@ -143,7 +162,10 @@ describe('event-triggered generation, locally', () => {
 
     const again = await redeliver();
 
-    expect(again.results).toEqual([{ line: 1, id: report.results[0]?.id, status: 'duplicate' }]);
+    const batchId = requestFileBatchId(report.source);
+    expect(report.results).toEqual([{ line: 1, id: batchLineId(batchId, 1), status: 'started' }]);
+    expect(again.batch).toEqual(report.batch);
+    expect(again.results).toEqual([{ line: 1, id: batchLineId(batchId, 1), status: 'duplicate' }]);
   });
 
   it('leaves a generation succeeded when its webhook keeps failing, and records the failed delivery', async () => {

@@ -65,7 +65,12 @@ describe('runRequestFile', { timeout: 120_000 }, () => {
     expect(exitCode).toBe(0);
     expect(stderr).toBe('');
     const [line] = (document as { results: any[] }).results;
-    expect(line).toMatchObject({ line: 1, status: 'succeeded' });
+    // The file is a batch `file-<hash>`; its line 1 is the generation `file-<hash>-1`.
+    expect(line).toMatchObject({
+      line: 1,
+      id: expect.stringMatching(/^file-[\w-]{40}-1$/),
+      status: 'succeeded',
+    });
     expect(line.images[0].path).toBe(path.join(out, line.id, '0.png'));
     expect((await readFile(line.images[0].path)).subarray(1, 4).toString()).toBe('PNG');
     expect((await stat(line.manifest.path)).isFile()).toBe(true);
@@ -96,7 +101,7 @@ describe('runRequestFile', { timeout: 120_000 }, () => {
 
     expect(exitCode).toBe(2);
     expect((document as { results: any[] }).results).toMatchObject([
-      { line: 1, status: 'succeeded' },
+      { line: 1, id: expect.stringMatching(/^file-[\w-]{40}-1$/), status: 'succeeded' },
       { line: 2, status: 'rejected', error: { message: expect.stringContaining('n: must be at most 4') } },
     ]);
   });

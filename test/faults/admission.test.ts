@@ -3,6 +3,7 @@ import { type LoadRig, startLoadRig } from '../../bench/lib/load-rig.js';
 import { createApiApp } from '../../functions/api/app.js';
 import type { GenerationView } from '../../functions/api/schemas.js';
 import { type AdmissionQueue, DEFAULT_ACCOUNT } from '../../functions/shared/admission.js';
+import { createDynamoBatchIndex } from '../../functions/shared/aws/dynamodb-batches.js';
 import { createDynamoGenerationIndex } from '../../functions/shared/aws/dynamodb-index.js';
 import { createS3ObjectStore } from '../../functions/shared/aws/s3-object-store.js';
 import { DETAIL_TYPE } from '../../functions/shared/events.js';
@@ -204,6 +205,7 @@ describe('admission faults', () => {
       objects: createS3ObjectStore(rig.s3.client),
       executions,
       index,
+      batches: createDynamoBatchIndex(rig.dynamo.client, LOCAL_TABLE),
       clock: rig.clock,
       events: { publish: async () => {} },
       logger: recordingLogger(logs),

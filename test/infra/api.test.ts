@@ -186,11 +186,16 @@ describe('HTTP API', () => {
     }
   });
 
-  it('may only read objects under generations/ (to presign), never write', () => {
+  it('reads generations/ (to presign) and writes only a batch’s requests and rejected lines, never deletes', () => {
     const s3 = apiStatements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')));
     expect(s3.length).toBeGreaterThan(0);
     for (const statement of s3) {
-      expect(actionsOf(statement).some((a) => /^s3:(Put|Delete)/.test(a))).toBe(false);
+      expect(actionsOf(statement).some((a) => a.startsWith('s3:Delete'))).toBe(false);
+      const resources = JSON.stringify(statement.Resource);
+      if (actionsOf(statement).includes('s3:PutObject')) {
+        expect(resources).toMatch(/requests\/batches\/\*|\/batches\/\*/);
+        expect(resources).not.toContain('generations/');
+      }
     }
     expect(JSON.stringify(s3)).toContain('generations/*');
   });

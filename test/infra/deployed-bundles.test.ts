@@ -374,7 +374,7 @@ describe(`the deployable bundles of a real cdk synth, each in a fresh process ${
       );
   });
 
-  it('Notify records the end, announces it on EventBridge and frees the slot', async () => {
+  it('Notify records the end, announces it on EventBridge, frees the slot and completes the file’s batch', async () => {
     const from = aws.calls.length;
     const [notified] = await run('FunctionsNotify', [
       {
@@ -392,16 +392,20 @@ describe(`the deployable bundles of a real cdk synth, each in a fresh process ${
 
     expect(notified).toBeDefined();
     const published = callsSince(from).filter((call) => call.operation === 'PutEvents');
-    expect(published).toHaveLength(1);
-    const entries = published[0]?.input.Entries as {
-      DetailType: string;
-      Detail: string;
-      EventBusName: string;
-    }[];
+    const entries = published.flatMap(
+      (call) => call.input.Entries as { DetailType: string; Detail: string; EventBusName: string }[],
+    );
+    // The generation, then its batch: the request file's only line was its last.
     expect(entries).toEqual([
       expect.objectContaining({ DetailType: 'Generation Succeeded', EventBusName: 'default' }),
+      expect.objectContaining({ DetailType: 'Batch Completed', EventBusName: 'default' }),
     ]);
     expect(JSON.parse(entries[0]!.Detail)).toMatchObject({ id: state.id });
+    expect(JSON.parse(entries[1]!.Detail)).toMatchObject({
+      status: 'completed',
+      counts: { total: 1, succeeded: 1 },
+      resultsKey: expect.stringMatching(/^batches\/file-[\w-]+\/results\.jsonl$/),
+    });
   });
 
   it("the reconciler finds the execution's end already recorded and announces nothing", async () => {

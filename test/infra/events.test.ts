@@ -97,10 +97,15 @@ describe('events in', () => {
     expect(start?.Resource).toEqual({ Ref: expect.stringMatching(/^WorkflowStateMachine/) });
   });
 
-  it('lets the trigger read one index record and describe this state machine’s executions, nothing more', () => {
+  it('lets the trigger read and write the index (a file’s batch and lines) and describe this state machine’s executions, nothing more', () => {
     const statements = statementsOf(template, 'EventsTrigger');
     const dynamo = statements.flatMap(actions).filter((a) => a.startsWith('dynamodb:'));
-    expect(dynamo.sort()).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    expect(dynamo.sort()).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:GetItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ]);
     const describe = statements.find((s) => actions(s).includes('states:DescribeExecution'));
     expect(JSON.stringify(describe?.Resource)).toContain(':execution:');
     expect(actions(describe ?? {})).toEqual(['states:DescribeExecution']);

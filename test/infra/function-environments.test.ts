@@ -47,6 +47,15 @@ describe.each(Object.entries(CONFIGURATIONS))('every function synthesized with %
     ]);
   });
 
+  it('gives the API the run-time model Admit uses: its start estimates before any pace is observed', () => {
+    const environmentOf = (name: string) => {
+      const fn = functions.find((each) => each.spec.name === name);
+      return templateEnvironment(resources, stack.getLogicalId(fn?.node.defaultChild as never));
+    };
+
+    expect(environmentOf('api').RUN_TIME_MODEL).toEqual(environmentOf('admit').RUN_TIME_MODEL);
+  });
+
   it.each(functions.map((fn) => [fn.spec.name, fn] as const))(
     '%s: its spec parses its environment as deployed, and knows every variable in it',
     (_name, fn) => {

@@ -102,10 +102,12 @@ describe('cdk-nag (AwsSolutions)', () => {
     expect([...kinds].sort()).toEqual([
       'AwsSolutions-APIG4',
       'AwsSolutions-IAM5[Resource::*]',
+      'AwsSolutions-IAM5[Resource::<bucket>/batches/*]',
       'AwsSolutions-IAM5[Resource::<bucket>/generations/*/webhook.json]',
       'AwsSolutions-IAM5[Resource::<bucket>/generations/*]',
       'AwsSolutions-IAM5[Resource::<bucket>/requests/*.result]',
       'AwsSolutions-IAM5[Resource::<bucket>/requests/*]',
+      'AwsSolutions-IAM5[Resource::<bucket>/requests/batches/*]',
       'AwsSolutions-IAM5[Resource::<function>:*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<WorkflowStateMachine8F1B1C15.Name>:*]',
       'AwsSolutions-S1',

@@ -5,6 +5,7 @@ import { CopyObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/
 import { Upload } from '@aws-sdk/lib-storage';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createS3ObjectStore } from '../../functions/shared/aws/s3-object-store.js';
+import { rejectedKeyOf, requestFileBatchId } from '../../functions/shared/batch.js';
 import { systemClock } from '../../functions/shared/clock.js';
 import type { Logger } from '../../functions/shared/logger.js';
 import { createTriggerHandler } from '../../functions/trigger/handler.js';
@@ -13,7 +14,7 @@ import { createLocalEventSink } from '../../local/event-sink.js';
 import { type RequestFileWatch, watchRequestFiles } from '../../local/request-file-watch.js';
 import { type LocalS3, startLocalS3 } from '../../local/s3.js';
 import { FakeExecutionService } from '../api/fake-executions.js';
-import { MemoryGenerationIndex } from '../fakes/memory-index.js';
+import { MemoryBatchIndex, MemoryGenerationIndex } from '../fakes/memory-index.js';
 import { waitFor } from '../support/wait-for.js';
 
 /**
@@ -283,6 +284,7 @@ describe('watchRequestFiles', () => {
       objects: createS3ObjectStore(s3.client),
       executions,
       index,
+      batches: new MemoryBatchIndex(index),
       clock: systemClock,
       events,
       logger,
@@ -306,18 +308,29 @@ describe('watchRequestFiles', () => {
     );
     const report = JSON.parse(await (object.Body?.transformToString() ?? '')) as TriggerReport;
     expect(report.source).toEqual({ bucket: s3.bucket, key: 'requests/batch.jsonl', version: etag });
-    expect(report.results.map((result) => [result.line, result.status])).toEqual([
-      [1, 'started'],
-      [2, 'rejected'],
-      [3, 'started'],
+    const batchId = requestFileBatchId(report.source);
+    expect(report.batch).toEqual({ id: batchId, links: { self: `/v1/batches/${batchId}` } });
+    expect(report.results.map((result) => [result.line, result.id, result.status])).toEqual([
+      [1, `${batchId}-1`, 'started'],
+      [2, undefined, 'rejected'],
+      [3, `${batchId}-3`, 'started'],
     ]);
-    expect(executions.calls.start.map((call) => call.name)).toEqual(
-      report.results.filter((result) => result.status === 'started').map((result) => result.id),
+    // The rejected line is kept for the batch's results (and batches/ is no request file).
+    const rejected = await s3.client.send(
+      new GetObjectCommand({ Bucket: s3.bucket, Key: rejectedKeyOf(batchId) }),
     );
-    expect(executions.calls.start.map((call) => call.input.prompt)).toEqual([
-      'a red fox in the snow',
-      'a bowl of ramen',
-    ]);
+    expect(JSON.parse(await (rejected.Body?.transformToString() ?? ''))).toMatchObject({
+      lines: [{ line: 2, error: { type: 'invalid_request' } }],
+    });
+    // The lines of a batch start several at a time, so in any order: each once, with its own request.
+    const startedWith = Object.fromEntries(
+      executions.calls.start.map((call) => [call.name, call.input.prompt]),
+    );
+    expect(executions.calls.start).toHaveLength(2);
+    expect(startedWith).toEqual({
+      [`${batchId}-1`]: 'a red fox in the snow',
+      [`${batchId}-3`]: 'a bowl of ramen',
+    });
     expect(events.events.map((event) => event['detail-type'])).toEqual(['Generation Request Rejected']);
     expect(entries.filter((entry) => entry.level === 'error')).toEqual([]);
   });

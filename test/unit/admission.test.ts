@@ -3,14 +3,23 @@ import { Random } from '../../bench/lib/random.js';
 import {
   type AccountLimits,
   aheadIn,
+  compareInLane,
+  type DispatcherState,
+  EMPTY_LANE,
+  entriesAhead,
+  entriesAheadOfNew,
   estimateStartFromRunners,
   estimateStartMs,
+  FIRST_ROUND,
   grantsAhead,
   INITIAL_DISPATCHER_STATE,
   type Lane,
   planGrants,
   type QueueEntry,
+  roundAfter,
+  roundOf,
   type Slot,
+  singlesIn,
   waitingIn,
 } from '../../functions/shared/admission.js';
 
@@ -98,8 +107,13 @@ describe('planGrants', () => {
       state: INITIAL_DISPATCHER_STATE,
       rules: { batchEvery: 3 },
     });
-    // Two grants of 20 s on an idle account: its runner is busy 40 s.
-    expect(first.state).toEqual({ interactiveStreak: 2, runnersFreeAt: { main: NOW + 40_000 } });
+    // Two grants of 20 s on an idle account: its runner is busy 40 s; full with entries waiting,
+    // its pace is timed from now.
+    expect(first.state).toEqual({
+      interactiveStreak: 2,
+      runnersFreeAt: { main: NOW + 40_000 },
+      pace: { main: { freed: 0, overMs: 0, fullSince: NOW } },
+    });
     const second = planGrants({
       now: NOW,
       accounts: [one('main', 1)],
@@ -272,18 +286,189 @@ describe('planGrants’ runners', () => {
 });
 
 describe('the lanes’ counters', () => {
-  it('count from the head to the tail, and an entry’s place from the head', () => {
-    expect(waitingIn({ tail: 0, head: 1 })).toBe(0);
-    expect(waitingIn({ tail: 7, head: 3 })).toBe(5);
-    expect(waitingIn({ tail: 7, head: 8 })).toBe(0);
-    expect(aheadIn({ tail: 7, head: 3 }, 3)).toBe(0);
-    expect(aheadIn({ tail: 7, head: 3 }, 6)).toBe(3);
+  const lane = (tail: number, head: number, soloTail = 0, soloHead = 1) => ({
+    tail,
+    head,
+    soloTail,
+    soloHead,
   });
 
-  it('put an entry below the head, or without a number, at the head, and never past the tail', () => {
-    expect(aheadIn({ tail: 7, head: 3 }, 1)).toBe(0);
-    expect(aheadIn({ tail: 7, head: 3 }, undefined)).toBe(0);
-    // A number the counters do not know yet (read a moment stale): at most the last.
-    expect(aheadIn({ tail: 7, head: 3 }, 12)).toBe(4);
+  it('count the entries that came in and have not left, and read a place numbered from the head', () => {
+    expect(waitingIn(EMPTY_LANE)).toBe(0);
+    expect(waitingIn(lane(7, 3))).toBe(5);
+    expect(waitingIn(lane(7, 8))).toBe(0);
+    expect(singlesIn(lane(7, 3, 4, 2))).toBe(3);
+    expect(aheadIn(lane(7, 3), 3)).toBe(0);
+    expect(aheadIn(lane(7, 3), 6)).toBe(3);
+  });
+
+  it('put a record without a place at the head, and never past the others waiting', () => {
+    expect(aheadIn(lane(7, 3), 1)).toBe(0);
+    expect(aheadIn(lane(7, 3), undefined)).toBe(0);
+    // A place the counters do not know yet (read a moment stale): at most the last.
+    expect(aheadIn(lane(7, 3), 12)).toBe(4);
+  });
+});
+
+/** Entries of one lane in the store's order, numbered and given rounds as the adapters take them. */
+function lineUp(ids: readonly string[], clock = 0, at = NOW) {
+  let solos = 0;
+  return ids.map((id, index): QueueEntry => {
+    const line = /-(\d+)$/.exec(id)?.[1];
+    const solo = line === undefined ? ++solos : undefined;
+    return {
+      ...entry(id, 'batch', at + index),
+      order: {
+        round: roundOf(clock, line === undefined ? undefined : Number(line)),
+        arrival: index + 1,
+        ...(solo === undefined ? {} : { solo }),
+      },
+    };
+  });
+}
+
+describe('the fair order', () => {
+  it('puts line k of a batch k rounds after the lane’s clock, and a generation outside any batch in the next round', () => {
+    expect(roundOf(30, 1)).toBe(31);
+    expect(roundOf(30, 10)).toBe(40);
+    expect(roundOf(30, undefined)).toBe(31);
+  });
+
+  it('orders a lane by round, then by arrival, then by id; an entry older than the rounds first', () => {
+    const [big1, big2] = lineUp(['batch-big-1', 'batch-big-2']) as [QueueEntry, QueueEntry];
+    const [small1] = lineUp(['batch-small-1'], 0, NOW + 60_000) as [QueueEntry];
+    const legacy = entry('legacy', 'batch', NOW + 90_000);
+
+    expect([small1, big2, legacy, big1].sort(compareInLane).map((e) => e.id)).toEqual([
+      'legacy',
+      'batch-big-1',
+      'batch-small-1',
+      'batch-big-2',
+    ]);
+  });
+
+  it('interleaves a small batch that comes while a big one waits, one for one, through planGrants', () => {
+    // A 50-line batch at round 0; 3 of its lines granted; then a 5-line batch arrives.
+    let state: DispatcherState = INITIAL_DISPATCHER_STATE;
+    let waiting = lineUp(Array.from({ length: 50 }, (_, i) => `batch-big-${i + 1}`));
+    const granted: string[] = [];
+    const grantOne = () => {
+      const plan = planGrants({
+        now: NOW,
+        accounts: [one('main', 1)],
+        slots: [],
+        waiting: { interactive: [], batch: waiting.slice(0, 1) },
+        state,
+      });
+      state = plan.state;
+      granted.push(...plan.grants.map((grant) => grant.entry.id));
+      waiting = waiting.filter((e) => !granted.includes(e.id));
+    };
+    for (let i = 0; i < 3; i++) grantOne();
+    expect(state.rounds?.batch?.clock).toBe(3);
+    const small = lineUp(
+      Array.from({ length: 5 }, (_, i) => `batch-small-${i + 1}`),
+      state.rounds?.batch?.clock,
+      NOW + 60_000,
+    );
+    waiting = [...waiting, ...small].sort(compareInLane);
+    for (let i = 0; i < 10; i++) grantOne();
+
+    expect(granted.slice(3)).toEqual([
+      'batch-big-4',
+      'batch-small-1',
+      'batch-big-5',
+      'batch-small-2',
+      'batch-big-6',
+      'batch-small-3',
+      'batch-big-7',
+      'batch-small-4',
+      'batch-big-8',
+      'batch-small-5',
+    ]);
+    expect(state.rounds?.batch).toEqual({ clock: 8, width: 2, lines: 2 });
+  });
+
+  it('serves generations outside any batch first come, first served, each in the round after the clock', () => {
+    const singles = lineUp(['a', 'b', 'c'], 7);
+    expect(singles.map((e) => e.order?.round)).toEqual([8, 8, 8]);
+    const plan = planGrants({
+      now: NOW,
+      accounts: [one('main', 3)],
+      slots: [],
+      waiting: { interactive: [], batch: singles },
+      state: INITIAL_DISPATCHER_STATE,
+    });
+    expect(plan.grants.map((grant) => grant.entry.id)).toEqual(['a', 'b', 'c']);
+    // No batch line among them: the round is 0 lines wide.
+    expect(plan.state.rounds?.batch).toEqual({ clock: 8, width: 0, lines: 0 });
+  });
+
+  it('moves a lane’s clock only forward, counting the batch lines of each round', () => {
+    const line = (round: number) => ({ round, arrival: 1 });
+    const single = (round: number) => ({ round, arrival: 1, solo: 1 });
+    let round = roundAfter(FIRST_ROUND, line(4));
+    expect(round).toEqual({ clock: 4, width: 0, lines: 1 });
+    round = roundAfter(round, line(4));
+    round = roundAfter(round, single(4));
+    expect(round).toEqual({ clock: 4, width: 2, lines: 2 });
+    // A slot given back unused waits again at its first round: granted, it moves nothing back.
+    expect(roundAfter(round, line(2))).toEqual({ clock: 4, width: 3, lines: 3 });
+    expect(roundAfter(round, line(5))).toEqual({ clock: 5, width: 2, lines: 1 });
+  });
+
+  it('leaves the state without rounds when no entry granted has one', () => {
+    const plan = planGrants({
+      now: NOW,
+      accounts: [one()],
+      slots: [],
+      waiting: { interactive: [], batch: batch(1) },
+      state: INITIAL_DISPATCHER_STATE,
+    });
+    expect(plan.state.rounds).toBeUndefined();
+  });
+});
+
+describe('a position in the fair order', () => {
+  const counters = (waiting: number, singles = 0) => ({
+    tail: waiting,
+    head: 1,
+    soloTail: singles,
+    soloHead: 1,
+  });
+
+  it('is exact for a generation outside any batch in a lane without batches', () => {
+    const lane = counters(5, 5);
+    const round = { clock: 2, width: 0, lines: 0 };
+    expect([1, 2, 5].map((solo) => entriesAhead({ round: 3, arrival: solo, solo }, lane, round))).toEqual([
+      0, 1, 4,
+    ]);
+  });
+
+  it('counts a line’s rounds ahead, as wide as the batches sharing the lane, behind every single', () => {
+    // A 5,000-line batch alone at round 30: line 100 has 69 of its own lines ahead of it.
+    expect(
+      entriesAhead({ round: 100, arrival: 100 }, counters(4970), { clock: 30, width: 1, lines: 1 }),
+    ).toBe(69);
+    // With a 10-line batch beside it (2 lines a round) and 3 singles waiting: line 3 of the small one.
+    const lane = counters(4983, 3);
+    const shared = { clock: 31, width: 2, lines: 2 };
+    expect(entriesAhead({ round: 33, arrival: 4973 }, lane, shared)).toBe(3 + 2);
+    // A single: the two singles before it, and the lines of the next round.
+    expect(entriesAhead({ round: 32, arrival: 4983, solo: 3 }, lane, shared)).toBe(2 + 2);
+    // Never more than the others waiting.
+    expect(entriesAhead({ round: 5000, arrival: 5000 }, lane, shared)).toBe(4982);
+  });
+
+  it('shows a generation not in the queue yet where Admit will put it', () => {
+    const lane = counters(4983, 3);
+    const shared = { clock: 31, width: 2, lines: 2 };
+    expect(entriesAheadOfNew(lane, shared)).toBe(3 + 2);
+    expect(entriesAheadOfNew(lane, shared, 4)).toBe(3 + 2 * 3);
+    expect(entriesAheadOfNew(EMPTY_LANE)).toBe(0);
+  });
+
+  it('puts an entry without an order at the head', () => {
+    expect(entriesAhead(undefined, counters(10))).toBe(0);
   });
 });

@@ -38,6 +38,8 @@ describe('Admit', () => {
         enqueuedAt: NOW,
         expectedRunSeconds: estimateRun(request).seconds,
         token: 'token-1',
+        // Outside any batch: in the round after the lane's clock, the lane's first.
+        order: { round: 1, arrival: 1, solo: 1 },
       },
     ]);
     expect(kicks()).toBe(1);

@@ -82,6 +82,38 @@ describe('dispatch', () => {
     expect((await queue.waiting('batch', 10)).map((e) => e.id)).toEqual(['c']);
   });
 
+  it('records the account’s pace across runs: the slots freed while it was full with entries waiting', async () => {
+    const { deps, queue, enqueue, advance } = setup();
+    for (const id of ['a', 'b', 'c', 'd']) await enqueue(id);
+
+    // Grants a and b (b 600 ms later): full, with c and d waiting.
+    await dispatch(deps);
+    expect((await queue.readState()).pace).toEqual({ main: { freed: 0, overMs: 0, fullSince: T0 } });
+    advance(30_000 - 600);
+    await queue.release('a');
+    await dispatch(deps);
+
+    // a's slot freed 30 s after the run that filled the account; timed on from this run.
+    expect((await queue.readState()).pace).toEqual({
+      main: { freed: 1, overMs: 30_000, fullSince: T0 + 30_000 },
+    });
+  });
+
+  it('writes the state without a grant when only the pace changed: a backlog that ended is no longer timed', async () => {
+    const { deps, queue, enqueue, advance } = setup();
+    for (const id of ['a', 'b', 'c']) await enqueue(id);
+    await dispatch(deps);
+    advance(10_000 - 600);
+    // c is cancelled while it waits, then a ends.
+    await queue.release('c');
+    await queue.release('a');
+
+    const report = await dispatch(deps);
+
+    expect(report.granted).toEqual([]);
+    expect((await queue.readState()).pace).toEqual({ main: { freed: 1, overMs: 10_000 } });
+  });
+
   it('spaces two grants on one account by more than half a second (2 submits/s)', async () => {
     const { deps, sleeps, enqueue } = setup();
     await enqueue('a');
@@ -219,7 +251,14 @@ describe('dispatch', () => {
 
     expect(resumer.resumed.map((r) => r.token)).toEqual(['token-i1', 'token-i2', 'token-i3']);
     // And when the runner is expected free after the three grants of 20 s (what the API's estimate reads).
-    expect(await queue.readState()).toEqual({ interactiveStreak: 3, runnersFreeAt: { main: T0 + 60_000 } });
+    // And the interactive lane's clock at the round of its grants (no batch line among them).
+    expect(await queue.readState()).toEqual({
+      interactiveStreak: 3,
+      runnersFreeAt: { main: T0 + 60_000 },
+      rounds: { interactive: { clock: 1, width: 0, lines: 0 } },
+      // Full with entries waiting: its pace is timed from this run on.
+      pace: { main: { freed: 0, overMs: 0, fullSince: T0 } },
+    });
     for (const id of ['i1', 'i2', 'i3']) await queue.release(id);
     await dispatch(deps);
     expect(resumer.resumed.map((r) => r.token).slice(3)).toEqual(['token-b1', 'token-i4', 'token-b2']);

@@ -13,6 +13,7 @@ import {
   DISPATCHER_STATE_ID,
   EMPTY_LANE,
   type WaitingEntry,
+  waitingIn,
 } from '../../functions/shared/admission.js';
 import { createDynamoAdmissionQueue } from '../../functions/shared/aws/dynamodb-admission.js';
 import { admissionEntriesOn } from '../../functions/shared/aws/dynamodb-admission-entries.js';
@@ -65,7 +66,7 @@ describe('the admission item', () => {
     token: 't',
   } as const;
 
-  it('reads as waiting until it has both an account and a grant time, with its number when it has one', () => {
+  it('reads as waiting until it has both an account and a grant time, with its order when it has one', () => {
     expect(recordOf(item)).toEqual({
       kind: 'waiting',
       id: 'a',
@@ -74,13 +75,13 @@ describe('the admission item', () => {
       expectedRunSeconds: 20,
       token: 't',
     });
-    expect(recordOf({ ...item, seq: 4, [ADMISSION_KEY.account]: 'main' })).toMatchObject({
+    // A lane number without a round is from before the fair order: no order.
+    expect(recordOf({ ...item, seq: 4 })).not.toHaveProperty('order');
+    expect(recordOf({ ...item, seq: 4, round: 9, solo: 2, [ADMISSION_KEY.account]: 'main' })).toMatchObject({
       kind: 'waiting',
-      seq: 4,
+      order: { round: 9, arrival: 4, solo: 2 },
     });
-    expect(
-      recordOf({ ...item, seq: 4, [ADMISSION_KEY.account]: 'main', grantedAt: T0 + 1, taskId: 'x' }),
-    ).toEqual({
+    expect(recordOf({ ...item, [ADMISSION_KEY.account]: 'main', grantedAt: T0 + 1, taskId: 'x' })).toEqual({
       kind: 'granted',
       id: 'a',
       lane: 'batch',
@@ -99,23 +100,52 @@ describe('the state item', () => {
     const item = {
       batchTail: 7,
       batchHead: 3,
+      batchSoloTail: 2,
       interactiveTail: -1,
       interactiveHead: 'x',
       interactiveStreak: 1.5,
     };
 
-    expect(lanesOf(item)).toEqual({ batch: { tail: 7, head: 3 }, interactive: EMPTY_LANE });
+    expect(lanesOf(item)).toEqual({
+      batch: { tail: 7, head: 3, soloTail: 2, soloHead: 1 },
+      interactive: EMPTY_LANE,
+    });
     expect(lanesOf(undefined)).toEqual({ batch: EMPTY_LANE, interactive: EMPTY_LANE });
-    expect(stateOf({ ...item, runnersFreeAt: { main: 'soon' } })).toEqual({ interactiveStreak: 0 });
-    expect(stateOf({ interactiveStreak: 2, runnersFreeAt: { main: T0 } })).toEqual({
+    expect(
+      stateOf({
+        ...item,
+        runnersFreeAt: { main: 'soon' },
+        rounds: { batch: 'x' },
+        pace: { main: { freed: -1, overMs: 'long' } },
+      }),
+    ).toEqual({
+      interactiveStreak: 0,
+    });
+    expect(
+      stateOf({
+        interactiveStreak: 2,
+        runnersFreeAt: { main: T0 },
+        rounds: { batch: { clock: 4, width: 2, lines: 1 } },
+        pace: { main: { freed: 3.5, overMs: 70_000, fullSince: T0 }, other: { freed: 1, overMs: 9000 } },
+      }),
+    ).toEqual({
       interactiveStreak: 2,
       runnersFreeAt: { main: T0 },
+      rounds: { batch: { clock: 4, width: 2, lines: 1 } },
+      pace: { main: { freed: 3.5, overMs: 70_000, fullSince: T0 }, other: { freed: 1, overMs: 9000 } },
     });
   });
 
-  it('forgets the runners when the state is written without them', async () => {
+  it('forgets the runners, the rounds and the pace when the state is written without them', async () => {
     const queue = createDynamoAdmissionQueue(tables.client(), await tables.fresh());
-    await queue.writeState({ interactiveStreak: 1, runnersFreeAt: { main: T0 } });
+    await queue.writeState({
+      interactiveStreak: 1,
+      runnersFreeAt: { main: T0 },
+      rounds: { batch: { clock: 3, width: 1, lines: 1 } },
+      pace: { main: { freed: 2, overMs: 40_000, fullSince: T0 } },
+    });
+    expect((await queue.readState()).rounds).toEqual({ batch: { clock: 3, width: 1, lines: 1 } });
+    expect((await queue.readState()).pace).toEqual({ main: { freed: 2, overMs: 40_000, fullSince: T0 } });
 
     await queue.writeState({ interactiveStreak: 2 });
 
@@ -124,42 +154,50 @@ describe('the state item', () => {
 });
 
 describe('the lanes’ counters', () => {
-  it('move a head only forward: a grant behind the head leaves it', async () => {
+  it('count every grant as a leave, in whatever order the grants go', async () => {
     const queue = createDynamoAdmissionQueue(tables.client(), await tables.fresh());
     for (let i = 0; i < 5; i++) await queue.enqueue(entry(`b${i}`, i));
+    await queue.enqueue({ ...entry('batch-x-1', 5) });
 
     await queue.grant('b2', 'main', T0 + 10);
-    await queue.grant('b0', 'main', T0 + 11);
+    await queue.grant('batch-x-1', 'main', T0 + 11);
 
-    expect((await queue.standing([])).lanes.batch).toEqual({ tail: 5, head: 4 });
+    // And the expected runs of the four left waiting, 20 s each.
+    expect((await queue.standing([])).lanes.batch).toEqual({
+      tail: 6,
+      head: 3,
+      soloTail: 5,
+      soloHead: 2,
+      runMs: 80_000,
+    });
   });
 
-  it('leave a grant standing when its head cannot be moved; the next grant moves it', async () => {
+  it('leave a grant standing when its count cannot be written: the lane shows one more', async () => {
     const client = tables.client();
     const queue = createDynamoAdmissionQueue(client, await tables.fresh());
     for (let i = 0; i < 3; i++) await queue.enqueue(entry(`b${i}`, i));
     let failures = 0;
     client.middlewareStack.add(
       (next, context) => async (args) => {
-        if (context.commandName === 'UpdateItemCommand' && JSON.stringify(args.input).includes('SET #head')) {
+        if (context.commandName === 'UpdateItemCommand' && JSON.stringify(args.input).includes(':first')) {
           failures++;
           throw new Error('throttled');
         }
         return next(args);
       },
-      { step: 'initialize', name: 'head-fails' },
+      { step: 'initialize', name: 'count-fails' },
     );
     try {
       expect(await queue.grant('b0', 'main', T0 + 10)).toBe(true);
     } finally {
-      client.middlewareStack.remove('head-fails');
+      client.middlewareStack.remove('count-fails');
     }
 
     expect(failures).toBe(1);
     expect(await queue.get('b0')).toMatchObject({ kind: 'granted', account: 'main' });
-    expect((await queue.standing([])).lanes.batch.head).toBe(EMPTY_LANE.head);
+    expect(waitingIn((await queue.standing([])).lanes.batch)).toBe(3);
     await queue.grant('b1', 'main', T0 + 11);
-    expect((await queue.standing([])).lanes.batch.head).toBe(3);
+    expect(waitingIn((await queue.standing([])).lanes.batch)).toBe(2);
   });
 });
 
@@ -186,6 +224,7 @@ describe('where entries stand', () => {
       expectedRunSeconds: 20,
       token: 't',
       seq: 2,
+      round: 3,
     };
     let calls = 0;
     const once = scriptedTable((command) => {
@@ -200,8 +239,9 @@ describe('where entries stand', () => {
         : { Responses: { t: [item] } };
     });
     const standing = await standingOn(once.table).standing(['a']);
+    // Its place: 2 rounds ahead of the clock, but only 1 other waits.
     expect(standing.records.get('a')).toMatchObject({ kind: 'waiting', seq: 2 });
-    expect(standing.lanes.batch).toEqual({ tail: 2, head: 1 });
+    expect(standing.lanes.batch).toEqual({ ...EMPTY_LANE, tail: 2 });
     expect(once.sent).toHaveLength(2);
 
     const never = scriptedTable((command) => ({
@@ -225,11 +265,19 @@ describe('the entries’ enqueue', () => {
       }
       throw new Error(`unexpected ${command.constructor.name}`);
     });
-    const nextSeq = { calls: 0 };
+    const counts = { taken: 0, left: 0 };
+    const lanes = {
+      take: async () => ({ arrival: ++counts.taken, solo: counts.taken, clock: 0 }),
+      leave: async () => {
+        counts.left++;
+        return true;
+      },
+    };
 
-    await admissionEntriesOn(table, { nextSeq: async () => ++nextSeq.calls }).enqueue(entry('a', 0));
+    await admissionEntriesOn(table, lanes).enqueue(entry('a', 0));
 
-    expect([puts, nextSeq.calls]).toEqual([2, 1]);
+    // The number it took and did not use counts as having left.
+    expect([puts, counts.taken, counts.left]).toEqual([2, 1, 1]);
   });
 
   it('gives up when the entry changed before each of its five writes', async () => {
@@ -242,7 +290,10 @@ describe('the entries’ enqueue', () => {
     });
 
     await expect(
-      admissionEntriesOn(table, { nextSeq: async () => 1 }).enqueue(entry('a', 0, 'new')),
+      admissionEntriesOn(table, {
+        take: async () => ({ arrival: 1, clock: 0 }),
+        leave: async () => true,
+      }).enqueue(entry('a', 0, 'new')),
     ).rejects.toThrow('the entry changed on each of 5 attempts');
     expect(sent.filter((command) => command instanceof UpdateCommand)).toHaveLength(5);
   });

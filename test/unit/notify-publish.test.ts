@@ -92,6 +92,7 @@ const records: Array<{ key: string; value: unknown }> = [];
 const objects: ObjectStore = {
   getText: async () => '',
   putJson: async ({ key }, value) => void records.push({ key, value }),
+  putText: async ({ key }, value) => void records.push({ key, value }),
 };
 
 function depsWith(

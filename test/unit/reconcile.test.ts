@@ -234,7 +234,7 @@ describe('the reconciler’s announcement, through the notifier', () => {
           published.push(detail);
         },
       },
-      objects: { getText: async () => '', putJson: async () => {} },
+      objects: { getText: async () => '', putJson: async () => {}, putText: async () => {} },
       bucket: 'images',
       logger: silentLogger,
       webhookSecret: async () => 'a-test-secret-of-some-length',

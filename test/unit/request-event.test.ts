@@ -5,7 +5,7 @@ import { DETAIL_TYPE, SCHEDULED_DETAIL_TYPE } from '../../functions/shared/event
 import { ExecutionAlreadyExistsError } from '../../functions/shared/execution-service.js';
 import { silentLogger } from '../../functions/shared/logger.js';
 import { createRequestEventHandler } from '../../functions/trigger/handler.js';
-import { MemoryGenerationIndex } from '../fakes/memory-index.js';
+import { MemoryBatchIndex, MemoryGenerationIndex } from '../fakes/memory-index.js';
 
 const clock: Clock = { now: () => Date.parse('2026-03-01T12:00:00.000Z') };
 
@@ -20,6 +20,9 @@ function setup() {
         throw new Error('request events read no object');
       },
       putJson: async () => {
+        throw new Error('request events write no object');
+      },
+      putText: async () => {
         throw new Error('request events write no object');
       },
     },
@@ -37,6 +40,7 @@ function setup() {
       },
     },
     index,
+    batches: new MemoryBatchIndex(index),
     clock,
     events: { publish: async (detailType, detail) => void published.push({ detailType, detail }) },
     logger: silentLogger,

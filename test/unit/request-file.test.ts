@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { batchLineId, batchOfId, requestFileBatchId } from '../../functions/shared/batch.js';
 import { isRequestFileKey, REPORT_SUFFIX } from '../../functions/shared/request-keys.js';
-import { parseRequestFile, requestExecutionName } from '../../functions/trigger/request-file.js';
+import { parseRequestFile } from '../../functions/trigger/request-file.js';
 
 describe('parseRequestFile', () => {
   it('reads a .json file as one request on line 1, defaults applied', () => {
@@ -69,24 +70,34 @@ describe('isRequestFileKey', () => {
   });
 });
 
-describe('requestExecutionName', () => {
+describe("a request file's generation ids", () => {
   const source = { bucket: 'b', key: 'requests/batch.jsonl', version: 'v1' };
+  const lineId = (file: typeof source, line: number) => batchLineId(requestFileBatchId(file), line);
 
-  it('is the same for the same object version and line, so a re-delivery starts nothing new', () => {
-    expect(requestExecutionName(source, 3)).toBe(requestExecutionName({ ...source }, 3));
+  it('are the same for the same object version and line, so a re-delivery starts nothing new', () => {
+    expect(lineId(source, 3)).toBe(lineId({ ...source }, 3));
   });
 
-  it('differs per line, per object version and per key', () => {
+  it('differ per line, per object version, per key and per bucket', () => {
     const names = new Set([
-      requestExecutionName(source, 1),
-      requestExecutionName(source, 2),
-      requestExecutionName({ ...source, version: 'v2' }, 1),
-      requestExecutionName({ ...source, key: 'requests/other.jsonl' }, 1),
+      lineId(source, 1),
+      lineId(source, 2),
+      lineId({ ...source, version: 'v2' }, 1),
+      lineId({ ...source, key: 'requests/other.jsonl' }, 1),
+      lineId({ ...source, bucket: 'other' }, 1),
     ]);
-    expect(names.size).toBe(4);
+    expect(names.size).toBe(5);
   });
 
-  it('is a valid execution name and generation id', () => {
-    expect(requestExecutionName(source, 1)).toMatch(/^req-[A-Za-z0-9_-]{40}$/);
+  it('are valid execution names and generation ids, named after their batch: file-<hash>-<line>', () => {
+    const batchId = requestFileBatchId(source);
+    expect(batchId).toMatch(/^file-[A-Za-z0-9_-]{40}$/);
+    expect(lineId(source, 1)).toBe(`${batchId}-1`);
+    // Step Functions takes names up to 80 characters; the longest line a batch holds fits.
+    expect(lineId(source, 10_000).length).toBeLessThanOrEqual(80);
+  });
+
+  it('give back their batch and line', () => {
+    expect(batchOfId(lineId(source, 42))).toEqual({ batchId: requestFileBatchId(source), line: 42 });
   });
 });

@@ -3,6 +3,7 @@ import type { WebhookPolicy } from '../../shared/webhook-url.js';
 import type { GenerationsDeps } from '../generations.js';
 import { mountActionRoutes } from './action-routes.js';
 import { mountAssets } from './asset-routes.js';
+import { mountBatchPages } from './batch-pages.js';
 import { mountBrowseRoutes } from './browse-routes.js';
 import { withEngineStatus } from './engine-status.js';
 import { useErrorPages } from './error-pages.js';
@@ -46,7 +47,8 @@ export const isConsolePath = (path: string) => path === CONSOLE_BASE || path.sta
  * running generations by fetching server-rendered fragments; pages carry a strict CSP, POSTs are
  * CSRF-checked (Origin / Sec-Fetch-Site), and with an API token a session cookie stands for it.
  * Its parts, in the order a request meets them: the security headers, the engine's status line,
- * the CSRF check, the assets, the sign-in (OIDC or token), the pages, and the error pages.
+ * the CSRF check, the assets, the sign-in (OIDC or token), the pages (generations, batches, the
+ * form and cancel), and the error pages.
  */
 export function createConsoleApp(deps: GenerationsDeps, options: ConsoleOptions = {}): Hono {
   const app = new Hono();
@@ -61,6 +63,7 @@ export function createConsoleApp(deps: GenerationsDeps, options: ConsoleOptions 
   if (oidc) mountOidcSignIn(app, oidc, deps);
   if (token) mountTokenSignIn(app, token, deps);
   mountBrowseRoutes(app, deps, signedIn);
+  mountBatchPages(app, deps, signedIn);
   mountActionRoutes(app, deps, {
     signedIn,
     webhookPolicy: options.webhookPolicy,

@@ -5,20 +5,33 @@
 
 /**
  * Live progress without reloading: every element with `data-live-src` whose `data-live-status` is
- * still queued or running is replaced by a fresh server-rendered copy of itself, fetched from that
- * URL, until it ends. The polling is light (1 s, slowing to 5 s) and stops when the page goes.
- * A `data-live-announce` text is copied into the page's polite live region for screen readers.
+ * still going (a generation queued or running, a batch in progress or cancelling) is replaced by a
+ * fresh server-rendered copy of itself, fetched from that URL, until it ends. The polling is light
+ * (1 s, slowing to 5 s) and stops when the page goes. An answer without a copy (204: nothing
+ * changed) leaves the element as it is. Images the copy shares with the element (the same object,
+ * under a freshly signed link) are kept rather than loaded again. A `data-live-announce` text is
+ * copied into the page's polite live region for screen readers.
  */
 export const CONSOLE_SCRIPT = `'use strict';
 (() => {
-  const ENDED = new Set(['succeeded', 'failed', 'canceled', 'expired']);
+  const ENDED = new Set(['succeeded', 'failed', 'canceled', 'expired', 'completed', 'cancelled']);
   const announcer = document.getElementById('live-announcer');
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const objectOf = (image) => new URL(image.getAttribute('src') || '', location.href).pathname;
+
+  function keepShownImages(from, to) {
+    const shown = new Map();
+    for (const image of from.querySelectorAll('img')) shown.set(objectOf(image), image);
+    for (const image of to.querySelectorAll('img')) {
+      const same = shown.get(objectOf(image));
+      if (same && same.complete && same.naturalWidth > 0) image.replaceWith(same);
+    }
+  }
 
   async function follow(start) {
     let node = start;
     let delay = 1000;
-    while (node.isConnected && !ENDED.has(node.dataset.liveStatus)) {
+    while (node.isConnected && node.dataset.liveSrc && !ENDED.has(node.dataset.liveStatus)) {
       await sleep(delay);
       delay = Math.min(Math.round(delay * 1.2), 5000);
       let response;
@@ -35,6 +48,7 @@ export const CONSOLE_SCRIPT = `'use strict';
       const next = template.content.firstElementChild;
       // An ended copy has no data-live-src any more: it replaces the node and ends the loop.
       if (!next || !next.hasAttribute('data-live-status')) continue;
+      keepShownImages(node, next);
       node.replaceWith(next);
       node = next;
       const said = next.dataset.liveAnnounce;
@@ -64,7 +78,7 @@ a { color: var(--accent); }
 .skip:focus { left: 1rem; }
 header { border-bottom: 1px solid var(--line); background: var(--card); }
 .engine-status { margin: 0; padding: .25rem 1rem; font-size: .85rem; color: var(--muted); border-bottom: 1px solid var(--line); }
-header nav { display: flex; gap: 1.25rem; align-items: center; max-width: 72rem; margin: 0 auto; padding: .75rem 1rem; }
+header nav { display: flex; flex-wrap: wrap; gap: .5rem 1.25rem; align-items: center; max-width: 72rem; margin: 0 auto; padding: .75rem 1rem; }
 header nav .brand { font-weight: 700; color: var(--fg); text-decoration: none; margin-right: auto; }
 header form { margin: 0; }
 main { max-width: 72rem; margin: 0 auto; padding: 1rem; }
@@ -88,6 +102,14 @@ button.danger { color: var(--bad); border-color: var(--bad); }
 .badge { display: inline-block; font-size: .8rem; font-weight: 600; padding: .05rem .5rem; border-radius: 1rem; border: 1px solid currentColor; }
 .badge.succeeded { color: var(--ok); } .badge.failed, .badge.expired { color: var(--bad); }
 .badge.canceled { color: var(--muted); } .badge.queued { color: var(--wait); } .badge.running { color: var(--run); }
+.badge.completed { color: var(--ok); } .badge.cancelled, .badge.cancelling { color: var(--muted); } .badge.in_progress { color: var(--run); }
+.batches { list-style: none; padding: 0; margin: 0; display: grid; gap: .75rem; }
+.batch { background: var(--card); border: 1px solid var(--line); border-radius: .5rem; padding: .75rem 1rem; display: grid; gap: .35rem; min-width: 0; }
+.batch p { margin: 0; }
+.batch .head { display: flex; flex-wrap: wrap; gap: .25rem .75rem; align-items: baseline; }
+.batch .head a, h1 code, .lines code { overflow-wrap: anywhere; }
+.lines { padding-left: 1.25rem; margin: 0; }
+.lines li { overflow-wrap: anywhere; }
 .pager { display: flex; gap: 1rem; margin: 1.5rem 0; }
 /* Images side by side on a wide screen (each at most its natural size), one column on a phone. */
 .images { display: grid; gap: 1.5rem; grid-template-columns: repeat(auto-fit, minmax(min(100%, 22rem), 1fr)); align-items: start; }

@@ -58,10 +58,10 @@ export function mountBrowseRoutes(app: Hono, deps: GenerationsDeps, signedIn: bo
   });
 
   app.get(`${CONSOLE_BASE}/generations/:id`, async (c) =>
-    page(c, <GenerationPage view={await generationOf(c, deps)} signedIn={signedIn} />),
+    page(c, <GenerationPage view={await generationOf(c, deps)} signedIn={signedIn} now={deps.clock.now()} />),
   );
   app.get(`${CONSOLE_BASE}/generations/:id/live`, async (c) =>
-    c.html(<LiveSection view={await generationOf(c, deps)} />),
+    c.html(<LiveSection view={await generationOf(c, deps)} now={deps.clock.now()} />),
   );
   app.get(`${CONSOLE_BASE}/generations/:id/card`, async (c) =>
     c.html(<GalleryCard view={await generationOf(c, deps)} />),

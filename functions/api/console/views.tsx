@@ -4,6 +4,7 @@ import { parseSize } from '../../shared/generation-request.js';
 import type { GenerationStatus } from '../../shared/workflow-state.js';
 import type { GenerationView } from '../schemas.js';
 import { FAVICON_SVG_NAME } from './favicon.js';
+import { relativeFromNow } from './relative-time.js';
 
 /** Where the console lives on the app; every link is absolute under it. */
 export const CONSOLE_BASE = '/console';
@@ -30,11 +31,17 @@ export function queueOf(view: GenerationView): QueuePlace | undefined {
 }
 
 /** A UTC time as people read it, in a machine-readable `<time>`. */
-function When({ iso }: { iso: string | undefined }) {
+export function When({ iso }: { iso: string | undefined }) {
   if (!iso) return <span class="meta">—</span>;
   const date = new Date(iso.includes('T') || iso.endsWith('Z') ? iso : `${iso.replace(' ', 'T')}Z`);
   if (Number.isNaN(date.getTime())) return <span>{iso}</span>;
   return <time datetime={date.toISOString()}>{date.toISOString().replace('T', ' ').slice(0, 19)} UTC</time>;
+}
+
+/** An estimated moment as relative text ("in about 18 min"), in a machine-readable `<time>`. */
+export function Soon({ iso, now }: { iso: string; now: number }) {
+  const text = relativeFromNow(iso, now);
+  return text ? <time datetime={iso}>{text}</time> : <span class="meta">—</span>;
 }
 
 function secondsBetween(from: string | undefined, to: string | undefined): string | undefined {
@@ -44,7 +51,8 @@ function secondsBetween(from: string | undefined, to: string | undefined): strin
   return Number.isFinite(ms) && ms >= 0 ? `${(ms / 1000).toFixed(1)} s` : undefined;
 }
 
-const excerpt = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+export const excerpt = (text: string, max: number) =>
+  text.length > max ? `${text.slice(0, max - 1)}…` : text;
 const promptOf = (view: GenerationView) => view.request?.prompt ?? '(request not readable)';
 const kb = (bytes: number) => `${Math.max(1, Math.round(bytes / 1024))} KB`;
 
@@ -52,12 +60,13 @@ export function StatusBadge({ status }: { status: GenerationStatus }) {
   return <span class={`badge ${status}`}>{status}</span>;
 }
 
-/** One line on progress and queue place, for the page and for screen readers. */
-export function progressLine(view: GenerationView, queue: QueuePlace | undefined): string {
+/** One line on progress and queue place, for the page and for screen readers; `now` to say when it starts. */
+export function progressLine(view: GenerationView, queue: QueuePlace | undefined, now: number): string {
   const { done, failed, total } = view.progress;
   const images = `${done} of ${total} image${total === 1 ? '' : 's'}${failed ? `, ${failed} failed` : ''}`;
   if (view.status === 'queued' && queue) {
-    const eta = queue.estimatedStartAt ? `, expected to start at ${queue.estimatedStartAt}` : '';
+    const when = queue.estimatedStartAt ? relativeFromNow(queue.estimatedStartAt, now) : undefined;
+    const eta = when ? `, expected to start ${when}` : '';
     return `Queued: position ${queue.position}${queue.lane ? ` in the ${queue.lane} lane` : ''}${eta}`;
   }
   return `${view.status[0]?.toUpperCase()}${view.status.slice(1)}: ${images}`;
@@ -85,6 +94,7 @@ export function Layout(props: { title: string; signedIn?: boolean; children?: Ch
               SD 3.5 console
             </a>
             <a href={`${CONSOLE_BASE}/`}>Gallery</a>
+            <a href={`${CONSOLE_BASE}/batches`}>Batches</a>
             <a href={`${CONSOLE_BASE}/new`}>New generation</a>
             {props.signedIn ? (
               <form method="post" action={`${CONSOLE_BASE}/sign-out`}>
@@ -100,15 +110,16 @@ export function Layout(props: { title: string; signedIn?: boolean; children?: Ch
 }
 
 /**
- * A gallery card; a card of a generation still running is followed live. It shows the first
- * image's thumbnail (the full image only for images stored without one), so a page of 24 cards
- * stays small (docs/console.md).
+ * A gallery card; a card of a generation still running is followed live, unless `follow` is
+ * false (a batch's page follows its cards as one section). It shows the first image's thumbnail
+ * (the full image only for images stored without one), so a page of 24 cards stays small
+ * (docs/console.md).
  */
-export function GalleryCard({ view }: { view: GenerationView }) {
+export function GalleryCard({ view, follow = true }: { view: GenerationView; follow?: boolean }) {
   const first = view.images?.[0];
   const prompt = promptOf(view);
   const { width, height } = parseSize(view.request?.size ?? '1024*1024');
-  const live = isActive(view.status) ? { 'data-live-src': `${pageOf(view.id)}/card` } : {};
+  const live = follow && isActive(view.status) ? { 'data-live-src': `${pageOf(view.id)}/card` } : {};
   return (
     <li class="card" data-live-status={view.status} {...live}>
       <a class="open" href={pageOf(view.id)}>
@@ -199,24 +210,15 @@ export function GalleryPage(props: {
 }
 
 /** The part of a generation's page that changes while it runs; the script swaps it for a fresh copy. */
-export function LiveSection({ view }: { view: GenerationView }) {
+export function LiveSection({ view, now }: { view: GenerationView; now: number }) {
   const queue = queueOf(view);
-  const line = progressLine(view, queue);
+  const line = progressLine(view, queue, now);
   const prompt = promptOf(view);
   const { width, height } = parseSize(view.request?.size ?? '1024*1024');
   const live = isActive(view.status) ? { 'data-live-src': `${pageOf(view.id)}/live` } : {};
   const total = view.progress.total;
   return (
-    <section
-      id="live"
-      aria-labelledby="live-heading"
-      data-live-status={view.status}
-      data-live-announce={line}
-      {...live}
-    >
-      <h2 id="live-heading" class="visually-hidden">
-        Status
-      </h2>
+    <LiveRegion status={view.status} announce={line} live={live}>
       <div class="status-line">
         <StatusBadge status={view.status} />
         <span>{line}</span>
@@ -288,7 +290,7 @@ export function LiveSection({ view }: { view: GenerationView }) {
           <>
             <dt>Expected start</dt>
             <dd>
-              <When iso={queue.estimatedStartAt} />
+              <Soon iso={queue.estimatedStartAt} now={now} />
             </dd>
           </>
         ) : null}
@@ -318,11 +320,12 @@ export function LiveSection({ view }: { view: GenerationView }) {
             : ''}
         </dd>
       </dl>
-    </section>
+    </LiveRegion>
   );
 }
 
-export function GenerationPage({ view, signedIn }: { view: GenerationView; signedIn: boolean }) {
+export function GenerationPage(props: { view: GenerationView; signedIn: boolean; now: number }) {
+  const { view, signedIn } = props;
   const request = view.request;
   const facts: Array<[string, string | number | undefined]> = request
     ? [
@@ -351,7 +354,7 @@ export function GenerationPage({ view, signedIn }: { view: GenerationView; signe
         Generation <code>{view.id}</code>
       </h1>
       <p id="live-announcer" class="visually-hidden" role="status" aria-live="polite" />
-      <LiveSection view={view} />
+      <LiveSection view={view} now={props.now} />
       <h2>Request</h2>
       {request ? (
         <dl class="facts">
@@ -373,5 +376,31 @@ export function GenerationPage({ view, signedIn }: { view: GenerationView; signe
         ) : null}
       </p>
     </Layout>
+  );
+}
+
+/**
+ * The part of a page that follows a running generation or batch: the console's script replaces it
+ * from `data-live-src` until the status is final, and a screen reader hears `announce`.
+ */
+export function LiveRegion(props: {
+  status: string;
+  announce: string;
+  live: { 'data-live-src'?: string };
+  children?: unknown;
+}) {
+  return (
+    <section
+      id="live"
+      aria-labelledby="live-heading"
+      data-live-status={props.status}
+      data-live-announce={props.announce}
+      {...props.live}
+    >
+      <h2 id="live-heading" class="visually-hidden">
+        Status
+      </h2>
+      {props.children}
+    </section>
   );
 }

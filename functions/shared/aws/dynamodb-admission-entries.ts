@@ -4,27 +4,33 @@ import {
   ADMISSION_KEY,
   type AdmissionQueue,
   admissionItemId,
+  type QueueOrder,
+  roundOf,
+  runMsOf,
   type WaitingEntry,
 } from '../admission.js';
+import { batchOfId } from '../batch.js';
 import { IndexUnavailableError } from '../generation-index.js';
 import {
   type AdmissionItem,
   type AdmissionTable,
+  countedOf,
   ENQUEUE_ATTEMPTS,
   entryOf,
   itemSchema,
+  orderOf,
   PROGRESS_FIELDS,
   queueKeyOf,
   readItem,
   recordOf,
 } from './dynamodb-admission-items.js';
-import type { LaneCounterWrites } from './dynamodb-admission-lanes.js';
+import type { LaneCounterWrites, Taken } from './dynamodb-admission-lanes.js';
 import { applied, conditionalUpdate, queryAll } from './dynamodb-documents.js';
 
 /** The waiting entries: their enqueue (created, or put back in their lane), the lanes' reads, one record. */
 export function admissionEntriesOn(
   table: AdmissionTable,
-  lanes: Pick<LaneCounterWrites, 'nextSeq'>,
+  lanes: LaneCounterWrites,
 ): Pick<AdmissionQueue, 'enqueue' | 'waiting' | 'count' | 'get'> {
   const { documents, call, tableName } = table;
   const byLane = (lane: string) => ({
@@ -36,20 +42,39 @@ export function admissionEntriesOn(
   });
   return {
     async enqueue(entry) {
-      /** Taken once, when the entry is first found absent; a create that loses a race leaves it unused. */
-      let seq: number | undefined;
+      const line = batchOfId(entry.id)?.line;
+      const solo = line === undefined;
+      const runMs = runMsOf(entry.expectedRunSeconds);
+      /** Taken once, when the entry is first found absent; unused when its create loses a race. */
+      let taken: Taken | undefined;
+      const done = async () => {
+        // Numbers this enqueue took but no entry holds: counted as having left.
+        if (taken) await lanes.leave(entry.lane, solo, 1, runMs);
+      };
       for (let attempt = 0; attempt < ENQUEUE_ATTEMPTS; attempt++) {
         const existing = await readItem(table, entry.id);
         if (!existing) {
-          seq ??= await lanes.nextSeq(entry.lane);
-          if (await createEntry(table, entry, seq)) return;
+          taken ??= await lanes.take(entry.lane, solo, runMs);
+          const order: QueueOrder = {
+            round: roundOf(taken.clock, line),
+            arrival: taken.arrival,
+            ...(taken.solo === undefined ? {} : { solo: taken.solo }),
+          };
+          if (await createEntry(table, entry, order)) return;
           continue;
         }
         // The same Admit again, or a stale one: its execution already attempted a submit.
         const submitted = existing.submitAttemptAt !== undefined || existing.submittedAt !== undefined;
-        if (existing.token === entry.token || submitted) return;
-        if (await requeueEntry(table, entry, existing)) return;
+        if (existing.token === entry.token || submitted) return done();
+        if (await requeueEntry(table, entry, existing)) {
+          // A slot given back unused is in its lane again.
+          const counted = countedOf(existing);
+          if (counted && existing[ADMISSION_KEY.account] !== undefined)
+            await lanes.leave(counted.lane, counted.solo, -1, counted.runMs);
+          return done();
+        }
       }
+      await done();
       throw new IndexUnavailableError(
         `Admission queue enqueue of ${entry.id} failed: the entry changed on each of ${ENQUEUE_ATTEMPTS} attempts`,
       );
@@ -78,7 +103,7 @@ export function admissionEntriesOn(
 }
 
 /** Creates the entry only if still absent: a racing enqueue, grant or note is never overwritten. */
-function createEntry(table: AdmissionTable, entry: WaitingEntry, seq: number): Promise<boolean> {
+function createEntry(table: AdmissionTable, entry: WaitingEntry, order: QueueOrder): Promise<boolean> {
   return applied(() =>
     table.call('write', () =>
       table.documents.send(
@@ -91,9 +116,11 @@ function createEntry(table: AdmissionTable, entry: WaitingEntry, seq: number): P
             enqueuedAt: entry.enqueuedAt,
             expectedRunSeconds: entry.expectedRunSeconds,
             token: entry.token,
-            seq,
+            seq: order.arrival,
+            round: order.round,
+            ...(order.solo === undefined ? {} : { solo: order.solo }),
             [ADMISSION_KEY.lane]: entry.lane,
-            [ADMISSION_KEY.queueKey]: queueKeyOf(entry.enqueuedAt, entry.id),
+            [ADMISSION_KEY.queueKey]: queueKeyOf(order, entry.enqueuedAt, entry.id),
           },
           ConditionExpression: 'attribute_not_exists(#id)',
           ExpressionAttributeNames: { '#id': 'id' },
@@ -104,8 +131,9 @@ function createEntry(table: AdmissionTable, entry: WaitingEntry, seq: number): P
 }
 
 /**
- * Puts the entry back to wait at its first place with the new token; a slot not yet used is given
- * back. Conditional on the record as read: a grant or a note in between makes it read again (false).
+ * Puts the entry back to wait at its first place (its round and enqueue time) with the new token;
+ * a slot not yet used is given back. Conditional on the record as read: a grant or a note in
+ * between makes it read again (false).
  */
 function requeueEntry(table: AdmissionTable, entry: WaitingEntry, existing: AdmissionItem): Promise<boolean> {
   return conditionalUpdate(table.documents, table.call, {
@@ -130,7 +158,7 @@ function requeueEntry(table: AdmissionTable, entry: WaitingEntry, existing: Admi
       ':token': entry.token,
       ':lane': entry.lane,
       ':expected': entry.expectedRunSeconds,
-      ':queueKey': queueKeyOf(existing.enqueuedAt, entry.id),
+      ':queueKey': queueKeyOf(orderOf(existing), existing.enqueuedAt, entry.id),
       ':read': existing.token,
       ':enqueuedAt': existing.enqueuedAt,
     },

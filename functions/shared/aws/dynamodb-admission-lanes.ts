@@ -6,6 +6,7 @@ import {
   admissionItemId,
   DISPATCHER_STATE_ID,
   EMPTY_LANE,
+  entriesAhead,
   LANES,
   type Lane,
   type LaneCounters,
@@ -13,77 +14,126 @@ import {
 import { IndexUnavailableError } from '../generation-index.js';
 import { type AdmissionTable, ENQUEUE_ATTEMPTS, itemSchema, recordOf } from './dynamodb-admission-items.js';
 import { stateOf } from './dynamodb-dispatcher.js';
-import { conditionalUpdate } from './dynamodb-documents.js';
+
+type Counter = keyof LaneCounters;
+const COUNTERS = ['tail', 'head', 'soloTail', 'soloHead'] as const satisfies readonly Counter[];
+type Count = (typeof COUNTERS)[number];
 
 /**
  * The attributes of a lane's counters ({@link LaneCounters}) on the dispatcher's state item
- * ({@link DISPATCHER_STATE_ID}): `interactiveTail`, `interactiveHead`, `batchTail`, `batchHead`.
- * Exported for the tests' bulk seeding.
+ * ({@link DISPATCHER_STATE_ID}): `batchTail`, `batchHead`, `batchSoloTail`, `batchSoloHead`, and
+ * the same for `interactive`. Exported for the tests' bulk seeding.
  */
-export const counterAttribute = (lane: Lane, counter: 'tail' | 'head') =>
-  `${lane}${counter === 'tail' ? 'Tail' : 'Head'}`;
+export const counterAttribute = (lane: Lane, counter: Counter) =>
+  `${lane}${counter.charAt(0).toUpperCase()}${counter.slice(1)}`;
+/** The attribute of a lane's summed expected runs ({@link LaneCounters.runMs}): `batchRunMs`, `interactiveRunMs`. */
+const runsAttribute = (lane: Lane) => counterAttribute(lane, 'runMs');
 
 /** BatchGetItem takes at most 100 keys: the generations' and the state item. */
 const STANDING_BATCH = 99;
 
-/** The lanes' counters on the state item; a lane without them never had an entry. */
+/** The lanes' counters on the state item; a counter missing (or malformed) is an empty lane's. */
 export function lanesOf(item: Record<string, unknown> | undefined): Record<Lane, LaneCounters> {
-  const counter = (lane: Lane, which: 'tail' | 'head') => {
+  const counter = (lane: Lane, which: Count) => {
     const parsed = z.int().nonnegative().safeParse(item?.[counterAttribute(lane, which)]);
     return parsed.success ? parsed.data : EMPTY_LANE[which];
   };
-  return Object.fromEntries(
-    LANES.map((lane) => [lane, { tail: counter(lane, 'tail'), head: counter(lane, 'head') }]),
-  ) as Record<Lane, LaneCounters>;
+  const countersOf = (lane: Lane): LaneCounters => {
+    const runs = z.number().safeParse(item?.[runsAttribute(lane)]);
+    return {
+      ...(Object.fromEntries(COUNTERS.map((which) => [which, counter(lane, which)])) as Record<
+        Count,
+        number
+      >),
+      ...(runs.success ? { runMs: runs.data } : {}),
+    };
+  };
+  return Object.fromEntries(LANES.map((lane) => [lane, countersOf(lane)])) as Record<Lane, LaneCounters>;
 }
 
-/** A lane's positions, as the entries and the slots move them. */
+/** What a new entry takes from its lane: its numbers, and the lane's clock for its round. */
+export interface Taken {
+  readonly arrival: number;
+  readonly solo?: number;
+  readonly clock: number;
+}
+
+/** A lane's counts, as the entries come and leave. */
 export interface LaneCounterWrites {
-  /** The lane's next sequence number: one atomic add on the counters' item. */
-  nextSeq(lane: Lane): Promise<number>;
   /**
-   * Moves the lane's head to `next`: past a granted entry (only forward: grants go oldest first),
-   * or, with `from`, past the head itself when it leaves otherwise (only while it is the head).
-   * After a grant or a release it follows, which stands whatever happens here: the counters only
-   * show positions, and a head this leaves behind (DynamoDB failed, or the process died in
-   * between) moves on with the lane's next grant, so a failure is not passed on (false).
+   * A new entry's numbers in its lane (and among its singles, when `solo`), with the lane's
+   * clock: one atomic add on the counters' item, which brings the item back. Its expected run
+   * (`runMs`) is added to the lane's in the same write.
    */
-  moveHead(lane: Lane, next: number, from?: number): Promise<boolean>;
+  take(lane: Lane, solo: boolean, runMs?: number): Promise<Taken>;
+  /**
+   * Counts `count` entries more as having left the lane (a grant, a waiting entry released, a
+   * number a create did not use), or, with −1, one back in it (a slot given back unused), with
+   * its expected run (`runMs`) taken off the lane's or put back. After the write it follows,
+   * which stands whatever happens here: the counters only show positions, so a failure is not
+   * passed on (false); the lane's length is then one off (docs/admission.md).
+   */
+  leave(lane: Lane, solo: boolean, count?: 1 | -1, runMs?: number): Promise<boolean>;
 }
 
 /** The lanes' counters on the state item ({@link DISPATCHER_STATE_ID}), beside the dispatcher's state. */
 export function laneCountersOn(table: AdmissionTable): LaneCounterWrites {
   const { documents, call, tableName } = table;
-  const advanceHead = (lane: Lane, next: number, from?: number) =>
-    conditionalUpdate(documents, call, {
-      TableName: tableName,
-      Key: { id: DISPATCHER_STATE_ID },
-      UpdateExpression: 'SET #head = :next',
-      // A lane without a head has head 1 (EMPTY_LANE).
-      ConditionExpression:
-        from === undefined
-          ? 'attribute_not_exists(#head) OR #head < :next'
-          : `#head = :from${from === EMPTY_LANE.head ? ' OR attribute_not_exists(#head)' : ''}`,
-      ExpressionAttributeNames: { '#head': counterAttribute(lane, 'head') },
-      ExpressionAttributeValues: { ':next': next, ...(from === undefined ? {} : { ':from': from }) },
-    });
+  const names = (lane: Lane, solo: boolean, counters: readonly [Count, Count]) => ({
+    '#all': counterAttribute(lane, counters[0]),
+    ...(solo ? { '#solo': counterAttribute(lane, counters[1]) } : {}),
+  });
   return {
-    async nextSeq(lane) {
+    async take(lane, solo, runMs = 0) {
       const out = await call('write', () =>
         documents.send(
           new UpdateCommand({
             TableName: tableName,
             Key: { id: DISPATCHER_STATE_ID },
-            UpdateExpression: 'ADD #tail :one',
-            ExpressionAttributeNames: { '#tail': counterAttribute(lane, 'tail') },
-            ExpressionAttributeValues: { ':one': 1 },
-            ReturnValues: 'UPDATED_NEW',
+            UpdateExpression: `ADD #all :one, #runs :runs${solo ? ', #solo :one' : ''}`,
+            ExpressionAttributeNames: {
+              ...names(lane, solo, ['tail', 'soloTail']),
+              '#runs': runsAttribute(lane),
+            },
+            ExpressionAttributeValues: { ':one': 1, ':runs': runMs },
+            ReturnValues: 'ALL_NEW',
           }),
         ),
       );
-      return z.int().positive().parse(out.Attributes?.[counterAttribute(lane, 'tail')]);
+      const item = out.Attributes;
+      const number = (which: Counter) => z.int().positive().parse(item?.[counterAttribute(lane, which)]);
+      return {
+        arrival: number('tail'),
+        ...(solo ? { solo: number('soloTail') } : {}),
+        clock: stateOf(item).rounds?.[lane]?.clock ?? 0,
+      };
     },
-    moveHead: (lane, next, from) => advanceHead(lane, next, from).catch(() => false),
+
+    async leave(lane, solo, count = 1, runMs = 0) {
+      // A lane without a head has head 1 (EMPTY_LANE).
+      const counted = (name: string) => `${name} = if_not_exists(${name}, :first) + :count`;
+      return call('write', () =>
+        documents.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: { id: DISPATCHER_STATE_ID },
+            UpdateExpression: `SET ${counted('#all')}${solo ? `, ${counted('#solo')}` : ''} ADD #runs :runs`,
+            ExpressionAttributeNames: {
+              ...names(lane, solo, ['head', 'soloHead']),
+              '#runs': runsAttribute(lane),
+            },
+            ExpressionAttributeValues: {
+              ':first': EMPTY_LANE.head,
+              ':count': count,
+              ':runs': -count * runMs,
+            },
+          }),
+        ),
+      ).then(
+        () => true,
+        () => false,
+      );
+    },
   };
 }
 
@@ -122,7 +172,18 @@ export function standingOn(table: AdmissionTable): Pick<AdmissionQueue, 'standin
           keys = out.UnprocessedKeys?.[tableName]?.Keys ?? [];
         }
       }
-      return { records, lanes: lanesOf(stateItem), state: stateOf(stateItem) };
+      const lanes = lanesOf(stateItem);
+      const state = stateOf(stateItem);
+      // A waiting entry's place, numbered as its lane's counters number them (`aheadIn`).
+      for (const [id, record] of records) {
+        if (record.kind !== 'waiting' || !record.order) continue;
+        const lane = lanes[record.lane];
+        records.set(id, {
+          ...record,
+          seq: lane.head + entriesAhead(record.order, lane, state.rounds?.[record.lane]),
+        });
+      }
+      return { records, lanes, state };
     },
   };
 }

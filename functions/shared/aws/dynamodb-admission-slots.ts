@@ -1,16 +1,17 @@
 import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ADMISSION_INDEX, ADMISSION_KEY, type AdmissionQueue, admissionItemId } from '../admission.js';
-import { type AdmissionTable, itemSchema, progressOf } from './dynamodb-admission-items.js';
+import { type AdmissionTable, countedOf, itemSchema, progressOf } from './dynamodb-admission-items.js';
 import type { LaneCounterWrites } from './dynamodb-admission-lanes.js';
 import { applied, conditionalUpdate, queryAll } from './dynamodb-documents.js';
 
 /**
  * The slots: an entry granted (once, whoever races: one conditional update), its progress noted,
- * and a slot or entry released; each grant, and a release of a lane's head, moves the lane's head.
+ * and a slot or entry released; each grant, and each release of a waiting entry, counts the entry
+ * as having left its lane.
  */
 export function admissionSlotsOn(
   table: AdmissionTable,
-  lanes: Pick<LaneCounterWrites, 'moveHead'>,
+  lanes: Pick<LaneCounterWrites, 'leave'>,
 ): Pick<AdmissionQueue, 'slots' | 'grant' | 'note' | 'release'> {
   const { documents, call, tableName } = table;
   return {
@@ -65,8 +66,8 @@ export function admissionSlotsOn(
       );
       if (!made) return false;
       const granted = itemSchema.safeParse(after);
-      if (granted.success && granted.data.seq !== undefined)
-        await lanes.moveHead(granted.data.lane, granted.data.seq + 1);
+      const counted = granted.success ? countedOf(granted.data) : undefined;
+      if (counted) await lanes.leave(counted.lane, counted.solo, 1, counted.runMs);
       return true;
     },
 
@@ -110,10 +111,11 @@ export function admissionSlotsOn(
           old = out.Attributes;
         }),
       );
-      // A waiting entry that was its lane's head (cancelled, timed out): the head moves past it.
+      // A waiting entry left its lane (cancelled, timed out).
       const left = old === undefined ? undefined : itemSchema.safeParse(old);
-      if (left?.success && old?.[ADMISSION_KEY.queueKey] !== undefined && left.data.seq !== undefined)
-        await lanes.moveHead(left.data.lane, left.data.seq + 1, left.data.seq);
+      const counted = left?.success ? countedOf(left.data) : undefined;
+      if (counted && old?.[ADMISSION_KEY.queueKey] !== undefined)
+        await lanes.leave(counted.lane, counted.solo, 1, counted.runMs);
       return removed;
     },
   };

@@ -15,11 +15,11 @@ export { createDynamoDispatcherLease } from './dynamodb-dispatcher.js';
 /**
  * The DynamoDB adapter of {@link AdmissionQueue}: one item per generation in the generations
  * table (id `admission#{generation id}`, which no generation id can take), found through two
- * sparse indexes: `byQueue` (lane, then enqueue time) while it waits, `bySlot` (account) while it
- * holds a slot. Granting is one conditional update, so an entry is granted once whoever races.
+ * sparse indexes: `byQueue` (lane, then its fair order: round, enqueue time) while it waits,
+ * `bySlot` (account) while it holds a slot. Granting is one conditional update, so an entry is granted once whoever races.
  *
  * Its parts, each over the same table: the waiting entries (`dynamodb-admission-entries.ts`), the
- * slots (`…-slots.ts`), the lanes' position counters and where entries stand (`…-lanes.ts`), the
+ * slots (`…-slots.ts`), the lanes' counters and where entries stand (`…-lanes.ts`), the
  * account's recent tasks (`dynamodb-recent-tasks.ts`) and the dispatcher's state
  * (`dynamodb-dispatcher.ts`, beside its lease). The item's shape: `dynamodb-admission-items.ts`.
  */

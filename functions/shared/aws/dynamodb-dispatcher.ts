@@ -12,13 +12,34 @@ import {
 import type { AdmissionTable } from './dynamodb-admission-items.js';
 import { applied, conditionalUpdate, documentClientOf, guardedCalls } from './dynamodb-documents.js';
 
+const roundSchema = z.object({
+  clock: z.number().nonnegative(),
+  width: z.int().nonnegative(),
+  lines: z.int().nonnegative(),
+});
+/** Each lane's clock in the fair order ({@link DispatcherState.rounds}). */
+const roundsSchema = z.object({ interactive: roundSchema.optional(), batch: roundSchema.optional() });
+/** Each account's observed pace ({@link DispatcherState.pace}). */
+const paceSchema = z.record(
+  z.string(),
+  z.object({
+    freed: z.number().nonnegative(),
+    overMs: z.number().nonnegative(),
+    fullSince: z.number().optional(),
+  }),
+);
+
 /** The dispatcher's state on its item; anything missing or malformed reads as the initial state. */
 export function stateOf(item: Record<string, unknown> | undefined): DispatcherState {
   const streak = z.int().nonnegative().safeParse(item?.interactiveStreak);
   const runners = z.record(z.string(), z.number()).safeParse(item?.runnersFreeAt);
+  const rounds = roundsSchema.safeParse(item?.rounds);
+  const pace = paceSchema.safeParse(item?.pace);
   return {
     interactiveStreak: streak.success ? streak.data : INITIAL_DISPATCHER_STATE.interactiveStreak,
+    ...(rounds.success && Object.keys(rounds.data).length > 0 ? { rounds: rounds.data } : {}),
     ...(runners.success ? { runnersFreeAt: runners.data } : {}),
+    ...(pace.success && Object.keys(pace.data).length > 0 ? { pace: pace.data } : {}),
   };
 }
 
@@ -40,19 +61,31 @@ export function dispatcherStateOn(table: AdmissionTable): Pick<AdmissionQueue, '
 
     async writeState(state) {
       // An update, not a put: the lanes' counters on the same item stay as they are.
+      const set = ['#streak = :streak'];
+      const remove: string[] = [];
+      for (const [name, value] of [
+        ['#runners', state.runnersFreeAt],
+        ['#rounds', state.rounds],
+        ['#pace', state.pace],
+      ] as const)
+        (value === undefined ? remove : set).push(value === undefined ? name : `${name} = :${name.slice(1)}`);
       await call('write', () =>
         documents.send(
           new UpdateCommand({
             TableName: tableName,
             Key: { id: DISPATCHER_STATE_ID },
-            UpdateExpression:
-              state.runnersFreeAt === undefined
-                ? 'SET #streak = :streak REMOVE #runners'
-                : 'SET #streak = :streak, #runners = :runners',
-            ExpressionAttributeNames: { '#streak': 'interactiveStreak', '#runners': 'runnersFreeAt' },
+            UpdateExpression: `SET ${set.join(', ')}${remove.length > 0 ? ` REMOVE ${remove.join(', ')}` : ''}`,
+            ExpressionAttributeNames: {
+              '#streak': 'interactiveStreak',
+              '#runners': 'runnersFreeAt',
+              '#rounds': 'rounds',
+              '#pace': 'pace',
+            },
             ExpressionAttributeValues: {
               ':streak': state.interactiveStreak,
               ...(state.runnersFreeAt === undefined ? {} : { ':runners': state.runnersFreeAt }),
+              ...(state.rounds === undefined ? {} : { ':rounds': state.rounds }),
+              ...(state.pace === undefined ? {} : { ':pace': state.pace }),
             },
           }),
         ),

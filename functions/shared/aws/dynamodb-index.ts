@@ -1,5 +1,6 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BATCH_INDEX, batchCountKey, batchOfId, countOf } from '../batch.js';
 import {
   type GenerationIndex,
   type GenerationRecord,
@@ -17,7 +18,13 @@ import { conditionalUpdate, documentClientOf, guardedCalls } from './dynamodb-do
 const sortKeyOf = (createdAt: string, id: string) => `${createdAt}#${id}`;
 
 /** Fields the adapter adds for the keys; not part of a record. */
-const KEY_ATTRIBUTES = [INDEX_KEY.listPartition, INDEX_KEY.sort, 'requestHash'] as const;
+const KEY_ATTRIBUTES = [
+  INDEX_KEY.listPartition,
+  INDEX_KEY.sort,
+  'requestHash',
+  BATCH_INDEX.partition,
+  BATCH_INDEX.sort,
+] as const;
 
 /**
  * The DynamoDB adapter of {@link GenerationIndex}: one table keyed by `id`, with two global
@@ -51,6 +58,12 @@ export function createDynamoGenerationIndex(client: DynamoDBClient, tableName: s
         .setIfAbsent('stage', STAGE.registered)
         .setIfAbsent('updatedAt', new Date().toISOString());
       if (registration.caller) update.setIfAbsent('caller', registration.caller);
+      const batch = batchOfId(registration.id);
+      if (batch) {
+        update
+          .setIfAbsent(BATCH_INDEX.partition, batchCountKey(batch.batchId, 'waiting'))
+          .setIfAbsent(BATCH_INDEX.sort, batch.line);
+      }
       const condition = update.condition(
         'attribute_not_exists(#id) OR attribute_not_exists(#requestHash) OR #requestHash = :hash',
         { ':hash': hash },
@@ -102,6 +115,14 @@ export function createDynamoGenerationIndex(client: DynamoDBClient, tableName: s
       };
       for (const [field, value] of Object.entries(replaced)) {
         if (value !== undefined) assignments.set(field, value);
+      }
+      // A batch's generation carries its count in the same write as its status: the batch's
+      // counts are its generations' (docs/decisions/0034-batches.md).
+      const batch = batchOfId(update.id);
+      if (batch) {
+        assignments
+          .set(BATCH_INDEX.partition, batchCountKey(batch.batchId, countOf(update)))
+          .setIfAbsent(BATCH_INDEX.sort, batch.line);
       }
       const expression = assignments.condition('attribute_not_exists(#id) OR #stage < :stage', {});
       return conditionalUpdate(documents, call, {

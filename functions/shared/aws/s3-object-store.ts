@@ -20,5 +20,8 @@ export function createS3ObjectStore(s3: S3Client): ObjectStore {
         }),
       );
     },
+    async putText({ bucket, key }, body, contentType) {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+    },
   };
 }
