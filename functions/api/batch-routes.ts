@@ -165,7 +165,7 @@ export function mountBatchRoutes(
     const id = c.req.param('id');
     const query = batchLinesQuerySchema.safeParse(c.req.query());
     if (!query.success) throw invalidInput(query.error, 'query');
-    if (!batchIdSchema.safeParse(id).success || !(await deps.batches.get(id))) throw noBatch(id);
+    if (!batchIdSchema.safeParse(id).success || !(await deps.batches.peek(id))) throw noBatch(id);
     let afterLine: number | undefined;
     try {
       afterLine = query.data.cursor ? decodeLineCursor(query.data.cursor, id, query.data.status) : undefined;
@@ -197,7 +197,7 @@ export function mountBatchRoutes(
 
   app.get('/v1/batches/:id/results', async (c) => {
     const id = c.req.param('id');
-    const batch = batchIdSchema.safeParse(id).success ? await deps.batches.get(id) : undefined;
+    const batch = batchIdSchema.safeParse(id).success ? await deps.batches.peek(id) : undefined;
     if (!batch) throw noBatch(id);
     if (!batch.resultsKey) {
       throw new HttpError(

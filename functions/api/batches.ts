@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
-import type { Lane } from '../shared/admission.js';
+import type { Lane, QueueStanding } from '../shared/admission.js';
 import {
   BatchConflictError,
   type BatchCounts,
@@ -16,6 +16,7 @@ import {
 } from '../shared/batch.js';
 import { type BatchLine, createBatch } from '../shared/batch-lines.js';
 import { canonicalJson } from '../shared/canonical-json.js';
+import { eachAtMost } from '../shared/each-at-most.js';
 import type { GenerationRequest } from '../shared/generation-request.js';
 import type { ObjectStore } from '../shared/object-store.js';
 import { batchCompletionMs, typicalRunSeconds } from '../shared/queue-estimate.js';
@@ -161,7 +162,7 @@ export async function createApiBatch(
   // A key reused with other requests is refused before anything is written: createBatch writes
   // the rejected lines first, which would overwrite the first batch's (its results read them).
   if (options.idempotencyKey) {
-    const existing = await deps.batches.get(id);
+    const existing = await deps.batches.peek(id);
     if (existing && existing.fingerprint !== fingerprint) {
       throw new BatchConflictError(`Batch ${id} exists with other requests`);
     }
@@ -208,7 +209,9 @@ export async function listBatches(
   deps: BatchesDeps,
 ): Promise<{ data: BatchView[]; last?: { createdAt: string; id: string }; more: boolean }> {
   const page = await deps.batches.list(query);
-  const data = await Promise.all(page.items.map((batch) => viewOfBatch(batch, deps)));
+  // One read of the queue for the page's estimates, not one per batch.
+  const standing = standingOnce(deps);
+  const data = await Promise.all(page.items.map((batch) => viewOfBatch(batch, deps, standing)));
   const last = page.items.at(-1);
   return { data, more: page.more, ...(last ? { last: { createdAt: last.createdAt, id: last.id } } : {}) };
 }
@@ -241,24 +244,37 @@ async function cancelLines(id: string, count: CountKey, deps: BatchesDeps, concu
   let afterLine: number | undefined;
   for (;;) {
     const page = await deps.batches.lines(id, { count, limit: 100, afterLine });
-    let next = 0;
-    const worker = async () => {
-      for (let item = page.items[next++]; item; item = page.items[next++]) {
-        await cancelGeneration(item.id, deps);
-      }
-    };
-    await Promise.all(Array.from({ length: concurrency }, worker));
+    await eachAtMost(page.items, concurrency, async (item) => {
+      await cancelGeneration(item.id, deps);
+    });
     const last = page.items.at(-1);
     if (!page.more || !last) return;
     afterLine = batchOfId(last.id)?.line;
   }
 }
 
-/** A batch as the API shows it, with its completion estimated while it runs. */
-export async function viewOfBatch(batch: BatchRecord, deps: GenerationsDeps): Promise<BatchView> {
+/** The queue's standing, read at most once however many batches ask (undefined without admission). */
+export function standingOnce(deps: GenerationsDeps): () => Promise<QueueStanding | undefined> {
+  let read: Promise<QueueStanding> | undefined;
+  return () => {
+    if (!deps.admission) return Promise.resolve(undefined);
+    read ??= deps.admission.queue.standing([]);
+    return read;
+  };
+}
+
+/**
+ * A batch as the API shows it, with its completion estimated while it runs (`standing`: the
+ * queue's, shared by the batches of one page).
+ */
+export async function viewOfBatch(
+  batch: BatchRecord,
+  deps: GenerationsDeps,
+  standing = standingOnce(deps),
+): Promise<BatchView> {
   const estimatedCompletionAt =
     batch.status === 'in_progress' || batch.status === 'cancelling'
-      ? await estimateCompletion(batch, deps)
+      ? await estimateCompletion(batch, deps, standing)
       : undefined;
   return {
     id: batch.id,
@@ -281,12 +297,17 @@ export async function viewOfBatch(batch: BatchRecord, deps: GenerationsDeps): Pr
  * the code the poll benchmark measures). One read of the queue's counters and the dispatcher's
  * state, whatever the batch's size. Undefined without admission.
  */
-async function estimateCompletion(batch: BatchRecord, deps: GenerationsDeps): Promise<string | undefined> {
+async function estimateCompletion(
+  batch: BatchRecord,
+  deps: GenerationsDeps,
+  standingOf: () => Promise<QueueStanding | undefined>,
+): Promise<string | undefined> {
   const { admission } = deps;
   if (!admission) return undefined;
   const { waiting, running } = batch.counts;
   if (waiting + running <= 0) return undefined;
-  const standing = await admission.queue.standing([]);
+  const standing = await standingOf();
+  if (!standing) return undefined;
   const view = {
     now: deps.clock.now(),
     lanes: standing.lanes,

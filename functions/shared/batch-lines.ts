@@ -1,5 +1,6 @@
 import { type BatchIndex, type BatchRecord, batchLineId, type NewBatch, rejectedKeyOf } from './batch.js';
 import type { Clock } from './clock.js';
+import { eachAtMost } from './each-at-most.js';
 import { ExecutionAlreadyExistsError, type ExecutionService } from './execution-service.js';
 import { FINAL_STAGE, type GenerationIndex, type GenerationSource } from './generation-index.js';
 import type { GenerationRequest } from './generation-request.js';
@@ -26,7 +27,7 @@ export interface BatchLineResult {
 }
 
 export interface BatchStartDeps {
-  readonly batches: Pick<BatchIndex, 'create' | 'get'>;
+  readonly batches: Pick<BatchIndex, 'create' | 'get' | 'peek'>;
   readonly index: Pick<GenerationIndex, 'get' | 'register'>;
   /** Starts each line; describes one only when its record already exists. */
   readonly executions: Pick<ExecutionService, 'start' | 'describe'>;
@@ -90,8 +91,6 @@ export async function startBatchLines(
   concurrency = 8,
 ): Promise<BatchLineResult[]> {
   const byLine = new Map<number, BatchLineResult>();
-  let next = 0;
-  let failed = false;
   // A cancelled batch starts no more lines: its status is read again at most once a second.
   // Every worker waits on the same read, so none starts a line while a read is under way.
   let checkedAt = Number.NEGATIVE_INFINITY;
@@ -100,28 +99,19 @@ export async function startBatchLines(
     if (!(await status) && deps.clock.now() - checkedAt >= 1000) {
       checkedAt = deps.clock.now();
       status = deps.batches
-        .get(batchId)
+        .peek(batchId)
         .then((batch) => batch?.status === 'cancelling' || batch?.status === 'cancelled');
     }
     return status;
   };
-  const worker = async () => {
-    // A failure stops every worker from taking another line; those under way finish.
-    while (!failed) {
-      const current = lines[next++];
-      if (!current) return;
-      try {
-        byLine.set(current.line, await startLine(batchId, source, current, deps, isCancelled));
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  const settled = await Promise.allSettled(Array.from({ length: Math.max(1, concurrency) }, worker));
-  results.push(...[...byLine.values()].sort((a, b) => a.line - b.line));
-  const failure = settled.find((outcome) => outcome.status === 'rejected');
-  if (failure) throw (failure as PromiseRejectedResult).reason;
+  try {
+    // A failure starts no further line; those under way finish.
+    await eachAtMost(lines, concurrency, async (line) => {
+      byLine.set(line.line, await startLine(batchId, source, line, deps, isCancelled));
+    });
+  } finally {
+    results.push(...[...byLine.values()].sort((a, b) => a.line - b.line));
+  }
   return results;
 }
 

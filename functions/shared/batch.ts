@@ -119,6 +119,11 @@ export const batchRecordSchema = z.object({
   resultsKey: z.string().optional(),
 });
 export type BatchRecord = z.infer<typeof batchRecordSchema>;
+/** A batch's record without its counts. */
+export const batchSummarySchema = batchRecordSchema.omit({ counts: true });
+
+/** A batch without its counts ({@link BatchIndex.peek}). */
+export type BatchSummary = z.infer<typeof batchSummarySchema>;
 
 /** A new batch: its requests are registered afterwards, each already counted `waiting`. */
 export interface NewBatch {
@@ -174,6 +179,11 @@ export interface BatchIndex {
    */
   create(batch: NewBatch): Promise<{ readonly existing?: BatchRecord }>;
   get(id: string): Promise<BatchRecord | undefined>;
+  /**
+   * The batch without its live counts (one read, whatever its size): its status, settings and
+   * results key. What a check of its status or existence needs.
+   */
+  peek(id: string): Promise<BatchSummary | undefined>;
   /** Newest first, as generations are listed. */
   list(query: { readonly limit: number; readonly after?: ListPosition }): Promise<{
     readonly items: readonly BatchRecord[];
@@ -188,7 +198,7 @@ export interface BatchIndex {
    */
   allEnded(batchId: string): Promise<boolean>;
   /** `in_progress` → `cancelling`; the batch as it stands after (undefined: none). */
-  markCancelling(id: string): Promise<BatchRecord | undefined>;
+  markCancelling(id: string): Promise<BatchSummary | undefined>;
   /**
    * Takes the batch's completion for `owner` when all its generations ended and nobody holds it
    * (or its holder's claim is older than `staleBefore`: a finisher that died). The batch, or

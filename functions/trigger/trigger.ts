@@ -2,6 +2,7 @@ import * as z from 'zod';
 import {
   type BatchIndex,
   type BatchRecord,
+  type BatchSummary,
   batchIdSchema,
   MAX_BATCH_LINES,
   requestFileBatchId,
@@ -37,7 +38,7 @@ export interface TriggerDeps {
   /** Each started line is registered here first (source `request-file`). */
   readonly index: Pick<GenerationIndex, 'get' | 'register'>;
   /** Every request file is a batch (docs/batches.md). */
-  readonly batches: Pick<BatchIndex, 'create' | 'get'>;
+  readonly batches: Pick<BatchIndex, 'create' | 'get' | 'peek'>;
   readonly clock: Clock;
   readonly events: EventPublisher;
   readonly logger: Logger;
@@ -111,9 +112,11 @@ export async function triggerFromObject(
   // A batch that ended before this report was written (or a file delivered again after its end)
   // keeps its final outcomes in the report.
   const id = started.batch?.id;
-  const ended = id ? await deps.batches.get(id) : undefined;
-  if (ended?.resultsKey && (ended.status === 'completed' || ended.status === 'cancelled')) {
-    await reportOutcomes(ended, deps.objects, deps.logger);
+  const summary = id ? await deps.batches.peek(id) : undefined;
+  if (id && summary?.resultsKey && (summary.status === 'completed' || summary.status === 'cancelled')) {
+    // Ended: its counts are frozen on its item, one read.
+    const ended = await deps.batches.get(id);
+    if (ended) await reportOutcomes(ended, deps.objects, deps.logger);
   }
   deps.logger.info('Request file processed', {
     key,
@@ -194,10 +197,10 @@ export function withinBatchLimits(
  * The batch the API made and wrote this file for (`requests/batches/<batch id>.jsonl`), or
  * undefined for any other file.
  */
-async function apiBatchOf(key: string, deps: TriggerDeps): Promise<BatchRecord | undefined> {
+async function apiBatchOf(key: string, deps: TriggerDeps): Promise<BatchSummary | undefined> {
   if (!key.startsWith(API_BATCH_PREFIX)) return undefined;
   const id = batchIdSchema.safeParse(key.slice(API_BATCH_PREFIX.length).replace(/\.jsonl?$/, ''));
-  return id.success ? deps.batches.get(id.data) : undefined;
+  return id.success ? deps.batches.peek(id.data) : undefined;
 }
 
 /** A request file's own batch: its id from the bucket, key and version, so a redelivery finds it. */

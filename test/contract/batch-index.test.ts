@@ -131,6 +131,12 @@ describe.each(implementations)('%s', (_name, create) => {
       canceled: 1,
     });
     expect(await batches.allEnded('batch-b')).toBe(false);
+    // Without its counts, the same batch.
+    const { counts: _, ...summary } = (await batches.get('batch-b')) as NonNullable<
+      Awaited<ReturnType<BatchIndex['get']>>
+    >;
+    expect(await batches.peek('batch-b')).toEqual(summary);
+    expect(await batches.peek('batch-missing')).toBeUndefined();
     await index.advance(step(id(1), FINAL_STAGE, { status: 'failed' }));
     expect(await batches.allEnded('batch-b')).toBe(true);
   });

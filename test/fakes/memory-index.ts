@@ -212,12 +212,17 @@ export class MemoryBatchIndex implements BatchIndex {
     );
   }
 
+  async peek(id: string) {
+    const stored = this.#batches.get(id);
+    return stored ? structuredClone(stored.record) : undefined;
+  }
+
   async markCancelling(id: string) {
     const stored = this.#batches.get(id);
     if (!stored) return undefined;
     if (stored.record.status === 'in_progress' && !stored.record.completion)
       stored.record.status = 'cancelling';
-    return this.#recordOf(stored);
+    return structuredClone(stored.record);
   }
 
   async claimCompletion(id: string, owner: string, now: string, staleBefore: string) {

@@ -7,9 +7,10 @@ import {
   type BatchCounts,
   type BatchIndex,
   type BatchRecord,
+  type BatchSummary,
   batchCountKey,
   batchItemId,
-  batchRecordSchema,
+  batchSummarySchema,
   COUNT_KEYS,
   type CountKey,
 } from '../batch.js';
@@ -26,6 +27,12 @@ const GENERATION_KEYS = [
   BATCH_INDEX.partition,
   BATCH_INDEX.sort,
 ];
+
+/**
+ * The most open lines {@link BatchIndex.allEnded} reads one by one. More lines shown open than
+ * this means the batch has not ended: the index lags a write by far less than that many ends.
+ */
+const OPEN_LINES_READ = 100;
 
 /**
  * The DynamoDB adapter of {@link BatchIndex}: one item per batch (`batch#<id>`) in the
@@ -76,14 +83,18 @@ export function createDynamoBatchIndex(client: DynamoDBClient, tableName: string
     };
   };
 
-  const recordOf = async (item: Record<string, unknown>): Promise<BatchRecord> => {
-    const counts = await countsOf(item);
-    const fields: Record<string, unknown> = { ...item, id: item.batchId, status: item.batchStatus, counts };
+  const summaryOf = (item: Record<string, unknown>): BatchSummary => {
+    const fields: Record<string, unknown> = { ...item, id: item.batchId, status: item.batchStatus };
     for (const key of ['finalCounts', 'total', 'rejected', ...COUNT_KEYS.map((k) => `n_${k}`)])
       delete fields[key];
     for (const key of KEY_ATTRIBUTES) if (key !== 'id') delete fields[key];
-    return batchRecordSchema.parse(fields);
+    return batchSummarySchema.parse(fields);
   };
+
+  const recordOf = async (item: Record<string, unknown>): Promise<BatchRecord> => ({
+    ...summaryOf(item),
+    counts: await countsOf(item),
+  });
 
   const getItem = async (id: string) =>
     (
@@ -197,6 +208,11 @@ export function createDynamoBatchIndex(client: DynamoDBClient, tableName: string
       return item ? recordOf(item) : undefined;
     },
 
+    async peek(id) {
+      const item = await getItem(id);
+      return item ? summaryOf(item) : undefined;
+    },
+
     async list({ limit, after }) {
       const out = await call('query', () =>
         documents.send(
@@ -240,26 +256,32 @@ export function createDynamoBatchIndex(client: DynamoDBClient, tableName: string
     async allEnded(batchId) {
       const item = await getItem(batchId);
       if (!item) return false;
-      const open = await Promise.all(
-        (['waiting', 'running'] as const).map(async (key) =>
-          (await inCount(batchId, key)).items.map((entry) => entry.id as string),
-        ),
-      );
-      const stored = storedCounts(item);
-      const notEnded = open.flat();
+      // Only a batch near its end is read line by line: its open lines' keys are read up to
+      // OPEN_LINES_READ + 1, so each of a big batch's ends costs a few keys, not the whole batch.
+      const open = (
+        await Promise.all(
+          (['waiting', 'running'] as const).map((key) => lineKeys(batchId, key, OPEN_LINES_READ + 1)),
+        )
+      ).flat();
+      if (open.length > OPEN_LINES_READ) return false;
       // The index may lag a write: those it still shows open are read themselves.
-      const records = await recordsOf(notEnded, true);
+      const records = await recordsOf(
+        open.map((entry) => entry.id),
+        true,
+      );
       if (records.some((record) => record.status === 'queued' || record.status === 'running')) return false;
+      if (item.batchStatus !== 'in_progress') return true;
+      const stored = storedCounts(item);
       const registered = (await Promise.all(COUNT_KEYS.map((key) => countIn(batchId, key)))).reduce(
         (total, n) => total + n,
         0,
       );
-      return registered >= stored.total - stored.rejected || item.batchStatus !== 'in_progress';
+      return registered >= stored.total - stored.rejected;
     },
 
     async markCancelling(id) {
-      await applied(() =>
-        call('write', () =>
+      try {
+        const out = await call('write', () =>
           documents.send(
             new UpdateCommand({
               TableName: tableName,
@@ -269,12 +291,16 @@ export function createDynamoBatchIndex(client: DynamoDBClient, tableName: string
               ConditionExpression:
                 'attribute_exists(id) AND batchStatus = :inProgress AND attribute_not_exists(completion)',
               ExpressionAttributeValues: { ':cancelling': 'cancelling', ':inProgress': 'in_progress' },
+              ReturnValues: 'ALL_NEW',
             }),
           ),
-        ),
-      );
-      const item = await getItem(id);
-      return item ? recordOf(item) : undefined;
+        );
+        return out.Attributes ? summaryOf(out.Attributes) : undefined;
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        const item = await getItem(id);
+        return item ? summaryOf(item) : undefined;
+      }
     },
 
     async claimCompletion(id, owner, now, staleBefore) {
